@@ -1,0 +1,112 @@
+//! The one error type of the core: small, `Copy`, and carrying the numbers that explain it.
+
+use crate::shape::Shape;
+use core::fmt;
+
+/// The storage region a [`Error::Capacity`] refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Region {
+    /// The tape's float arena (values and gradients of tape values, plus op scratch).
+    TapeFloats,
+    /// The tape's list of op records.
+    TapeNodes,
+    /// The parameter value buffer.
+    ParamFloats,
+    /// The parameter gradient buffer.
+    ParamGrads,
+    /// The table of parameter tensors (one entry per [`ParamId`](crate::ParamId)).
+    ParamTensors,
+    /// An update rule's state buffer.
+    OptimizerState,
+}
+
+/// Everything a caller can get wrong, as a value: the core never panics on caller input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Error {
+    /// A buffer is too small: `needed` elements of `region`, only `available` given.
+    Capacity {
+        /// Which storage ran out.
+        region: Region,
+        /// How many elements the operation needs in total.
+        needed: usize,
+        /// How many the caller handed in.
+        available: usize,
+    },
+    /// Operand shapes do not fit the op.
+    Shape {
+        /// The op that refused its operands.
+        op: &'static str,
+        /// The shape the op needed.
+        expected: Shape,
+        /// The shape it was given.
+        found: Shape,
+    },
+    /// A class label is not below the number of classes.
+    Label {
+        /// Row of the batch that holds the label.
+        row: usize,
+        /// The label given.
+        label: usize,
+        /// Number of classes (columns of the logits).
+        classes: usize,
+    },
+    /// A value that must be finite is NaN or infinite.
+    NonFinite {
+        /// What was being checked (e.g. `"loss"`, `"gradient"`).
+        what: &'static str,
+        /// Flat index of the first offending element.
+        index: usize,
+    },
+    /// A [`Var`](crate::Var) or [`ParamId`](crate::ParamId) that does not belong to this tape or
+    /// parameter set (or was invalidated by [`Tape::reset`](crate::Tape::reset)).
+    InvalidHandle {
+        /// `"var"` or `"param"`.
+        what: &'static str,
+        /// The handle's index.
+        index: usize,
+    },
+    /// A scalar argument outside its domain (negative learning rate, dropout ratio ≥ 1, …).
+    InvalidArgument {
+        /// Which argument.
+        what: &'static str,
+        /// The value given.
+        value: f32,
+    },
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = core::result::Result<T, Error>;
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Region::TapeFloats => "tape floats",
+            Region::TapeNodes => "tape nodes",
+            Region::ParamFloats => "parameter floats",
+            Region::ParamGrads => "parameter gradient floats",
+            Region::ParamTensors => "parameter tensors",
+            Region::OptimizerState => "optimizer state floats",
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Capacity { region, needed, available } => {
+                write!(f, "not enough {region}: need {needed}, have {available}")
+            }
+            Error::Shape { op, expected, found } => {
+                write!(f, "{op}: expected shape {expected}, found {found}")
+            }
+            Error::Label { row, label, classes } => {
+                write!(f, "label {label} in row {row} is out of range for {classes} classes")
+            }
+            Error::NonFinite { what, index } => write!(f, "non-finite {what} at index {index}"),
+            Error::InvalidHandle { what, index } => write!(f, "{what} handle {index} is not valid here"),
+            Error::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

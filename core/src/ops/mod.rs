@@ -1,0 +1,51 @@
+//! One file per op, forward and backward side by side, tests of value and gradient next to them.
+//!
+//! Forward methods are `impl Tape` blocks (`tape.relu(x)`); each file's `backward` is called by
+//! [`Tape::backward`](crate::Tape::backward) when the walk reaches that op's node. Operands were
+//! validated when the node was recorded, so backward only does arithmetic.
+
+pub mod add;
+pub mod affine;
+pub mod matmul;
+pub mod mean;
+pub mod mse;
+pub mod mul;
+pub mod relu;
+pub mod scale;
+pub mod sigmoid;
+pub mod softmax_cross_entropy;
+pub mod sum;
+pub mod tanh;
+
+use crate::error::Result;
+use crate::tape::{Grads, Node, Op, Tape, Var};
+
+impl Tape<'_> {
+    /// Records an element-wise op `y = f(x)` of `a`'s shape.
+    pub(crate) fn unary(&mut self, op: Op, a: Var, f: impl Fn(f32) -> f32) -> Result<Var> {
+        let an = self.node(a)?;
+        let (v, off) = self.push(op, an.shape, 0, an.needs_grad)?;
+        let (lo, out) = self.split_for_write(off);
+        for (o, &x) in out.iter_mut().zip(&lo[an.range()]) {
+            *o = f(x);
+        }
+        Ok(v)
+    }
+}
+
+/// Backward of an element-wise op: `da += df(x, y, dy)` for each element.
+pub(crate) fn unary_backward(
+    mut g: Grads,
+    node: Node,
+    a: Var,
+    df: impl Fn(f32, f32, f32) -> f32,
+) -> Result<()> {
+    let vals = g.vals;
+    let x = &vals[g.node(a).range()];
+    let y = &vals[node.range()];
+    let (dy, da) = g.out_and(node, a);
+    for (((d, &x), &y), &dy) in da.iter_mut().zip(x).zip(y).zip(dy) {
+        *d += df(x, y, dy);
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Mean squared error: `L = Σ (a − t)² / n` over all `n` elements (a `1 × 1` value).
+//! Backward: `da += dy·2(a − t)/n`, `dt −= dy·2(a − t)/n` (when the target needs a gradient).
+
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tape::{Grads, Node, Op, Tape, Var};
+
+impl Tape<'_> {
+    /// Mean of `(a − target)²` over all elements; shapes must match.
+    pub fn mse(&mut self, a: Var, target: Var) -> Result<Var> {
+        let (an, tn) = (self.node(a)?, self.node(target)?);
+        if an.shape != tn.shape || an.shape.is_empty() {
+            return Err(Error::Shape { op: "mse", expected: an.shape, found: tn.shape });
+        }
+        let (v, off) = self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad || tn.needs_grad)?;
+        let (lo, out) = self.split_for_write(off);
+        let mut s = 0.0f32;
+        for (&x, &t) in lo[an.range()].iter().zip(&lo[tn.range()]) {
+            let d = x - t;
+            s += d * d;
+        }
+        out[0] = s / an.shape.len() as f32;
+        Ok(v)
+    }
+}
+
+pub(crate) fn backward(mut g: Grads, node: Node, a: Var, target: Var) -> Result<()> {
+    let (an, tn) = (g.node(a), g.node(target));
+    let vals = g.vals;
+    let (x, t) = (&vals[an.range()], &vals[tn.range()]);
+    let k = 2.0 / x.len() as f32;
+    if an.needs_grad {
+        let (dy, da) = g.out_and(node, a);
+        let c = dy[0] * k;
+        for ((d, &x), &t) in da.iter_mut().zip(x).zip(t) {
+            *d += c * (x - t);
+        }
+    }
+    if tn.needs_grad {
+        let (dy, dt) = g.out_and(node, target);
+        let c = dy[0] * k;
+        for ((d, &x), &t) in dt.iter_mut().zip(x).zip(t) {
+            *d -= c * (x - t);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Shape;
+    use crate::testutil::*;
+
+    #[test]
+    fn value() {
+        let out = forward_binary(
+            (&[1.0, 2.0, 3.0, 4.0], Shape::new(2, 2)),
+            (&[1.0, 0.0, 3.0, 6.0], Shape::new(2, 2)),
+            |t, a, b| t.mse(a, b),
+        );
+        assert_eq!(out, [2.0]);
+    }
+
+    #[test]
+    fn gradcheck_random() {
+        check_binary(Shape::new(3, 2), Shape::new(3, 2), |t, a, b| t.mse(a, b));
+    }
+}

@@ -1,0 +1,33 @@
+//! ReLU: `y = max(x, 0)`. As in the book the mask is `x <= 0`, so an input of exactly 0 gives
+//! output 0 and gradient 0; NaN passes through so divergence stays visible.
+
+use crate::error::Result;
+use crate::tape::{Grads, Node, Op, Tape, Var};
+
+impl Tape<'_> {
+    /// Element-wise `max(a, 0)`.
+    pub fn relu(&mut self, a: Var) -> Result<Var> {
+        self.unary(Op::Relu(a), a, |x| if x <= 0.0 { 0.0 } else { x })
+    }
+}
+
+pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+    super::unary_backward(g, node, a, |x, _, dy| if x <= 0.0 { 0.0 } else { dy })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+
+    #[test]
+    fn value_and_zero_at_kink() {
+        let out = forward_unary(&[-1.5, 0.0, 2.0, -0.0], |t, v| t.relu(v));
+        assert_eq!(out, [0.0, 0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn gradcheck_random() {
+        // Values kept away from the kink, where the central difference is meaningless.
+        check_unary(|t, v| t.relu(v), 0.05);
+    }
+}

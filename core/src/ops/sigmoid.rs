@@ -1,0 +1,33 @@
+//! Sigmoid: `y = 1 / (1 + e^−x)`; backward `dx = (dy·(1 − y))·y`, in the book's order.
+
+use crate::error::Result;
+use crate::tape::{Grads, Node, Op, Tape, Var};
+
+impl Tape<'_> {
+    /// Element-wise logistic sigmoid.
+    pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
+        self.unary(Op::Sigmoid(a), a, |x| 1.0 / (1.0 + libm::expf(-x)))
+    }
+}
+
+pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+    super::unary_backward(g, node, a, |_, y, dy| (dy * (1.0 - y)) * y)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+
+    #[test]
+    fn value() {
+        let out = forward_unary(&[0.0, 100.0, -100.0], |t, v| t.sigmoid(v));
+        assert_eq!(out[0], 0.5);
+        assert_eq!(out[1], 1.0);
+        assert!(out[2] >= 0.0 && out[2] < 1e-40);
+    }
+
+    #[test]
+    fn gradcheck_random() {
+        check_unary(|t, v| t.sigmoid(v), 0.0);
+    }
+}

@@ -1,0 +1,32 @@
+//! Tanh: `y = tanh x`; backward `dx = dy·(1 − y²)`.
+
+use crate::error::Result;
+use crate::tape::{Grads, Node, Op, Tape, Var};
+
+impl Tape<'_> {
+    /// Element-wise hyperbolic tangent.
+    pub fn tanh(&mut self, a: Var) -> Result<Var> {
+        self.unary(Op::Tanh(a), a, libm::tanhf)
+    }
+}
+
+pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+    super::unary_backward(g, node, a, |_, y, dy| dy * (1.0 - y * y))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+
+    #[test]
+    fn value() {
+        let out = forward_unary(&[0.0, 20.0, -20.0, 0.5], |t, v| t.tanh(v));
+        assert_eq!(&out[..3], &[0.0, 1.0, -1.0]);
+        assert!((out[3] - 0.462_117_16).abs() < 1e-7);
+    }
+
+    #[test]
+    fn gradcheck_random() {
+        check_unary(|t, v| t.tanh(v), 0.0);
+    }
+}

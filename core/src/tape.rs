@@ -1,0 +1,416 @@
+//! The tape: a bump-allocated float arena and a list of plain op records, both caller-owned.
+//!
+//! Forward: every op appends one [`Node`] (the op and its operand handles) and reserves its
+//! output (plus any scratch it needs) in the value arena. Backward: walk the nodes in reverse and
+//! let each op add its contribution to its operands' gradients, which live in the gradient arena
+//! at the same offsets as the values. That is the whole of reverse mode; the rest is bookkeeping.
+//!
+//! ```
+//! use staticgrad::{ParamKind, ParamStorage, Shape, TapeStorage};
+//! let mut ps = ParamStorage::<8, 2>::new();
+//! let mut params = ps.params();
+//! let w = params.alloc(Shape::new(2, 1), ParamKind::Weight)?;
+//! let b = params.alloc(Shape::row(1), ParamKind::Bias)?;
+//! params.value_mut(w)?.copy_from_slice(&[0.5, -1.0]);
+//!
+//! let mut ts = TapeStorage::<64, 8>::new();
+//! let mut tape = ts.tape();
+//! let x = tape.input(&[1.0, 2.0], Shape::new(1, 2))?;
+//! let y = tape.affine(x, &params, w, b)?;        // 0.5·1 − 1·2 + 0 = −1.5
+//! let t = tape.input(&[0.5], Shape::SCALAR)?;
+//! let loss = tape.mse(y, t)?;                     // (−1.5 − 0.5)² = 4
+//! assert_eq!(tape.scalar(loss)?, 4.0);
+//! params.zero_grad();
+//! tape.backward(loss, &mut params)?;
+//! assert_eq!(params.grad(w)?, &[-4.0, -8.0]);     // 2·(y − t)·x
+//! tape.reset();
+//! # Ok::<(), staticgrad::Error>(())
+//! ```
+
+use crate::error::{Error, Region, Result};
+use crate::ops;
+use crate::params::{ParamId, Params};
+use crate::shape::Shape;
+
+/// Handle to a value on the tape: the index of the node that produced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Var(pub(crate) u32);
+
+impl Var {
+    /// Index of the producing node on its tape.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Forward-pass mode for ops that behave differently in training and evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: batch statistics, sampled dropout masks, running statistics updated.
+    Train,
+    /// Evaluation: running statistics, no dropout.
+    Eval,
+}
+
+/// What a node computed, with its operand handles. Plain data: no closures, no pointers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Data copied in by [`Tape::input`]; gets no gradient.
+    Input,
+    /// A parameter copied in by [`Tape::param`]; its gradient goes to the parameter store.
+    Param(ParamId),
+    /// `a · b` (matrix product).
+    MatMul {
+        /// Left operand, `m × k`.
+        a: Var,
+        /// Right operand, `k × n`.
+        b: Var,
+    },
+    /// `x · W + b` with parameters read in place.
+    Affine {
+        /// Input, `batch × in`.
+        x: Var,
+        /// Weight, `in × out`.
+        w: ParamId,
+        /// Bias, `1 × out`.
+        b: ParamId,
+    },
+    /// `a + b`; `b` may be a `1 × cols` row broadcast over the rows of `a`.
+    Add {
+        /// Left operand.
+        a: Var,
+        /// Right operand (same shape or a row).
+        b: Var,
+    },
+    /// Element-wise `a ⊙ b`.
+    Mul {
+        /// Left operand.
+        a: Var,
+        /// Right operand, same shape.
+        b: Var,
+    },
+    /// `k · a`.
+    Scale {
+        /// Operand.
+        a: Var,
+        /// Constant factor.
+        k: f32,
+    },
+    /// `max(a, 0)`, with gradient 0 at 0 (as the book).
+    Relu(Var),
+    /// `1 / (1 + e^−a)`.
+    Sigmoid(Var),
+    /// `tanh a`.
+    Tanh(Var),
+    /// Fused softmax + cross-entropy with class-index labels, mean over the batch.
+    SoftmaxCrossEntropy {
+        /// Logits, `batch × classes`.
+        logits: Var,
+        /// Scratch offset of `(softmax − onehot) / batch`, the gradient for a unit upstream.
+        dlogits: usize,
+    },
+    /// Mean squared error `Σ (a − t)² / n` over all elements.
+    Mse {
+        /// Prediction.
+        a: Var,
+        /// Target (no gradient).
+        target: Var,
+    },
+    /// Sum of all elements.
+    Sum(Var),
+    /// Mean of all elements.
+    Mean(Var),
+}
+
+/// One record of the tape: the op, where its output lives and its shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Node {
+    pub(crate) op: Op,
+    pub(crate) off: usize,
+    pub(crate) shape: Shape,
+    pub(crate) needs_grad: bool,
+}
+
+impl Node {
+    /// An unused record (for initialising storage arrays).
+    pub const EMPTY: Node = Node { op: Op::Input, off: 0, shape: Shape::new(0, 0), needs_grad: false };
+
+    /// The op this node recorded.
+    pub const fn op(&self) -> Op {
+        self.op
+    }
+
+    /// Shape of the node's output.
+    pub const fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Offset of the node's output in the value and gradient arenas.
+    pub const fn offset(&self) -> usize {
+        self.off
+    }
+
+    /// True if some parameter is upstream of this node, so backward visits it.
+    pub const fn needs_grad(&self) -> bool {
+        self.needs_grad
+    }
+
+    pub(crate) fn range(&self) -> core::ops::Range<usize> {
+        self.off..self.off + self.shape.len()
+    }
+}
+
+/// A reverse-mode tape over caller-owned storage.
+///
+/// `floats` is split in two equal halves: values and gradients of tape values (same offsets).
+/// `nodes` holds one record per op. Nothing is allocated; running out of either is an
+/// [`Error::Capacity`].
+#[derive(Debug)]
+pub struct Tape<'a> {
+    vals: &'a mut [f32],
+    grads: &'a mut [f32],
+    nodes: &'a mut [Node],
+    capacity_floats: usize,
+    used: usize,
+    len: usize,
+}
+
+impl<'a> Tape<'a> {
+    /// A tape over `floats` (half values, half gradients) and `nodes`.
+    pub fn new(floats: &'a mut [f32], nodes: &'a mut [Node]) -> Self {
+        let capacity_floats = floats.len();
+        let (vals, rest) = floats.split_at_mut(capacity_floats / 2);
+        let grads = &mut rest[..capacity_floats / 2];
+        Tape { vals, grads, nodes, capacity_floats, used: 0, len: 0 }
+    }
+
+    /// Forgets every node and rewinds the arena: O(1), ready for the next step.
+    /// Every [`Var`] handed out before becomes invalid.
+    pub fn reset(&mut self) {
+        self.used = 0;
+        self.len = 0;
+    }
+
+    /// Floats in use, counting both halves (what [`crate::MlpSpec::tape_floats`]-style planning measures).
+    pub fn floats_used(&self) -> usize {
+        2 * self.used
+    }
+
+    /// Nodes recorded since the last reset.
+    pub fn nodes_used(&self) -> usize {
+        self.len
+    }
+
+    /// The recorded nodes, oldest first.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes[..self.len]
+    }
+
+    /// The node that produced `v`.
+    pub fn node(&self, v: Var) -> Result<Node> {
+        self.nodes().get(v.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
+    }
+
+    /// Shape of `v`.
+    pub fn shape(&self, v: Var) -> Result<Shape> {
+        Ok(self.node(v)?.shape)
+    }
+
+    /// Values of `v`, row-major.
+    pub fn value(&self, v: Var) -> Result<&[f32]> {
+        let n = self.node(v)?;
+        Ok(&self.vals[n.range()])
+    }
+
+    /// Gradient of the last [`backward`](Self::backward) loss with respect to `v`.
+    pub fn grad(&self, v: Var) -> Result<&[f32]> {
+        let n = self.node(v)?;
+        Ok(&self.grads[n.range()])
+    }
+
+    /// The single value of a `1 × 1` var (a loss).
+    pub fn scalar(&self, v: Var) -> Result<f32> {
+        let n = self.node(v)?;
+        if n.shape != Shape::SCALAR {
+            return Err(Error::Shape { op: "scalar", expected: Shape::SCALAR, found: n.shape });
+        }
+        Ok(self.vals[n.off])
+    }
+
+    /// Copies `data` onto the tape as a `shape` value that receives no gradient.
+    pub fn input(&mut self, data: &[f32], shape: Shape) -> Result<Var> {
+        if data.len() != shape.len() {
+            return Err(Error::Shape { op: "input", expected: shape, found: Shape::new(1, data.len()) });
+        }
+        let (v, off) = self.push(Op::Input, shape, 0, false)?;
+        self.vals[off..off + data.len()].copy_from_slice(data);
+        Ok(v)
+    }
+
+    /// Copies parameter `id` onto the tape so any op can use it; backward sends its gradient
+    /// to the parameter store. ([`affine`](Self::affine) reads parameters in place instead.)
+    pub fn param(&mut self, params: &Params, id: ParamId) -> Result<Var> {
+        let e = params.entry(id)?;
+        let (v, off) = self.push(Op::Param(id), e.shape, 0, true)?;
+        self.vals[off..off + e.shape.len()].copy_from_slice(params.value(id)?);
+        Ok(v)
+    }
+
+    /// Offset the next pushed node's output will get (so an op can record its scratch offset).
+    pub(crate) fn next_offset(&self) -> usize {
+        self.used
+    }
+
+    /// Reserves `shape.len() + scratch` floats and one node; returns the handle and output offset.
+    /// Scratch, if any, starts right after the output.
+    pub(crate) fn push(
+        &mut self,
+        op: Op,
+        shape: Shape,
+        scratch: usize,
+        needs_grad: bool,
+    ) -> Result<(Var, usize)> {
+        let n = shape.len().saturating_add(scratch);
+        let end = self.used.saturating_add(n);
+        if end > self.vals.len() {
+            return Err(Error::Capacity {
+                region: Region::TapeFloats,
+                needed: end.saturating_mul(2),
+                available: self.capacity_floats,
+            });
+        }
+        if self.len >= self.nodes.len() || self.len >= u32::MAX as usize {
+            return Err(Error::Capacity {
+                region: Region::TapeNodes,
+                needed: self.len + 1,
+                available: self.nodes.len(),
+            });
+        }
+        let off = self.used;
+        self.nodes[self.len] = Node { op, off, shape, needs_grad };
+        let v = Var(self.len as u32);
+        self.len += 1;
+        self.used = end;
+        Ok((v, off))
+    }
+
+    /// Output values of the node just pushed (and its scratch) plus the whole arena below it,
+    /// read-only: what a forward kernel writes into and reads from.
+    pub(crate) fn split_for_write(&mut self, off: usize) -> (&[f32], &mut [f32]) {
+        let (lo, hi) = self.vals[..self.used].split_at_mut(off);
+        (lo, hi)
+    }
+
+    /// Runs reverse mode from the `1 × 1` value `loss`: gradients of tape values are recomputed
+    /// from zero, gradients of parameters are **added** to `params`' gradient buffer (call
+    /// [`Params::zero_grad`] first unless accumulating on purpose).
+    ///
+    /// A non-finite loss is refused before anything is touched.
+    pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        let n = self.node(loss)?;
+        if n.shape != Shape::SCALAR {
+            return Err(Error::Shape { op: "backward", expected: Shape::SCALAR, found: n.shape });
+        }
+        if !self.vals[n.off].is_finite() {
+            return Err(Error::NonFinite { what: "loss", index: 0 });
+        }
+        self.grads[..self.used].fill(0.0);
+        self.grads[n.off] = 1.0;
+        for i in (0..=loss.index()).rev() {
+            let node = self.nodes[i];
+            if node.needs_grad {
+                self.backward_node(node, params)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn backward_node(&mut self, node: Node, params: &mut Params) -> Result<()> {
+        let g = Grads {
+            vals: &self.vals[..self.used],
+            grads: &mut self.grads[..self.used],
+            nodes: &self.nodes[..self.len],
+        };
+        match node.op {
+            Op::Input => Ok(()),
+            Op::Param(id) => {
+                let (_, pg) = params.value_and_grad_mut(id)?;
+                for (p, d) in pg.iter_mut().zip(&g.grads[node.range()]) {
+                    *p += *d;
+                }
+                Ok(())
+            }
+            Op::MatMul { a, b } => ops::matmul::backward(g, node, a, b),
+            Op::Affine { x, w, b } => ops::affine::backward(g, node, x, w, b, params),
+            Op::Add { a, b } => ops::add::backward(g, node, a, b),
+            Op::Mul { a, b } => ops::mul::backward(g, node, a, b),
+            Op::Scale { a, k } => ops::scale::backward(g, node, a, k),
+            Op::Relu(a) => ops::relu::backward(g, node, a),
+            Op::Sigmoid(a) => ops::sigmoid::backward(g, node, a),
+            Op::Tanh(a) => ops::tanh::backward(g, node, a),
+            Op::SoftmaxCrossEntropy { logits, dlogits } => {
+                ops::softmax_cross_entropy::backward(g, node, logits, dlogits)
+            }
+            Op::Mse { a, target } => ops::mse::backward(g, node, a, target),
+            Op::Sum(a) => ops::sum::backward(g, node, a),
+            Op::Mean(a) => ops::mean::backward(g, node, a),
+        }
+    }
+}
+
+/// What an op's backward sees: all values (read-only), all gradients of tape values (writable)
+/// and the node list to find operands. Operands always sit below the node being visited.
+pub(crate) struct Grads<'t> {
+    pub(crate) vals: &'t [f32],
+    pub(crate) grads: &'t mut [f32],
+    pub(crate) nodes: &'t [Node],
+}
+
+impl Grads<'_> {
+    /// The operand's node (handles were validated when the op was recorded).
+    pub(crate) fn node(&self, v: Var) -> Node {
+        self.nodes[v.index()]
+    }
+
+    /// The upstream gradient of `node` and the writable gradient of operand `v` (below it).
+    pub(crate) fn out_and(&mut self, node: Node, v: Var) -> (&[f32], &mut [f32]) {
+        let r = self.nodes[v.index()].range();
+        let (lo, hi) = self.grads.split_at_mut(node.off);
+        (&hi[..node.shape.len()], &mut lo[r])
+    }
+}
+
+/// Const-generic owned tape storage: `FLOATS` floats (half values, half gradients), `NODES` records.
+///
+/// ```
+/// use staticgrad::TapeStorage;
+/// let mut storage = TapeStorage::<1024, 16>::new();
+/// let tape = storage.tape();
+/// assert_eq!(tape.nodes_used(), 0);
+/// ```
+#[derive(Debug)]
+pub struct TapeStorage<const FLOATS: usize, const NODES: usize> {
+    /// The float arena (values in the first half, gradients in the second).
+    pub floats: [f32; FLOATS],
+    /// The op records.
+    pub nodes: [Node; NODES],
+}
+
+impl<const FLOATS: usize, const NODES: usize> TapeStorage<FLOATS, NODES> {
+    /// Zeroed storage; `const` so it can initialise a `static`.
+    pub const fn new() -> Self {
+        TapeStorage { floats: [0.0; FLOATS], nodes: [Node::EMPTY; NODES] }
+    }
+
+    /// An empty tape over this storage.
+    pub fn tape(&mut self) -> Tape<'_> {
+        Tape::new(&mut self.floats, &mut self.nodes)
+    }
+}
+
+impl<const FLOATS: usize, const NODES: usize> Default for TapeStorage<FLOATS, NODES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,13 +1,32 @@
 //! `staticgrad`: the std runner. Data, training loop and reports live here; all maths is in the core.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+mod bench;
 
 /// Train neural networks in static memory: the host-side runner of the staticgrad core.
 #[derive(Parser, Debug)]
 #[command(name = "staticgrad", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Time training steps of a peer-benchmark workload (tiny | book | twolayer).
+    Bench(bench::BenchArgs),
+}
 
 fn main() {
-    let _cli = Cli::parse();
-    println!("staticgrad runner: subcommands arrive with the runner issue");
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Bench(args)) => {
+            if let Err(e) = bench::run(&args) {
+                eprintln!("staticgrad bench: {e}");
+                std::process::exit(2);
+            }
+        }
+        None => println!("staticgrad runner: subcommands arrive with the runner issue"),
+    }
 }

@@ -1,0 +1,326 @@
+//! `staticgrad bench WORKLOAD [--check]`: the training-step benchmark of the peer harness.
+//!
+//! It reproduces, bit for bit, the data, initial weights and timing protocol of the peers that
+//! implement the same workloads in numpy, JAX, dfdx and candle (the harness lives outside this
+//! repository; this file restates everything it needs):
+//!
+//! * generator: `u01(stream, i)` = top 24 bits of splitmix64-mix(`SEED + stream·GOLDEN + i`) / 2²⁴;
+//!   weights of layer `l` from stream `1 + l`, `[in, out]` row-major, `w = (2u − 1)·√(6/in)`
+//!   (He-uniform), biases 0; inputs from stream 100 (`[POOL·B, in]`, `x = u`); labels from stream 101
+//!   (`(mix(key) >> 32) % classes`). Step `s` trains on batch `s % POOL`.
+//! * step: forward, mean softmax cross-entropy, backward, plain SGD `w −= lr·g` with lr 0.01.
+//! * timing: 3 warm-up steps, then steps until ≥ `BENCH_WARM_S` (0.5 s) to estimate the rate;
+//!   `n = rate·BENCH_RUN_S` (0.5 s, at least 3); `BENCH_RUNS` (7) timed runs of `n` steps; the
+//!   median steps/s is reported.
+//!
+//! Only the training step is timed. All buffers are allocated once, before timing.
+
+use std::time::Instant;
+
+use staticgrad::{Error, Node, ParamEntry, ParamId, ParamKind, Params, Shape, Tape, Var};
+
+const SEED: u64 = 42;
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Number of distinct batches the steps cycle through.
+pub const POOL: usize = 8;
+/// SGD learning rate of every peer.
+pub const LR: f32 = 0.01;
+
+/// Hidden-layer activation of a workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// `max(x, 0)`.
+    Relu,
+    /// Logistic sigmoid.
+    Sigmoid,
+}
+
+/// One benchmark workload: an MLP, its batch size and activation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// Name on the command line and in the output line.
+    pub name: &'static str,
+    /// Layer widths, input first.
+    pub sizes: &'static [usize],
+    /// Rows per step.
+    pub batch: usize,
+    /// Activation between layers.
+    pub act: Act,
+}
+
+/// The three workloads of the harness.
+pub const WORKLOADS: [Workload; 3] = [
+    Workload { name: "tiny", sizes: &[4, 16, 3], batch: 8, act: Act::Relu },
+    Workload { name: "book", sizes: &[784, 100, 100, 100, 100, 10], batch: 128, act: Act::Relu },
+    Workload { name: "twolayer", sizes: &[784, 50, 10], batch: 100, act: Act::Sigmoid },
+];
+
+impl Workload {
+    /// The workload called `name`, if any.
+    pub fn by_name(name: &str) -> Option<Workload> {
+        WORKLOADS.iter().find(|w| w.name == name).cloned()
+    }
+
+    fn n_in(&self) -> usize {
+        self.sizes[0]
+    }
+
+    fn n_out(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    fn n_layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Weight of layer `l`, `[in, out]` row-major, He-uniform.
+    pub fn weight(&self, l: usize) -> Vec<f32> {
+        let (fi, fo) = (self.sizes[l], self.sizes[l + 1]);
+        let a = (6.0f64 / fi as f64).sqrt() as f32;
+        (0..fi * fo).map(|i| (2.0 * u01(1 + l as u64, i as u64) - 1.0) * a).collect()
+    }
+
+    /// Input batch `b`: `[batch, in]` row-major.
+    pub fn inputs(&self, b: usize) -> Vec<f32> {
+        let n = self.batch * self.n_in();
+        let off = (b * n) as u64;
+        (0..n as u64).map(|i| u01(100, off + i)).collect()
+    }
+
+    /// Class labels of batch `b`.
+    pub fn labels(&self, b: usize) -> Vec<u32> {
+        let off = (b * self.batch) as u64;
+        (0..self.batch as u64)
+            .map(|i| ((mix(key(101, off + i)) >> 32) % self.n_out() as u64) as u32)
+            .collect()
+    }
+
+    /// Modelled FLOPs of one training step: `6·B·Σ in·out`.
+    pub fn flops(&self) -> f64 {
+        let s: usize = self.sizes.windows(2).map(|w| w[0] * w[1]).sum();
+        6.0 * self.batch as f64 * s as f64
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn key(stream: u64, i: u64) -> u64 {
+    SEED.wrapping_add(stream.wrapping_mul(GOLDEN)).wrapping_add(i)
+}
+
+fn u01(stream: u64, i: u64) -> f32 {
+    (mix(key(stream, i)) >> 40) as f32 / 16_777_216.0
+}
+
+/// Flat storage of one workload: parameters, tape and data pool, allocated once.
+pub struct Storage {
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    table: Vec<ParamEntry>,
+    floats: Vec<f32>,
+    nodes: Vec<Node>,
+}
+
+impl Storage {
+    /// Sizes every buffer for `w`.
+    pub fn new(w: &Workload) -> Storage {
+        let n_params: usize = w.sizes.windows(2).map(|s| s[0] * s[1] + s[1]).sum();
+        // Tape, per half (values, gradients): the input, per layer an affine and an activation
+        // output, the loss and its softmax scratch.
+        let acts: usize = w.sizes[1..].iter().map(|&n| 2 * w.batch * n).sum();
+        let per_half = w.batch * w.n_in() + acts + 1 + w.batch * w.n_out();
+        Storage {
+            values: vec![0.0; n_params],
+            grads: vec![0.0; n_params],
+            table: vec![ParamEntry::EMPTY; 2 * w.n_layers()],
+            floats: vec![0.0; 2 * per_half],
+            nodes: vec![Node::EMPTY; 2 * w.n_layers() + 2],
+        }
+    }
+
+    /// The parameters (with the harness' initial weights), an empty tape and the trainer.
+    pub fn split(&mut self, w: &Workload) -> Result<(Params<'_>, Tape<'_>, Trainer), Error> {
+        let mut params = Params::new(&mut self.values, &mut self.grads, &mut self.table);
+        let mut layers = Vec::with_capacity(w.n_layers());
+        for l in 0..w.n_layers() {
+            let (fi, fo) = (w.sizes[l], w.sizes[l + 1]);
+            let wid = params.alloc(Shape::new(fi, fo), ParamKind::Weight)?;
+            let bid = params.alloc(Shape::row(fo), ParamKind::Bias)?;
+            params.value_mut(wid)?.copy_from_slice(&w.weight(l));
+            layers.push((wid, bid));
+        }
+        let tape = Tape::new(&mut self.floats, &mut self.nodes);
+        let trainer = Trainer {
+            w: w.clone(),
+            layers,
+            xs: (0..POOL).map(|b| w.inputs(b)).collect(),
+            ys: (0..POOL).map(|b| w.labels(b)).collect(),
+        };
+        Ok((params, tape, trainer))
+    }
+}
+
+/// The network's parameter handles and the data pool.
+pub struct Trainer {
+    w: Workload,
+    layers: Vec<(ParamId, ParamId)>,
+    xs: Vec<Vec<f32>>,
+    ys: Vec<Vec<u32>>,
+}
+
+impl Trainer {
+    /// One training step on batch `s % POOL`; returns the loss before the update.
+    pub fn step(&self, s: usize, tape: &mut Tape, params: &mut Params) -> Result<f32, Error> {
+        let w = &self.w;
+        let b = s % POOL;
+        tape.reset();
+        let mut h: Var = tape.input(&self.xs[b], Shape::new(w.batch, w.n_in()))?;
+        let last = self.layers.len() - 1;
+        for (l, &(wid, bid)) in self.layers.iter().enumerate() {
+            h = tape.affine(h, params, wid, bid)?;
+            if l < last {
+                h = match w.act {
+                    Act::Relu => tape.relu(h)?,
+                    Act::Sigmoid => tape.sigmoid(h)?,
+                };
+            }
+        }
+        let loss = tape.softmax_cross_entropy(h, &self.ys[b])?;
+        let value = tape.scalar(loss)?;
+        params.zero_grad();
+        tape.backward(loss, params)?;
+        let (v, g, _) = params.split_mut();
+        for (v, g) in v.iter_mut().zip(g.iter()) {
+            *v -= LR * *g;
+        }
+        Ok(value)
+    }
+}
+
+fn env_f64(name: &str, d: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+/// The harness' timing protocol; prints the peer line and returns the median steps/s.
+pub fn time_steps(peer: &str, w: &Workload, mut step: impl FnMut(usize)) -> f64 {
+    let warm_s = env_f64("BENCH_WARM_S", 0.5);
+    let run_s = env_f64("BENCH_RUN_S", 0.5);
+    let runs = (env_f64("BENCH_RUNS", 7.0) as usize).max(1);
+    for s in 0..3 {
+        step(s);
+    }
+    let t0 = Instant::now();
+    let mut s = 0usize;
+    let mut el;
+    loop {
+        step(s);
+        s += 1;
+        el = t0.elapsed().as_secs_f64();
+        if el >= warm_s && s >= 3 {
+            break;
+        }
+    }
+    let n = ((s as f64 / el) * run_s).max(3.0) as usize;
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        for i in 0..n {
+            step(i);
+        }
+        rates.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    let med = rates[rates.len() / 2];
+    println!(
+        "peer={} workload={} steps_per_s={:.1} samples_per_s={:.1} min_steps_per_s={:.1} max_steps_per_s={:.1} steps_per_run={} runs={}",
+        peer,
+        w.name,
+        med,
+        med * w.batch as f64,
+        rates[0],
+        rates[rates.len() - 1],
+        n,
+        runs
+    );
+    med
+}
+
+/// Arguments of `staticgrad bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Workload: tiny (4-16-3 ReLU, batch 8), book (784-100x4-10 ReLU, batch 128) or
+    /// twolayer (784-50-10 sigmoid, batch 100).
+    pub workload: String,
+    /// Print the losses of steps 0 and 9 instead of timing (the cross-peer correctness check).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Runs the benchmark (or, with `--check`, prints the losses of steps 0 and 9).
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    let (workload, check) = (args.workload.as_str(), args.check);
+    let w = Workload::by_name(workload)
+        .ok_or_else(|| format!("unknown workload {workload:?} (tiny|book|twolayer)"))?;
+    let mut storage = Storage::new(&w);
+    let (mut params, mut tape, t) = storage.split(&w).map_err(|e| e.to_string())?;
+    let peer = "staticgrad";
+    if check {
+        let mut losses = [0f32; 10];
+        for (s, l) in losses.iter_mut().enumerate() {
+            *l = t.step(s, &mut tape, &mut params).map_err(|e| e.to_string())?;
+        }
+        println!("peer={peer} workload={} check_loss0={:.6} check_loss9={:.6}", w.name, losses[0], losses[9]);
+        return Ok(());
+    }
+    let mut err = None;
+    let rate = time_steps(peer, &w, |s| {
+        if let Err(e) = t.step(s, &mut tape, &mut params) {
+            err.get_or_insert(e);
+        }
+    });
+    eprintln!(
+        "# {:.2} GFLOP/s (modelled 6·B·Σ in·out = {} FLOPs per step)",
+        rate * w.flops() / 1e9,
+        w.flops()
+    );
+    match err {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_matches_the_harness() {
+        // splitmix64 of SEED + 1·GOLDEN + 0, top 24 bits: fixed by the harness' definition.
+        let w = Workload::by_name("tiny").unwrap();
+        let u = u01(1, 0);
+        assert!((0.0..1.0).contains(&u));
+        let w0 = w.weight(0);
+        let a = (6.0f64 / 4.0).sqrt() as f32;
+        assert_eq!(w0[0], (2.0 * u - 1.0) * a);
+        assert!(w0.iter().all(|v| v.abs() <= a));
+        assert!(w.labels(3).iter().all(|&y| y < 3));
+        assert_eq!(w.flops(), 5376.0);
+    }
+
+    #[test]
+    fn training_lowers_the_loss_on_a_batch() {
+        let w = Workload::by_name("tiny").unwrap();
+        let mut storage = Storage::new(&w);
+        let (mut params, mut tape, t) = storage.split(&w).unwrap();
+        let first = t.step(0, &mut tape, &mut params).unwrap();
+        let mut last = first;
+        for _ in 0..200 {
+            last = t.step(0, &mut tape, &mut params).unwrap();
+        }
+        assert!(last < first, "{last} !< {first}");
+    }
+}

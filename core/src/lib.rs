@@ -67,6 +67,8 @@ pub mod tape;
 mod testutil;
 
 pub use error::{Error, Region, Result};
+pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
+pub use ops::dropout::{Dropout, DropoutForm};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
 pub use shape::Shape;
 pub use tape::{Mode, Node, Op, Tape, TapeStorage, Var};

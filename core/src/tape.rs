@@ -121,6 +121,26 @@ pub enum Op {
     Sum(Var),
     /// Mean of all elements.
     Mean(Var),
+    /// Batch normalisation; `μ` and `σ²` sit in scratch right after the output.
+    BatchNorm {
+        /// Input, `batch × features`.
+        x: Var,
+        /// Scale γ.
+        gamma: ParamId,
+        /// Shift β.
+        beta: ParamId,
+        /// Added to the variance under the square root.
+        eps: f32,
+        /// True in train mode (gradient flows through the batch statistics).
+        batch_stats: bool,
+    },
+    /// Train-mode dropout; the keep-mask sits in scratch right after the output, as bits.
+    Dropout {
+        /// Input.
+        x: Var,
+        /// Factor applied to kept elements.
+        scale: f32,
+    },
 }
 
 /// One record of the tape: the op, where its output lives and its shape.
@@ -257,6 +277,12 @@ impl<'a> Tape<'a> {
         Ok(v)
     }
 
+    /// The first `len` scratch floats of `node` (they start right after its output).
+    pub(crate) fn scratch(&self, node: Node, len: usize) -> &[f32] {
+        let s = node.off + node.shape.len();
+        &self.vals[s..s + len]
+    }
+
     /// Offset the next pushed node's output will get (so an op can record its scratch offset).
     pub(crate) fn next_offset(&self) -> usize {
         self.used
@@ -355,6 +381,10 @@ impl<'a> Tape<'a> {
             Op::Mse { a, target } => ops::mse::backward(g, node, a, target),
             Op::Sum(a) => ops::sum::backward(g, node, a),
             Op::Mean(a) => ops::mean::backward(g, node, a),
+            Op::BatchNorm { x, gamma, beta, eps, batch_stats } => {
+                ops::batchnorm::backward(g, node, x, (gamma, beta), eps, batch_stats, params)
+            }
+            Op::Dropout { x, scale } => ops::dropout::backward(g, node, x, scale),
         }
     }
 }

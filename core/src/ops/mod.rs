@@ -6,6 +6,8 @@
 
 pub mod add;
 pub mod affine;
+pub mod batchnorm;
+pub mod dropout;
 pub mod matmul;
 pub mod mean;
 pub mod mse;

@@ -56,10 +56,13 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod clip;
 pub mod error;
 pub mod gradcheck;
+pub mod init;
 pub mod kernels;
 pub mod ops;
+pub mod optim;
 pub mod params;
 pub mod shape;
 pub mod tape;
@@ -67,6 +70,8 @@ pub mod tape;
 mod testutil;
 
 pub use error::{Error, Region, Result};
+pub use init::Init;
+pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
 pub use ops::dropout::{Dropout, DropoutForm};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};

@@ -1,0 +1,98 @@
+//! Adam (Kingma & Ba, 2015) in two forms, and AdamW through decoupled weight decay.
+//!
+//! * [`AdamForm::BookFolded`] — the book's `Adam` (default ε = 1e-7): the bias correction is
+//!   folded into the step size, `lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)` (powers with `powf`, as Python's
+//!   `**`), the moments move by `m += (1−β₁)(g−m)`, `v += (1−β₂)(g²−v)`, and
+//!   `p −= lr_t·m/(√v + ε)`: ε is added to the **uncorrected** `√v`.
+//! * [`AdamForm::BiasCorrected`] — the paper's Algorithm 1 as most frameworks write it (default
+//!   ε = 1e-8): `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`, `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)`,
+//!   `p −= lr·m̂/(√v̂ + ε)`.
+//!
+//! Both forms are the same algorithm with ε placed differently; they differ in the last bits
+//! everywhere and visibly when `√v` is comparable to ε.
+//! AdamW (Loshchilov & Hutter, 2019) is the bias-corrected form with
+//! [`WeightDecay::Decoupled`](super::WeightDecay::Decoupled), applied as `p ← p·(1 − lr·λ)` before
+//! the Adam step, as PyTorch does.
+//!
+//! State: two floats per parameter (`m` then `v`, each a run of the tensor's length), zero at start.
+//! The step counter `t` is shared by all tensors and counted once per optimizer step.
+
+use super::Float;
+
+/// Floats of state per parameter (`m` and `v`).
+pub const STATE_PER_PARAM: usize = 2;
+
+/// Which Adam formula an update computes (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdamForm {
+    /// The book's: bias correction folded into `lr_t`, ε after the uncorrected `√v`.
+    BookFolded,
+    /// The paper's / PyTorch's: bias-corrected `m̂`, `v̂`, ε after `√v̂`.
+    BiasCorrected,
+}
+
+/// The book's folded step size `lr·sqrt(1 − b2^t) / (1 − b1^t)`, evaluated in that order.
+#[inline]
+pub fn book_lr_t<R: Float>(lr: R, b1: R, b2: R, t: u32) -> R {
+    let t = R::from_u32(t);
+    lr * (R::ONE - b2.powf(t)).sqrt() / (R::ONE - b1.powf(t))
+}
+
+/// One element, book order: `m += (1-b1)*(g-m); v += (1-b2)*(g*g - v); p -= lr_t*m/(sqrt(v)+eps)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn update_book<R: Float>(p: &mut R, m: &mut R, v: &mut R, g: R, lr_t: R, b1: R, b2: R, eps: R) {
+    *m += (R::ONE - b1) * (g - *m);
+    *v += (R::ONE - b2) * (g * g - *v);
+    *p -= lr_t * *m / (v.sqrt() + eps);
+}
+
+/// The bias corrections `(1 − b1^t, 1 − b2^t)` for step `t` (1-based).
+#[inline]
+pub fn bias_corrections<R: Float>(b1: R, b2: R, t: u32) -> (R, R) {
+    let t = R::from_u32(t);
+    (R::ONE - b1.powf(t), R::ONE - b2.powf(t))
+}
+
+/// One element, bias-corrected form: `m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+/// p -= lr*(m/bc1) / (sqrt(v/bc2) + eps)` with `(bc1, bc2)` from [`bias_corrections`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn update_bias_corrected<R: Float>(
+    p: &mut R,
+    m: &mut R,
+    v: &mut R,
+    g: R,
+    lr: R,
+    b1: R,
+    b2: R,
+    eps: R,
+    bc1: R,
+    bc2: R,
+) {
+    *m = b1 * *m + (R::ONE - b1) * g;
+    *v = b2 * *v + (R::ONE - b2) * g * g;
+    let m_hat = *m / bc1;
+    let v_hat = *v / bc2;
+    *p -= lr * m_hat / (v_hat.sqrt() + eps);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_step_is_about_lr() {
+        // At t = 1 both forms move by ≈ lr·sign(g), whatever the gradient's scale.
+        for g in [1e-3f64, 1.0, 1e3] {
+            let (mut p, mut m, mut v) = (0.0, 0.0, 0.0);
+            let lr_t = book_lr_t(0.1, 0.9, 0.999, 1);
+            update_book(&mut p, &mut m, &mut v, g, lr_t, 0.9, 0.999, 1e-7);
+            assert!((p + 0.1).abs() < 1e-3, "{p}");
+            let (mut q, mut m, mut v) = (0.0, 0.0, 0.0);
+            let (bc1, bc2) = bias_corrections(0.9, 0.999, 1);
+            update_bias_corrected(&mut q, &mut m, &mut v, g, 0.1, 0.9, 0.999, 1e-8, bc1, bc2);
+            assert!((q + 0.1).abs() < 1e-3, "{q}");
+        }
+    }
+}

@@ -71,9 +71,9 @@ mod testutil;
 
 pub use error::{Error, Region, Result};
 pub use init::Init;
-pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
 pub use ops::dropout::{Dropout, DropoutForm};
+pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
 pub use shape::Shape;
 pub use tape::{Mode, Node, Op, Tape, TapeStorage, Var};

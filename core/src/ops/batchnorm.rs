@@ -136,6 +136,29 @@ impl BatchNorm {
         Ok(())
     }
 
+    /// Moves the running statistics towards the batch statistics recorded by the train-mode
+    /// batch-norm node `y` of this layer: `r ← m·r + (1 − m)·batch_stat`. This is what
+    /// [`Tape::batch_norm`] does in train mode; call it yourself after
+    /// [`Tape::batch_norm_no_update`] to defer the update (e.g. after a whole forward pass).
+    pub fn update_running(&self, tape: &Tape, y: Var, params: &mut Params) -> Result<()> {
+        let node = tape.node(y)?;
+        match node.op {
+            Op::BatchNorm { gamma, batch_stats: true, .. } if gamma == self.gamma => {}
+            _ => return Err(Error::InvalidHandle { what: "var", index: y.index() }),
+        }
+        let d = node.shape.cols;
+        let (mean, var) = tape.scratch(node, 2 * d).split_at(d);
+        let m = self.config.momentum;
+        let w = 1.0 - m;
+        for (r, &b) in params.value_mut(self.running_mean)?.iter_mut().zip(mean) {
+            *r = m * *r + w * b;
+        }
+        for (r, &b) in params.value_mut(self.running_var)?.iter_mut().zip(var) {
+            *r = m * *r + w * b;
+        }
+        Ok(())
+    }
+
     /// Number of features, checking that the four tensors are `1 × features` rows.
     fn features(&self, params: &Params) -> Result<usize> {
         let d = params.entry(self.gamma)?.shape.cols;
@@ -155,17 +178,7 @@ impl Tape<'_> {
     pub fn batch_norm(&mut self, x: Var, params: &mut Params, bn: &BatchNorm, mode: Mode) -> Result<Var> {
         let y = self.batch_norm_no_update(x, params, bn, mode)?;
         if mode == Mode::Train {
-            let node = self.node(y)?;
-            let d = node.shape.cols;
-            let (mean, var) = self.scratch(node, 2 * d).split_at(d);
-            let m = bn.config.momentum;
-            let w = 1.0 - m;
-            for (r, &b) in params.value_mut(bn.running_mean)?.iter_mut().zip(mean) {
-                *r = m * *r + w * b;
-            }
-            for (r, &b) in params.value_mut(bn.running_var)?.iter_mut().zip(var) {
-                *r = m * *r + w * b;
-            }
+            bn.update_running(self, y, params)?;
         }
         Ok(y)
     }

@@ -61,6 +61,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
+pub mod mlp;
 pub mod ops;
 pub mod optim;
 pub mod params;
@@ -68,12 +69,15 @@ pub mod shape;
 pub mod tape;
 #[cfg(test)]
 mod testutil;
+pub mod train;
 
 pub use error::{Error, Region, Result};
 pub use init::Init;
+pub use mlp::{Activation, Loss, MlpSpec, Plan, Targets};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
 pub use ops::dropout::{Dropout, DropoutForm};
 pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
 pub use shape::Shape;
 pub use tape::{Mode, Node, Op, Tape, TapeStorage, Var};
+pub use train::Trainer;

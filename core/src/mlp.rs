@@ -1,0 +1,782 @@
+//! Multi-layer perceptrons from a `const` spec: parameter layout, initialisation, forward pass,
+//! loss, and the memory planner that sizes every buffer before training starts.
+//!
+//! Layer order is the book's `MultiLayerNetExtend`: each hidden layer is
+//! `Affine → [BatchNorm] → activation → [Dropout]`, the last layer is a lone `Affine` whose
+//! output (the logits) goes to the loss.
+//!
+//! # Parameter layout
+//! [`MlpSpec::alloc`] allocates, into an empty [`Params`], for each hidden layer `l`:
+//! `W_l` (`in × out`, [`ParamKind::Weight`]), `b_l` (`1 × out`, [`ParamKind::Bias`]) and, with
+//! batch norm, `γ_l`, `β_l`, running mean, running variance (`1 × out` each); then `W` and `b` of
+//! the output layer. Every handle is a function of the layer index ([`MlpSpec::weight`],
+//! [`MlpSpec::bias`], [`MlpSpec::batch_norm_layer`]), so a model needs no storage for handles.
+//!
+//! # Memory planner
+//! All `const fn`: [`MlpSpec::param_len`], [`MlpSpec::param_tensors`], [`MlpSpec::state_len`],
+//! [`MlpSpec::tape_floats`], [`MlpSpec::tape_nodes`] (and the eval-mode pair), or everything at
+//! once as a [`Plan`] with byte counts. The numbers are exact: a training step with exactly that
+//! storage succeeds and with one float (or node) less it returns [`Error::Capacity`]. A firmware
+//! checks its static buffers at compile time:
+//!
+//! ```
+//! use staticgrad::mlp::{Activation, MlpSpec};
+//! use staticgrad::optim::Optimizer;
+//! use staticgrad::{BatchNormConfig, Dropout};
+//!
+//! const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10])
+//!     .with_activation(Activation::Relu)
+//!     .with_batch_norm(BatchNormConfig::BOOK)
+//!     .with_dropout(Dropout::inverted(0.2));
+//! const BATCH: usize = 8;
+//! const OPT: Optimizer = Optimizer::adam();
+//! const PARAMS: usize = 7000;
+//! const STATE: usize = 14000;
+//! const FLOATS: usize = 12000;
+//! const NODES: usize = 16;
+//! const _: () = assert!(PARAMS >= SPEC.param_len());
+//! const _: () = assert!(STATE >= SPEC.state_len(&OPT));
+//! const _: () = assert!(FLOATS >= SPEC.tape_floats(BATCH));
+//! const _: () = assert!(NODES >= SPEC.tape_nodes());
+//! let plan = SPEC.plan(BATCH, &OPT);
+//! assert_eq!(plan.param_floats, 196 * 32 + 32 + 4 * 32 + 32 * 10 + 10);
+//! assert_eq!(plan.state_floats, 2 * plan.param_floats); // Adam: two moments per parameter
+//! assert!(plan.total_bytes() < 150_000);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::ops::batchnorm::{BatchNorm, BatchNormConfig};
+use crate::ops::dropout::Dropout;
+use crate::ops::softmax_cross_entropy::BOOK_EPS;
+use crate::optim::Optimizer;
+use crate::params::{ParamEntry, ParamId, ParamKind, Params};
+use crate::shape::Shape;
+use crate::tape::{Mode, Node, Op, Tape, Var};
+use rand_core::RngCore;
+
+/// Hidden-layer activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// `max(x, 0)` (the book's default).
+    #[default]
+    Relu,
+    /// `1 / (1 + e^−x)`.
+    Sigmoid,
+    /// `tanh x`.
+    Tanh,
+}
+
+/// The training loss applied to the logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Loss {
+    /// Softmax cross-entropy with class-index labels, exact `−log softmax` (default).
+    #[default]
+    SoftmaxCrossEntropy,
+    /// The book's softmax cross-entropy `−ln(y_t + 1e-7)`.
+    SoftmaxCrossEntropyBook,
+    /// Mean squared error against target values of the logits' shape.
+    Mse,
+}
+
+/// What a batch is compared with: class labels (cross-entropy) or target values (MSE).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Targets<'t> {
+    /// One class index per row.
+    Labels(&'t [u32]),
+    /// One row of target values per row, `batch × outputs`, row-major.
+    Values(&'t [f32]),
+}
+
+/// A multi-layer perceptron: widths (input, hidden…, output), activation, optional batch norm
+/// and dropout, initialisation and loss. Build it with `const fn`s, so it can be a `const`.
+///
+/// ```
+/// use rand_core::SeedableRng;
+/// use rand_xoshiro::Xoshiro128PlusPlus;
+/// use staticgrad::mlp::{MlpSpec, Targets};
+/// use staticgrad::{Mode, Node, ParamEntry, Params, Tape, Shape};
+/// const SPEC: MlpSpec = MlpSpec::new(&[2, 3, 2]);
+/// let mut values = [0.0; SPEC.param_len()];
+/// let mut grads = [0.0; SPEC.param_len()];
+/// let mut table = [ParamEntry::EMPTY; SPEC.param_tensors()];
+/// let mut params = Params::new(&mut values, &mut grads, &mut table);
+/// let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+/// SPEC.alloc(&mut params)?;
+/// SPEC.init(&mut params, &mut rng)?;
+/// let mut floats = [0.0; SPEC.tape_floats(4)];
+/// let mut nodes = [Node::EMPTY; SPEC.tape_nodes()];
+/// let mut tape = Tape::new(&mut floats, &mut nodes);
+/// let x = tape.input(&[0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0], Shape::new(4, 2))?;
+/// let logits = SPEC.forward(&mut tape, &mut params, x, Mode::Train, &mut rng)?;
+/// let loss = SPEC.loss(&mut tape, logits, Targets::Labels(&[1, 1, 0, 0]))?;
+/// tape.backward(loss, &mut params)?;
+/// assert_eq!(tape.floats_used(), SPEC.tape_floats(4));
+/// # Ok::<(), staticgrad::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MlpSpec<'a> {
+    /// Layer widths: input, hidden layers…, output (at least two entries).
+    pub widths: &'a [usize],
+    /// Activation after every hidden layer.
+    pub activation: Activation,
+    /// Batch norm after every hidden affine layer, if any.
+    pub batch_norm: Option<BatchNormConfig>,
+    /// Dropout after every hidden activation, if any.
+    pub dropout: Option<Dropout>,
+    /// Initialisation of the weights (biases start at 0, γ at 1, β at 0).
+    pub init: Init,
+    /// The training loss.
+    pub loss: Loss,
+}
+
+/// Everything a training step needs, in floats, tensors and nodes, with byte counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Parameter values (including batch-norm running statistics).
+    pub param_floats: usize,
+    /// Rows of the parameter table.
+    pub param_tensors: usize,
+    /// Parameter gradients (same length as the values).
+    pub grad_floats: usize,
+    /// Optimizer state.
+    pub state_floats: usize,
+    /// Tape float arena (values and gradients of tape values, plus op scratch).
+    pub tape_floats: usize,
+    /// Tape op records.
+    pub tape_nodes: usize,
+}
+
+const F32: usize = core::mem::size_of::<f32>();
+
+impl Plan {
+    /// Parameter values and the parameter table.
+    pub const fn param_bytes(&self) -> usize {
+        self.param_floats * F32 + self.param_tensors * core::mem::size_of::<ParamEntry>()
+    }
+
+    /// Parameter gradients.
+    pub const fn grad_bytes(&self) -> usize {
+        self.grad_floats * F32
+    }
+
+    /// Optimizer state.
+    pub const fn state_bytes(&self) -> usize {
+        self.state_floats * F32
+    }
+
+    /// Tape arena and op records.
+    pub const fn tape_bytes(&self) -> usize {
+        self.tape_floats * F32 + self.tape_nodes * core::mem::size_of::<Node>()
+    }
+
+    /// All of the above. (Table and node sizes are this target's `size_of`.)
+    pub const fn total_bytes(&self) -> usize {
+        self.param_bytes() + self.grad_bytes() + self.state_bytes() + self.tape_bytes()
+    }
+}
+
+/// Stand-in generator for eval-mode passes, where dropout draws nothing.
+struct NoDraws;
+
+impl RngCore for NoDraws {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
+        dest.fill(0);
+        Ok(())
+    }
+}
+
+const fn add(a: usize, b: usize) -> usize {
+    a.saturating_add(b)
+}
+
+const fn mul(a: usize, b: usize) -> usize {
+    a.saturating_mul(b)
+}
+
+impl<'a> MlpSpec<'a> {
+    /// ReLU, no batch norm, no dropout, He-normal weights, exact softmax cross-entropy.
+    pub const fn new(widths: &'a [usize]) -> Self {
+        MlpSpec {
+            widths,
+            activation: Activation::Relu,
+            batch_norm: None,
+            dropout: None,
+            init: Init::HeNormal,
+            loss: Loss::SoftmaxCrossEntropy,
+        }
+    }
+
+    /// With this hidden activation.
+    pub const fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// With batch norm after every hidden affine layer.
+    pub const fn with_batch_norm(mut self, config: BatchNormConfig) -> Self {
+        self.batch_norm = Some(config);
+        self
+    }
+
+    /// With dropout after every hidden activation.
+    pub const fn with_dropout(mut self, dropout: Dropout) -> Self {
+        self.dropout = Some(dropout);
+        self
+    }
+
+    /// With this weight initialisation.
+    pub const fn with_init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// With this loss.
+    pub const fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    // ----- layout -------------------------------------------------------------------------
+
+    /// Number of affine layers (`widths.len() − 1`).
+    pub const fn layers(&self) -> usize {
+        self.widths.len().saturating_sub(1)
+    }
+
+    /// Input features (`widths[0]`, 0 for an empty spec).
+    pub const fn inputs(&self) -> usize {
+        match self.widths.first() {
+            Some(&w) => w,
+            None => 0,
+        }
+    }
+
+    /// Output features (the last width).
+    pub const fn outputs(&self) -> usize {
+        match self.widths.last() {
+            Some(&w) => w,
+            None => 0,
+        }
+    }
+
+    const fn tensors_per_hidden(&self) -> usize {
+        if self.batch_norm.is_some() { 2 + BatchNorm::TENSORS } else { 2 }
+    }
+
+    /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run).
+    pub const fn weight(&self, l: usize) -> ParamId {
+        ParamId((l * self.tensors_per_hidden()) as u16)
+    }
+
+    /// Handle of layer `l`'s bias.
+    pub const fn bias(&self, l: usize) -> ParamId {
+        ParamId((l * self.tensors_per_hidden() + 1) as u16)
+    }
+
+    /// Batch-norm handles of hidden layer `l`, if the spec has batch norm and `l` is hidden.
+    pub const fn batch_norm_layer(&self, l: usize) -> Option<BatchNorm> {
+        match self.batch_norm {
+            Some(config) if l + 1 < self.layers() => {
+                let g = l * self.tensors_per_hidden() + 2;
+                Some(BatchNorm {
+                    gamma: ParamId(g as u16),
+                    beta: ParamId((g + 1) as u16),
+                    running_mean: ParamId((g + 2) as u16),
+                    running_var: ParamId((g + 3) as u16),
+                    config,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    // ----- planner ------------------------------------------------------------------------
+
+    /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table).
+    pub const fn param_tensors(&self) -> usize {
+        let l = self.layers();
+        if l == 0 { 0 } else { add(mul(l - 1, self.tensors_per_hidden()), 2) }
+    }
+
+    /// Parameter floats (values; the gradient buffer is as long), running statistics included.
+    pub const fn param_len(&self) -> usize {
+        let mut n = 0usize;
+        let mut l = 0;
+        while l < self.layers() {
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            n = add(n, add(mul(i, o), o));
+            if self.batch_norm.is_some() && l + 1 < self.layers() {
+                n = add(n, BatchNorm::param_len(o));
+            }
+            l += 1;
+        }
+        n
+    }
+
+    /// Optimizer state floats for `optimizer` over this model's parameters.
+    pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
+        optimizer.state_len(self.param_len())
+    }
+
+    /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows
+    /// (the length to give [`Tape::new`] or `TapeStorage`: values and gradients together).
+    pub const fn tape_floats(&self, batch: usize) -> usize {
+        let (floats, _) = self.tape_use(batch, Mode::Train);
+        floats
+    }
+
+    /// Tape nodes of one training forward + loss.
+    pub const fn tape_nodes(&self) -> usize {
+        let (_, nodes) = self.tape_use(1, Mode::Train);
+        nodes
+    }
+
+    /// Tape floats of an evaluation forward pass (no loss) over `batch` rows.
+    pub const fn eval_tape_floats(&self, batch: usize) -> usize {
+        let (floats, _) = self.tape_use(batch, Mode::Eval);
+        floats
+    }
+
+    /// Tape nodes of an evaluation forward pass.
+    pub const fn eval_tape_nodes(&self) -> usize {
+        let (_, nodes) = self.tape_use(1, Mode::Eval);
+        nodes
+    }
+
+    /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
+    const fn tape_use(&self, batch: usize, mode: Mode) -> (usize, usize) {
+        let train = matches!(mode, Mode::Train);
+        let mut v = mul(batch, self.inputs()); // the input
+        let mut nodes = 1;
+        let mut l = 0;
+        while l < self.layers() {
+            let o = self.widths[l + 1];
+            let act = mul(batch, o);
+            v = add(v, act); // affine
+            nodes += 1;
+            if l + 1 < self.layers() {
+                if self.batch_norm.is_some() {
+                    v = add(v, add(act, BatchNorm::scratch_len(o)));
+                    nodes += 1;
+                }
+                v = add(v, act); // activation
+                nodes += 1;
+                if let Some(d) = self.dropout {
+                    if train {
+                        v = add(v, add(act, Dropout::scratch_len(act)));
+                        nodes += 1;
+                    } else if d.eval_nodes() == 1 {
+                        v = add(v, act); // the book form's scale by 1 − p
+                        nodes += 1;
+                    }
+                }
+            }
+            l += 1;
+        }
+        if train {
+            // Cross-entropy: the 1×1 loss plus its scratch; MSE: the target input plus the loss.
+            v = add(v, add(1, mul(batch, self.outputs())));
+            nodes += match self.loss {
+                Loss::Mse => 2,
+                _ => 1,
+            };
+        }
+        (mul(2, v), nodes)
+    }
+
+    /// Everything a training step with `batch` rows and `optimizer` needs.
+    pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
+        Plan {
+            param_floats: self.param_len(),
+            param_tensors: self.param_tensors(),
+            grad_floats: self.param_len(),
+            state_floats: self.state_len(optimizer),
+            tape_floats: self.tape_floats(batch),
+            tape_nodes: self.tape_nodes(),
+        }
+    }
+
+    // ----- building -----------------------------------------------------------------------
+
+    /// Checks the spec: at least two widths, none zero, at most 65535 tensors, valid batch-norm
+    /// and dropout settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.widths.len() < 2 {
+            return Err(Error::InvalidArgument { what: "MLP widths (need input and output)", value: 0.0 });
+        }
+        if self.widths.contains(&0) {
+            return Err(Error::InvalidArgument { what: "MLP width", value: 0.0 });
+        }
+        if self.param_tensors() > u16::MAX as usize {
+            return Err(Error::InvalidArgument { what: "MLP depth", value: self.layers() as f32 });
+        }
+        if let Some(c) = self.batch_norm {
+            c.validate()?;
+        }
+        if let Some(d) = self.dropout {
+            d.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Allocates every parameter tensor in the layout's order into `params`, which must be empty
+    /// (handles are computed from the layer index). Weights and biases start at 0, γ at 1, β and
+    /// the running mean at 0, the running variance at the batch-norm config's start value; call
+    /// [`init`](Self::init) to draw the weights.
+    pub fn alloc(&self, params: &mut Params) -> Result<()> {
+        self.validate()?;
+        if params.tensor_count() != 0 {
+            return Err(Error::InvalidArgument {
+                what: "MlpSpec::alloc needs an empty Params; tensors already allocated",
+                value: params.tensor_count() as f32,
+            });
+        }
+        for l in 0..self.layers() {
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            params.alloc(Shape::new(i, o), ParamKind::Weight)?;
+            params.alloc(Shape::row(o), ParamKind::Bias)?;
+            if let (Some(config), true) = (self.batch_norm, l + 1 < self.layers()) {
+                BatchNorm::alloc(params, o, config)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Draws every weight with the spec's [`Init`] (layer by layer, in order, so a seed gives the
+    /// same model everywhere), zeroes the biases and resets batch norm (γ = 1, β = 0, running
+    /// statistics to their start values).
+    pub fn init(&self, params: &mut Params, rng: &mut impl RngCore) -> Result<()> {
+        self.check_layout(params)?;
+        for l in 0..self.layers() {
+            self.init.fill_param(params, self.weight(l), rng)?;
+            params.value_mut(self.bias(l))?.fill(0.0);
+            if let Some(bn) = self.batch_norm_layer(l) {
+                bn.reset(params)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `params` holds exactly this spec's layout.
+    fn check_layout(&self, params: &Params) -> Result<()> {
+        if params.tensor_count() != self.param_tensors() {
+            return Err(Error::InvalidArgument {
+                what: "parameter tensors do not match the MLP spec",
+                value: params.tensor_count() as f32,
+            });
+        }
+        for l in 0..self.layers() {
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            let (w, b) = (params.entry(self.weight(l))?, params.entry(self.bias(l))?);
+            if w.shape != Shape::new(i, o) || w.kind != ParamKind::Weight {
+                return Err(Error::Shape { op: "MLP weight", expected: Shape::new(i, o), found: w.shape });
+            }
+            if b.shape != Shape::row(o) || b.kind != ParamKind::Bias {
+                return Err(Error::Shape { op: "MLP bias", expected: Shape::row(o), found: b.shape });
+            }
+        }
+        Ok(())
+    }
+
+    // ----- running ------------------------------------------------------------------------
+
+    /// The logits for `x` (`batch × inputs`). In [`Mode::Train`] batch norm uses batch statistics
+    /// and then moves its running statistics in `params`, and dropout draws its masks from `rng`;
+    /// in [`Mode::Eval`] nothing in `params` changes and `rng` is not used.
+    pub fn forward(
+        &self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: Var,
+        mode: Mode,
+        rng: &mut impl RngCore,
+    ) -> Result<Var> {
+        let start = tape.nodes_used();
+        let y = self.forward_no_update(tape, params, x, mode, rng)?;
+        if mode == Mode::Train && self.batch_norm.is_some() {
+            let per = self.tensors_per_hidden();
+            for i in start..tape.nodes_used() {
+                if let Op::BatchNorm { gamma, batch_stats: true, .. } = tape.nodes()[i].op() {
+                    if let Some(bn) = self.batch_norm_layer(gamma.index() / per) {
+                        bn.update_running(tape, Var(i as u32), params)?;
+                    }
+                }
+            }
+        }
+        Ok(y)
+    }
+
+    /// [`forward`](Self::forward) without moving the running statistics (only `&Params`): for
+    /// evaluation with shared parameters and for gradient checks of the whole network.
+    pub fn forward_no_update(
+        &self,
+        tape: &mut Tape,
+        params: &Params,
+        x: Var,
+        mode: Mode,
+        rng: &mut impl RngCore,
+    ) -> Result<Var> {
+        let mut h = x;
+        for l in 0..self.layers() {
+            h = tape.affine(h, params, self.weight(l), self.bias(l))?;
+            if l + 1 == self.layers() {
+                break;
+            }
+            if let Some(bn) = self.batch_norm_layer(l) {
+                h = tape.batch_norm_no_update(h, params, &bn, mode)?;
+            }
+            h = match self.activation {
+                Activation::Relu => tape.relu(h)?,
+                Activation::Sigmoid => tape.sigmoid(h)?,
+                Activation::Tanh => tape.tanh(h)?,
+            };
+            if let Some(d) = self.dropout {
+                h = tape.dropout(h, d, mode, rng)?;
+            }
+        }
+        Ok(h)
+    }
+
+    /// The spec's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
+    pub fn loss(&self, tape: &mut Tape, logits: Var, targets: Targets) -> Result<Var> {
+        match (self.loss, targets) {
+            (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_cross_entropy(logits, t),
+            (Loss::SoftmaxCrossEntropyBook, Targets::Labels(t)) => {
+                tape.softmax_cross_entropy_eps(logits, t, BOOK_EPS)
+            }
+            (Loss::Mse, Targets::Values(t)) => {
+                let target = tape.input(t, tape.shape(logits)?)?;
+                tape.mse(logits, target)
+            }
+            _ => Err(Error::InvalidArgument {
+                what: "targets do not fit the loss (labels for cross-entropy, values for MSE)",
+                value: 0.0,
+            }),
+        }
+    }
+
+    /// Rows in `x` (which must hold whole rows of `inputs()` features).
+    fn rows(&self, x: &[f32]) -> Result<usize> {
+        let i = self.inputs();
+        if i == 0 || x.len() % i != 0 || x.is_empty() {
+            return Err(Error::Shape {
+                op: "MLP input",
+                expected: Shape::new(1, i),
+                found: Shape::row(x.len()),
+            });
+        }
+        Ok(x.len() / i)
+    }
+
+    /// The book's `gradient()`: resets the tape, runs a train-mode forward on `x`, the loss,
+    /// zeroes the gradients and runs backward. Returns the data loss (no weight-decay term); the
+    /// gradients are in `params` and the graph stays on the tape until the next reset.
+    pub fn gradient(
+        &self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        rng: &mut impl RngCore,
+    ) -> Result<f32> {
+        tape.reset();
+        let rows = self.rows(x)?;
+        let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
+        let logits = self.forward(tape, params, xv, Mode::Train, rng)?;
+        let loss = self.loss(tape, logits, targets)?;
+        params.zero_grad();
+        tape.backward(loss, params)?;
+        tape.scalar(loss)
+    }
+
+    /// Eval-mode logits of `x` on a reset tape (read them with [`Tape::value`]).
+    pub fn logits(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<Var> {
+        tape.reset();
+        let rows = self.rows(x)?;
+        let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
+        self.forward_no_update(tape, params, xv, Mode::Eval, &mut NoDraws)
+    }
+
+    /// Predicted class (arg-max of the eval-mode logits; the first maximum, or the first NaN as
+    /// numpy's `argmax` does) of each row of `x`, written to `out` (one per row). Resets the tape.
+    pub fn predict(&self, tape: &mut Tape, params: &Params, x: &[f32], out: &mut [u32]) -> Result<()> {
+        let logits = self.logits(tape, params, x)?;
+        let shape = tape.shape(logits)?;
+        if out.len() != shape.rows {
+            tape.reset();
+            return Err(Error::Shape {
+                op: "predict output",
+                expected: Shape::new(shape.rows, 1),
+                found: Shape::new(out.len(), 1),
+            });
+        }
+        for (o, row) in out.iter_mut().zip(tape.value(logits)?.chunks_exact(shape.cols)) {
+            *o = argmax(row);
+        }
+        tape.reset();
+        Ok(())
+    }
+
+    /// Number of rows of `x` whose predicted class equals the label, evaluating `chunk` rows at
+    /// a time (the tape must hold [`eval_tape_floats`](Self::eval_tape_floats)`(chunk)`). Resets the tape.
+    pub fn correct(
+        &self,
+        tape: &mut Tape,
+        params: &Params,
+        x: &[f32],
+        labels: &[u32],
+        chunk: usize,
+    ) -> Result<usize> {
+        let rows = self.rows(x)?;
+        if labels.len() != rows {
+            return Err(Error::Shape {
+                op: "labels",
+                expected: Shape::new(rows, 1),
+                found: Shape::new(labels.len(), 1),
+            });
+        }
+        if chunk == 0 {
+            return Err(Error::InvalidArgument { what: "evaluation chunk rows", value: 0.0 });
+        }
+        let i = self.inputs();
+        let mut hits = 0;
+        for (xs, ls) in x.chunks(chunk * i).zip(labels.chunks(chunk)) {
+            let logits = self.logits(tape, params, xs)?;
+            let cols = tape.shape(logits)?.cols;
+            for (row, &l) in tape.value(logits)?.chunks_exact(cols).zip(ls) {
+                hits += usize::from(argmax(row) == l);
+            }
+        }
+        tape.reset();
+        Ok(hits)
+    }
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v.is_nan() {
+            return j as u32;
+        }
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Storage;
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+
+    #[test]
+    fn layout_handles_follow_the_allocation_order() {
+        let spec = MlpSpec::new(&[4, 5, 3, 2]).with_batch_norm(BatchNormConfig::BOOK);
+        let mut s = Storage::new();
+        let (_, mut params) = s.split();
+        spec.alloc(&mut params).unwrap();
+        assert_eq!(params.tensor_count(), spec.param_tensors());
+        assert_eq!(params.len(), spec.param_len());
+        assert_eq!(params.entry(spec.weight(2)).unwrap().shape, Shape::new(3, 2));
+        let bn = spec.batch_norm_layer(1).unwrap();
+        assert_eq!(params.entry(bn.running_var).unwrap().kind, ParamKind::RunningVar);
+        assert_eq!(params.value(bn.gamma).unwrap(), &[1.0; 3]);
+        assert!(spec.batch_norm_layer(2).is_none());
+        assert!(matches!(spec.alloc(&mut params), Err(Error::InvalidArgument { .. })));
+    }
+
+    #[test]
+    fn argmax_first_max_and_nan() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[1.0, f32::NAN, 5.0]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 3]), 0);
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let mut s = Storage::new();
+        let (_, mut params) = s.split();
+        for spec in [
+            MlpSpec::new(&[3]),
+            MlpSpec::new(&[3, 0, 2]),
+            MlpSpec::new(&[3, 2]).with_dropout(Dropout::inverted(1.0)),
+        ] {
+            assert!(spec.alloc(&mut params).is_err());
+        }
+        assert_eq!(params.tensor_count(), 0);
+    }
+
+    #[test]
+    fn eval_leaves_running_stats_and_train_moves_them() {
+        let spec =
+            MlpSpec::new(&[3, 4, 2]).with_batch_norm(BatchNormConfig::BOOK).with_dropout(Dropout::book(0.3));
+        let mut s = Storage::new();
+        let (mut tape, mut params) = s.split();
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
+        spec.alloc(&mut params).unwrap();
+        spec.init(&mut params, &mut rng).unwrap();
+        let x = [0.5, -1.0, 2.0, 1.5, 0.0, -0.5];
+        let bn = spec.batch_norm_layer(0).unwrap();
+        let mut out = [0u32; 2];
+        spec.predict(&mut tape, &params, &x, &mut out).unwrap();
+        assert_eq!(params.value(bn.running_mean).unwrap(), &[0.0; 4]);
+        spec.gradient(&mut tape, &mut params, &x, Targets::Labels(&[0, 1]), &mut rng).unwrap();
+        assert!(params.value(bn.running_mean).unwrap().iter().any(|&v| v != 0.0));
+        assert_eq!(spec.correct(&mut tape, &params, &x, &[out[0], out[1]], 1).unwrap(), 2);
+    }
+
+    #[test]
+    fn gradcheck_whole_network_with_batch_norm_and_dropout() {
+        use crate::gradcheck::{GradcheckConfig, gradcheck};
+        for spec in [
+            MlpSpec::new(&[3, 5, 4, 3])
+                .with_activation(Activation::Tanh)
+                .with_batch_norm(BatchNormConfig::BOOK)
+                .with_dropout(Dropout::inverted(0.3)),
+            MlpSpec::new(&[3, 4, 2])
+                .with_activation(Activation::Sigmoid)
+                .with_dropout(Dropout::book(0.4))
+                .with_loss(Loss::Mse),
+        ] {
+            let mut s = Storage::new();
+            let (mut tape, mut params) = s.split();
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+            spec.alloc(&mut params).unwrap();
+            spec.init(&mut params, &mut rng).unwrap();
+            let x = crate::testutil::random_values(6 * 3, 0.0, 21);
+            let targets = [0.5f32; 6 * 3];
+            let t = match spec.loss {
+                Loss::Mse => Targets::Values(&targets[..6 * spec.outputs()]),
+                _ => Targets::Labels(&[0, 2, 1, 1, 0, 2]),
+            };
+            let r = gradcheck(&mut tape, &mut params, GradcheckConfig::default(), |tape, p| {
+                // Same seed every evaluation: the same dropout mask.
+                let mut rng = Xoshiro128PlusPlus::seed_from_u64(9);
+                let xv = tape.input(&x, Shape::new(6, 3))?;
+                let y = spec.forward_no_update(tape, p, xv, Mode::Train, &mut rng)?;
+                spec.loss(tape, y, t)
+            })
+            .unwrap();
+            std::eprintln!(
+                "gradcheck MLP {:?}: worst rel error {:.2e} over {}",
+                spec.widths,
+                r.worst_rel_error,
+                r.checked
+            );
+            assert!(r.worst_rel_error < 1e-2, "{r:?}");
+        }
+    }
+}

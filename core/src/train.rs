@@ -1,0 +1,115 @@
+//! The common training step in one call: forward (train mode), loss, backward, weight decay,
+//! update, reset — so a firmware's loop is a few lines. Evaluation is
+//! [`MlpSpec::predict`] / [`MlpSpec::correct`]. Nothing here allocates.
+//!
+//! Weight decay is the optimizer's ([`Optimizer::weight_decay`]): with
+//! [`WeightDecay::L2`](crate::optim::WeightDecay::L2) the update uses `g + λ·W` and the reported
+//! loss includes `0.5·λ·ΣW²`, as the book's networks do; with `Decoupled` the update shrinks the
+//! weights and the loss is the data loss.
+//!
+//! ```
+//! use rand_core::SeedableRng;
+//! use rand_xoshiro::Xoshiro128PlusPlus;
+//! use staticgrad::mlp::{Activation, MlpSpec, Targets};
+//! use staticgrad::optim::Optimizer;
+//! use staticgrad::train::Trainer;
+//! use staticgrad::{Node, ParamEntry, Params, Tape};
+//!
+//! const SPEC: MlpSpec = MlpSpec::new(&[2, 8, 2]).with_activation(Activation::Tanh);
+//! const BATCH: usize = 4;
+//! const OPT: Optimizer = Optimizer::adam();
+//! // Every buffer sized by the planner, at compile time.
+//! let (mut values, mut grads) = ([0.0; SPEC.param_len()], [0.0; SPEC.param_len()]);
+//! let mut table = [ParamEntry::EMPTY; SPEC.param_tensors()];
+//! let mut state = [0.0; SPEC.state_len(&OPT)];
+//! let mut floats = [0.0; SPEC.tape_floats(BATCH)];
+//! let mut nodes = [Node::EMPTY; SPEC.tape_nodes()];
+//!
+//! let mut params = Params::new(&mut values, &mut grads, &mut table);
+//! let mut tape = Tape::new(&mut floats, &mut nodes);
+//! let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+//! SPEC.alloc(&mut params)?;
+//! SPEC.init(&mut params, &mut rng)?;
+//! let mut trainer = Trainer::new(SPEC, OPT, &mut state)?;
+//!
+//! let x = [0., 0., 0., 1., 1., 0., 1., 1.];
+//! let xor = [0, 1, 1, 0];
+//! for _ in 0..300 {
+//!     trainer.step(&mut tape, &mut params, &x, Targets::Labels(&xor), 0.05, &mut rng)?;
+//! }
+//! assert_eq!(SPEC.correct(&mut tape, &params, &x, &xor, BATCH)?, 4);
+//! # Ok::<(), staticgrad::Error>(())
+//! ```
+
+use crate::error::{Error, Region, Result};
+use crate::mlp::{MlpSpec, Targets};
+use crate::optim::Optimizer;
+use crate::params::Params;
+use crate::tape::Tape;
+use rand_core::RngCore;
+
+/// A spec, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
+#[derive(Debug)]
+pub struct Trainer<'s, 'b> {
+    /// The model.
+    pub spec: MlpSpec<'s>,
+    /// The update rule (with its weight decay, clipping and step counter).
+    pub optimizer: Optimizer,
+    state: &'b mut [f32],
+}
+
+impl<'s, 'b> Trainer<'s, 'b> {
+    /// A trainer over caller state of at least [`MlpSpec::state_len`] floats (zeroed here).
+    pub fn new(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
+        spec.validate()?;
+        optimizer.validate()?;
+        let needed = spec.state_len(&optimizer);
+        if state.len() < needed {
+            return Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() });
+        }
+        state.fill(0.0);
+        Ok(Trainer { spec, optimizer, state })
+    }
+
+    /// The optimizer state (for checkpoints).
+    pub fn state(&self) -> &[f32] {
+        self.state
+    }
+
+    /// One step on the batch `x` (`rows × inputs`): resets the tape, forward in train mode
+    /// (batch-norm running statistics move, dropout masks come from `rng`), loss, backward, the
+    /// optimizer update with learning rate `lr`, and a final reset. Returns the loss before the
+    /// update, including the L2 term `0.5·λ·ΣW²` if the optimizer's decay is coupled L2.
+    ///
+    /// On an error before the update (shapes, capacity, a non-finite loss or gradient) the
+    /// parameters are left as they were (batch-norm running statistics may already have moved);
+    /// the tape is reset either way.
+    pub fn step(
+        &mut self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl RngCore,
+    ) -> Result<f32> {
+        let out = self.step_inner(tape, params, x, targets, lr, rng);
+        tape.reset();
+        out
+    }
+
+    fn step_inner(
+        &mut self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl RngCore,
+    ) -> Result<f32> {
+        let data_loss = self.spec.gradient(tape, params, x, targets, rng)?;
+        let loss = data_loss + self.optimizer.decay_loss(params);
+        self.optimizer.step(params, self.state, lr)?;
+        Ok(loss)
+    }
+}

@@ -1,0 +1,52 @@
+//! Proof that a `Trainer` step and an evaluation of an MLP with batch norm and dropout make no
+//! heap allocation (counting global allocator, own test binary).
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use staticgrad::mlp::{MlpSpec, Targets};
+use staticgrad::optim::{Optimizer, WeightDecay};
+use staticgrad::train::Trainer;
+use staticgrad::{BatchNormConfig, Dropout};
+use staticgrad_tests::HostStorage;
+use staticgrad_tests::counting::{CountingAlloc, count_allocations};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+const WIDTHS: [usize; 4] = [20, 32, 16, 5];
+const SPEC: MlpSpec =
+    MlpSpec::new(&WIDTHS).with_batch_norm(BatchNormConfig::BOOK).with_dropout(Dropout::inverted(0.2));
+const BATCH: usize = 8;
+
+#[test]
+fn train_and_eval_steps_allocate_nothing() {
+    let opt = Optimizer::adam().with_weight_decay(WeightDecay::L2(1e-3));
+    // The caller's storage, sized by the planner, allocated before counting starts.
+    let mut s =
+        HostStorage::new(SPEC.tape_floats(BATCH), SPEC.tape_nodes(), SPEC.param_len(), SPEC.param_tensors());
+    let mut state = vec![0.0f32; SPEC.state_len(&opt)];
+    let x: Vec<f32> = (0..BATCH * 20).map(|i| (i % 7) as f32 * 0.1).collect();
+    let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 5).collect();
+    let mut predicted = [0u32; BATCH];
+    let (mut tape, mut params) = s.split();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    SPEC.alloc(&mut params).unwrap();
+    SPEC.init(&mut params, &mut rng).unwrap();
+    let mut trainer = Trainer::new(SPEC, opt, &mut state).unwrap();
+
+    let ((first, last, hits), allocations, bytes) = count_allocations(|| {
+        let first =
+            trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        let mut last = first;
+        for _ in 0..50 {
+            last =
+                trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        }
+        SPEC.predict(&mut tape, &params, &x, &mut predicted).unwrap();
+        let hits = SPEC.correct(&mut tape, &params, &x, &labels, BATCH).unwrap();
+        (first, last, hits)
+    });
+    assert_eq!((allocations, bytes), (0, 0), "a train or eval step allocated");
+    assert!(last < first, "training did not reduce the loss: {first} -> {last}");
+    assert_eq!(hits, predicted.iter().zip(&labels).filter(|(p, l)| p == l).count());
+}

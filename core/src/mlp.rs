@@ -353,6 +353,21 @@ impl<'a> MlpSpec<'a> {
         nodes
     }
 
+    /// Tape floats of [`loss`](Self::loss) over `batch` rows: the `1 × 1` loss plus the
+    /// cross-entropy's scratch, or the MSE target input plus the loss. Add it to
+    /// [`eval_tape_floats`](Self::eval_tape_floats) to size [`eval_loss`](Self::eval_loss).
+    pub const fn loss_tape_floats(&self, batch: usize) -> usize {
+        mul(2, add(1, mul(batch, self.outputs())))
+    }
+
+    /// Tape nodes of [`loss`](Self::loss): 1 for cross-entropy, 2 for MSE (target input + loss).
+    pub const fn loss_tape_nodes(&self) -> usize {
+        match self.loss {
+            Loss::Mse => 2,
+            _ => 1,
+        }
+    }
+
     /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
     const fn tape_use(&self, batch: usize, mode: Mode) -> (usize, usize) {
         let train = matches!(mode, Mode::Train);
@@ -384,12 +399,7 @@ impl<'a> MlpSpec<'a> {
             l += 1;
         }
         if train {
-            // Cross-entropy: the 1×1 loss plus its scratch; MSE: the target input plus the loss.
-            v = add(v, add(1, mul(batch, self.outputs())));
-            nodes += match self.loss {
-                Loss::Mse => 2,
-                _ => 1,
-            };
+            return (add(mul(2, v), self.loss_tape_floats(batch)), nodes + self.loss_tape_nodes());
         }
         (mul(2, v), nodes)
     }
@@ -506,7 +516,7 @@ impl<'a> MlpSpec<'a> {
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
             for i in start..tape.nodes_used() {
-                if let Op::BatchNorm { gamma, batch_stats: true, .. } = tape.nodes()[i].op() {
+                if let Op::BatchNorm { gamma, .. } = tape.nodes()[i].op() {
                     if let Some(bn) = self.batch_norm_layer(gamma.index() / per) {
                         bn.update_running(tape, Var(i as u32), params)?;
                     }
@@ -605,6 +615,18 @@ impl<'a> MlpSpec<'a> {
         let rows = self.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
         self.forward_no_update(tape, params, xv, Mode::Eval, &mut NoDraws)
+    }
+
+    /// Eval-mode loss of `x` against `targets` (as the book's `Trainer` logs it: after the
+    /// update, with `train_flg=False`), without backward. Resets the tape before and after; needs
+    /// [`eval_tape_floats`](Self::eval_tape_floats)` + `[`loss_tape_floats`](Self::loss_tape_floats).
+    pub fn eval_loss(&self, tape: &mut Tape, params: &Params, x: &[f32], targets: Targets) -> Result<f32> {
+        let out = self.logits(tape, params, x).and_then(|y| {
+            let l = self.loss(tape, y, targets)?;
+            tape.scalar(l)
+        });
+        tape.reset();
+        out
     }
 
     /// Predicted class (arg-max of the eval-mode logits; the first maximum, or the first NaN as

@@ -121,7 +121,8 @@ pub enum Op {
     Sum(Var),
     /// Mean of all elements.
     Mean(Var),
-    /// Batch normalisation; `μ` and `σ²` sit in scratch right after the output.
+    /// Train-mode batch normalisation (batch statistics); `μ`, `σ²` and `eps` sit in scratch
+    /// right after the output.
     BatchNorm {
         /// Input, `batch × features`.
         x: Var,
@@ -129,10 +130,16 @@ pub enum Op {
         gamma: ParamId,
         /// Shift β.
         beta: ParamId,
-        /// Added to the variance under the square root.
-        eps: f32,
-        /// True in train mode (gradient flows through the batch statistics).
-        batch_stats: bool,
+    },
+    /// Eval-mode batch normalisation (running statistics, constants for backward); scratch as
+    /// for [`Op::BatchNorm`].
+    BatchNormEval {
+        /// Input, `batch × features`.
+        x: Var,
+        /// Scale γ.
+        gamma: ParamId,
+        /// Shift β.
+        beta: ParamId,
     },
     /// Train-mode dropout; the keep-mask sits in scratch right after the output, as bits.
     Dropout {
@@ -381,8 +388,11 @@ impl<'a> Tape<'a> {
             Op::Mse { a, target } => ops::mse::backward(g, node, a, target),
             Op::Sum(a) => ops::sum::backward(g, node, a),
             Op::Mean(a) => ops::mean::backward(g, node, a),
-            Op::BatchNorm { x, gamma, beta, eps, batch_stats } => {
-                ops::batchnorm::backward(g, node, x, (gamma, beta), eps, batch_stats, params)
+            Op::BatchNorm { x, gamma, beta } => {
+                ops::batchnorm::backward(g, node, x, (gamma, beta), true, params)
+            }
+            Op::BatchNormEval { x, gamma, beta } => {
+                ops::batchnorm::backward(g, node, x, (gamma, beta), false, params)
             }
             Op::Dropout { x, scale } => ops::dropout::backward(g, node, x, scale),
         }

@@ -266,6 +266,21 @@ fn eval_planner_equals_usage() {
             assert_eq!(tape.shape(logits).unwrap().rows, batch);
             assert_eq!(tape.floats_used(), spec.eval_tape_floats(batch), "{name}");
             assert_eq!(tape.nodes_used(), spec.eval_tape_nodes(), "{name}");
+            // eval_loss: forward plus loss, exactly.
+            let (f, n) = (
+                spec.eval_tape_floats(batch) + spec.loss_tape_floats(batch),
+                spec.eval_tape_nodes() + spec.loss_tape_nodes(),
+            );
+            let labels: Vec<u32> = (0..batch as u32).map(|i| i % spec.outputs() as u32).collect();
+            let values = vec![0.25f32; batch * spec.outputs()];
+            let t = if spec.loss == Loss::Mse { Targets::Values(&values) } else { Targets::Labels(&labels) };
+            for (floats, nodes, ok) in [(f, n, true), (f - 1, n, false), (f, n - 1, false)] {
+                let mut s = HostStorage::new(floats, nodes, spec.param_len(), spec.param_tensors());
+                let (mut tape, mut params) = s.split();
+                spec.alloc(&mut params).unwrap();
+                let r = spec.eval_loss(&mut tape, &params, &x, t);
+                assert_eq!(r.is_ok(), ok, "{name} eval_loss with {floats} floats, {nodes} nodes: {r:?}");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! (divide by `N`), `y = γ·(x − μ)/√(σ² + eps) + β`, and moves the running statistics
 //! `r ← m·r + (1 − m)·batch_stat`. Eval mode uses the running statistics instead.
 //!
-//! Memory: the op keeps only `μ` and `σ²` (`2 × features` floats of scratch), not the
+//! Memory: the op keeps only `μ`, `σ²` and `eps` (`2 × features + 1` floats of scratch), not the
 //! normalised batch: backward recomputes `x − μ` and `√(σ² + eps)` from the input, which is
 //! still on the tape, with the same operations, so it sees the forward's exact bits. Backward
 //! borrows the (otherwise unused) gradient half of that scratch for its per-feature sums.
@@ -107,9 +107,10 @@ impl BatchNorm {
         4 * features
     }
 
-    /// Tape scratch floats (values half) the op reserves after its output: `μ` and `σ²`.
+    /// Tape scratch floats (values half) the op reserves after its output: `μ`, `σ²` and `eps`
+    /// (kept there rather than in the op record, so every tape node stays small).
     pub const fn scratch_len(features: usize) -> usize {
-        2 * features
+        2 * features + 1
     }
 
     /// Allocates γ, β, running mean and running variance (in that order) and initialises them:
@@ -143,7 +144,7 @@ impl BatchNorm {
     pub fn update_running(&self, tape: &Tape, y: Var, params: &mut Params) -> Result<()> {
         let node = tape.node(y)?;
         match node.op {
-            Op::BatchNorm { gamma, batch_stats: true, .. } if gamma == self.gamma => {}
+            Op::BatchNorm { gamma, .. } if gamma == self.gamma => {}
             _ => return Err(Error::InvalidHandle { what: "var", index: y.index() }),
         }
         let d = node.shape.cols;
@@ -205,12 +206,16 @@ impl Tape<'_> {
         }
         let eps = bn.config.eps;
         let batch_stats = mode == Mode::Train;
-        let op = Op::BatchNorm { x, gamma: bn.gamma, beta: bn.beta, eps, batch_stats };
+        let (gamma, beta) = (bn.gamma, bn.beta);
+        let op =
+            if batch_stats { Op::BatchNorm { x, gamma, beta } } else { Op::BatchNormEval { x, gamma, beta } };
         let (v, off) = self.push(op, xn.shape, BatchNorm::scratch_len(d), true)?;
         let (lo, out) = self.split_for_write(off);
         let x = &lo[xn.range()];
         let (y, stats) = out.split_at_mut(n * d);
-        let (mean, var) = stats.split_at_mut(d);
+        let (mean, rest) = stats.split_at_mut(d);
+        let (var, eps_slot) = rest.split_at_mut(d);
+        eps_slot[0] = eps;
         if batch_stats {
             // Column sums row by row (the canonical order), then divide: the book's mean.
             mean.fill(0.0);
@@ -254,7 +259,6 @@ pub(crate) fn backward(
     node: Node,
     x: Var,
     (gamma, beta): (ParamId, ParamId),
-    eps: f32,
     batch_stats: bool,
     params: &mut Params,
 ) -> Result<()> {
@@ -263,6 +267,7 @@ pub(crate) fn backward(
     let s = node.off + n * d;
     let vals = g.vals;
     let (xs, mean, var) = (&vals[xnode.range()], &vals[s..s + d], &vals[s + d..s + 2 * d]);
+    let eps = vals[s + 2 * d];
     let (ge, be) = (params.entry(gamma)?, params.entry(beta)?);
     let (pv, pg, _) = params.split_mut();
     let gam = &pv[ge.range()];

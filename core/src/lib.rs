@@ -65,6 +65,7 @@ pub mod mlp;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod schedule;
 pub mod shape;
 pub mod tape;
 #[cfg(test)]

@@ -32,7 +32,7 @@
 //! # State layout
 //! A rule keeps `k` = [`Optimizer::floats_per_param`] floats per parameter. The state of the tensor
 //! whose values start at flat offset `entry.offset` is the slice
-//! `state[k * entry.offset .. k * (entry.offset + len)]`; inside it, each of the `k` quantities is a
+//! `state[k * entry.offset .. k * (entry.offset + len)]` ([`Optimizer::state_range`]); inside it, each of the `k` quantities is a
 //! run of `len` floats (Adam: `m` then `v`; centred RMSProp: `h` then `ḡ`). Untrainable tensors
 //! (batch-norm running statistics) own a slice too, which stays untouched: offsets stay a
 //! multiplication.
@@ -43,6 +43,27 @@
 //! trainable tensor in table order. A training loop that wants to update each tensor as soon as
 //! its gradient is complete calls `begin_step` once and then `update_tensor` per tensor, and gets
 //! the same bits (global-norm clipping needs every gradient first, so it is only done by `step`).
+//!
+//! ```
+//! use staticgrad::optim::Optimizer;
+//! use staticgrad::{ParamKind, ParamStorage, Shape};
+//! let mut ps = ParamStorage::<6, 2>::new();
+//! let mut params = ps.params();
+//! params.alloc(Shape::new(2, 2), ParamKind::Weight)?;
+//! params.alloc(Shape::row(2), ParamKind::Bias)?;
+//! params.grads_mut().copy_from_slice(&[1.0, -1.0, 0.5, 0.0, 2.0, 1.0]);
+//! let mut opt = Optimizer::momentum();
+//! let mut state = [0.0f32; 6];
+//! opt.begin_step();
+//! let (values, grads, table) = params.split_mut();
+//! for &e in table.iter().rev() {
+//!     // e.g. in backward order, as each tensor's gradient becomes final
+//!     let (r, s) = (e.range(), opt.state_range(&e));
+//!     opt.update_tensor(e, &mut values[r.clone()], &mut grads[r], &mut state[s], 0.1)?;
+//! }
+//! assert_eq!(params.values()[0], -0.1);
+//! # Ok::<(), staticgrad::Error>(())
+//! ```
 //!
 //! # The arithmetic
 //! Each rule's per-element formula is a generic function over [`Float`] in its own file
@@ -453,6 +474,15 @@ impl Optimizer {
     /// saturates, so an absurd size never fits instead of wrapping.
     pub const fn state_len(&self, param_len: usize) -> usize {
         self.floats_per_param().saturating_mul(param_len)
+    }
+
+    /// Where the state of tensor `entry` lives in the whole state buffer:
+    /// `k * entry.offset .. k * (entry.offset + len)` with `k` = [`Optimizer::floats_per_param`]
+    /// (saturating). This is the `state` slice to hand to [`Optimizer::update_tensor`].
+    pub const fn state_range(&self, entry: &ParamEntry) -> core::ops::Range<usize> {
+        let k = self.floats_per_param();
+        let end = entry.offset.saturating_add(entry.shape.len());
+        k.saturating_mul(entry.offset)..k.saturating_mul(end)
     }
 
     /// Number of steps begun so far (Adam's `t`).

@@ -1,22 +1,14 @@
 //! Batch normalisation and dropout against the book's goldens (`golden/layer_grads.json`,
 //! float64 reference; we compute in f32, so comparisons use an f32 tolerance).
 
-use serde_json::Value;
-use staticgrad::{
-    BatchNorm, BatchNormConfig, Dropout, Mode, Node, ParamEntry, ParamKind, Params, Shape, Tape,
-};
+use staticgrad::{BatchNorm, BatchNormConfig, Dropout, Mode, ParamKind, Shape};
+use staticgrad_tests::{HostStorage, array_f32, golden};
 
-fn golden() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/layer_grads.json"))
-        .expect("read golden");
-    serde_json::from_str(&text).expect("parse golden")
+fn arr(v: &serde_json::Value) -> Vec<f32> {
+    array_f32(v).0
 }
 
-fn arr(v: &Value) -> Vec<f32> {
-    v["data"].as_array().expect("data").iter().map(|x| x.as_f64().expect("number") as f32).collect()
-}
-
-/// Worst `|a − b| / (atol + rtol·|b|)`-style check; returns the worst absolute error.
+/// Checks `|got − want| ≤ atol + rtol·|want|` element-wise; prints and returns the worst absolute error.
 fn close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut worst = 0.0f32;
@@ -29,39 +21,13 @@ fn close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
     worst
 }
 
-struct Store {
-    floats: Vec<f32>,
-    nodes: Vec<Node>,
-    pv: Vec<f32>,
-    pg: Vec<f32>,
-    table: Vec<ParamEntry>,
-}
-
-impl Store {
-    fn new() -> Self {
-        Store {
-            floats: vec![0.0; 4096],
-            nodes: vec![Node::EMPTY; 64],
-            pv: vec![0.0; 256],
-            pg: vec![0.0; 256],
-            table: vec![ParamEntry::EMPTY; 16],
-        }
-    }
-    fn split(&mut self) -> (Tape<'_>, Params<'_>) {
-        (
-            Tape::new(&mut self.floats, &mut self.nodes),
-            Params::new(&mut self.pv, &mut self.pg, &mut self.table),
-        )
-    }
-}
-
 #[test]
 fn batch_normalization_two_steps() {
-    let g = golden();
+    let g = golden("layer_grads.json");
     let b = &g["BatchNormalization"];
     let inp = &b["inputs"];
     let (x1, x2, dout) = (arr(&inp["x_step1"]), arr(&inp["x_step2"]), arr(&inp["dout_step1"]));
-    let mut s = Store::new();
+    let mut s = HostStorage::new(4096, 64, 256, 16);
     let (mut tape, mut params) = s.split();
     let shape = Shape::new(4, 3);
     // x as a parameter, so backward reports dx.
@@ -131,11 +97,11 @@ fn batch_normalization_two_steps() {
 
 #[test]
 fn dropout_book_goldens() {
-    let g = golden();
+    let g = golden("layer_grads.json");
     let d = &g["Dropout"];
     let x = arr(&d["inputs"]["x"]);
     let shape = Shape::new(2, 3);
-    let mut s = Store::new();
+    let mut s = HostStorage::new(4096, 64, 256, 16);
     let (mut tape, mut params) = s.split();
     let mut rng = <rand_xoshiro::Xoshiro128PlusPlus as rand_core::SeedableRng>::seed_from_u64(0);
     for ratio in ["0.5", "0.2", "0.15"] {

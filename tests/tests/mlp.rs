@@ -287,20 +287,30 @@ fn eval_planner_equals_usage() {
 
 // ----- the bytes table --------------------------------------------------------------------------
 
+/// Sizes of the two table records on a 32-bit Cortex-M (thumbv7em), checked by building the
+/// core for that target with `const` assertions on `size_of` (they are not observable from a
+/// host test): a `Node` is 28 bytes and a `ParamEntry` 16 there.
+const THUMB_NODE: usize = 28;
+const THUMB_ENTRY: usize = 16;
+
 #[test]
 fn bytes_to_train_table() {
     let cases: [(&[usize], usize); 5] =
         [(&[2, 3, 1], 4), (&[4, 10, 3], 1), (&[196, 32, 10], 1), (&[196, 32, 10], 8), (&[784, 100, 10], 32)];
     println!(
-        "| net | batch | rule | params B | grads B | opt state B | tape B (floats+nodes) | total B |\n|---|---|---|---|---|---|---|---|"
+        "| net | batch | rule | parameters | gradients | optimizer state | tape (floats + nodes) | total x86-64 | total Cortex-M |"
     );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (widths, batch) in cases {
         let spec = MlpSpec::new(widths);
         for opt in [Optimizer::sgd(), Optimizer::adam()] {
             let p = spec.plan(batch, &opt);
             let net: Vec<String> = widths.iter().map(|w| w.to_string()).collect();
+            let thumb = 4 * (p.param_floats + p.grad_floats + p.state_floats + p.tape_floats)
+                + THUMB_ENTRY * p.param_tensors
+                + THUMB_NODE * p.tape_nodes;
             println!(
-                "| {} | {batch} | {} | {} | {} | {} | {} ({}+{}) | {} |",
+                "| {} | {batch} | {} | {} | {} | {} | {} ({} + {}) | {} | {} |",
                 net.join("-"),
                 opt.name(),
                 p.param_bytes(),
@@ -309,10 +319,12 @@ fn bytes_to_train_table() {
                 p.tape_bytes(),
                 p.tape_floats * 4,
                 p.tape_nodes * std::mem::size_of::<staticgrad::Node>(),
-                p.total_bytes()
+                p.total_bytes(),
+                thumb
             );
             assert_eq!(p.grad_floats, p.param_floats);
             assert_eq!(p.state_floats, opt.floats_per_param() * p.param_floats);
+            assert_eq!(p.total_bytes(), p.param_bytes() + p.grad_bytes() + p.state_bytes() + p.tape_bytes());
         }
     }
     // 2-3-1 by hand: 2·3+3 + 3·1+1 = 13 parameters; tape = 2·(4·2 + 4·3 + 4·3 + 4·1 + 1 + 4·1).

@@ -24,7 +24,9 @@
 //! `(r·cos θ, r·sin θ)` of independent standard normals; both are used. Since `u₁ ≥ 2⁻²⁴`, draws
 //! are bounded by `|z| ≤ √(48 ln 2) ≈ 5.77` — a truncation at 5.77σ, harmless for initialisation.
 //! Each `fill` consumes exactly `2·⌈len/2⌉` (normal) or `len` (uniform) `u32`s, so the same seed gives
-//! the same weights on every platform (all arithmetic is `libm` and IEEE `f32`).
+//! the same weights on every platform (all arithmetic is `libm` and IEEE `f32`). The project's
+//! default generator is `rand_xoshiro::Xoshiro128PlusPlus` (small state, 32-bit outputs: cheap on a
+//! Cortex-M); any `RngCore` works.
 //!
 //! ```
 //! use rand_core::SeedableRng;

@@ -5,6 +5,7 @@
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::optim::{Clip, DecayScope, NAMES, Optimizer, WeightDecay};
+use staticgrad::schedule::Schedule;
 use staticgrad::{Error, ParamId, ParamKind, Params, Shape, weight_decay_loss};
 use staticgrad_tests::{HostStorage, array, golden};
 
@@ -283,4 +284,24 @@ fn non_finite_gradient_leaves_everything_unchanged() {
         assert!(state.iter().all(|&s| s == 0.0));
         assert_eq!(o.steps(), 0);
     }
+}
+
+#[test]
+fn a_schedule_drives_the_step_size() {
+    // Constant gradient 1, SGD: the distance travelled is the sum of the scheduled rates.
+    let travel = |schedule: Schedule| {
+        let mut s = HostStorage::new(0, 0, 1, 1);
+        let (_, mut p) = s.split();
+        let w = p.alloc(Shape::row(1), ParamKind::Weight).unwrap();
+        let mut opt = Optimizer::sgd();
+        for t in 0..10 {
+            p.grad_mut(w).unwrap()[0] = 1.0;
+            opt.step(&mut p, &mut [], schedule.lr(t)).unwrap();
+        }
+        -p.value(w).unwrap()[0]
+    };
+    assert!((travel(Schedule::constant(0.1)) - 1.0).abs() < 1e-6);
+    assert!((travel(Schedule::step_decay(0.1, 5, 0.5)) - 0.75).abs() < 1e-6); // 5·0.1 + 5·0.05
+    assert!((travel(Schedule::constant(0.1).with_warmup(4)) - 0.85).abs() < 1e-6); // 0.025+0.05+0.075+0.1+6·0.1
+    assert!(travel(Schedule::cosine(0.1, 10, 0.0)) < 0.6); // the mean of a half cosine is lr/2
 }

@@ -39,8 +39,8 @@
 //!
 //! # Fused updates
 //! [`Optimizer::step`] is exactly: validate, check every trainable gradient is finite, clip by
-//! global norm if asked, [`Optimizer::begin_step`], then [`Optimizer::update_tensor`] on each
-//! trainable tensor in table order. A training loop that wants to update each tensor as soon as
+//! global norm if asked, [`Optimizer::begin_step`], then the body of [`Optimizer::update_tensor`]
+//! on each trainable tensor in table order (without re-checking the gradients). A training loop that wants to update each tensor as soon as
 //! its gradient is complete calls `begin_step` once and then `update_tensor` per tensor, and gets
 //! the same bits (global-norm clipping needs every gradient first, so it is only done by `step`).
 //!
@@ -570,7 +570,7 @@ impl Optimizer {
                 });
             };
             let s = state.get_mut(k * r.start..k * r.end).unwrap_or(&mut []);
-            self.update_tensor(e, v, g, s, lr)?;
+            self.update(e, v, g, s, lr, true)?;
         }
         Ok(())
     }
@@ -596,6 +596,20 @@ impl Optimizer {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
+        self.update(entry, values, grads, state, lr, false)
+    }
+
+    /// [`Optimizer::update_tensor`]; `step` passes `grads_checked = true` because it has already
+    /// checked every gradient, which saves one pass. Same arithmetic either way.
+    fn update(
+        &self,
+        entry: ParamEntry,
+        values: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+        grads_checked: bool,
+    ) -> Result<()> {
         self.check(lr)?;
         let n = entry.shape.len();
         for len in [values.len(), grads.len()] {
@@ -617,8 +631,10 @@ impl Optimizer {
         if self.t == 0 {
             return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
         }
-        if let Some(i) = grads.iter().position(|g| !g.is_finite()) {
-            return Err(Error::NonFinite { what: "gradient", index: entry.offset + i });
+        if !grads_checked {
+            if let Some(i) = grads.iter().position(|g| !g.is_finite()) {
+                return Err(Error::NonFinite { what: "gradient", index: entry.offset + i });
+            }
         }
         if let Clip::Value(c) = self.clip {
             clip::clamp_slice(grads, c);

@@ -16,6 +16,12 @@ struct Cli {
 enum Command {
     /// Time training steps of a peer-benchmark workload (tiny | book | twolayer).
     Bench(bench::BenchArgs),
+    /// Reproduce an experiment of the book's chapter 6 (settings default to the book's).
+    Experiment {
+        /// Which experiment.
+        #[command(subcommand)]
+        which: staticgrad_runner::experiments::ExperimentCmd,
+    },
 }
 
 fn main() {
@@ -25,6 +31,15 @@ fn main() {
             if let Err(e) = bench::run(&args) {
                 eprintln!("staticgrad bench: {e}");
                 std::process::exit(2);
+            }
+        }
+        Some(Command::Experiment { which }) => {
+            if let Err(e) = which.run() {
+                eprintln!("staticgrad experiment: {e}");
+                std::process::exit(match e {
+                    staticgrad_runner::experiments::ExpError::Input(_) => 2,
+                    _ => 1,
+                });
             }
         }
         None => println!("staticgrad runner: subcommands arrive with the runner issue"),

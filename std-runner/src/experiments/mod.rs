@@ -1,0 +1,214 @@
+//! `staticgrad experiment …`: the experiments of chapter 6 of *Deep Learning from Scratch*, one
+//! subcommand each, with the book's settings as defaults.
+//!
+//! Every experiment writes into its output folder: the numbers (CSV and JSON), SVG figures, and a
+//! `summary.md` that states the outcome in numbers next to the book's. Each `run` function takes
+//! its settings and returns the measured numbers, so the tests run the same code on reduced sizes.
+
+pub mod activations;
+pub mod optimizers_2d;
+pub mod plot;
+pub mod smooth;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// `staticgrad experiment <name>`.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum ExperimentCmd {
+    /// §6.1.7: SGD, Momentum, Nesterov, AdaGrad, RMSProp and Adam on f(x,y) = x²/20 + y².
+    #[command(name = "optimizers-2d")]
+    Optimizers2d(optimizers_2d::Args),
+    /// §6.2.2: activation histograms of a 5×100 stack for std 1, std 0.01, Xavier, He × sigmoid, tanh, ReLU.
+    Activations(activations::Args),
+}
+
+impl ExperimentCmd {
+    /// Runs the experiment; its summary is printed and written to its output folder.
+    pub fn run(&self) -> Result<()> {
+        match self {
+            ExperimentCmd::Optimizers2d(a) => optimizers_2d::run(a).map(drop),
+            ExperimentCmd::Activations(a) => activations::run(a).map(drop),
+        }
+    }
+}
+
+/// What can stop an experiment.
+#[derive(Debug)]
+pub enum ExpError {
+    /// A flag or input the caller got wrong (exit code 2).
+    Input(String),
+    /// Reading data or writing results failed.
+    Io(std::io::Error),
+    /// The core refused an operation.
+    Core(staticgrad::Error),
+}
+
+impl std::fmt::Display for ExpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpError::Input(s) => f.write_str(s),
+            ExpError::Io(e) => write!(f, "{e}"),
+            ExpError::Core(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExpError {}
+
+impl From<std::io::Error> for ExpError {
+    fn from(e: std::io::Error) -> Self {
+        ExpError::Io(e)
+    }
+}
+
+impl From<staticgrad::Error> for ExpError {
+    fn from(e: staticgrad::Error) -> Self {
+        ExpError::Core(e)
+    }
+}
+
+impl From<serde_json::Error> for ExpError {
+    fn from(e: serde_json::Error) -> Self {
+        ExpError::Io(std::io::Error::other(e))
+    }
+}
+
+/// Result of the experiment functions.
+pub type Result<T> = std::result::Result<T, ExpError>;
+
+/// One claim of the book checked against our numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// The claim, in words.
+    pub claim: String,
+    /// Whether our run shows it.
+    pub holds: bool,
+    /// The numbers behind the verdict.
+    pub detail: String,
+}
+
+impl Check {
+    /// A check with its verdict and numbers.
+    pub fn new(claim: impl Into<String>, holds: bool, detail: impl Into<String>) -> Self {
+        Check { claim: claim.into(), holds, detail: detail.into() }
+    }
+}
+
+/// The output folder of one experiment: files written so far and the summary being built.
+#[derive(Debug)]
+pub struct Output {
+    dir: PathBuf,
+    files: Vec<String>,
+    /// Markdown body of `summary.md` (after the title).
+    pub summary: String,
+    /// The book's claims and whether they hold here.
+    pub checks: Vec<Check>,
+}
+
+impl Output {
+    /// Creates (if needed) `dir`.
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Output { dir: dir.to_path_buf(), files: Vec::new(), summary: String::new(), checks: Vec::new() })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a file in the folder, recorded as an output.
+    pub fn path(&mut self, name: &str) -> PathBuf {
+        if !self.files.iter().any(|f| f == name) {
+            self.files.push(name.to_string());
+        }
+        self.dir.join(name)
+    }
+
+    /// Files written, in order.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// Writes a CSV file: a header line and rows of already formatted cells.
+    pub fn csv(
+        &mut self,
+        name: &str,
+        header: &[&str],
+        rows: impl IntoIterator<Item = Vec<String>>,
+    ) -> Result<()> {
+        let mut s = header.join(",");
+        s.push('\n');
+        for r in rows {
+            s.push_str(&r.join(","));
+            s.push('\n');
+        }
+        let p = self.path(name);
+        std::fs::write(p, s)?;
+        Ok(())
+    }
+
+    /// Writes pretty JSON.
+    pub fn json(&mut self, name: &str, v: &Value) -> Result<()> {
+        let p = self.path(name);
+        std::fs::write(p, serde_json::to_string_pretty(v)? + "\n")?;
+        Ok(())
+    }
+
+    /// Appends a line to the summary.
+    pub fn line(&mut self, s: impl AsRef<str>) {
+        self.summary.push_str(s.as_ref());
+        self.summary.push('\n');
+    }
+
+    /// Records a check.
+    pub fn check(&mut self, c: Check) {
+        self.checks.push(c);
+    }
+
+    /// Writes `summary.md` (title, body, the checks, the files) and returns its text.
+    pub fn finish(&mut self, title: &str) -> Result<String> {
+        let mut s = format!("# {title}\n\n{}\n", self.summary.trim_end());
+        if !self.checks.is_empty() {
+            s.push_str(
+                "\n## The book's claims, checked on this run\n\n| claim | holds | numbers |\n|---|---|---|\n",
+            );
+            for c in &self.checks {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} |",
+                    c.claim,
+                    if c.holds { "yes" } else { "**no**" },
+                    c.detail
+                );
+            }
+        }
+        s.push_str("\n## Files\n\n");
+        for f in &self.files {
+            if f.ends_with(".svg") {
+                let _ = writeln!(s, "- [{f}]({f})\n\n  ![{f}]({f})");
+            } else {
+                let _ = writeln!(s, "- [{f}]({f})");
+            }
+        }
+        std::fs::write(self.dir.join("summary.md"), &s)?;
+        Ok(s)
+    }
+}
+
+/// Formats a float for tables: 4 significant digits, `NaN` spelt out.
+pub fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e4).contains(&a) { format!("{v:.3e}") } else { format!("{v:.4}") }
+}
+
+/// The values of a JSON number list, for golden and reference files.
+pub fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()
+}

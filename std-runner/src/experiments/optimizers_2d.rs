@@ -1,0 +1,244 @@
+//! Experiment 1 (book §6.1.7, Figs. 6-3 to 6-8): six update rules on f(x, y) = x²/20 + y² from
+//! (−7, 2), 30 updates each, drawn over the function's contour lines.
+//!
+//! The rules are the core's [`Optimizer`]s over a two-float parameter; the gradient (x/10, 2y) is
+//! written into the parameter store exactly as the book computes it. The book's float64 paths
+//! (`tests/golden/optimizer_paths.json`, built into the binary) are compared point by point.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use staticgrad::optim::Optimizer;
+use staticgrad::{ParamKind, ParamStorage, Shape};
+
+use super::plot::{self, Chart, Series, Style};
+use super::{Check, Output, Result, fmt};
+
+/// The book's float64 reference paths, built in (no file is read at run time).
+pub const GOLDEN: &str = include_str!("../../../tests/golden/optimizer_paths.json");
+
+/// Settings of `staticgrad experiment optimizers-2d`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Args {
+    /// Output folder.
+    #[arg(long, default_value = "runs/optimizers-2d")]
+    pub out: PathBuf,
+    /// Number of updates per rule (the book: 30).
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+}
+
+/// One rule as the book runs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    /// Name as in the book's figure and the golden file.
+    pub name: &'static str,
+    /// The update rule.
+    pub opt: Optimizer,
+    /// Learning rate.
+    pub lr: f32,
+    /// f after 30 updates in the book's float64 run (EXPERIMENTS.md).
+    pub book_f: f64,
+    /// In the book's figure (SGD, Momentum, AdaGrad, Adam) or one of the two extra rules.
+    pub in_book_figure: bool,
+}
+
+/// The six rules with the book's learning rates (Nesterov and RMSProp: 0.1, as the golden paths).
+pub const CASES: [Case; 6] = [
+    Case { name: "SGD", opt: Optimizer::sgd(), lr: 0.95, book_f: 0.0133, in_book_figure: true },
+    Case { name: "Momentum", opt: Optimizer::momentum(), lr: 0.1, book_f: 0.048, in_book_figure: true },
+    Case { name: "Nesterov", opt: Optimizer::nesterov(), lr: 0.1, book_f: 0.0238, in_book_figure: false },
+    Case { name: "AdaGrad", opt: Optimizer::adagrad(), lr: 1.5, book_f: 7.2e-4, in_book_figure: true },
+    Case { name: "RMSprop", opt: Optimizer::rmsprop(), lr: 0.1, book_f: 0.0243, in_book_figure: false },
+    Case { name: "Adam", opt: Optimizer::adam(), lr: 0.3, book_f: 0.102, in_book_figure: true },
+];
+
+/// f(x, y) = x²/20 + y².
+pub fn f(x: f64, y: f64) -> f64 {
+    x * x / 20.0 + y * y
+}
+
+/// The path of one rule: `steps + 1` points, the start and the point after each update.
+pub fn path(case: &Case, steps: usize) -> Result<Vec<(f32, f32)>> {
+    let mut ps = ParamStorage::<2, 1>::new();
+    let mut params = ps.params();
+    let p = params.alloc(Shape::row(2), ParamKind::Weight)?;
+    params.value_mut(p)?.copy_from_slice(&[-7.0, 2.0]);
+    let mut opt = case.opt;
+    let mut state = vec![0.0f32; opt.state_len(2)];
+    let mut out = Vec::with_capacity(steps + 1);
+    for _ in 0..steps {
+        let (x, y) = (params.value(p)?[0], params.value(p)?[1]);
+        out.push((x, y));
+        params.grad_mut(p)?.copy_from_slice(&[x / 10.0, 2.0 * y]);
+        opt.step(&mut params, &mut state, case.lr)?;
+    }
+    out.push((params.value(p)?[0], params.value(p)?[1]));
+    Ok(out)
+}
+
+/// The measured outcome of one rule.
+#[derive(Clone, Debug)]
+pub struct RuleResult {
+    /// Rule name.
+    pub name: &'static str,
+    /// Points: start, then after each update.
+    pub path: Vec<(f32, f32)>,
+    /// f at the last point.
+    pub f_final: f64,
+    /// Largest |ours − book| over the golden points (history and final), when the golden has this rule
+    /// and the run has 30 steps.
+    pub max_abs_dev: Option<f64>,
+}
+
+/// Everything the experiment measured.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// One entry per rule, in [`CASES`] order.
+    pub rules: Vec<RuleResult>,
+    /// The book's ordering of the final f values holds (all six rules).
+    pub ordering_as_book: bool,
+    /// AdaGrad has the lowest final f of the four rules of the book's figure.
+    pub adagrad_lowest: bool,
+}
+
+/// The golden path of `name` (30 points before each update, then the final point), if present.
+pub fn golden_path(name: &str) -> Option<Vec<(f64, f64)>> {
+    let v: Value = serde_json::from_str(GOLDEN).ok()?;
+    let r = v.get(name)?;
+    let pt = |p: &Value| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?));
+    let mut out: Vec<(f64, f64)> = r.get("history")?.as_array()?.iter().map(pt).collect::<Option<_>>()?;
+    out.push(pt(r.get("final")?)?);
+    Some(out)
+}
+
+/// Runs the experiment and writes its files.
+pub fn run(args: &Args) -> Result<Report> {
+    let mut out = Output::new(&args.out)?;
+    let mut rules = Vec::new();
+    for c in &CASES {
+        let p = path(c, args.steps)?;
+        let golden = golden_path(c.name);
+        let (x, y) = p[p.len() - 1];
+        let max_abs_dev = golden.filter(|g| g.len() == p.len()).map(|g| {
+            g.iter()
+                .zip(&p)
+                .map(|(a, b)| (a.0 - b.0 as f64).abs().max((a.1 - b.1 as f64).abs()))
+                .fold(0.0, f64::max)
+        });
+        rules.push(RuleResult { name: c.name, path: p, f_final: f(x as f64, y as f64), max_abs_dev });
+    }
+    let mut by_f: Vec<usize> = (0..rules.len()).collect();
+    by_f.sort_by(|&a, &b| rules[a].f_final.total_cmp(&rules[b].f_final));
+    let mut book_order: Vec<usize> = (0..CASES.len()).collect();
+    book_order.sort_by(|&a, &b| CASES[a].book_f.total_cmp(&CASES[b].book_f));
+    let ordering_as_book = by_f == book_order;
+    let fig4 = (0..CASES.len()).filter(|&i| CASES[i].in_book_figure);
+    let lowest = fig4.min_by(|&a, &b| rules[a].f_final.total_cmp(&rules[b].f_final));
+    let adagrad_lowest = lowest.is_some_and(|i| rules[i].name == "AdaGrad");
+
+    out.csv(
+        "paths.csv",
+        &["optimizer", "lr", "step", "x", "y", "f"],
+        CASES.iter().zip(&rules).flat_map(|(c, r)| {
+            r.path.iter().enumerate().map(move |(i, &(x, y))| {
+                vec![
+                    c.name.to_string(),
+                    c.lr.to_string(),
+                    i.to_string(),
+                    x.to_string(),
+                    y.to_string(),
+                    f(x as f64, y as f64).to_string(),
+                ]
+            })
+        }),
+    )?;
+    let results: Vec<Value> = CASES
+        .iter()
+        .zip(&rules)
+        .map(|(c, r)| {
+            json!({"optimizer": c.name, "lr": c.lr, "f_final": r.f_final, "book_f_final": c.book_f,
+                   "final": [r.path[r.path.len() - 1].0, r.path[r.path.len() - 1].1],
+                   "max_abs_deviation_from_book_path": r.max_abs_dev})
+        })
+        .collect();
+    out.json(
+        "results.json",
+        &json!({"function": "x^2/20 + y^2", "start": [-7.0, 2.0], "steps": args.steps,
+                "rules": results, "ordering_as_book": ordering_as_book, "adagrad_lowest_of_book_four": adagrad_lowest}),
+    )?;
+
+    // Figure: one panel per rule, the book's 30 plotted points over contour ellipses.
+    let contours: Vec<Series> = [0.1, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+        .iter()
+        .map(|&c: &f64| {
+            let (a, b) = ((20.0 * c).sqrt(), c.sqrt());
+            let pts = (0..=200)
+                .map(|i| {
+                    let t = i as f64 / 200.0 * std::f64::consts::TAU;
+                    let (x, y) = (a * t.cos(), b * t.sin());
+                    if x.abs() <= 10.0 { (x, y) } else { (f64::NAN, f64::NAN) }
+                })
+                .collect();
+            Series::line("", pts, plot::RGBColor(190, 190, 190)).unlabelled()
+        })
+        .collect();
+    let charts: Vec<Chart> = CASES
+        .iter()
+        .zip(&rules)
+        .map(|(c, r)| {
+            let mut ch = Chart::new(format!("{} (lr {})", c.name, c.lr), "x", "y");
+            ch.x_range = Some((-10.0, 10.0));
+            ch.y_range = Some((-5.0, 5.0));
+            ch.series.extend(contours.iter().cloned());
+            let shown = r.path[..r.path.len().saturating_sub(1).max(1)].iter();
+            let pts = shown.map(|&(x, y)| (x as f64, y as f64)).collect();
+            ch.series.push(
+                Series::line(format!("f after {} = {}", args.steps, fmt(r.f_final)), pts, plot::color(3))
+                    .styled(Style::LineDots),
+            );
+            ch.series
+                .push(Series::line("minimum", vec![(0.0, 0.0)], plot::RGBColor(0, 0, 0)).styled(Style::Dots));
+            ch
+        })
+        .collect();
+    let svg = out.path("paths.svg");
+    plot::save_grid(&svg, "Update rules on f(x,y) = x²/20 + y² from (−7, 2)", 2, 3, &charts, (440, 320))?;
+
+    out.line(format!(
+        "Each rule runs {} updates from (−7, 2) on f(x, y) = x²/20 + y² (gradient (x/10, 2y)), in f32 with the \
+         core's optimizers. The figure shows the points before each update, as the book does.\n",
+        args.steps
+    ));
+    out.line(
+        "| rule | lr | f after the last update | book (float64) | max abs deviation from the book's path |",
+    );
+    out.line("|---|---|---|---|---|");
+    for (c, r) in CASES.iter().zip(&rules) {
+        let dev = r.max_abs_dev.map_or("—".to_string(), |d| format!("{d:.2e}"));
+        out.line(format!("| {} | {} | {} | {} | {dev} |", c.name, c.lr, fmt(r.f_final), fmt(c.book_f)));
+    }
+    let order: Vec<&str> = by_f.iter().map(|&i| rules[i].name).collect();
+    out.line(format!("\nOrder of the final f values here: {}.", order.join(" < ")));
+    out.line("Book order: AdaGrad < SGD < Nesterov < RMSprop < Momentum < Adam.");
+    out.check(Check::new("Final f values order as in the book", ordering_as_book, order.join(" < ")));
+    let four: Vec<String> = CASES
+        .iter()
+        .zip(&rules)
+        .filter(|(c, _)| c.in_book_figure)
+        .map(|(c, r)| format!("{} {}", c.name, fmt(r.f_final)))
+        .collect();
+    out.check(Check::new("AdaGrad ends lowest of the book's four rules", adagrad_lowest, four.join(", ")));
+    let worst = rules.iter().filter_map(|r| r.max_abs_dev).fold(0.0, f64::max);
+    if args.steps == 30 {
+        out.check(Check::new(
+            "Paths equal the book's float64 paths within f32 tolerance (1e-4)",
+            worst < 1e-4,
+            format!("worst abs deviation {worst:.2e}"),
+        ));
+    }
+    let report = Report { rules, ordering_as_book, adagrad_lowest };
+    let text = out.finish("Optimizer paths on x²/20 + y² (book §6.1.7)")?;
+    println!("{text}");
+    Ok(report)
+}

@@ -1,0 +1,3 @@
+//! The std runner of staticgrad as a library: data, training loop, reports and the chapter's experiments.
+
+pub mod experiments;

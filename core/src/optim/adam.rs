@@ -24,6 +24,7 @@ pub const STATE_PER_PARAM: usize = 2;
 
 /// Which Adam formula an update computes (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AdamForm {
     /// The book's: bias correction folded into `lr_t`, ε after the uncorrected `√v`.
     BookFolded,

@@ -150,6 +150,7 @@ impl Float for f64 {
 /// An update rule with its options. The learning rate is not here: it is an argument of
 /// [`Optimizer::step`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Rule {
     /// `p −= lr·g` ([`sgd`]).
     Sgd,
@@ -558,7 +559,6 @@ impl Optimizer {
             clip::clip_global_norm(params, max)?;
         }
         self.begin_step();
-        let k = self.floats_per_param();
         let (values, grads, table) = params.split_mut();
         for &e in table.iter().filter(|e| e.kind.trainable()) {
             let r = e.range();
@@ -569,7 +569,7 @@ impl Optimizer {
                     available: values.len(),
                 });
             };
-            let s = state.get_mut(k * r.start..k * r.end).unwrap_or(&mut []);
+            let s = state.get_mut(self.state_range(&e)).unwrap_or(&mut []);
             self.update(e, v, g, s, lr, true)?;
         }
         Ok(())

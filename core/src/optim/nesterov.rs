@@ -20,6 +20,7 @@ pub const STATE_PER_PARAM: usize = 1;
 
 /// Which Nesterov ordering an update computes (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NesterovForm {
     /// Book, Japanese repository after the 2021 fix: position from the old velocity.
     Book,

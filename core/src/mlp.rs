@@ -328,36 +328,39 @@ impl<'a> MlpSpec<'a> {
         optimizer.state_len(self.param_len())
     }
 
-    /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows
-    /// (the length to give [`Tape::new`] or `TapeStorage`: values and gradients together).
+    /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows: the
+    /// values of every op (and its scratch) plus a gradient for each value downstream of a
+    /// parameter (the input batch and op scratch get none).
     pub const fn tape_floats(&self, batch: usize) -> usize {
-        let (floats, _) = self.tape_use(batch, Mode::Train);
+        let (floats, _) = self.tape_use(batch, Mode::Train, true);
         floats
     }
 
     /// Tape nodes of one training forward + loss.
     pub const fn tape_nodes(&self) -> usize {
-        let (_, nodes) = self.tape_use(1, Mode::Train);
+        let (_, nodes) = self.tape_use(1, Mode::Train, true);
         nodes
     }
 
-    /// Tape floats of an evaluation forward pass (no loss) over `batch` rows.
+    /// Tape floats of an evaluation forward pass over `batch` rows ([`logits`](Self::logits),
+    /// [`predict`](Self::predict), [`correct`](Self::correct) with `chunk = batch`). Gradients are
+    /// off there, so this is values only.
     pub const fn eval_tape_floats(&self, batch: usize) -> usize {
-        let (floats, _) = self.tape_use(batch, Mode::Eval);
+        let (floats, _) = self.tape_use(batch, Mode::Eval, false);
         floats
     }
 
     /// Tape nodes of an evaluation forward pass.
     pub const fn eval_tape_nodes(&self) -> usize {
-        let (_, nodes) = self.tape_use(1, Mode::Eval);
+        let (_, nodes) = self.tape_use(1, Mode::Eval, false);
         nodes
     }
 
-    /// Tape floats of [`loss`](Self::loss) over `batch` rows: the `1 × 1` loss plus the
-    /// cross-entropy's scratch, or the MSE target input plus the loss. Add it to
-    /// [`eval_tape_floats`](Self::eval_tape_floats) to size [`eval_loss`](Self::eval_loss).
+    /// Tape floats of the loss in an evaluation pass: the `1 × 1` loss plus the cross-entropy's
+    /// scratch, or the MSE target input plus the loss. [`eval_loss`](Self::eval_loss) needs
+    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats`.
     pub const fn loss_tape_floats(&self, batch: usize) -> usize {
-        mul(2, add(1, mul(batch, self.outputs())))
+        add(1, mul(batch, self.outputs()))
     }
 
     /// Tape nodes of [`loss`](Self::loss): 1 for cross-entropy, 2 for MSE (target input + loss).
@@ -369,39 +372,52 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
-    const fn tape_use(&self, batch: usize, mode: Mode) -> (usize, usize) {
+    /// In train mode every value after the input needs a gradient (parameters are upstream);
+    /// eval passes run with gradients off.
+    const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (usize, usize) {
         let train = matches!(mode, Mode::Train);
-        let mut v = mul(batch, self.inputs()); // the input
+        let mut v = mul(batch, self.inputs()); // the input: values only
+        let mut g = 0usize;
         let mut nodes = 1;
         let mut l = 0;
         while l < self.layers() {
             let o = self.widths[l + 1];
             let act = mul(batch, o);
             v = add(v, act); // affine
+            g = add(g, act);
             nodes += 1;
             if l + 1 < self.layers() {
                 if self.batch_norm.is_some() {
                     v = add(v, add(act, BatchNorm::scratch_len(o)));
+                    g = add(g, act);
                     nodes += 1;
                 }
                 v = add(v, act); // activation
+                g = add(g, act);
                 nodes += 1;
                 if let Some(d) = self.dropout {
                     if train {
                         v = add(v, add(act, Dropout::scratch_len(act)));
+                        g = add(g, act);
                         nodes += 1;
                     } else if d.eval_nodes() == 1 {
                         v = add(v, act); // the book form's scale by 1 − p
+                        g = add(g, act);
                         nodes += 1;
                     }
                 }
             }
             l += 1;
         }
-        if train {
-            return (add(mul(2, v), self.loss_tape_floats(batch)), nodes + self.loss_tape_nodes());
+        if with_loss {
+            v = add(v, self.loss_tape_floats(batch));
+            g = add(g, 1);
+            nodes += self.loss_tape_nodes();
         }
-        (mul(2, v), nodes)
+        if !train {
+            g = 0;
+        }
+        (add(v, g), nodes)
     }
 
     /// Everything a training step with `batch` rows and `optimizer` needs.
@@ -588,7 +604,7 @@ impl<'a> MlpSpec<'a> {
         Ok(x.len() / i)
     }
 
-    /// The book's `gradient()`: resets the tape, runs a train-mode forward on `x`, the loss,
+    /// The book's `gradient()`: resets the tape (and switches gradients on), runs a train-mode forward on `x`, the loss,
     /// zeroes the gradients and runs backward. Returns the data loss (no weight-decay term); the
     /// gradients are in `params` and the graph stays on the tape until the next reset.
     pub fn gradient(
@@ -600,6 +616,7 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<f32> {
         tape.reset();
+        tape.set_grad_enabled(true);
         let rows = self.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
         let logits = self.forward(tape, params, xv, Mode::Train, rng)?;
@@ -609,22 +626,31 @@ impl<'a> MlpSpec<'a> {
         tape.scalar(loss)
     }
 
-    /// Eval-mode logits of `x` on a reset tape (read them with [`Tape::value`]).
+    /// Eval-mode logits of `x` on a reset tape, recorded with gradients off (read them with
+    /// [`Tape::value`]).
     pub fn logits(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<Var> {
         tape.reset();
         let rows = self.rows(x)?;
-        let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
-        self.forward_no_update(tape, params, xv, Mode::Eval, &mut NoDraws)
+        let was = tape.grad_enabled();
+        tape.set_grad_enabled(false);
+        let out = tape
+            .input(x, Shape::new(rows, self.inputs()))
+            .and_then(|xv| self.forward_no_update(tape, params, xv, Mode::Eval, &mut NoDraws));
+        tape.set_grad_enabled(was);
+        out
     }
 
     /// Eval-mode loss of `x` against `targets` (as the book's `Trainer` logs it: after the
     /// update, with `train_flg=False`), without backward. Resets the tape before and after; needs
     /// [`eval_tape_floats`](Self::eval_tape_floats)` + `[`loss_tape_floats`](Self::loss_tape_floats).
     pub fn eval_loss(&self, tape: &mut Tape, params: &Params, x: &[f32], targets: Targets) -> Result<f32> {
+        let was = tape.grad_enabled();
         let out = self.logits(tape, params, x).and_then(|y| {
+            tape.set_grad_enabled(false);
             let l = self.loss(tape, y, targets)?;
             tape.scalar(l)
         });
+        tape.set_grad_enabled(was);
         tape.reset();
         out
     }

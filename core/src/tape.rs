@@ -2,8 +2,13 @@
 //!
 //! Forward: every op appends one [`Node`] (the op and its operand handles) and reserves its
 //! output (plus any scratch it needs) in the value arena. Backward: walk the nodes in reverse and
-//! let each op add its contribution to its operands' gradients, which live in the gradient arena
-//! at the same offsets as the values. That is the whole of reverse mode; the rest is bookkeeping.
+//! let each op add its contribution to its operands' gradients. That is the whole of reverse
+//! mode; the rest is bookkeeping.
+//!
+//! Memory: one float arena holds values, bump-allocated from the front, and gradients,
+//! bump-allocated from the back — and only for values that need one (something trainable is
+//! upstream). Data inputs, op scratch (masks, statistics) and everything recorded while
+//! gradients are switched off ([`Tape::set_grad_enabled`], for evaluation) cost their values only.
 //!
 //! ```
 //! use staticgrad::{ParamKind, ParamStorage, Shape, TapeStorage};
@@ -150,18 +155,21 @@ pub enum Op {
     },
 }
 
-/// One record of the tape: the op, where its output lives and its shape.
+/// One record of the tape: the op, where its output (and its gradient) lives and its shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Node {
     pub(crate) op: Op,
     pub(crate) off: usize,
     pub(crate) shape: Shape,
+    /// Arena offset of the gradient (meaningful only if `needs_grad`).
+    pub(crate) goff: u32,
     pub(crate) needs_grad: bool,
 }
 
 impl Node {
     /// An unused record (for initialising storage arrays).
-    pub const EMPTY: Node = Node { op: Op::Input, off: 0, shape: Shape::new(0, 0), needs_grad: false };
+    pub const EMPTY: Node =
+        Node { op: Op::Input, off: 0, shape: Shape::new(0, 0), goff: 0, needs_grad: false };
 
     /// The op this node recorded.
     pub const fn op(&self) -> Op {
@@ -173,9 +181,14 @@ impl Node {
         self.shape
     }
 
-    /// Offset of the node's output in the value and gradient arenas.
+    /// Offset of the node's output in the tape's float arena.
     pub const fn offset(&self) -> usize {
         self.off
+    }
+
+    /// Offset of the node's gradient in the tape's float arena, if it has one.
+    pub const fn grad_offset(&self) -> Option<usize> {
+        if self.needs_grad { Some(self.goff as usize) } else { None }
     }
 
     /// True if some parameter is upstream of this node, so backward visits it.
@@ -186,42 +199,59 @@ impl Node {
     pub(crate) fn range(&self) -> core::ops::Range<usize> {
         self.off..self.off + self.shape.len()
     }
+
+    /// Arena range of the gradient, if the node has one.
+    pub(crate) fn grad_range(&self) -> Option<core::ops::Range<usize>> {
+        let s = self.goff as usize;
+        if self.needs_grad { Some(s..s + self.shape.len()) } else { None }
+    }
 }
 
 /// A reverse-mode tape over caller-owned storage.
 ///
-/// `floats` is split in two equal halves: values and gradients of tape values (same offsets).
-/// `nodes` holds one record per op. Nothing is allocated; running out of either is an
+/// `floats` holds values (from the front) and gradients of the values that need one (from the
+/// back); `nodes` holds one record per op. Nothing is allocated; running out of either is an
 /// [`Error::Capacity`].
 #[derive(Debug)]
 pub struct Tape<'a> {
-    vals: &'a mut [f32],
-    grads: &'a mut [f32],
+    floats: &'a mut [f32],
     nodes: &'a mut [Node],
-    capacity_floats: usize,
+    /// Value floats in use, from the front.
     used: usize,
+    /// Gradient floats in use, from the back.
+    gused: usize,
     len: usize,
+    grad_enabled: bool,
 }
 
 impl<'a> Tape<'a> {
-    /// A tape over `floats` (half values, half gradients) and `nodes`.
+    /// A tape over `floats` (values and gradients) and `nodes`, with gradients enabled.
     pub fn new(floats: &'a mut [f32], nodes: &'a mut [Node]) -> Self {
-        let capacity_floats = floats.len();
-        let (vals, rest) = floats.split_at_mut(capacity_floats / 2);
-        let grads = &mut rest[..capacity_floats / 2];
-        Tape { vals, grads, nodes, capacity_floats, used: 0, len: 0 }
+        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true }
     }
 
     /// Forgets every node and rewinds the arena: O(1), ready for the next step.
-    /// Every [`Var`] handed out before becomes invalid.
+    /// Every [`Var`] handed out before becomes invalid. (Leaves [`grad_enabled`](Self::grad_enabled) as it is.)
     pub fn reset(&mut self) {
         self.used = 0;
+        self.gused = 0;
         self.len = 0;
     }
 
-    /// Floats in use, counting both halves (what [`crate::MlpSpec::tape_floats`]-style planning measures).
+    /// Switches gradient recording on or off (like `torch.no_grad`). While off, new nodes get no
+    /// gradient and cost only their values: an evaluation pass needs about half the floats.
+    pub fn set_grad_enabled(&mut self, enabled: bool) {
+        self.grad_enabled = enabled;
+    }
+
+    /// Whether new nodes record gradients (the default).
+    pub fn grad_enabled(&self) -> bool {
+        self.grad_enabled
+    }
+
+    /// Floats in use: values plus gradients (what the planner's `tape_floats` counts).
     pub fn floats_used(&self) -> usize {
-        2 * self.used
+        self.used + self.gused
     }
 
     /// Nodes recorded since the last reset.
@@ -247,13 +277,18 @@ impl<'a> Tape<'a> {
     /// Values of `v`, row-major.
     pub fn value(&self, v: Var) -> Result<&[f32]> {
         let n = self.node(v)?;
-        Ok(&self.vals[n.range()])
+        Ok(&self.floats[n.range()])
     }
 
-    /// Gradient of the last [`backward`](Self::backward) loss with respect to `v`.
+    /// Gradient of the last [`backward`](Self::backward) loss with respect to `v`. Values that
+    /// need no gradient (data, or anything recorded with gradients off) have none:
+    /// `Err(InvalidHandle { what: "var without gradient", .. })`.
     pub fn grad(&self, v: Var) -> Result<&[f32]> {
         let n = self.node(v)?;
-        Ok(&self.grads[n.range()])
+        match n.grad_range() {
+            Some(r) => Ok(&self.floats[r]),
+            None => Err(Error::InvalidHandle { what: "var without gradient", index: v.index() }),
+        }
     }
 
     /// The single value of a `1 × 1` var (a loss).
@@ -262,7 +297,7 @@ impl<'a> Tape<'a> {
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op: "scalar", expected: Shape::SCALAR, found: n.shape });
         }
-        Ok(self.vals[n.off])
+        Ok(self.floats[n.off])
     }
 
     /// Copies `data` onto the tape as a `shape` value that receives no gradient.
@@ -271,7 +306,7 @@ impl<'a> Tape<'a> {
             return Err(Error::Shape { op: "input", expected: shape, found: Shape::new(1, data.len()) });
         }
         let (v, off) = self.push(Op::Input, shape, 0, false)?;
-        self.vals[off..off + data.len()].copy_from_slice(data);
+        self.floats[off..off + data.len()].copy_from_slice(data);
         Ok(v)
     }
 
@@ -280,14 +315,14 @@ impl<'a> Tape<'a> {
     pub fn param(&mut self, params: &Params, id: ParamId) -> Result<Var> {
         let e = params.entry(id)?;
         let (v, off) = self.push(Op::Param(id), e.shape, 0, true)?;
-        self.vals[off..off + e.shape.len()].copy_from_slice(params.value(id)?);
+        self.floats[off..off + e.shape.len()].copy_from_slice(params.value(id)?);
         Ok(v)
     }
 
     /// The first `len` scratch floats of `node` (they start right after its output).
     pub(crate) fn scratch(&self, node: Node, len: usize) -> &[f32] {
         let s = node.off + node.shape.len();
-        &self.vals[s..s + len]
+        &self.floats[s..s + len]
     }
 
     /// Offset the next pushed node's output will get (so an op can record its scratch offset).
@@ -295,8 +330,9 @@ impl<'a> Tape<'a> {
         self.used
     }
 
-    /// Reserves `shape.len() + scratch` floats and one node; returns the handle and output offset.
-    /// Scratch, if any, starts right after the output.
+    /// Reserves `shape.len() + scratch` value floats, `shape.len()` gradient floats if
+    /// `needs_grad` (and gradients are enabled), and one node; returns the handle and the output
+    /// offset. Scratch, if any, starts right after the output and has no gradient.
     pub(crate) fn push(
         &mut self,
         op: Op,
@@ -304,13 +340,21 @@ impl<'a> Tape<'a> {
         scratch: usize,
         needs_grad: bool,
     ) -> Result<(Var, usize)> {
-        let n = shape.len().saturating_add(scratch);
-        let end = self.used.saturating_add(n);
-        if end > self.vals.len() {
+        let needs_grad = needs_grad && self.grad_enabled;
+        let end = self.used.saturating_add(shape.len().saturating_add(scratch));
+        let gend = self.gused.saturating_add(if needs_grad { shape.len() } else { 0 });
+        let total = end.saturating_add(gend);
+        let cap = self.floats.len();
+        if total > cap {
+            return Err(Error::Capacity { region: Region::TapeFloats, needed: total, available: cap });
+        }
+        let goff = cap - gend;
+        if goff > u32::MAX as usize {
+            // Gradient offsets are stored as u32: an arena beyond 2³² floats is not usable.
             return Err(Error::Capacity {
                 region: Region::TapeFloats,
-                needed: end.saturating_mul(2),
-                available: self.capacity_floats,
+                needed: total,
+                available: u32::MAX as usize,
             });
         }
         if self.len >= self.nodes.len() || self.len >= u32::MAX as usize {
@@ -321,17 +365,18 @@ impl<'a> Tape<'a> {
             });
         }
         let off = self.used;
-        self.nodes[self.len] = Node { op, off, shape, needs_grad };
+        self.nodes[self.len] = Node { op, off, shape, goff: goff as u32, needs_grad };
         let v = Var(self.len as u32);
         self.len += 1;
         self.used = end;
+        self.gused = gend;
         Ok((v, off))
     }
 
-    /// Output values of the node just pushed (and its scratch) plus the whole arena below it,
+    /// Output values of the node just pushed (and its scratch) plus all values below it,
     /// read-only: what a forward kernel writes into and reads from.
     pub(crate) fn split_for_write(&mut self, off: usize) -> (&[f32], &mut [f32]) {
-        let (lo, hi) = self.vals[..self.used].split_at_mut(off);
+        let (lo, hi) = self.floats[..self.used].split_at_mut(off);
         (lo, hi)
     }
 
@@ -345,11 +390,15 @@ impl<'a> Tape<'a> {
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op: "backward", expected: Shape::SCALAR, found: n.shape });
         }
-        if !self.vals[n.off].is_finite() {
+        if !self.floats[n.off].is_finite() {
             return Err(Error::NonFinite { what: "loss", index: 0 });
         }
-        self.grads[..self.used].fill(0.0);
-        self.grads[n.off] = 1.0;
+        let Some(seed) = n.grad_range() else {
+            return Ok(()); // nothing trainable upstream of the loss
+        };
+        let base = self.floats.len() - self.gused;
+        self.floats[base..].fill(0.0);
+        self.floats[seed.start] = 1.0;
         for i in (0..=loss.index()).rev() {
             let node = self.nodes[i];
             if node.needs_grad {
@@ -359,17 +408,20 @@ impl<'a> Tape<'a> {
         Ok(())
     }
 
+    /// The backward view of the arena: values, gradients, nodes.
+    pub(crate) fn grads_view(&mut self) -> Grads<'_> {
+        let base = self.floats.len() - self.gused;
+        let (front, back) = self.floats.split_at_mut(base);
+        Grads { vals: &front[..self.used], grads: back, base, nodes: &self.nodes[..self.len] }
+    }
+
     fn backward_node(&mut self, node: Node, params: &mut Params) -> Result<()> {
-        let g = Grads {
-            vals: &self.vals[..self.used],
-            grads: &mut self.grads[..self.used],
-            nodes: &self.nodes[..self.len],
-        };
+        let g = self.grads_view();
         match node.op {
             Op::Input => Ok(()),
             Op::Param(id) => {
                 let (_, pg) = params.value_and_grad_mut(id)?;
-                for (p, d) in pg.iter_mut().zip(&g.grads[node.range()]) {
+                for (p, d) in pg.iter_mut().zip(g.out(node)) {
                     *p += *d;
                 }
                 Ok(())
@@ -399,11 +451,13 @@ impl<'a> Tape<'a> {
     }
 }
 
-/// What an op's backward sees: all values (read-only), all gradients of tape values (writable)
-/// and the node list to find operands. Operands always sit below the node being visited.
+/// What an op's backward sees: all values (read-only), all gradients of tape values (writable;
+/// arena offset `base` is index 0) and the node list to find operands. Operands were recorded
+/// before the node being visited, so their gradients sit above its gradient.
 pub(crate) struct Grads<'t> {
     pub(crate) vals: &'t [f32],
     pub(crate) grads: &'t mut [f32],
+    pub(crate) base: usize,
     pub(crate) nodes: &'t [Node],
 }
 
@@ -413,15 +467,32 @@ impl Grads<'_> {
         self.nodes[v.index()]
     }
 
-    /// The upstream gradient of `node` and the writable gradient of operand `v` (below it).
+    /// Index range of `node`'s gradient in `grads` (the node must need a gradient).
+    fn range_of(&self, node: Node) -> core::ops::Range<usize> {
+        let s = node.goff as usize - self.base;
+        s..s + node.shape.len()
+    }
+
+    /// The upstream gradient of `node`.
+    pub(crate) fn out(&self, node: Node) -> &[f32] {
+        &self.grads[self.range_of(node)]
+    }
+
+    /// The upstream gradient of `node` and the writable gradient of operand `v` — empty if `v`
+    /// needs no gradient (a data input).
     pub(crate) fn out_and(&mut self, node: Node, v: Var) -> (&[f32], &mut [f32]) {
-        let r = self.nodes[v.index()].range();
-        let (lo, hi) = self.grads.split_at_mut(node.off);
-        (&hi[..node.shape.len()], &mut lo[r])
+        let vn = self.nodes[v.index()];
+        let r = self.range_of(node);
+        if !vn.needs_grad {
+            return (&self.grads[r], &mut []);
+        }
+        let rv = self.range_of(vn);
+        let (lo, hi) = self.grads.split_at_mut(rv.start);
+        (&lo[r], &mut hi[..rv.len()])
     }
 }
 
-/// Const-generic owned tape storage: `FLOATS` floats (half values, half gradients), `NODES` records.
+/// Const-generic owned tape storage: `FLOATS` floats (values and gradients), `NODES` records.
 ///
 /// ```
 /// use staticgrad::TapeStorage;
@@ -431,7 +502,7 @@ impl Grads<'_> {
 /// ```
 #[derive(Debug)]
 pub struct TapeStorage<const FLOATS: usize, const NODES: usize> {
-    /// The float arena (values in the first half, gradients in the second).
+    /// The float arena (values from the front, gradients from the back).
     pub floats: [f32; FLOATS],
     /// The op records.
     pub nodes: [Node; NODES],

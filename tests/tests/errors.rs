@@ -6,15 +6,26 @@ use staticgrad_tests::HostStorage;
 
 #[test]
 fn tape_float_capacity() {
-    let mut floats = [0.0f32; 20]; // 10 values + 10 gradients
+    let mut floats = [0.0f32; 10];
     let mut nodes = [Node::EMPTY; 8];
     let mut tape = Tape::new(&mut floats, &mut nodes);
-    let x = tape.input(&[1.0; 6], Shape::new(2, 3)).unwrap();
-    assert_eq!(tape.relu(x), Err(Error::Capacity { region: Region::TapeFloats, needed: 24, available: 20 }));
+    let x = tape.input(&[1.0; 6], Shape::new(2, 3)).unwrap(); // data: 6 values, no gradient
+    assert_eq!(tape.relu(x), Err(Error::Capacity { region: Region::TapeFloats, needed: 12, available: 10 }));
     assert_eq!(tape.nodes_used(), 1);
-    assert_eq!(tape.floats_used(), 12);
+    assert_eq!(tape.floats_used(), 6);
     let s = tape.sum(x).unwrap(); // 1 more float still fits
     assert_eq!(tape.scalar(s).unwrap(), 6.0);
+    // A value downstream of a parameter also reserves its gradient.
+    let mut pv = [0.5f32; 2];
+    let mut pg = [0.0f32; 2];
+    let mut table = [staticgrad::ParamEntry::EMPTY; 1];
+    let mut params = Params::new(&mut pv, &mut pg, &mut table);
+    let p = params.alloc(Shape::row(2), ParamKind::Weight).unwrap();
+    tape.reset();
+    let v = tape.param(&params, p).unwrap(); // 2 values + 2 gradients
+    assert_eq!(tape.floats_used(), 4);
+    tape.relu(v).unwrap(); // 4 more: 8
+    assert_eq!(tape.relu(v), Err(Error::Capacity { region: Region::TapeFloats, needed: 12, available: 10 }));
 }
 
 #[test]
@@ -113,4 +124,34 @@ fn errors_display_their_facts() {
     assert_eq!(e.to_string(), "not enough tape floats: need 24, have 20");
     let e = Error::Label { row: 1, label: 4, classes: 4 };
     assert_eq!(e.to_string(), "label 4 in row 1 is out of range for 4 classes");
+}
+
+#[test]
+fn gradients_only_where_needed_and_off_switch() {
+    let mut s = HostStorage::new(64, 8, 8, 2);
+    let (mut tape, mut params) = s.split();
+    let p = params.alloc(Shape::row(3), ParamKind::Weight).unwrap();
+    params.value_mut(p).unwrap().copy_from_slice(&[1.0, -2.0, 3.0]);
+    let x = tape.input(&[1.0, 1.0, 1.0], Shape::row(3)).unwrap();
+    assert_eq!(tape.grad(x), Err(Error::InvalidHandle { what: "var without gradient", index: 0 }));
+    // With gradients off nothing downstream of the parameter gets one, and backward is a no-op.
+    tape.set_grad_enabled(false);
+    let v = tape.param(&params, p).unwrap();
+    let y = tape.mul(v, x).unwrap();
+    let l = tape.sum(y).unwrap();
+    assert_eq!(tape.floats_used(), 3 + 3 + 3 + 1, "values only");
+    tape.backward(l, &mut params).unwrap();
+    assert_eq!(params.grad(p).unwrap(), &[0.0; 3]);
+    assert!(tape.grad(v).is_err());
+    // Back on: the same graph reserves and fills gradients.
+    tape.reset();
+    tape.set_grad_enabled(true);
+    let x = tape.input(&[1.0, 2.0, 3.0], Shape::row(3)).unwrap();
+    let v = tape.param(&params, p).unwrap();
+    let y = tape.mul(v, x).unwrap();
+    let l = tape.sum(y).unwrap();
+    assert_eq!(tape.floats_used(), (3 + 3 + 3 + 1) + (3 + 3 + 1));
+    tape.backward(l, &mut params).unwrap();
+    assert_eq!(params.grad(p).unwrap(), &[1.0, 2.0, 3.0]);
+    assert_eq!(tape.grad(y).unwrap(), &[1.0; 3]);
 }

@@ -6,8 +6,7 @@
 //!
 //! Memory: the op keeps only `μ`, `σ²` and `eps` (`2 × features + 1` floats of scratch), not the
 //! normalised batch: backward recomputes `x − μ` and `√(σ² + eps)` from the input, which is
-//! still on the tape, with the same operations, so it sees the forward's exact bits. Backward
-//! borrows the (otherwise unused) gradient half of that scratch for its per-feature sums.
+//! still on the tape, with the same operations, so it sees the forward's exact bits.
 //!
 //! Backward (train mode) follows the book's order of evaluation (`dβ = Σ dy`,
 //! `dγ = Σ x̂·dy`, `dx̂ = γ·dy`, `dxc = dx̂/std`, `dstd = −Σ dx̂·xc/std²`,
@@ -107,7 +106,7 @@ impl BatchNorm {
         4 * features
     }
 
-    /// Tape scratch floats (values half) the op reserves after its output: `μ`, `σ²` and `eps`
+    /// Tape scratch floats (values only, no gradient) the op reserves after its output: `μ`, `σ²` and `eps`
     /// (kept there rather than in the op record, so every tape node stays small).
     pub const fn scratch_len(features: usize) -> usize {
         2 * features + 1
@@ -255,7 +254,7 @@ impl Tape<'_> {
 }
 
 pub(crate) fn backward(
-    g: Grads,
+    mut g: Grads,
     node: Node,
     x: Var,
     (gamma, beta): (ParamId, ParamId),
@@ -271,15 +270,11 @@ pub(crate) fn backward(
     let (ge, be) = (params.entry(gamma)?, params.entry(beta)?);
     let (pv, pg, _) = params.split_mut();
     let gam = &pv[ge.range()];
-    // Everything below `node.off` (where dx lives), the upstream gradient, and the gradient half
-    // of the op's own scratch, free for two per-feature temporaries.
-    let (lo, hi) = g.grads.split_at_mut(node.off);
-    let (dy, tmp) = hi.split_at_mut(n * d);
-    let (dstd_sum, dmu) = tmp[..2 * d].split_at_mut(d);
+    // dx is empty when x needs no gradient (batch norm straight on data).
+    let (dy, dx) = g.out_and(node, x);
     let std = |j: usize| libm::sqrtf(var[j] + eps);
 
-    // dβ = Σ dy, dγ = Σ x̂·dy, and Σ dx̂·xc/std² for dstd, row by row.
-    dstd_sum.fill(0.0);
+    // dβ = Σ dy and dγ = Σ x̂·dy, row by row.
     {
         let dbeta = &mut pg[be.range()];
         for row in dy.chunks_exact(d) {
@@ -292,44 +287,38 @@ pub(crate) fn backward(
         let dgamma = &mut pg[ge.range()];
         for (yrow, xrow) in dy.chunks_exact(d).zip(xs.chunks_exact(d)) {
             for j in 0..d {
-                let sd = std(j);
-                let xc = xrow[j] - mean[j];
-                dgamma[j] += (xc / sd) * yrow[j];
-                let dxn = gam[j] * yrow[j];
-                dstd_sum[j] += (dxn * xc) / (sd * sd);
+                dgamma[j] += ((xrow[j] - mean[j]) / std(j)) * yrow[j];
             }
         }
     }
-    if !xnode.needs_grad {
+    if dx.is_empty() {
         return Ok(());
     }
-    let dx = &mut lo[xnode.range()];
-    if !batch_stats {
-        for (dxrow, yrow) in dx.chunks_exact_mut(d).zip(dy.chunks_exact(d)) {
-            for j in 0..d {
-                dxrow[j] += (gam[j] * yrow[j]) / std(j);
-            }
-        }
-        return Ok(());
-    }
-    let two_over_n = 2.0 / n as f32;
     let nf = n as f32;
-    // dxc = dx̂/std + ((2/N)·xc)·dvar, recomputed identically in both passes below.
-    let dxc = |j: usize, xv: f32, dyv: f32, dstd_sum: f32| {
-        let sd = std(j);
-        let dvar = (0.5 * -dstd_sum) / sd;
-        let xc = xv - mean[j];
-        (gam[j] * dyv) / sd + (two_over_n * xc) * dvar
-    };
-    dmu.fill(0.0);
-    for (yrow, xrow) in dy.chunks_exact(d).zip(xs.chunks_exact(d)) {
-        for j in 0..d {
-            dmu[j] += dxc(j, xrow[j], yrow[j], dstd_sum[j]);
+    let two_over_n = 2.0 / nf;
+    // Feature by feature (each sum still runs over the rows in order), so no temporary is needed.
+    for j in 0..d {
+        let (sd, m, gj) = (std(j), mean[j], gam[j]);
+        if !batch_stats {
+            for i in 0..n {
+                dx[i * d + j] += (gj * dy[i * d + j]) / sd;
+            }
+            continue;
         }
-    }
-    for ((dxrow, yrow), xrow) in dx.chunks_exact_mut(d).zip(dy.chunks_exact(d)).zip(xs.chunks_exact(d)) {
-        for j in 0..d {
-            dxrow[j] += dxc(j, xrow[j], yrow[j], dstd_sum[j]) - dmu[j] / nf;
+        let mut dstd_sum = 0.0f32;
+        for i in 0..n {
+            let xc = xs[i * d + j] - m;
+            dstd_sum += ((gj * dy[i * d + j]) * xc) / (sd * sd);
+        }
+        let dvar = (0.5 * -dstd_sum) / sd;
+        // dxc = dx̂/std + ((2/N)·xc)·dvar, recomputed identically in both passes.
+        let dxc = |i: usize| (gj * dy[i * d + j]) / sd + (two_over_n * (xs[i * d + j] - m)) * dvar;
+        let mut dmu = 0.0f32;
+        for i in 0..n {
+            dmu += dxc(i);
+        }
+        for i in 0..n {
+            dx[i * d + j] += dxc(i) - dmu / nf;
         }
     }
     Ok(())

@@ -227,7 +227,8 @@ mod tests {
         let before = tape.floats_used();
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
         let y = tape.dropout(x, Dropout::inverted(0.25), Mode::Train, &mut rng).unwrap();
-        assert_eq!(tape.floats_used() - before, 2 * (n + n.div_ceil(23)));
+        // Values and mask only: the output of dropping data needs no gradient.
+        assert_eq!(tape.floats_used() - before, n + n.div_ceil(23));
         let out = tape.value(y).unwrap();
         let kept = out.iter().filter(|&&v| v != 0.0).count();
         assert!((2850..3150).contains(&kept), "kept {kept} of {n}");

@@ -386,19 +386,10 @@ impl<'a> Tape<'a> {
     ///
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
-        let n = self.node(loss)?;
-        if n.shape != Shape::SCALAR {
-            return Err(Error::Shape { op: "backward", expected: Shape::SCALAR, found: n.shape });
-        }
-        if !self.floats[n.off].is_finite() {
-            return Err(Error::NonFinite { what: "loss", index: 0 });
-        }
-        let Some(seed) = n.grad_range() else {
+        self.check_loss(loss, "backward")?;
+        if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
-        };
-        let base = self.floats.len() - self.gused;
-        self.floats[base..].fill(0.0);
-        self.floats[seed.start] = 1.0;
+        }
         for i in (0..=loss.index()).rev() {
             let node = self.nodes[i];
             if node.needs_grad {
@@ -406,6 +397,30 @@ impl<'a> Tape<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a loss that is not a finite `1 × 1` value (`op` names the caller in the error).
+    pub(crate) fn check_loss(&self, loss: Var, op: &'static str) -> Result<()> {
+        let n = self.node(loss)?;
+        if n.shape != Shape::SCALAR {
+            return Err(Error::Shape { op, expected: Shape::SCALAR, found: n.shape });
+        }
+        if !self.floats[n.off].is_finite() {
+            return Err(Error::NonFinite { what: "loss", index: 0 });
+        }
+        Ok(())
+    }
+
+    /// Zeroes every tape gradient and sets d loss/d loss = 1. Returns false (and touches
+    /// nothing) if the loss has no gradient, i.e. nothing trainable is upstream.
+    pub(crate) fn seed_gradients(&mut self, loss: Var) -> Result<bool> {
+        let Some(seed) = self.node(loss)?.grad_range() else {
+            return Ok(false);
+        };
+        let base = self.floats.len() - self.gused;
+        self.floats[base..].fill(0.0);
+        self.floats[seed.start] = 1.0;
+        Ok(true)
     }
 
     /// The backward view of the arena: values, gradients, nodes.

@@ -827,4 +827,30 @@ mod tests {
             assert!(r.worst_rel_error < 1e-2, "{r:?}");
         }
     }
+
+    #[test]
+    fn wrong_targets_and_inputs_are_errors() {
+        let spec = MlpSpec::new(&[2, 3, 2]);
+        let mut s = Storage::new();
+        let (mut tape, mut params) = s.split();
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+        spec.alloc(&mut params).unwrap();
+        let x = [0.5, -0.5, 1.0, 0.0];
+        let e = spec.gradient(&mut tape, &mut params, &x, Targets::Values(&[0.0; 4]), &mut rng);
+        assert!(matches!(e, Err(Error::InvalidArgument { .. })));
+        let e = spec.gradient(&mut tape, &mut params, &x[..3], Targets::Labels(&[0]), &mut rng);
+        assert!(matches!(e, Err(Error::Shape { op: "MLP input", .. })));
+        let e = spec.gradient(&mut tape, &mut params, &x, Targets::Labels(&[0, 2]), &mut rng);
+        assert!(matches!(e, Err(Error::Label { row: 1, label: 2, classes: 2 })));
+        let mse = spec.with_loss(Loss::Mse);
+        let e = mse.gradient(&mut tape, &mut params, &x, Targets::Values(&[0.0; 3]), &mut rng);
+        assert!(matches!(e, Err(Error::Shape { .. })));
+        assert!(mse.gradient(&mut tape, &mut params, &x, Targets::Values(&[0.0; 4]), &mut rng).is_ok());
+        let mut out = [0u32; 3];
+        assert!(matches!(spec.predict(&mut tape, &params, &x, &mut out), Err(Error::Shape { .. })));
+        assert!(matches!(
+            spec.correct(&mut tape, &params, &x, &[0, 1], 0),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
 }

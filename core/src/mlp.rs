@@ -552,6 +552,7 @@ impl<'a> MlpSpec<'a> {
         mode: Mode,
         rng: &mut impl RngCore,
     ) -> Result<Var> {
+        self.validate()?;
         let mut h = x;
         for l in 0..self.layers() {
             h = tape.affine(h, params, self.weight(l), self.bias(l))?;
@@ -698,7 +699,7 @@ impl<'a> MlpSpec<'a> {
         }
         let i = self.inputs();
         let mut hits = 0;
-        for (xs, ls) in x.chunks(chunk * i).zip(labels.chunks(chunk)) {
+        for (xs, ls) in x.chunks(chunk.saturating_mul(i)).zip(labels.chunks(chunk)) {
             let logits = self.logits(tape, params, xs)?;
             let cols = tape.shape(logits)?.cols;
             for (row, &l) in tape.value(logits)?.chunks_exact(cols).zip(ls) {

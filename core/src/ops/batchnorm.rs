@@ -196,7 +196,7 @@ impl Tape<'_> {
         let xn = self.node(x)?;
         let d = bn.features(params)?;
         let n = xn.shape.rows;
-        if xn.shape.cols != d || n == 0 {
+        if xn.shape.cols != d || n == 0 || d == 0 {
             return Err(Error::Shape {
                 op: "batch_norm",
                 expected: Shape::new(n.max(1), d),
@@ -377,11 +377,14 @@ mod tests {
         assert!(matches!(tape.batch_norm(x, &mut params, &bn, Mode::Train), Err(Error::Shape { .. })));
         let x = tape.input(&[], Shape::new(0, 3)).unwrap();
         assert!(matches!(tape.batch_norm(x, &mut params, &bn, Mode::Train), Err(Error::Shape { .. })));
+        let empty = BatchNorm::alloc(&mut params, 0, BatchNormConfig::BOOK).unwrap();
+        let x = tape.input(&[], Shape::new(2, 0)).unwrap();
+        assert!(matches!(tape.batch_norm(x, &mut params, &empty, Mode::Train), Err(Error::Shape { .. })));
         let bad = BatchNormConfig { eps: 0.0, ..BatchNormConfig::BOOK };
         assert!(matches!(BatchNorm::alloc(&mut params, 3, bad), Err(Error::InvalidArgument { .. })));
         let bad = BatchNormConfig { momentum: 1.5, ..BatchNormConfig::BOOK };
         assert!(matches!(BatchNorm::alloc(&mut params, 3, bad), Err(Error::InvalidArgument { .. })));
-        assert_eq!(tape.nodes_used(), 2, "a refused op records nothing");
+        assert_eq!(tape.nodes_used(), 3, "a refused op records nothing");
     }
 
     fn check(mode: Mode, n: usize, d: usize) -> f32 {

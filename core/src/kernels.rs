@@ -9,6 +9,11 @@
 
 /// `c = a · b` with `a: m×k`, `b: k×n`, `c: m×n`, all row-major; `c` is overwritten.
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    // An empty output has nothing to compute; returning keeps `m` (which an empty shape does not
+    // bound, e.g. 2⁴⁰ × 0) from driving a loop.
+    if m == 0 || n == 0 {
+        return;
+    }
     for i in 0..m {
         let row = &mut c[i * n..(i + 1) * n];
         row.fill(0.0);
@@ -25,6 +30,9 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
 /// `c += aᵀ · d` with `a: m×k`, `d: m×n`, `c: k×n` (a weight gradient `xᵀ·dout`).
 /// Each `c[p][j]` adds `a[i][p]·d[i][j]` for `i = 0, 1, …`.
 pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    if k == 0 || n == 0 {
+        return; // empty output (see `matmul`)
+    }
     for i in 0..m {
         let drow = &d[i * n..(i + 1) * n];
         let arow = &a[i * k..(i + 1) * k];
@@ -40,6 +48,9 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
 /// `c += d · bᵀ` with `d: m×n`, `b: k×n`, `c: m×k` (an input gradient `dout·Wᵀ`).
 /// Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
 pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
+    if m == 0 || k == 0 {
+        return; // empty output (see `matmul`)
+    }
     for i in 0..m {
         let drow = &d[i * n..(i + 1) * n];
         let crow = &mut c[i * k..(i + 1) * k];
@@ -56,6 +67,9 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
 
 /// `c[j] += Σ_i d[i][j]` for `i = 0, 1, …` (a bias gradient: column sums of `d: m×n`).
 pub fn col_sum_acc(d: &[f32], c: &mut [f32], m: usize, n: usize) {
+    if n == 0 {
+        return; // empty output (see `matmul`)
+    }
     for i in 0..m {
         for (o, &dv) in c.iter_mut().zip(&d[i * n..(i + 1) * n]) {
             *o += dv;

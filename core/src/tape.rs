@@ -387,6 +387,7 @@ impl<'a> Tape<'a> {
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
         self.check_loss(loss, "backward")?;
+        self.check_params(loss, params)?;
         if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
         }
@@ -407,6 +408,28 @@ impl<'a> Tape<'a> {
         }
         if !self.floats[n.off].is_finite() {
             return Err(Error::NonFinite { what: "loss", index: 0 });
+        }
+        Ok(())
+    }
+
+    /// Refuses, before any gradient is touched, a parameter set other than the one the nodes up to
+    /// `loss` were recorded with: every parameter they read must exist with the recorded shape
+    /// (op backwards index the parameter buffers by those shapes).
+    pub(crate) fn check_params(&self, loss: Var, params: &Params) -> Result<()> {
+        let check = |id: ParamId, expected: Shape| {
+            let found = params.entry(id)?.shape;
+            if found == expected { Ok(()) } else { Err(Error::Shape { op: "backward params", expected, found }) }
+        };
+        for node in self.nodes.get(..=loss.index()).unwrap_or_default() {
+            match node.op {
+                Op::Param(id) => check(id, node.shape)?,
+                Op::Affine { x, w, b } => {
+                    let k = self.node(x)?.shape.cols;
+                    check(w, Shape::new(k, node.shape.cols))?;
+                    check(b, Shape::row(node.shape.cols))?;
+                }
+                _ => {}
+            }
         }
         Ok(())
     }

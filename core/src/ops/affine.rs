@@ -32,7 +32,8 @@ impl Tape<'_> {
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
         kernels::matmul(&lo[xn.range()], params.value(w)?, out, m, k, n);
-        for row in out[..m * n].chunks_exact_mut(n) {
+        // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
+        for row in out[..m * n].chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
                 *o += bv;
             }

@@ -418,7 +418,11 @@ impl<'a> Tape<'a> {
     pub(crate) fn check_params(&self, loss: Var, params: &Params) -> Result<()> {
         let check = |id: ParamId, expected: Shape| {
             let found = params.entry(id)?.shape;
-            if found == expected { Ok(()) } else { Err(Error::Shape { op: "backward params", expected, found }) }
+            if found == expected {
+                Ok(())
+            } else {
+                Err(Error::Shape { op: "backward params", expected, found })
+            }
         };
         for node in self.nodes.get(..=loss.index()).unwrap_or_default() {
             match node.op {
@@ -427,6 +431,10 @@ impl<'a> Tape<'a> {
                     let k = self.node(x)?.shape.cols;
                     check(w, Shape::new(k, node.shape.cols))?;
                     check(b, Shape::row(node.shape.cols))?;
+                }
+                Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => {
+                    check(gamma, Shape::row(node.shape.cols))?;
+                    check(beta, Shape::row(node.shape.cols))?;
                 }
                 _ => {}
             }

@@ -20,8 +20,11 @@ fn cases() -> u32 {
 
 /// Runs one property for [`cases`] cases, prints the count, and fails (with proptest's shrunk
 /// input) if any case fails or panics.
-pub fn run_property<S: Strategy>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
-where
+pub fn run_property<S: Strategy>(
+    name: &str,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) where
     S::Value: Debug,
 {
     let config = Config {
@@ -97,7 +100,11 @@ fn kind() -> impl Strategy<Value = ParamKind> {
 /// (from before a reset) and foreign ones (from another tape or parameter set).
 #[derive(Clone, Debug)]
 enum Step {
-    Input { shape: Shape, data: Vec<f32>, exact: bool },
+    Input {
+        shape: Shape,
+        data: Vec<f32>,
+        exact: bool,
+    },
     Param(u8),
     MatMul(u8, u8),
     Affine(u8, u8, u8),
@@ -107,7 +114,11 @@ enum Step {
     Relu(u8),
     Sigmoid(u8),
     Tanh(u8),
-    SoftmaxCe { logits: u8, labels: Vec<u32>, eps: Option<f32> },
+    SoftmaxCe {
+        logits: u8,
+        labels: Vec<u32>,
+        eps: Option<f32>,
+    },
     Mse(u8, u8),
     Sum(u8),
     Mean(u8),
@@ -398,7 +409,9 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
         match st.clone() {
             Step::Input { shape, data, exact } => {
                 let data: Vec<f32> = match (exact, shape.checked_len()) {
-                    (true, Some(n)) if n <= 64 => (0..n).map(|i| data.get(i).copied().unwrap_or(0.5)).collect(),
+                    (true, Some(n)) if n <= 64 => {
+                        (0..n).map(|i| data.get(i).copied().unwrap_or(0.5)).collect()
+                    }
                     _ => data,
                 };
                 let expected = if data.len() != shape.len() {
@@ -450,7 +463,11 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                         });
                     }
                     if bs != Shape::row(ws.cols) {
-                        return Err(Error::Shape { op: "affine bias", expected: Shape::row(ws.cols), found: bs });
+                        return Err(Error::Shape {
+                            op: "affine bias",
+                            expected: Shape::row(ws.cols),
+                            found: bs,
+                        });
                     }
                     Ok(Push {
                         node: MNode {
@@ -512,7 +529,9 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                             found: Shape::new(labels.len(), 1),
                         });
                     }
-                    if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &t)| t as usize >= classes) {
+                    if let Some((row, &label)) =
+                        labels.iter().enumerate().find(|&(_, &t)| t as usize >= classes)
+                    {
                         return Err(Error::Label { row, label: label as usize, classes });
                     }
                     let mut p = node(Shape::SCALAR, ln.needs_grad);

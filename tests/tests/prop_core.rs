@@ -124,6 +124,7 @@ enum Step {
     Mean(u8),
     /// Backward from a var, into the main parameters (`false`) or a different set (`true`).
     Backward(u8, bool),
+    SetGradEnabled(bool),
     Reset,
 }
 
@@ -147,6 +148,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => v().prop_map(Step::Sum),
         1 => v().prop_map(Step::Mean),
         2 => (v(), prop::bool::weighted(0.2)).prop_map(|(l, f)| Step::Backward(l, f)),
+        1 => any::<bool>().prop_map(Step::SetGradEnabled),
         1 => Just(Step::Reset),
     ]
 }
@@ -240,9 +242,12 @@ struct MNode {
 /// The tape as the model sees it.
 struct TapeModel {
     nodes: Vec<MNode>,
+    /// Value floats from the front, gradient floats from the back.
     used: usize,
+    gused: usize,
     floats: usize,
     nodes_cap: usize,
+    grad_enabled: bool,
 }
 
 /// A node the model expects an op to push, with its scratch floats.
@@ -256,13 +261,15 @@ impl TapeModel {
         self.nodes.get(v.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
     }
 
-    fn push(&self, p: Push) -> Result<Push, Error> {
-        let n = p.node.shape.len().saturating_add(p.scratch);
-        let end = self.used.saturating_add(n);
-        if end > self.floats / 2 {
+    fn push(&self, mut p: Push) -> Result<Push, Error> {
+        p.node.needs_grad &= self.grad_enabled;
+        let end = self.used.saturating_add(p.node.shape.len().saturating_add(p.scratch));
+        let gend = self.gused.saturating_add(if p.node.needs_grad { p.node.shape.len() } else { 0 });
+        let total = end.saturating_add(gend);
+        if total > self.floats {
             return Err(Error::Capacity {
                 region: Region::TapeFloats,
-                needed: end.saturating_mul(2),
+                needed: total,
                 available: self.floats,
             });
         }
@@ -278,7 +285,14 @@ impl TapeModel {
 
     fn commit(&mut self, p: Push) {
         self.used += p.node.shape.len() + p.scratch;
+        if p.node.needs_grad {
+            self.gused += p.node.shape.len();
+        }
         self.nodes.push(p.node);
+    }
+
+    fn floats_used(&self) -> usize {
+        self.used + self.gused
     }
 }
 
@@ -312,7 +326,7 @@ fn check_forward(
         Err(e) => {
             prop_assert_eq!(debug(&got), debug(&Err::<Var, _>(e)));
             prop_assert_eq!(tape.nodes_used(), model.nodes.len(), "a refused op recorded a node");
-            prop_assert_eq!(tape.floats_used(), 2 * model.used, "a refused op used floats");
+            prop_assert_eq!(tape.floats_used(), model.floats_used(), "a refused op used floats");
         }
         Ok(p) => {
             let v = match got {
@@ -325,7 +339,7 @@ fn check_forward(
             prop_assert_eq!(n.needs_grad(), p.node.needs_grad);
             prop_assert_eq!(tape.value(v).map(<[f32]>::len), Ok(p.node.shape.len()));
             model.commit(p);
-            prop_assert_eq!(tape.floats_used(), 2 * model.used);
+            prop_assert_eq!(tape.floats_used(), model.floats_used());
             pool.push(v);
         }
     }
@@ -402,7 +416,14 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
     let mut floats = vec![0.0f32; s.tape_floats];
     let mut nodes = vec![Node::EMPTY; s.tape_nodes];
     let mut tape = Tape::new(&mut floats, &mut nodes);
-    let mut model = TapeModel { nodes: Vec::new(), used: 0, floats: s.tape_floats, nodes_cap: s.tape_nodes };
+    let mut model = TapeModel {
+        nodes: Vec::new(),
+        used: 0,
+        gused: 0,
+        floats: s.tape_floats,
+        nodes_cap: s.tape_nodes,
+        grad_enabled: true,
+    };
 
     for st in &p.steps {
         let var = |i: u8| pick(&pool, i);
@@ -580,10 +601,15 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                     if foreign { (&mut other_params, &other_model) } else { (&mut params, &pmodel) };
                 check_backward(&mut tape, &model, target, tmodel, loss)?;
             }
+            Step::SetGradEnabled(on) => {
+                tape.set_grad_enabled(on);
+                model.grad_enabled = on;
+            }
             Step::Reset => {
                 tape.reset();
                 model.nodes.clear();
                 model.used = 0;
+                model.gused = 0;
                 prop_assert_eq!(tape.nodes_used(), 0);
             }
         }
@@ -593,7 +619,14 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
             match model.get(v) {
                 Ok(n) => {
                     prop_assert_eq!(val.map(<[f32]>::len), Ok(n.shape.len()));
-                    prop_assert_eq!(grad.map(<[f32]>::len), Ok(n.shape.len()));
+                    if n.needs_grad {
+                        prop_assert_eq!(grad.map(<[f32]>::len), Ok(n.shape.len()));
+                    } else {
+                        prop_assert_eq!(
+                            grad,
+                            Err(Error::InvalidHandle { what: "var without gradient", index: v.index() })
+                        );
+                    }
                 }
                 Err(e) => {
                     prop_assert_eq!(val, Err(e));

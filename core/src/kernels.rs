@@ -3,64 +3,175 @@
 //! The rule: every output element adds its terms one at a time, in increasing index order, onto
 //! its starting value (0.0 for a fresh output, the current gradient for an accumulating kernel).
 //! No FMA (Rust never contracts `a * b + c` on its own), no reassociation, no tree reductions.
-//! Loops may be reordered and vectorised **across independent outputs** (the `j` loops below run
-//! over contiguous outputs, which LLVM vectorises), never across a reduction. The result: the
-//! same bits on x86-64 and on a Cortex-M4F.
+//! Loops may be reordered and vectorised **across independent outputs**, never across a
+//! reduction. The result: the same bits on x86-64 and on a Cortex-M4F.
+//!
+//! # How the fast kernels keep that order
+//!
+//! The three products (`a·b`, `aᵀ·d`, `d·bᵀ`) share one blocked driver. It walks the output in
+//! register tiles of `MR × NR` elements; a tile's partial sums live in registers while the
+//! reduction index `p` runs **upwards**, each step adding `a(i,p)·b(p,j)` to every element of the
+//! tile — one multiply and one add per element, exactly the scalar recurrence, just for `MR·NR`
+//! independent outputs at once (which is what the SIMD lanes do). The reduction is cut into
+//! blocks of [`KC`] steps for the cache: a block ends by storing the partial sums and the next
+//! block reloads them, so the sequence of additions each element sees is unchanged. Operands the
+//! tile would read with a stride (the transposed weight of `d·bᵀ`) are first copied into a small
+//! panel on the stack; copying moves no bits. Padding lanes of edge tiles compute values that are
+//! never stored. Hence the blocked kernels give **bit-identical** results to the plain loops; the
+//! tests check it on random shapes, odd sizes included.
+//!
+//! On targets without SIMD registers worth blocking for (Cortex-M, anything not x86/x86-64/
+//! AArch64) the plain loops run instead: same order, same bits, smaller code.
+//!
+//! With the `simd` cargo feature the host can also select x86-64 AVX2 (same order, same bits)
+//! or AVX2+FMA (faster, *not* bit-identical: each step rounds once instead of twice) kernels at
+//! run time; see [`select`] and the `simd` module. Without the feature the core has no `unsafe`.
+
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+
+/// Reduction steps per cache block of the blocked kernels.
+pub const KC: usize = 256;
+
+/// The kernel family that [`matmul`], [`matmul_tn_acc`] and [`matmul_nt_acc`] run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// Portable safe Rust in the canonical order: bit-identical everywhere (the default).
+    Portable,
+    /// x86-64 AVX2, canonical order, no FMA: bit-identical to [`Kernels::Portable`].
+    Avx2,
+    /// x86-64 AVX2 with FMA: fewer roundings, so results differ in the last bits from the
+    /// portable kernels (within a few ulps per reduction step); the opt-in fast mode.
+    Avx2Fma,
+}
+
+impl Kernels {
+    /// True if this family gives the same bits as the portable kernels (and the Cortex-M).
+    pub const fn bit_exact(self) -> bool {
+        !matches!(self, Kernels::Avx2Fma)
+    }
+}
+
+/// Chooses the kernel family for the whole program and returns the one in force, which is
+/// `Portable` if the request is not available (no `simd` feature, not x86-64, or the CPU lacks
+/// the instructions: the `simd` module checks with `cpuid` before it ever runs them).
+pub fn select(k: Kernels) -> Kernels {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    {
+        simd::select(k)
+    }
+    #[cfg(not(all(feature = "simd", target_arch = "x86_64")))]
+    {
+        let _ = k;
+        Kernels::Portable
+    }
+}
+
+/// The kernel family in force (see [`select`]).
+pub fn selected() -> Kernels {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    {
+        simd::selected()
+    }
+    #[cfg(not(all(feature = "simd", target_arch = "x86_64")))]
+    {
+        Kernels::Portable
+    }
+}
+
+// The blocked driver serves the SIMD-capable hosts; small targets run `plain` (same bits).
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")), allow(dead_code))]
+mod blocked;
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod simd;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", test))]
+use blocked::{Exact, blocked};
+
+/// A read-only matrix view: element `(r, c)` at `data[r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(need) if need <= have => Ok(()),
+        _ => Err(Error::Shape { op, expected: Shape::new(rows, cols), found: Shape::new(1, have) }),
+    }
+}
 
 /// `c = a · b` with `a: m×k`, `b: k×n`, `c: m×n`, all row-major; `c` is overwritten.
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    // An empty output has nothing to compute; returning keeps `m` (which an empty shape does not
-    // bound, e.g. 2⁴⁰ × 0) from driving a loop.
-    if m == 0 || n == 0 {
-        return;
-    }
-    for i in 0..m {
-        let row = &mut c[i * n..(i + 1) * n];
-        row.fill(0.0);
-        let arow = &a[i * k..(i + 1) * k];
-        for (kk, &aik) in arow.iter().enumerate() {
-            let brow = &b[kk * n..(kk + 1) * n];
-            for (o, &bv) in row.iter_mut().zip(brow) {
-                *o += aik * bv;
-            }
-        }
-    }
+/// Slices shorter than their shape are an [`Error::Shape`].
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    check("matmul a", a.len(), m, k)?;
+    check("matmul b", b.len(), k, n)?;
+    check("matmul c", c.len(), m, n)?;
+    c[..m * n].fill(0.0);
+    gemm_acc(m, n, k, View { data: a, rs: k, cs: 1 }, View { data: b, rs: n, cs: 1 }, c);
+    Ok(())
 }
 
 /// `c += aᵀ · d` with `a: m×k`, `d: m×n`, `c: k×n` (a weight gradient `xᵀ·dout`).
 /// Each `c[p][j]` adds `a[i][p]·d[i][j]` for `i = 0, 1, …`.
-pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    if k == 0 || n == 0 {
-        return; // empty output (see `matmul`)
-    }
-    for i in 0..m {
-        let drow = &d[i * n..(i + 1) * n];
-        let arow = &a[i * k..(i + 1) * k];
-        for (p, &aip) in arow.iter().enumerate() {
-            let crow = &mut c[p * n..(p + 1) * n];
-            for (o, &dv) in crow.iter_mut().zip(drow) {
-                *o += aip * dv;
-            }
-        }
-    }
+pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    check("matmul_tn a", a.len(), m, k)?;
+    check("matmul_tn d", d.len(), m, n)?;
+    check("matmul_tn c", c.len(), k, n)?;
+    gemm_acc(k, n, m, View { data: a, rs: 1, cs: k }, View { data: d, rs: n, cs: 1 }, c);
+    Ok(())
 }
 
 /// `c += d · bᵀ` with `d: m×n`, `b: k×n`, `c: m×k` (an input gradient `dout·Wᵀ`).
 /// Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
-pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
-    if m == 0 || k == 0 {
-        return; // empty output (see `matmul`)
+pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) -> Result<()> {
+    check("matmul_nt d", d.len(), m, n)?;
+    check("matmul_nt b", b.len(), k, n)?;
+    check("matmul_nt c", c.len(), m, k)?;
+    gemm_acc(m, k, n, View { data: d, rs: n, cs: 1 }, View { data: b, rs: 1, cs: n }, c);
+    Ok(())
+}
+
+/// `c[i][j] += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `c: m×n` row-major; shapes checked.
+fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
     }
-    for i in 0..m {
-        let drow = &d[i * n..(i + 1) * n];
-        let crow = &mut c[i * k..(i + 1) * k];
-        for (p, o) in crow.iter_mut().enumerate() {
-            let brow = &b[p * n..(p + 1) * n];
-            let mut s = *o;
-            for (&dv, &bv) in drow.iter().zip(brow) {
-                s += dv * bv;
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if simd::gemm_acc(m, n, k, a, b, c) {
+        return;
+    }
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+    blocked::<8, Exact>(m, n, k, a, b, c);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    plain(m, n, k, a, b, c);
+}
+
+/// The plain loops: for each output row, the reduction runs outermost so the inner loop walks
+/// contiguous outputs. The canonical order by construction; what small targets run.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"), allow(dead_code))]
+fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
+        if b.cs == 1 {
+            for p in 0..k {
+                let aip = a.data[i * a.rs + p * a.cs];
+                let brow = &b.data[p * b.rs..p * b.rs + n];
+                for (o, &bv) in row.iter_mut().zip(brow) {
+                    *o += aip * bv;
+                }
             }
-            *o = s;
+        } else {
+            // `d·bᵀ`: both operands are contiguous along the reduction; one dot product each.
+            for (j, o) in row.iter_mut().enumerate() {
+                let mut s = *o;
+                for p in 0..k {
+                    s += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+                }
+                *o = s;
+            }
         }
     }
 }
@@ -68,7 +179,7 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
 /// `c[j] += Σ_i d[i][j]` for `i = 0, 1, …` (a bias gradient: column sums of `d: m×n`).
 pub fn col_sum_acc(d: &[f32], c: &mut [f32], m: usize, n: usize) {
     if n == 0 {
-        return; // empty output (see `matmul`)
+        return; // empty output: `m` (unbounded by an empty shape) must not drive a loop
     }
     for i in 0..m {
         for (o, &dv) in c.iter_mut().zip(&d[i * n..(i + 1) * n]) {
@@ -84,4 +195,152 @@ pub fn sum(x: &[f32]) -> f32 {
         s += v;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::random_values;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// The definition: each output adds its terms one at a time, in increasing index order.
+    fn reference(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &dyn Fn(usize, usize) -> f32,
+        b: &dyn Fn(usize, usize) -> f32,
+        c: &mut [f32],
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = c[i * n + j];
+                for p in 0..k {
+                    s += a(i, p) * b(p, j);
+                }
+                c[i * n + j] = s;
+            }
+        }
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    const SHAPES: [(usize, usize, usize); 14] = [
+        (1, 1, 1),
+        (1, 7, 3),
+        (3, 1, 5),
+        (4, 8, 16),
+        (5, 9, 17),
+        (7, 300, 13),
+        (8, 4, 16),
+        (8, 16, 3),
+        (13, 11, 33),
+        (17, 257, 9),
+        (33, 520, 47),
+        (100, 50, 10),
+        (128, 100, 100),
+        (3, 513, 2),
+    ];
+
+    #[test]
+    fn blocked_matmul_matches_the_definition_bit_for_bit() {
+        for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let a = random_values(m * k, 0.0, s as u64);
+            let b = random_values(k * n, 0.0, 100 + s as u64);
+            let mut want = vec![0.0; m * n];
+            reference(m, n, k, &|i, p| a[i * k + p], &|p, j| b[p * n + j], &mut want);
+            let mut got = vec![f32::NAN; m * n];
+            matmul(&a, &b, &mut got, m, k, n).unwrap();
+            assert_eq!(bits(&got), bits(&want), "matmul {m}x{k}x{n}");
+            let mut got = vec![0.0; m * n];
+            blocked::<8, Exact>(
+                m,
+                n,
+                k,
+                View { data: &a, rs: k, cs: 1 },
+                View { data: &b, rs: n, cs: 1 },
+                &mut got,
+            );
+            assert_eq!(bits(&got), bits(&want), "blocked matmul {m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn blocked_tn_and_nt_match_the_definition_bit_for_bit() {
+        for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+            // c (k×n) += aᵀ (k×m) · d (m×n), starting from a non-zero gradient.
+            let a = random_values(m * k, 0.0, 200 + s as u64);
+            let d = random_values(m * n, 0.0, 300 + s as u64);
+            let start = random_values(k * n, 0.0, 400 + s as u64);
+            let mut want = start.clone();
+            reference(k, n, m, &|p, i| a[i * k + p], &|i, j| d[i * n + j], &mut want);
+            let mut got = start.clone();
+            matmul_tn_acc(&a, &d, &mut got, m, k, n).unwrap();
+            assert_eq!(bits(&got), bits(&want), "tn {m}x{k}x{n}");
+            let mut got = start;
+            blocked::<8, Exact>(
+                k,
+                n,
+                m,
+                View { data: &a, rs: 1, cs: k },
+                View { data: &d, rs: n, cs: 1 },
+                &mut got,
+            );
+            assert_eq!(bits(&got), bits(&want), "blocked tn {m}x{k}x{n}");
+
+            // c (m×k) += d (m×n) · bᵀ with b: k×n.
+            let b = random_values(k * n, 0.0, 500 + s as u64);
+            let start = random_values(m * k, 0.0, 600 + s as u64);
+            let mut want = start.clone();
+            reference(m, k, n, &|i, j| d[i * n + j], &|j, p| b[p * n + j], &mut want);
+            let mut got = start.clone();
+            matmul_nt_acc(&d, &b, &mut got, m, n, k).unwrap();
+            assert_eq!(bits(&got), bits(&want), "nt {m}x{k}x{n}");
+            let mut got = start;
+            blocked::<8, Exact>(
+                m,
+                k,
+                n,
+                View { data: &d, rs: n, cs: 1 },
+                View { data: &b, rs: 1, cs: n },
+                &mut got,
+            );
+            assert_eq!(bits(&got), bits(&want), "blocked nt {m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn plain_loops_match_the_definition_bit_for_bit() {
+        for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let a = random_values(m * k, 0.0, 700 + s as u64);
+            let b = random_values(k * n, 0.0, 800 + s as u64);
+            let mut want = vec![0.0; m * n];
+            reference(m, n, k, &|i, p| a[i * k + p], &|p, j| b[p * n + j], &mut want);
+            let mut got = vec![0.0; m * n];
+            plain(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &b, rs: n, cs: 1 }, &mut got);
+            assert_eq!(bits(&got), bits(&want));
+            let bt = random_values(n * k, 0.0, 900 + s as u64); // n×k, used transposed
+            let mut want = vec![0.5; m * n];
+            reference(m, n, k, &|i, p| a[i * k + p], &|p, j| bt[j * k + p], &mut want);
+            let mut got = vec![0.5; m * n];
+            plain(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &bt, rs: 1, cs: k }, &mut got);
+            assert_eq!(bits(&got), bits(&want));
+        }
+    }
+
+    #[test]
+    fn short_buffers_are_errors_not_panics() {
+        let mut c = [0.0; 4];
+        assert!(matches!(matmul(&[0.0; 3], &[0.0; 4], &mut c, 2, 2, 2), Err(Error::Shape { .. })));
+        assert!(matches!(
+            matmul_tn_acc(&[0.0; 4], &[0.0; 4], &mut c[..3], 2, 2, 2),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(matmul_nt_acc(&[0.0; 4], &[0.0; 3], &mut c, 2, 2, 2), Err(Error::Shape { .. })));
+        assert!(matches!(matmul(&[], &[], &mut [], usize::MAX, 2, 2), Err(Error::Shape { .. })));
+        assert_eq!(matmul(&[], &[], &mut [], 0, 0, 0), Ok(()));
+    }
 }

@@ -50,7 +50,9 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 #![no_std]
-#![forbid(unsafe_code)]
+// No `unsafe` anywhere, except the opt-in x86-64 kernels of the `simd` feature (one module).
+#![cfg_attr(not(feature = "simd"), forbid(unsafe_code))]
+#![cfg_attr(feature = "simd", deny(unsafe_code))]
 #![warn(missing_docs)]
 
 #[cfg(test)]

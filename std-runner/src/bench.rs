@@ -17,6 +17,7 @@
 
 use std::time::Instant;
 
+use staticgrad::kernels::{self, Kernels};
 use staticgrad::{Error, Node, ParamEntry, ParamId, ParamKind, Params, Shape, Tape, Var};
 
 const SEED: u64 = 42;
@@ -258,6 +259,44 @@ pub struct BenchArgs {
     /// Print the losses of steps 0 and 9 instead of timing (the cross-peer correctness check).
     #[arg(long)]
     pub check: bool,
+    /// Matrix kernels: `exact` (the default: the fastest bit-exact family this CPU runs, AVX2 on
+    /// x86-64 when present, same bits as the portable kernels and the Cortex-M), `portable`
+    /// (plain safe Rust, SSE2 on x86-64) or `fast` (AVX2+FMA: fewer roundings, so not
+    /// bit-identical; reported as peer `staticgrad-fast`). The environment variable
+    /// `STATICGRAD_KERNELS` sets the default.
+    #[arg(long, value_enum)]
+    pub kernels: Option<KernelChoice>,
+}
+
+/// The `--kernels` choice.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// Best bit-exact family available.
+    Exact,
+    /// Portable safe Rust only.
+    Portable,
+    /// AVX2 + FMA (not bit-exact).
+    Fast,
+}
+
+impl KernelChoice {
+    fn from_env() -> Result<KernelChoice, String> {
+        match std::env::var("STATICGRAD_KERNELS").as_deref() {
+            Err(_) | Ok("") | Ok("exact") => Ok(KernelChoice::Exact),
+            Ok("portable") => Ok(KernelChoice::Portable),
+            Ok("fast") => Ok(KernelChoice::Fast),
+            Ok(other) => Err(format!("STATICGRAD_KERNELS={other:?}: expected exact, portable or fast")),
+        }
+    }
+
+    /// Selects the kernels for this process; returns what runs.
+    pub fn apply(self) -> Kernels {
+        match self {
+            KernelChoice::Portable => kernels::select(Kernels::Portable),
+            KernelChoice::Exact => kernels::select(Kernels::Avx2),
+            KernelChoice::Fast => kernels::select(Kernels::Avx2Fma),
+        }
+    }
 }
 
 /// Runs the benchmark (or, with `--check`, prints the losses of steps 0 and 9).
@@ -265,9 +304,18 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     let (workload, check) = (args.workload.as_str(), args.check);
     let w = Workload::by_name(workload)
         .ok_or_else(|| format!("unknown workload {workload:?} (tiny|book|twolayer)"))?;
+    let choice = match args.kernels {
+        Some(k) => k,
+        None => KernelChoice::from_env()?,
+    };
+    let running = choice.apply();
+    if choice == KernelChoice::Fast && running.bit_exact() {
+        return Err("--kernels fast needs an x86-64 CPU with AVX2 and FMA".into());
+    }
+    eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
     let mut storage = Storage::new(&w);
     let (mut params, mut tape, t) = storage.split(&w).map_err(|e| e.to_string())?;
-    let peer = "staticgrad";
+    let peer = if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" };
     if check {
         let mut losses = [0f32; 10];
         for (s, l) in losses.iter_mut().enumerate() {

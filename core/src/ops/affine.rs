@@ -31,7 +31,7 @@ impl Tape<'_> {
         let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
-        kernels::matmul(&lo[xn.range()], params.value(w)?, out, m, k, n);
+        kernels::matmul(&lo[xn.range()], params.value(w)?, out, m, k, n)?;
         // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
         for row in out[..m * n].chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
@@ -57,9 +57,9 @@ pub(crate) fn backward(
     let (pv, pg, _) = params.split_mut();
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k);
+        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k)?;
     }
-    kernels::matmul_tn_acc(&vals[xn.range()], dy, &mut pg[we.range()], m, k, n);
+    kernels::matmul_tn_acc(&vals[xn.range()], dy, &mut pg[we.range()], m, k, n)?;
     kernels::col_sum_acc(dy, &mut pg[be.range()], m, n);
     Ok(())
 }

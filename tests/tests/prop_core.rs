@@ -9,8 +9,35 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
-use staticgrad::{Error, Node, ParamEntry, ParamId, ParamKind, Params, Region, Shape, Tape, Var};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use staticgrad::ops::batchnorm::{BatchNorm, BatchNormConfig};
+use staticgrad::ops::dropout::Dropout;
+use staticgrad::{Error, Mode, Node, ParamEntry, ParamId, ParamKind, Params, Region, Shape, Tape, Var};
 use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What the cases exercised (outcome → count), printed after each property so a reader can see
+/// that errors and successes were both covered.
+static COVERAGE: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn covered(what: impl Into<String>) {
+    *COVERAGE.lock().unwrap().entry(what.into()).or_default() += 1;
+}
+
+/// The outcome's name: `Ok` or the error variant.
+fn outcome<T>(r: &Result<T, Error>) -> &'static str {
+    match r {
+        Ok(_) => "Ok",
+        Err(Error::Capacity { .. }) => "Capacity",
+        Err(Error::Shape { .. }) => "Shape",
+        Err(Error::Label { .. }) => "Label",
+        Err(Error::NonFinite { .. }) => "NonFinite",
+        Err(Error::InvalidHandle { .. }) => "InvalidHandle",
+        Err(Error::InvalidArgument { .. }) => "InvalidArgument",
+    }
+}
 use std::fmt::Debug;
 
 /// Cases per property: `PROPTEST_CASES` or 10,000.
@@ -43,6 +70,14 @@ pub fn run_property<S: Strategy>(
         panic!("property {name} failed: {e}");
     }
     eprintln!("property {name}: {} cases, 0 failures", ran.get());
+    let mut cov = COVERAGE.lock().unwrap();
+    let summary: Vec<String> = cov
+        .iter()
+        .filter(|(k, _)| k.starts_with(name))
+        .map(|(k, v)| format!("{}={v}", &k[name.len() + 1..]))
+        .collect();
+    eprintln!("  outcomes: {}", summary.join(" "));
+    cov.retain(|k, _| !k.starts_with(name));
     assert!(ran.get() >= cases(), "{name}: only {} cases ran", ran.get());
 }
 
@@ -79,6 +114,11 @@ fn shape() -> impl Strategy<Value = Shape> {
         1 => Just(Shape::new(usize::MAX, 2)),
         1 => Just(Shape::new(1 << 33, 1 << 33)),
     ]
+}
+
+/// Dropout ratios: valid ones mostly, and 1, negatives, NaN.
+fn ratio() -> impl Strategy<Value = f32> {
+    prop_oneof![6 => 0.0f32..1.0, 1 => Just(1.0f32), 1 => Just(0.0f32), 1 => value()]
 }
 
 fn label() -> impl Strategy<Value = u32> {
@@ -125,6 +165,27 @@ enum Step {
     /// Backward from a var, into the main parameters (`false`) or a different set (`true`).
     Backward(u8, bool),
     SetGradEnabled(bool),
+    /// Batch norm through an allocated layer (`ids: None`) or one made of arbitrary handles.
+    BatchNorm {
+        x: u8,
+        layer: u8,
+        ids: Option<[u8; 4]>,
+        config: Option<[f32; 3]>,
+        train: bool,
+        update: bool,
+    },
+    Dropout {
+        x: u8,
+        ratio: f32,
+        book: bool,
+        train: bool,
+        seed: u64,
+    },
+    DropoutUniform {
+        x: u8,
+        ratio: f32,
+        u: Vec<f32>,
+    },
     Reset,
 }
 
@@ -150,6 +211,13 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (v(), prop::bool::weighted(0.2)).prop_map(|(l, f)| Step::Backward(l, f)),
         1 => any::<bool>().prop_map(Step::SetGradEnabled),
         1 => Just(Step::Reset),
+        3 => (v(), v(), prop::option::weighted(0.3, any::<[u8; 4]>()),
+              prop::option::weighted(0.3, [value(), value(), value()]), any::<bool>(), any::<bool>())
+            .prop_map(|(x, layer, ids, config, train, update)| Step::BatchNorm { x, layer, ids, config, train, update }),
+        2 => (v(), ratio(), any::<bool>(), any::<bool>(), any::<u64>())
+            .prop_map(|(x, ratio, book, train, seed)| Step::Dropout { x, ratio, book, train, seed }),
+        1 => (v(), ratio(), prop::collection::vec(value(), 0..10))
+            .prop_map(|(x, ratio, u)| Step::DropoutUniform { x, ratio, u }),
     ]
 }
 
@@ -162,6 +230,8 @@ struct Setup {
     param_grads: usize,
     table: usize,
     allocs: Vec<(Shape, ParamKind)>,
+    /// Batch-norm layers (features, book config?) allocated after `allocs`.
+    bn: Vec<(usize, bool)>,
     fill: Vec<f32>,
 }
 
@@ -175,8 +245,10 @@ fn setup() -> impl Strategy<Value = Setup> {
         0usize..7,
         prop::collection::vec((alloc_shape, kind()), 0..7),
         prop::collection::vec(value(), 1..8),
+        prop::collection::vec((0usize..4, any::<bool>()), 0..3),
     )
-        .prop_map(|(tape_floats, tape_nodes, param_values, grads, table, allocs, fill)| Setup {
+        .prop_map(|(tape_floats, tape_nodes, param_values, grads, table, allocs, fill, bn)| Setup {
+            bn,
             tape_floats,
             tape_nodes,
             param_values,
@@ -322,6 +394,7 @@ fn check_forward(
     got: Result<Var, Error>,
 ) -> Result<(), TestCaseError> {
     let expected = expected.and_then(|p| model.push(p));
+    covered(format!("random_programs forward:{}", outcome(&expected)));
     match expected {
         Err(e) => {
             prop_assert_eq!(debug(&got), debug(&Err::<Var, _>(e)));
@@ -412,6 +485,19 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
     let mut pmodel =
         ParamModel { values: s.param_values, grads: s.param_grads, table: s.table, ..Default::default() };
     pids.extend(alloc_all(&mut params, &mut pmodel, &s.allocs, &s.fill)?);
+    let mut layers = Vec::new();
+    for &(features, book) in &s.bn {
+        let config = if book { BatchNormConfig::BOOK } else { BatchNormConfig::STANDARD };
+        // The model: four `1 × features` tensors in order, stopping at the first refusal.
+        let expected = (0..4).try_for_each(|_| pmodel.alloc(Shape::row(features)));
+        let got = BatchNorm::alloc(&mut params, features, config);
+        prop_assert_eq!(debug(&got.map(|_| ())), debug(&expected));
+        prop_assert_eq!(params.tensor_count(), pmodel.shapes.len());
+        if let Ok(bn) = got {
+            pids.extend([bn.gamma, bn.beta, bn.running_mean, bn.running_var]);
+            layers.push(bn);
+        }
+    }
 
     let mut floats = vec![0.0f32; s.tape_floats];
     let mut nodes = vec![Node::EMPTY; s.tape_nodes];
@@ -425,8 +511,12 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
         grad_enabled: true,
     };
 
+    let mut live_from = pool.len();
     for st in &p.steps {
-        let var = |i: u8| pick(&pool, i);
+        // Mostly handles recorded since the last reset; one in eight from the whole pool (stale,
+        // foreign or live).
+        let live = &pool[live_from.min(pool.len())..];
+        let var = |i: u8| if i % 8 != 0 && !live.is_empty() { pick(live, i / 8) } else { pick(&pool, i) };
         match st.clone() {
             Step::Input { shape, data, exact } => {
                 let data: Vec<f32> = match (exact, shape.checked_len()) {
@@ -596,16 +686,133 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                 check_forward(&tape, &mut model, &mut pool, expected, got)?;
             }
             Step::Backward(l, foreign) => {
-                let Some(loss) = var(l) else { continue };
+                let scalars: Vec<Var> =
+                    live.iter().copied().filter(|&v| tape.shape(v) == Ok(Shape::SCALAR)).collect();
+                let loss = if l % 4 != 0 && !scalars.is_empty() { pick(&scalars, l / 4) } else { var(l) };
+                let Some(loss) = loss else { continue };
                 let (target, tmodel) =
                     if foreign { (&mut other_params, &other_model) } else { (&mut params, &pmodel) };
                 check_backward(&mut tape, &model, target, tmodel, loss)?;
+            }
+            Step::BatchNorm { x, layer, ids, config, train, update } => {
+                let Some(x) = var(x) else { continue };
+                let mut bn = match (ids, pick(&layers, layer)) {
+                    (None, Some(bn)) => bn,
+                    (ids, _) => {
+                        let ids = ids.unwrap_or([layer; 4]);
+                        let [Some(gamma), Some(beta), Some(running_mean), Some(running_var)] =
+                            ids.map(|i| pick(&pids, i))
+                        else {
+                            continue;
+                        };
+                        BatchNorm {
+                            gamma,
+                            beta,
+                            running_mean,
+                            running_var,
+                            config: BatchNormConfig::STANDARD,
+                        }
+                    }
+                };
+                if let Some([momentum, eps, running_var_init]) = config {
+                    bn.config = BatchNormConfig { momentum, eps, running_var_init };
+                }
+                let expected = (|| {
+                    bn.config.validate()?;
+                    let xn = model.get(x)?;
+                    let d = pmodel.entry(bn.gamma)?.cols;
+                    for id in [bn.gamma, bn.beta, bn.running_mean, bn.running_var] {
+                        let s = pmodel.entry(id)?;
+                        if s != Shape::row(d) {
+                            return Err(Error::Shape {
+                                op: "batch_norm parameter",
+                                expected: Shape::row(d),
+                                found: s,
+                            });
+                        }
+                    }
+                    let n = xn.shape.rows;
+                    if xn.shape.cols != d || n == 0 || d == 0 {
+                        return Err(Error::Shape {
+                            op: "batch_norm",
+                            expected: Shape::new(n.max(1), d),
+                            found: xn.shape,
+                        });
+                    }
+                    Ok(Push {
+                        node: MNode {
+                            shape: xn.shape,
+                            needs_grad: true,
+                            uses: [Some((bn.gamma, Shape::row(d))), Some((bn.beta, Shape::row(d)))],
+                        },
+                        scratch: 2 * d + 1,
+                    })
+                })();
+                let mode = if train { Mode::Train } else { Mode::Eval };
+                let got = if update {
+                    tape.batch_norm(x, &mut params, &bn, mode)
+                } else {
+                    tape.batch_norm_no_update(x, &params, &bn, mode)
+                };
+                check_forward(&tape, &mut model, &mut pool, expected, got)?;
+            }
+            Step::Dropout { x, ratio, book, train, seed } => {
+                let Some(x) = var(x) else { continue };
+                let cfg = if book { Dropout::book(ratio) } else { Dropout::inverted(ratio) };
+                let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+                let expected = cfg.validate().and_then(|_| model.get(x));
+                let got = tape.dropout(x, cfg, if train { Mode::Train } else { Mode::Eval }, &mut rng);
+                match expected {
+                    // Eval-mode inverted dropout is the identity: the same handle, nothing recorded.
+                    Ok(_) if !train && !book => {
+                        prop_assert_eq!(got, Ok(x));
+                        prop_assert_eq!(tape.nodes_used(), model.nodes.len());
+                    }
+                    _ => {
+                        let expected = expected.map(|xn| {
+                            let n = xn.shape.len();
+                            let scratch = if train { Dropout::scratch_len(n) } else { 0 };
+                            Push {
+                                node: MNode {
+                                    shape: xn.shape,
+                                    needs_grad: xn.needs_grad,
+                                    uses: [None, None],
+                                },
+                                scratch,
+                            }
+                        });
+                        check_forward(&tape, &mut model, &mut pool, expected, got)?;
+                    }
+                }
+            }
+            Step::DropoutUniform { x, ratio, u } => {
+                let Some(x) = var(x) else { continue };
+                let cfg = Dropout::inverted(ratio);
+                let expected = (|| {
+                    cfg.validate()?;
+                    let xn = model.get(x)?;
+                    if u.len() != xn.shape.len() {
+                        return Err(Error::Shape {
+                            op: "dropout uniform draws",
+                            expected: xn.shape,
+                            found: Shape::row(u.len()),
+                        });
+                    }
+                    let scratch = Dropout::scratch_len(xn.shape.len());
+                    Ok(Push {
+                        node: MNode { shape: xn.shape, needs_grad: xn.needs_grad, uses: [None, None] },
+                        scratch,
+                    })
+                })();
+                let got = tape.dropout_with_uniform(x, cfg, &u);
+                check_forward(&tape, &mut model, &mut pool, expected, got)?;
             }
             Step::SetGradEnabled(on) => {
                 tape.set_grad_enabled(on);
                 model.grad_enabled = on;
             }
             Step::Reset => {
+                live_from = pool.len();
                 tape.reset();
                 model.nodes.clear();
                 model.used = 0;
@@ -650,6 +857,7 @@ fn check_backward(
     let (v0, g0) = (bits(params.values()), bits(params.grads()));
     let used = tape.nodes_used();
     let got = tape.backward(loss, params);
+    covered(format!("random_programs backward:{}", outcome(&got)));
     prop_assert_eq!(bits(params.values()), v0.clone(), "backward changed parameter values");
     prop_assert_eq!(tape.nodes_used(), used);
     let ln = match model.get(loss) {
@@ -692,4 +900,388 @@ fn check_backward(
 #[test]
 fn random_programs_never_panic_and_fail_right() {
     run_property("random_programs", program(), run_program);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward on a non-finite loss
+
+#[derive(Clone, Debug)]
+struct Net {
+    dims: (usize, usize, usize, usize), // batch, in, hidden, out
+    x: Vec<f32>,
+    w: Vec<f32>,
+    grads: Vec<f32>,
+    act: u8,
+    batch_norm: bool,
+    dropout: Option<(f32, u64)>,
+    loss: u8,
+    labels: Vec<u32>,
+    targets: Vec<f32>,
+}
+
+fn net() -> impl Strategy<Value = Net> {
+    (1usize..4, 1usize..4, 1usize..4, 1usize..4)
+        .prop_flat_map(|(b, i, h, o)| {
+            let n = i * h + h + h * o + o;
+            // Mostly ordinary values: one special value somewhere is what makes a loss non-finite.
+            let sparse = || prop_oneof![12 => -2.0f32..2.0, 1 => value()];
+            (
+                Just((b, i, h, o)),
+                prop::collection::vec(sparse(), b * i),
+                prop::collection::vec(sparse(), n),
+                prop::collection::vec(value(), n),
+                0u8..3,
+                any::<bool>(),
+                prop::option::of((0.0f32..0.9, any::<u64>())),
+                0u8..5,
+                prop::collection::vec(0u32..o as u32, b),
+                prop::collection::vec(sparse(), b * o),
+            )
+        })
+        .prop_map(|(dims, x, w, grads, act, batch_norm, dropout, loss, labels, targets)| Net {
+            dims,
+            x,
+            w,
+            grads,
+            act,
+            batch_norm,
+            dropout,
+            loss,
+            labels,
+            targets,
+        })
+}
+
+/// A valid two-layer network over awkward values: forward must succeed; backward must succeed on
+/// a finite loss and, on a non-finite one, return `NonFinite` and leave every parameter value and
+/// gradient bit as it was.
+fn run_net(n: Net) -> Result<(), TestCaseError> {
+    let (b, i, h, o) = n.dims;
+    let mut s = staticgrad_tests::HostStorage::new(1024, 32, 128, 16);
+    let (mut tape, mut params) = s.split();
+    let e = |e: Error| TestCaseError::fail(format!("{e:?}"));
+    let w1 = params.alloc(Shape::new(i, h), ParamKind::Weight).map_err(e)?;
+    let b1 = params.alloc(Shape::row(h), ParamKind::Bias).map_err(e)?;
+    let bn = BatchNorm::alloc(&mut params, h, BatchNormConfig::STANDARD).map_err(e)?;
+    let w2 = params.alloc(Shape::new(h, o), ParamKind::Weight).map_err(e)?;
+    let b2 = params.alloc(Shape::row(o), ParamKind::Bias).map_err(e)?;
+    let mut k = 0;
+    for id in [w1, b1, w2, b2] {
+        for v in params.value_mut(id).map_err(e)? {
+            *v = n.w[k];
+            k += 1;
+        }
+    }
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(n.dropout.map_or(0, |d| d.1));
+    let mut forward = |tape: &mut Tape, params: &mut Params| -> Result<Var, Error> {
+        let x = tape.input(&n.x, Shape::new(b, i))?;
+        let mut y = tape.affine(x, params, w1, b1)?;
+        if n.batch_norm && b > 0 {
+            y = tape.batch_norm(y, params, &bn, Mode::Train)?;
+        }
+        y = match n.act {
+            0 => tape.relu(y)?,
+            1 => tape.sigmoid(y)?,
+            _ => tape.tanh(y)?,
+        };
+        if let Some((ratio, _)) = n.dropout {
+            y = tape.dropout(y, Dropout::inverted(ratio), Mode::Train, &mut rng)?;
+        }
+        let z = tape.affine(y, params, w2, b2)?;
+        match n.loss {
+            0 => tape.softmax_cross_entropy(z, &n.labels),
+            1 => tape.softmax_cross_entropy_eps(z, &n.labels, 1e-7),
+            2 => {
+                let t = tape.input(&n.targets, Shape::new(b, o))?;
+                tape.mse(z, t)
+            }
+            3 => tape.sum(z),
+            _ => tape.mean(z),
+        }
+    };
+    let loss = forward(&mut tape, &mut params).map_err(e)?;
+    params.grads_mut().iter_mut().zip(n.grads.iter().cycle()).for_each(|(g, &v)| *g = v);
+    let (v0, g0) = (bits(params.values()), bits(params.grads()));
+    let value = tape.scalar(loss).map_err(e)?;
+    let got = tape.backward(loss, &mut params);
+    prop_assert_eq!(bits(params.values()), v0, "backward changed parameter values");
+    if value.is_finite() {
+        covered("nonfinite_loss finite loss: backward Ok");
+        prop_assert_eq!(got, Ok(()));
+    } else {
+        covered("nonfinite_loss non-finite loss: backward refused, parameters unchanged");
+        prop_assert_eq!(got, Err(Error::NonFinite { what: "loss", index: 0 }));
+        prop_assert_eq!(bits(params.grads()), g0, "backward on a non-finite loss touched gradients");
+    }
+    Ok(())
+}
+
+#[test]
+fn backward_on_nonfinite_loss_changes_nothing() {
+    run_property("nonfinite_loss", net(), run_net);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Update rules
+
+#[derive(Clone, Debug)]
+struct OptCase {
+    tensors: Vec<(Shape, ParamKind)>,
+    values: Vec<f32>,
+    /// One gradient fill per step.
+    grads: Vec<Vec<f32>>,
+    name: usize,
+    decay: u8,
+    clip: u8,
+    option: f32,
+    lrs: Vec<f32>,
+    state_short: usize,
+}
+
+fn opt_case() -> impl Strategy<Value = OptCase> {
+    let lr = prop_oneof![8 => 0.0f32..1.0, 1 => value()];
+    let grad = prop_oneof![5 => -3.0f32..3.0, 1 => value()];
+    (
+        prop::collection::vec((small_shape(), kind()), 1..4),
+        prop::collection::vec(prop_oneof![10 => -3.0f32..3.0, 1 => value()], 1..12),
+        prop::collection::vec(prop::collection::vec(grad, 1..12), 1..4),
+        0..staticgrad::optim::NAMES.len(),
+        0u8..3,
+        0u8..3,
+        prop_oneof![4 => 0.0f32..1.0, 1 => value()],
+        prop::collection::vec(lr, 1..4),
+        prop_oneof![6 => Just(0usize), 1 => 1usize..4],
+    )
+        .prop_map(|(tensors, values, grads, name, decay, clip, option, lrs, state_short)| OptCase {
+            tensors,
+            values,
+            grads,
+            name,
+            decay,
+            clip,
+            option,
+            lrs,
+            state_short,
+        })
+}
+
+/// `Optimizer::step`: the right error (bad lr or option, short state, NaN/∞ gradient) with
+/// nothing written — values, state and step counter — or Ok with untrainable tensors untouched.
+fn run_opt(c: OptCase) -> Result<(), TestCaseError> {
+    use staticgrad::optim::{Clip, NAMES, Optimizer, WeightDecay};
+    let mut s = staticgrad_tests::HostStorage::new(0, 0, 64, 8);
+    let (_, mut params) = s.split();
+    for &(shape, kind) in &c.tensors {
+        params.alloc(shape, kind).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+    }
+    params.values_mut().iter_mut().zip(c.values.iter().cycle()).for_each(|(v, &x)| *v = x);
+    let mut opt = Optimizer::by_name(NAMES[c.name]).ok_or_else(|| TestCaseError::fail("name"))?;
+    opt = match c.decay {
+        0 => opt,
+        1 => opt.with_weight_decay(WeightDecay::L2(c.option)),
+        _ => opt.with_weight_decay(WeightDecay::Decoupled(c.option)),
+    };
+    opt = match c.clip {
+        0 => opt,
+        1 => opt.with_clip(Clip::GlobalNorm(c.option)),
+        _ => opt.with_clip(Clip::Value(c.option)),
+    };
+    let needed = opt.state_len(params.len());
+    let mut state = vec![0.0f32; needed.saturating_sub(c.state_short)];
+    for (k, g) in c.grads.iter().enumerate() {
+        let lr = c.lrs[k % c.lrs.len()];
+        params.grads_mut().iter_mut().zip(g.iter().cycle()).for_each(|(d, &x)| *d = x);
+        let (v0, s0, t0) = (bits(params.values()), bits(&state), opt.steps());
+        let frozen: Vec<u32> = params
+            .entries()
+            .iter()
+            .filter(|e| !e.kind.trainable())
+            .flat_map(|e| bits(&params.values()[e.range()]))
+            .collect();
+        // What must be refused, in the documented order.
+        let bad_grad = params
+            .entries()
+            .iter()
+            .filter(|e| e.kind.trainable())
+            .flat_map(|e| e.range())
+            .find(|&j| !params.grads()[j].is_finite());
+        let expected = if !(lr >= 0.0 && lr.is_finite()) {
+            Err(Error::InvalidArgument { what: "learning rate", value: lr })
+        } else if let Err(e) = opt.validate() {
+            Err(e)
+        } else if state.len() < needed {
+            Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() })
+        } else if let Some(index) = bad_grad {
+            Err(Error::NonFinite { what: "gradient", index })
+        } else {
+            Ok(())
+        };
+        let got = opt.step(&mut params, &mut state, lr);
+        covered(format!("optimizer step:{}", outcome(&got)));
+        prop_assert_eq!(debug(&got), debug(&expected));
+        if got.is_err() {
+            prop_assert_eq!(bits(params.values()), v0, "a refused step changed parameters");
+            prop_assert_eq!(bits(&state), s0, "a refused step changed the state");
+            prop_assert_eq!(opt.steps(), t0, "a refused step advanced the counter");
+        } else {
+            prop_assert_eq!(opt.steps(), t0.saturating_add(1));
+        }
+        let frozen_after: Vec<u32> = params
+            .entries()
+            .iter()
+            .filter(|e| !e.kind.trainable())
+            .flat_map(|e| bits(&params.values()[e.range()]))
+            .collect();
+        prop_assert_eq!(frozen_after, frozen, "running statistics are never updated");
+    }
+    Ok(())
+}
+
+#[test]
+fn optimizer_step_refuses_nan_gradient_and_changes_nothing() {
+    run_property("optimizer", opt_case(), run_opt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MlpSpec + Trainer
+
+#[derive(Clone, Debug)]
+struct TrainCase {
+    widths: Vec<usize>,
+    act: u8,
+    batch_norm: bool,
+    dropout: Option<f32>,
+    loss: u8,
+    batch: usize,
+    /// Shortfall of each storage region below the planner's numbers (mostly 0).
+    short: [usize; 5],
+    x: Vec<f32>,
+    labels: Vec<u32>,
+    targets: Vec<f32>,
+    lr: f32,
+    seed: u64,
+}
+
+fn train_case() -> impl Strategy<Value = TrainCase> {
+    let short = prop_oneof![12 => Just(0usize), 1 => 1usize..3];
+    let width = prop_oneof![40 => 1usize..4, 1 => Just(0usize)];
+    (
+        prop_oneof![9 => prop::collection::vec(width.clone(), 2..5), 1 => prop::collection::vec(width, 0..2)],
+        0u8..3,
+        any::<bool>(),
+        prop::option::of(prop_oneof![12 => 0.0f32..0.9, 1 => value()]),
+        0u8..4,
+        prop_oneof![8 => 1usize..4, 1 => Just(0usize)],
+        [short.clone(), short.clone(), short.clone(), short.clone(), short],
+        prop::collection::vec(prop_oneof![10 => -2.0f32..2.0, 1 => value()], 0..16),
+        prop::collection::vec(label(), 0..5),
+        prop::collection::vec(prop_oneof![10 => -2.0f32..2.0, 1 => value()], 0..16),
+        prop_oneof![6 => 0.0f32..1.0, 1 => value()],
+        any::<u64>(),
+    )
+        .prop_map(
+            |(widths, act, batch_norm, dropout, loss, batch, short, x, labels, targets, lr, seed)| {
+                TrainCase {
+                    widths,
+                    act,
+                    batch_norm,
+                    dropout,
+                    loss,
+                    batch,
+                    short,
+                    x,
+                    labels,
+                    targets,
+                    lr,
+                    seed,
+                }
+            },
+        )
+}
+
+/// `Trainer::step` on a random spec over planner-sized storage (sometimes a little short) and
+/// random data: Ok with a finite loss, or an error with every trainable parameter unchanged; with
+/// exactly the planned storage it never runs out of room.
+fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
+    use staticgrad::mlp::{Activation, Loss, MlpSpec, Targets};
+    use staticgrad::optim::Optimizer;
+    use staticgrad::train::Trainer;
+    let mut spec = MlpSpec::new(&c.widths).with_activation(match c.act {
+        0 => Activation::Relu,
+        1 => Activation::Sigmoid,
+        _ => Activation::Tanh,
+    });
+    spec = spec.with_loss(match c.loss {
+        0 | 3 => Loss::SoftmaxCrossEntropy,
+        1 => Loss::SoftmaxCrossEntropyBook,
+        _ => Loss::Mse,
+    });
+    if c.batch_norm {
+        spec = spec.with_batch_norm(BatchNormConfig::STANDARD);
+    }
+    if let Some(r) = c.dropout {
+        spec = spec.with_dropout(Dropout::inverted(r));
+    }
+    let opt = Optimizer::adam();
+    let plan = spec.plan(c.batch, &opt);
+    let sub = |n: usize, k: usize| n.saturating_sub(c.short[k]);
+    let mut s = staticgrad_tests::HostStorage::new(
+        sub(plan.tape_floats, 0),
+        sub(plan.tape_nodes, 1),
+        sub(plan.param_floats, 2),
+        sub(plan.param_tensors, 3),
+    );
+    let mut state = vec![0.0f32; sub(plan.state_floats, 4)];
+    let (mut tape, mut params) = s.split();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(c.seed);
+    let built = spec.alloc(&mut params).and_then(|_| spec.init(&mut params, &mut rng));
+    let valid_spec = spec.validate().is_ok();
+    if valid_spec && c.short[2..4] == [0, 0] {
+        prop_assert_eq!(built, Ok(()), "planned parameter storage must suffice");
+    }
+    let mut trainer = match (built, Trainer::new(spec, opt, &mut state)) {
+        (Ok(()), Ok(t)) => t,
+        (b, t) => {
+            covered(format!("trainer setup:{}", if b.is_err() { outcome(&b) } else { outcome(&t) }));
+            return Ok(());
+        }
+    };
+    // Inputs: a whole batch (padded from `x`) unless the case's batch is 0.
+    let inputs = c.widths[0];
+    let x: Vec<f32> = (0..c.batch * inputs).map(|k| c.x.get(k).copied().unwrap_or(0.25)).collect();
+    let outputs = *c.widths.last().unwrap_or(&0);
+    let labels: Vec<u32> = if c.loss == 3 {
+        c.labels.clone() // any length, any value
+    } else {
+        (0..c.batch).map(|k| c.labels.get(k).copied().unwrap_or(0) % outputs.max(1) as u32).collect()
+    };
+    let targets: Vec<f32> =
+        (0..c.batch * outputs).map(|k| c.targets.get(k).copied().unwrap_or(0.0)).collect();
+    let t = if c.loss == 2 { Targets::Values(&targets) } else { Targets::Labels(&labels) };
+    let trainable = |p: &Params| -> Vec<u32> {
+        p.entries().iter().filter(|e| e.kind.trainable()).flat_map(|e| bits(&p.values()[e.range()])).collect()
+    };
+    let before = trainable(&params);
+    let got = trainer.step(&mut tape, &mut params, &x, t, c.lr, &mut rng);
+    covered(format!("trainer step:{}", outcome(&got)));
+    prop_assert_eq!(tape.nodes_used(), 0, "the tape is reset either way");
+    match got {
+        Ok(loss) => prop_assert!(loss.is_finite(), "a step returned a non-finite loss {}", loss),
+        Err(e) => {
+            prop_assert_eq!(trainable(&params), before, "a refused step changed parameters ({:?})", e);
+            if c.short[0..2] == [0, 0] {
+                prop_assert!(
+                    !matches!(e, Error::Capacity { region: Region::TapeFloats | Region::TapeNodes, .. }),
+                    "planned tape storage ran out: {:?}",
+                    e
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn trainer_step_never_panics_and_refusals_change_nothing() {
+    run_property("trainer", train_case(), run_train);
 }

@@ -73,6 +73,7 @@ pub mod tape;
 #[cfg(test)]
 mod testutil;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Region, Result};
 pub use init::Init;

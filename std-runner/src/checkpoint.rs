@@ -1,0 +1,193 @@
+//! Checkpoints and weights files on disk.
+//!
+//! A checkpoint holds everything a run needs to continue bit-identically: the configuration,
+//! the step counter (which fixes the epoch, the position in that epoch's data order and the
+//! random streams — see [`crate::data::stream`]), the optimizer's step count, every parameter
+//! value (batch-norm running statistics included), the optimizer state and the metrics so far.
+//!
+//! Layout: magic `b"SGCK"`, version `u32`, JSON length `u32`, the JSON [`CheckpointMeta`], float
+//! count `u64`, the floats (little-endian `f32`: parameters then optimizer state), CRC-32 of all
+//! preceding bytes. Written atomically (temporary file, fsync, rename).
+//!
+//! Final weights use the core's format ([`staticgrad::weights`]), which a firmware reads without
+//! allocating.
+
+use crate::RunError;
+use crate::config::TrainConfig;
+use crate::report::{EpochRecord, StepRecord};
+use serde::{Deserialize, Serialize};
+use staticgrad::weights::{self, ModelDesc};
+use std::path::{Path, PathBuf};
+
+const MAGIC: [u8; 4] = *b"SGCK";
+const VERSION: u32 = 1;
+/// File name of the checkpoint inside a run folder.
+pub const FILE: &str = "checkpoint.bin";
+/// File name of the final weights inside a run folder.
+pub const WEIGHTS: &str = "model.bin";
+
+/// The JSON part of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// Steps completed.
+    pub step: u64,
+    /// The optimizer's own step counter (Adam's `t`).
+    pub optimizer_steps: u32,
+    /// Parameter floats (values, running statistics included).
+    pub param_len: usize,
+    /// Optimizer state floats.
+    pub state_len: usize,
+    /// Seconds trained so far.
+    pub elapsed_s: f64,
+    /// Per-step metrics so far.
+    pub steps: Vec<StepRecord>,
+    /// Per-epoch metrics so far.
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// A checkpoint in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Counters, configuration and metrics.
+    pub meta: CheckpointMeta,
+    /// Parameter values.
+    pub params: Vec<f32>,
+    /// Optimizer state.
+    pub state: Vec<f32>,
+}
+
+impl Checkpoint {
+    /// Serialises to the checkpoint layout.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(&self.meta).unwrap_or_default();
+        let floats = self.params.len() + self.state.len();
+        let mut b = Vec::with_capacity(20 + json.len() + 4 * floats + 4);
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        b.extend_from_slice(&json);
+        b.extend_from_slice(&(floats as u64).to_le_bytes());
+        for v in self.params.iter().chain(&self.state) {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let crc = weights::crc32(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses and validates the checkpoint layout; the error is the cause.
+    pub fn from_bytes(b: &[u8]) -> Result<Checkpoint, String> {
+        if b.len() < 4 || b[..4] != MAGIC {
+            return Err("not a staticgrad checkpoint (wrong magic number)".into());
+        }
+        if b.len() < 24 {
+            return Err(format!("truncated: {} bytes", b.len()));
+        }
+        let (body, crc) = b.split_at(b.len() - 4);
+        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let computed = weights::crc32(body);
+        if stored != computed {
+            return Err(format!(
+                "checksum mismatch: stored {stored:08x}, computed {computed:08x} (truncated or corrupt)"
+            ));
+        }
+        let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if version != VERSION {
+            return Err(format!(
+                "checkpoint version {version} is not supported (this build reads {VERSION})"
+            ));
+        }
+        let jl = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
+        let json = body.get(12..12 + jl).ok_or("truncated JSON section")?;
+        let meta: CheckpointMeta =
+            serde_json::from_slice(json).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
+        let rest = &body[12 + jl..];
+        if rest.len() < 8 {
+            return Err("truncated float section".into());
+        }
+        let n = u64::from_le_bytes(rest[..8].try_into().unwrap_or([0; 8])) as usize;
+        let data = &rest[8..];
+        if Some(data.len()) != n.checked_mul(4) || n != meta.param_len + meta.state_len {
+            return Err(format!(
+                "float section holds {} bytes, metadata implies {} parameters and {} state floats",
+                data.len(),
+                meta.param_len,
+                meta.state_len
+            ));
+        }
+        let mut floats = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let params: Vec<f32> = floats.by_ref().take(meta.param_len).collect();
+        let state: Vec<f32> = floats.collect();
+        Ok(Checkpoint { meta, params, state })
+    }
+
+    /// Reads `dir/checkpoint.bin` (or the file itself if `path` is a file).
+    pub fn load(path: &Path) -> Result<Checkpoint, RunError> {
+        let file = if path.is_dir() { path.join(FILE) } else { path.to_path_buf() };
+        let bytes =
+            std::fs::read(&file).map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?;
+        Checkpoint::from_bytes(&bytes).map_err(|c| RunError::input(format!("{}: {c}", file.display())))
+    }
+}
+
+fn io(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound { "no such file".into() } else { e.to_string() }
+}
+
+/// Encodes `params` with `desc` in the core's weights format.
+pub fn encode_weights(desc: &ModelDesc, params: &[f32]) -> Vec<u8> {
+    let mut buf = vec![0u8; weights::encoded_len(desc.widths().len(), params.len(), 0)];
+    // The buffer is sized by `encoded_len`, so encoding cannot fail.
+    let n = weights::encode(desc, params, &[], &mut buf).unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+/// Resolves a `--weights` argument: a weights file, or a run folder holding `model.bin`.
+pub fn weights_path(p: &Path) -> PathBuf {
+    if p.is_dir() { p.join(WEIGHTS) } else { p.to_path_buf() }
+}
+
+/// Reads and validates a weights file; returns its spec and parameter values.
+pub fn load_weights(path: &Path) -> Result<(ModelDesc, Vec<f32>), RunError> {
+    let file = weights_path(path);
+    let bytes =
+        std::fs::read(&file).map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?;
+    let view = weights::parse(&bytes).map_err(|e| RunError::input(format!("{}: {e}", file.display())))?;
+    let mut params = vec![0.0; view.param_count()];
+    view.read_params(&mut params).map_err(|e| RunError::input(format!("{}: {e}", file.display())))?;
+    Ok((view.desc(), params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trip_and_corruption() {
+        let ck = Checkpoint {
+            meta: CheckpointMeta {
+                config: TrainConfig::default(),
+                step: 17,
+                optimizer_steps: 17,
+                param_len: 3,
+                state_len: 2,
+                elapsed_s: 1.5,
+                steps: vec![StepRecord { step: 1, epoch: 1, loss: 0.1, lr: 0.01 }],
+                epochs: vec![],
+            },
+            params: vec![1.0, -2.0, f32::MIN_POSITIVE],
+            state: vec![0.5, 0.25],
+        };
+        let b = ck.to_bytes();
+        assert_eq!(Checkpoint::from_bytes(&b).unwrap(), ck);
+        for n in [0, 3, 10, b.len() - 1] {
+            assert!(Checkpoint::from_bytes(&b[..n]).is_err());
+        }
+        let mut c = b.clone();
+        c[b.len() - 8] ^= 1;
+        assert!(Checkpoint::from_bytes(&c).unwrap_err().contains("checksum"));
+    }
+}

@@ -1,0 +1,568 @@
+//! The command line: `staticgrad [train|plan|eval|export|bench] …`. With no subcommand it runs
+//! the default MNIST training on the bundled data (what `cargo run --release` does).
+//!
+//! Adding a subcommand: a variant in [`Command`] and an arm in [`run`].
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{TrainConfig, join};
+use crate::data::{Sampling, SplitSize};
+use crate::model::{self, ModelSpec};
+use crate::report::OutDir;
+use crate::train::{self, Prepared};
+use crate::{RunError, bench};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use staticgrad::{Node, ParamEntry, Params, Tape};
+use std::path::{Path, PathBuf};
+
+/// Train neural networks in static memory: the host-side runner of the staticgrad core.
+///
+/// With no subcommand, trains a 784-100-100-10 network (ReLU, batch-norm, Adam at lr 0.002 with
+/// cosine annealing, 8 epochs) on the bundled MNIST images (first 9,000 to train, last 1,000 held
+/// out) and writes a report under runs/. Same as `staticgrad train --lr 0.002`.
+#[derive(Parser, Debug)]
+#[command(name = "staticgrad", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do (default: train the default model on the bundled MNIST).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model and write weights, metrics, plots and a report into an output folder.
+    Train(Box<TrainArgs>),
+    /// Print the memory plan (floats and bytes per region) of a model, batch size and optimizer.
+    Plan(PlanArgs),
+    /// Measure the accuracy of trained weights on a data set.
+    Eval(EvalArgs),
+    /// Convert trained weights to a Rust source file of consts or to the core's binary format.
+    Export(ExportArgs),
+    /// Time training steps of a peer-benchmark workload (tiny | book | twolayer).
+    Bench(bench::BenchArgs),
+    /// Reproduce an experiment of the book's chapter 6 (settings default to the book's).
+    Experiment {
+        /// Which experiment.
+        #[command(subcommand)]
+        which: crate::experiments::ExperimentCmd,
+    },
+}
+
+/// Where the data comes from and how it is split (shared by `train` and `eval`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataArgs {
+    /// Folder with the standard MNIST/Fashion-MNIST files: train-images-idx3-ubyte,
+    /// train-labels-idx1-ubyte and optionally t10k-* (each plain or .gz). Default: the bundled
+    /// 10,000 MNIST images.
+    #[arg(long, value_name = "DIR", help_heading = "Data")]
+    pub mnist_dir: Option<PathBuf>,
+    /// CSV training file: one example per line, a label column, every other column a feature.
+    #[arg(long, value_name = "FILE", help_heading = "Data")]
+    pub csv: Option<PathBuf>,
+    /// CSV test file (same layout as --csv).
+    #[arg(long, value_name = "FILE", help_heading = "Data")]
+    pub csv_test: Option<PathBuf>,
+    /// CSV column (0-based) holding the class label [default: 0].
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    pub csv_label_col: Option<usize>,
+    /// The CSV files start with a header line.
+    #[arg(long, help_heading = "Data")]
+    pub csv_header: bool,
+    /// CSV feature values are divided by this [default: 255].
+    #[arg(long, value_name = "X", allow_negative_numbers = true, help_heading = "Data")]
+    pub csv_scale: Option<f32>,
+    /// Use only the first N records of the training file.
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    pub limit: Option<usize>,
+    /// Validation split from the end of the training records: a count (500) or a fraction (0.1)
+    /// [default: 0].
+    #[arg(long, value_name = "SIZE", help_heading = "Data")]
+    pub val: Option<SplitSize>,
+    /// Test split from the end of the training file, used when there is no separate test file
+    /// (t10k-* or --csv-test): a count or a fraction [default: 0.1, the last 1,000 bundled images].
+    #[arg(long, value_name = "SIZE", help_heading = "Data")]
+    pub test: Option<SplitSize>,
+}
+
+impl DataArgs {
+    fn apply(&self, c: &mut TrainConfig) {
+        if self.mnist_dir.is_some() {
+            c.mnist_dir = self.mnist_dir.clone();
+        }
+        if self.csv.is_some() {
+            c.csv = self.csv.clone();
+        }
+        if self.csv_test.is_some() {
+            c.csv_test = self.csv_test.clone();
+        }
+        set(&mut c.csv_label_col, self.csv_label_col);
+        c.csv_header |= self.csv_header;
+        set(&mut c.csv_scale, self.csv_scale);
+        if self.limit.is_some() {
+            c.limit = self.limit;
+        }
+        set(&mut c.val, self.val);
+        set(&mut c.test, self.test);
+    }
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+/// Arguments of `staticgrad train`. Settings come from the defaults, then `--config`, then flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrainArgs {
+    /// TOML file with any of the settings below (keys as the flags, with _ for -); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue the run in DIR from its checkpoint.bin, bit-identically to an uninterrupted run
+    /// (its settings come from the checkpoint; --max-steps and --checkpoint-every may change).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+    /// Output folder [default: runs/<UTC date and time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar or per-epoch lines; only the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Layer widths, input first, classes last [default: 784,100,100,10].
+    #[arg(long, value_delimiter = ',', value_name = "W,W,…", help_heading = "Model")]
+    pub layers: Option<Vec<usize>>,
+    /// Hidden activation: relu, sigmoid or tanh [default: relu].
+    #[arg(long, value_name = "NAME", help_heading = "Model")]
+    pub activation: Option<String>,
+    /// Weight initialisation: he, he-uniform, xavier, glorot, glorot-uniform, or a standard
+    /// deviation such as 0.01 [default: he].
+    #[arg(long, value_name = "NAME", help_heading = "Model")]
+    pub init: Option<String>,
+    /// Batch-norm after each hidden layer (on by default).
+    #[arg(long, overrides_with = "no_batchnorm", help_heading = "Model")]
+    pub batchnorm: bool,
+    /// No batch-norm.
+    #[arg(long, help_heading = "Model")]
+    pub no_batchnorm: bool,
+    /// Dropout ratio after each hidden activation, in [0, 1) [default: 0].
+    #[arg(long, value_name = "P", allow_negative_numbers = true, help_heading = "Model")]
+    pub dropout: Option<f32>,
+
+    /// Update rule: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw, … [default: adam].
+    #[arg(long, value_name = "NAME", help_heading = "Training")]
+    pub optimizer: Option<String>,
+    /// Learning rate [default: the optimizer's book default, 0.001 for Adam].
+    #[arg(long, value_name = "LR", allow_negative_numbers = true, help_heading = "Training")]
+    pub lr: Option<f32>,
+    /// Learning-rate schedule: constant, or cosine (annealed to 0 at the last step) [default: cosine].
+    #[arg(long, value_name = "NAME", help_heading = "Training")]
+    pub schedule: Option<crate::config::ScheduleName>,
+    /// Weight decay λ: coupled L2 (½λ‖W‖² in the loss), decoupled for adamw [default: 0].
+    #[arg(long, value_name = "λ", allow_negative_numbers = true, help_heading = "Training")]
+    pub weight_decay: Option<f32>,
+    /// Mini-batch size [default: 100].
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub batch: Option<usize>,
+    /// Passes over the training set [default: 8].
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub epochs: Option<usize>,
+    /// Seed of the initial weights, the data order and dropout [default: 7].
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub seed: Option<u64>,
+    /// Mini-batches: a fresh shuffle each epoch, or drawn with replacement as the book does
+    /// [default: shuffle].
+    #[arg(long, value_name = "HOW", help_heading = "Training")]
+    pub sampling: Option<Sampling>,
+    /// Write checkpoint.bin every N steps (atomically) [default: never].
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub checkpoint_every: Option<u64>,
+    /// Stop after N steps in total, writing a checkpoint to resume from.
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub max_steps: Option<u64>,
+
+    /// Data source and splits.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+impl TrainArgs {
+    /// Defaults, then the config file, then flags.
+    pub fn config(&self) -> Result<TrainConfig, RunError> {
+        let mut c = match &self.config {
+            Some(p) => TrainConfig::from_toml_file(p)?,
+            None => TrainConfig::default(),
+        };
+        if let Some(l) = &self.layers {
+            c.layers = l.clone();
+        }
+        set(&mut c.activation, self.activation.clone());
+        set(&mut c.init, self.init.clone());
+        if self.batchnorm {
+            c.batchnorm = true;
+        }
+        if self.no_batchnorm {
+            c.batchnorm = false;
+        }
+        set(&mut c.dropout, self.dropout);
+        set(&mut c.optimizer, self.optimizer.clone());
+        if self.lr.is_some() {
+            c.lr = self.lr;
+        }
+        set(&mut c.schedule, self.schedule);
+        set(&mut c.weight_decay, self.weight_decay);
+        set(&mut c.batch, self.batch);
+        set(&mut c.epochs, self.epochs);
+        set(&mut c.seed, self.seed);
+        set(&mut c.sampling, self.sampling);
+        set(&mut c.checkpoint_every, self.checkpoint_every);
+        if self.max_steps.is_some() {
+            c.max_steps = self.max_steps;
+        }
+        self.data.apply(&mut c);
+        Ok(c)
+    }
+}
+
+/// Arguments of `staticgrad plan`.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Layer widths, input first.
+    #[arg(long, value_delimiter = ',', value_name = "W,W,…", default_value = "784,100,100,10")]
+    pub layers: Vec<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Update rule (decides the optimizer state).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Batch-norm after each hidden layer.
+    #[arg(long)]
+    pub batchnorm: bool,
+    /// Dropout ratio after each hidden activation.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+}
+
+/// Arguments of `staticgrad eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Weights file (model.bin) or a run folder holding one.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Data source and splits (the test set is scored).
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A Rust source file of `const`s: widths, flags and every parameter (for a firmware's flash).
+    Rust,
+    /// The core's binary weights format (read without allocation by `staticgrad::weights::parse`).
+    Bin,
+}
+
+/// Arguments of `staticgrad export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Weights file (model.bin) or a run folder holding one.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Output file [default: the weights file with extension .rs or .bin; `-` for stdout].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Parses the process arguments, runs, prints any error as one line; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("staticgrad: error: {e}");
+            e.code
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), RunError> {
+    match cli.command {
+        None => train_cmd(&TrainArgs::default(), true),
+        Some(Command::Train(a)) => train_cmd(&a, false),
+        Some(Command::Plan(a)) => plan_cmd(&a),
+        Some(Command::Eval(a)) => eval_cmd(&a),
+        Some(Command::Export(a)) => export_cmd(&a),
+        Some(Command::Bench(a)) => bench::run(&a).map_err(|e| RunError::input(format!("bench: {e}"))),
+        Some(Command::Experiment { which }) => which.run().map_err(|e| match e {
+            crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
+            _ => RunError::failure(format!("experiment: {e}")),
+        }),
+    }
+}
+
+/// `runs/2026-01-31_12-00-00` (UTC), made unique with a suffix if it exists.
+pub fn default_out_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    let base = format!("runs/{y:04}-{m:02}-{d:02}_{:02}-{:02}-{:02}", rem / 3600, rem / 60 % 60, rem % 60);
+    let mut p = PathBuf::from(&base);
+    let mut i = 2;
+    while p.exists() {
+        p = PathBuf::from(format!("{base}-{i}"));
+        i += 1;
+    }
+    p
+}
+
+fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
+    let resume = match &a.resume {
+        Some(dir) => Some(Checkpoint::load(dir)?),
+        None => None,
+    };
+    let cfg = match &resume {
+        Some(ck) => {
+            let mut c = ck.meta.config.clone();
+            if a.max_steps.is_some() {
+                c.max_steps = a.max_steps;
+            } else {
+                c.max_steps = None;
+            }
+            set(&mut c.checkpoint_every, a.checkpoint_every);
+            c
+        }
+        None if default_run => TrainConfig::default_run(),
+        None => a.config()?,
+    };
+    // Everything is validated and loaded before the output folder is touched.
+    let p = train::prepare(&cfg)?;
+    let out_path = match (&a.resume, &a.out) {
+        (Some(dir), None) => dir.clone(),
+        (_, Some(o)) => o.clone(),
+        (None, None) => default_out_dir(),
+    };
+    if !a.quiet {
+        announce(&p, resume.as_ref(), default_run);
+    }
+    let mut out =
+        OutDir::create(&out_path).map_err(|e| RunError::input(format!("{}: {e}", out_path.display())))?;
+    let result = train::train(&p, resume.as_ref(), Some(&mut out), !a.quiet)
+        .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
+    let o = match result {
+        Ok(o) => o,
+        Err(e) => {
+            out.discard();
+            return Err(e);
+        }
+    };
+    summarize(&p, &o, &out.path);
+    Ok(())
+}
+
+fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
+    let s = &p.splits;
+    if default_run {
+        println!("staticgrad: no subcommand given, so training the default model (see `staticgrad --help`)");
+    }
+    let what = match resume {
+        Some(ck) => format!("resuming at step {}:", ck.meta.step),
+        None => "training".into(),
+    };
+    println!(
+        "{what} {} on {} ({} train, {} validation, {} test), {} lr {}, batch {}, {} epochs",
+        p.spec.desc_string(),
+        p.cfg.data_name(),
+        s.train.len(),
+        s.val.len(),
+        s.test.len(),
+        p.cfg.optimizer,
+        p.lr,
+        p.cfg.batch,
+        p.cfg.epochs
+    );
+}
+
+fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
+    let acc = |a: Option<f32>| a.map_or("—".to_string(), |a| format!("{a:.4}"));
+    if let Some(e) = o.last() {
+        println!(
+            "done: {} steps in {:.1} s; accuracy train {}, validation {}, held-out test {}",
+            o.steps.len(),
+            o.elapsed_s,
+            acc(Some(e.train_acc)),
+            acc(e.val_acc),
+            acc(e.test_acc)
+        );
+    } else {
+        println!(
+            "stopped after {} steps ({:.1} s), before the first epoch ended",
+            o.steps.len(),
+            o.elapsed_s
+        );
+    }
+    if o.stopped {
+        println!("stopped by --max-steps; continue with: staticgrad train --resume {}", out.display());
+    }
+    let pl = &o.plan;
+    println!(
+        "memory plan: {} bytes in all = {} parameter + {} gradient + {} optimizer-state + {} tape floats, {} tape nodes ({})",
+        pl.total_bytes(),
+        pl.param_floats,
+        pl.grad_floats,
+        pl.state_floats,
+        pl.tape_floats,
+        pl.tape_nodes,
+        p.cfg.optimizer,
+    );
+    println!("report: {}", out.join("report.md").display());
+}
+
+fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
+    let cfg = TrainConfig {
+        layers: a.layers.clone(),
+        batchnorm: a.batchnorm,
+        dropout: a.dropout,
+        optimizer: a.optimizer.clone(),
+        batch: a.batch,
+        ..TrainConfig::default()
+    };
+    cfg.validate()?;
+    let spec = ModelSpec::from_config(&cfg)?;
+    let opt = model::optimizer(&cfg)?;
+    let pl = spec.mlp().plan(a.batch, &opt);
+    println!("memory plan of {}, batch {}, {} (training step)\n", spec.desc_string(), a.batch, opt.name());
+    print!("{}", train::plan_table(&pl));
+    println!("\nfor a firmware:");
+    println!(
+        "    static mut PARAMS: [f32; {}] = [0.0; {}];  // and as many gradient floats",
+        pl.param_floats, pl.param_floats
+    );
+    println!(
+        "    static mut TABLE: [ParamEntry; {}] = [ParamEntry::EMPTY; {}];",
+        pl.param_tensors, pl.param_tensors
+    );
+    println!("    static mut STATE: [f32; {}] = [0.0; {}];", pl.state_floats, pl.state_floats);
+    println!("    static mut TAPE: [f32; {}] = [0.0; {}];", pl.tape_floats, pl.tape_floats);
+    println!("    static mut NODES: [Node; {}] = [Node::EMPTY; {}];", pl.tape_nodes, pl.tape_nodes);
+    Ok(())
+}
+
+fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
+    let (desc, values) = checkpoint::load_weights(&a.weights)?;
+    let wpath = checkpoint::weights_path(&a.weights);
+    let spec = ModelSpec::from_desc(&desc)?;
+    let mut cfg = TrainConfig::default();
+    a.data.apply(&mut cfg);
+    cfg.validate()?;
+    if a.batch == 0 {
+        return Err(RunError::input("--batch 0: the batch size must be at least 1"));
+    }
+    let splits = train::load_data(&cfg)?;
+    train::check_fit(&spec, &splits)
+        .map_err(|e| RunError::input(format!("{}: {} (weights hold {desc})", wpath.display(), e.msg)))?;
+    let mlp = spec.mlp();
+    if values.len() != mlp.param_len() {
+        return Err(RunError::input(format!(
+            "{}: {} parameters, the model {desc} needs {}",
+            wpath.display(),
+            values.len(),
+            mlp.param_len()
+        )));
+    }
+    let mut v = vec![0.0f32; mlp.param_len()];
+    let mut g = vec![0.0f32; mlp.param_len()];
+    let mut table = vec![ParamEntry::EMPTY; mlp.param_tensors()];
+    let mut params = Params::new(&mut v, &mut g, &mut table);
+    mlp.alloc(&mut params).map_err(RunError::failure)?;
+    params.values_mut().copy_from_slice(&values);
+    let mut floats = vec![0.0f32; mlp.eval_tape_floats(a.batch)];
+    let mut nodes = vec![Node::EMPTY; mlp.eval_tape_nodes()];
+    let mut tape = Tape::new(&mut floats, &mut nodes);
+    let (set, name) =
+        if splits.test.is_empty() { (&splits.train, "training") } else { (&splits.test, "test") };
+    let acc = train::accuracy(&spec, &mut tape, &params, set, a.batch)?.unwrap_or(0.0);
+    println!(
+        "{desc}: accuracy {acc:.4} ({} of {} {name} examples of {})",
+        (acc * set.len() as f32).round() as usize,
+        set.len(),
+        cfg.data_name()
+    );
+    Ok(())
+}
+
+/// The weights as a Rust source file of `const`s.
+pub fn rust_source(
+    desc: &staticgrad::weights::ModelDesc,
+    params: &[f32],
+    from: &str,
+) -> Result<String, RunError> {
+    use std::fmt::Write as _;
+    if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+        return Err(RunError::input(format!("{from}: parameter {i} is not finite")));
+    }
+    let widths: Vec<usize> = desc.widths().iter().map(|&w| w as usize).collect();
+    let mut s = String::new();
+    let _ =
+        writeln!(s, "//! Trained weights of a {desc} network, exported by `staticgrad export` from {from}.");
+    let _ = writeln!(
+        s,
+        "//! Parameter order is the model's `Params` layout; copy `PARAMS` into its value buffer."
+    );
+    let _ = writeln!(s, "//! Every value is written so that it parses back to the exact trained `f32`.\n");
+    let _ = writeln!(s, "/// Layer widths, input first.");
+    let _ =
+        writeln!(s, "pub const WIDTHS: [usize; {}] = [{}];", widths.len(), join(&widths).replace(',', ", "));
+    let _ = writeln!(s, "/// Hidden activation.");
+    let _ = writeln!(s, "pub const ACTIVATION: &str = {:?};", desc.activation_name());
+    let _ = writeln!(s, "/// Batch-norm after each hidden layer.");
+    let _ = writeln!(s, "pub const BATCHNORM: bool = {};", desc.batchnorm());
+    let _ = writeln!(s, "/// Dropout ratio used in training (identity at inference).");
+    let _ = writeln!(s, "pub const DROPOUT: f32 = {:?};", desc.dropout);
+    let _ = writeln!(s, "/// Every parameter value (batch-norm running statistics included).");
+    let _ = writeln!(s, "pub const PARAMS: [f32; {}] = [", params.len());
+    for chunk in params.chunks(8) {
+        let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
+        let _ = writeln!(s, "    {},", line.join(", "));
+    }
+    s.push_str("];\n");
+    Ok(s)
+}
+
+fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
+    let (desc, params) = checkpoint::load_weights(&a.weights)?;
+    let src = checkpoint::weights_path(&a.weights);
+    let bytes = match a.format {
+        Format::Rust => rust_source(&desc, &params, &src.display().to_string())?.into_bytes(),
+        Format::Bin => checkpoint::encode_weights(&desc, &params),
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| src.with_extension(if a.format == Format::Rust { "rs" } else { "bin" }));
+    if out.as_os_str() == "-" {
+        use std::io::Write as _;
+        return std::io::stdout().write_all(&bytes).map_err(|e| RunError::failure(format!("stdout: {e}")));
+    }
+    crate::report::write_atomic(&out, &bytes)
+        .map_err(|e| RunError::input(format!("{}: {e}", out.display())))?;
+    println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! From settings (names and numbers on a command line or in a config file) to the core's
+//! [`MlpSpec`] and [`Optimizer`], and from a weights file's stored spec back to an `MlpSpec`.
+
+use crate::RunError;
+use crate::config::TrainConfig;
+use staticgrad::optim::{NAMES, WeightDecay};
+use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
+use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Optimizer};
+
+/// Batch-norm settings of every model the runner builds (running variance starts at 1, so
+/// eval-mode outputs are sensible from the first epoch).
+pub const BATCH_NORM: BatchNormConfig = BatchNormConfig::STANDARD;
+
+/// An owned model definition; [`ModelSpec::mlp`] lends it to the core as an [`MlpSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    /// Widths, input first, classes last.
+    pub widths: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Batch-norm after each hidden affine.
+    pub batchnorm: bool,
+    /// Inverted dropout ratio after each hidden activation (0 = none).
+    pub dropout: f32,
+    /// Weight initialisation.
+    pub init: Init,
+}
+
+/// Parses an activation name.
+pub fn parse_activation(a: &str) -> Result<Activation, RunError> {
+    Ok(match a {
+        "relu" => Activation::Relu,
+        "sigmoid" => Activation::Sigmoid,
+        "tanh" => Activation::Tanh,
+        _ => return Err(RunError::input(format!("--activation {a}: unknown; one of relu, sigmoid, tanh"))),
+    })
+}
+
+/// Parses an initialisation name or a standard deviation.
+pub fn parse_init(s: &str) -> Result<Init, RunError> {
+    Ok(match s {
+        "he" | "he-normal" => Init::HeNormal,
+        "he-uniform" => Init::HeUniform,
+        "xavier" => Init::XavierBook,
+        "glorot" | "glorot-normal" => Init::GlorotNormal,
+        "glorot-uniform" => Init::GlorotUniform,
+        _ => match s.parse::<f32>() {
+            Ok(std) if std.is_finite() && std >= 0.0 => Init::Normal { std },
+            _ => {
+                return Err(RunError::input(format!(
+                    "--init {s}: unknown; one of he, he-uniform, xavier, glorot, glorot-uniform, or a std such as 0.01"
+                )));
+            }
+        },
+    })
+}
+
+/// The optimizer named in `cfg`, with its weight decay: decoupled for `adamw`, coupled L2 otherwise.
+pub fn optimizer(cfg: &TrainConfig) -> Result<Optimizer, RunError> {
+    let name = cfg.optimizer.as_str();
+    let opt = Optimizer::by_name(name).ok_or_else(|| {
+        RunError::input(format!("--optimizer {name}: unknown; one of {}", NAMES.join(", ")))
+    })?;
+    let wd = cfg.weight_decay;
+    let opt = if name.eq_ignore_ascii_case("adamw") {
+        opt.with_weight_decay(WeightDecay::Decoupled(wd))
+    } else if wd > 0.0 {
+        opt.with_weight_decay(WeightDecay::L2(wd))
+    } else {
+        opt
+    };
+    opt.validate().map_err(|e| RunError::input(format!("--optimizer {name}: {e}")))?;
+    Ok(opt)
+}
+
+impl ModelSpec {
+    /// From a configuration (names parsed, values checked by the core).
+    pub fn from_config(cfg: &TrainConfig) -> Result<ModelSpec, RunError> {
+        let s = ModelSpec {
+            widths: cfg.layers.clone(),
+            activation: parse_activation(&cfg.activation)?,
+            batchnorm: cfg.batchnorm,
+            dropout: cfg.dropout,
+            init: parse_init(&cfg.init)?,
+        };
+        s.mlp().validate().map_err(|e| RunError::input(format!("model {}: {e}", s.desc_string())))?;
+        Ok(s)
+    }
+
+    /// From the spec stored in a weights file.
+    pub fn from_desc(d: &ModelDesc) -> Result<ModelSpec, RunError> {
+        let activation = match d.activation {
+            0 => Activation::Relu,
+            1 => Activation::Sigmoid,
+            2 => Activation::Tanh,
+            a => return Err(RunError::input(format!("activation code {a} is not supported by this runner"))),
+        };
+        Ok(ModelSpec {
+            widths: d.widths().iter().map(|&w| w as usize).collect(),
+            activation,
+            batchnorm: d.batchnorm(),
+            dropout: d.dropout,
+            init: Init::HeNormal,
+        })
+    }
+
+    /// The core's view of this model.
+    pub fn mlp(&self) -> MlpSpec<'_> {
+        let mut m = MlpSpec::new(&self.widths).with_activation(self.activation).with_init(self.init);
+        if self.batchnorm {
+            m = m.with_batch_norm(BATCH_NORM);
+        }
+        if self.dropout > 0.0 {
+            m = m.with_dropout(Dropout::inverted(self.dropout));
+        }
+        m
+    }
+
+    /// The spec as stored in weights files.
+    pub fn desc(&self) -> Result<ModelDesc, RunError> {
+        let w: Vec<u32> = self.widths.iter().map(|&w| w as u32).collect();
+        let code = match self.activation {
+            Activation::Relu => 0,
+            Activation::Sigmoid => 1,
+            Activation::Tanh => 2,
+        };
+        let flags = if self.batchnorm { FLAG_BATCHNORM } else { 0 };
+        ModelDesc::new(&w, code, flags, self.dropout).map_err(RunError::input)
+    }
+
+    /// `784-100-10 relu batchnorm` (or the widths alone if the spec cannot be stored).
+    pub fn desc_string(&self) -> String {
+        self.desc().map_or_else(|_| crate::config::join(&self.widths), |d| d.to_string())
+    }
+
+    /// Number of classes (the last width).
+    pub fn classes(&self) -> usize {
+        self.widths.last().copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_round_trip_through_the_weights_spec() {
+        let cfg = TrainConfig { dropout: 0.15, activation: "tanh".into(), ..TrainConfig::default() };
+        let s = ModelSpec::from_config(&cfg).unwrap();
+        let d = s.desc().unwrap();
+        assert_eq!(d.to_string(), "784-100-100-10 tanh batchnorm dropout 0.15");
+        let back = ModelSpec::from_desc(&d).unwrap();
+        assert_eq!(back.mlp().param_len(), s.mlp().param_len());
+        assert_eq!(parse_init("0.01").unwrap(), Init::Normal { std: 0.01 });
+        assert!(parse_init("lecun").is_err());
+        assert!(parse_activation("gelu").is_err());
+        let e = optimizer(&TrainConfig { optimizer: "adamax".into(), ..TrainConfig::default() }).unwrap_err();
+        assert!(e.msg.starts_with("--optimizer adamax: unknown; one of sgd,"), "{}", e.msg);
+    }
+}

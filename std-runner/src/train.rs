@@ -1,0 +1,458 @@
+//! The training loop: data prepared and validated up front, then epochs of seeded mini-batches,
+//! evaluation after each epoch, checkpoints, and a progress bar on a terminal.
+//!
+//! Everything random is derived from `(seed, purpose, index)` ([`crate::data::stream`]): the
+//! initial weights, each epoch's data order and each step's dropout masks. A checkpoint therefore
+//! only needs the step counter besides the parameters and optimizer state, and a resumed run
+//! replays exactly the batches and masks an uninterrupted one would have used.
+
+use crate::RunError;
+use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
+use crate::config::{ScheduleName, TrainConfig, join};
+use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
+use crate::model::{self, ModelSpec};
+use crate::report::{EpochRecord, OutDir, StepRecord};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use staticgrad::mlp::Targets;
+use staticgrad::schedule::Schedule;
+use staticgrad::{Error, Node, Optimizer, ParamEntry, Params, Plan, Tape};
+use std::time::Instant;
+
+/// A run ready to train: validated configuration, data and model spec.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The configuration.
+    pub cfg: TrainConfig,
+    /// The data.
+    pub splits: Splits,
+    /// The model.
+    pub spec: ModelSpec,
+    /// The update rule (with weight decay), at step 0.
+    pub opt: Optimizer,
+    /// Learning rate in use.
+    pub lr: f32,
+}
+
+/// The planner's table (regions, elements, bytes): the numbers a firmware copies into `static`s.
+pub fn plan_table(p: &Plan) -> String {
+    let row = |name: &str, n: usize, bytes: usize| format!("{name:<20}{n:>12}{bytes:>14}\n");
+    let entry = std::mem::size_of::<ParamEntry>();
+    let node = std::mem::size_of::<Node>();
+    let mut s = format!("{:<20}{:>12}{:>14}\n", "region", "elements", "bytes");
+    s += &row("parameter floats", p.param_floats, 4 * p.param_floats);
+    s += &row("parameter tensors", p.param_tensors, entry * p.param_tensors);
+    s += &row("gradient floats", p.grad_floats, p.grad_bytes());
+    s += &row("optimizer state", p.state_floats, p.state_bytes());
+    s += &row("tape floats", p.tape_floats, 4 * p.tape_floats);
+    s += &row("tape nodes", p.tape_nodes, node * p.tape_nodes);
+    s += &format!("{:<20}{:>12}{:>14}\n", "total", "", p.total_bytes());
+    s
+}
+
+/// The plan as JSON (floats per region and total bytes).
+pub fn plan_json(p: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "param_floats": p.param_floats, "param_tensors": p.param_tensors, "grad_floats": p.grad_floats,
+        "state_floats": p.state_floats, "tape_floats": p.tape_floats, "tape_nodes": p.tape_nodes,
+        "total_bytes": p.total_bytes(),
+    })
+}
+
+/// The memory plan of a training run: the core planner's numbers, with the tape also large
+/// enough for evaluation in chunks of `batch` rows.
+pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Plan {
+    let m = spec.mlp();
+    let mut p = m.plan(batch, opt);
+    p.tape_floats = p.tape_floats.max(m.eval_tape_floats(batch));
+    p.tape_nodes = p.tape_nodes.max(m.eval_tape_nodes());
+    p
+}
+
+/// Loads the data a configuration names: the training pool and, if the source has one, a test set.
+pub fn load_data(cfg: &TrainConfig) -> Result<Splits, RunError> {
+    let (mut pool, test) = if let Some(dir) = &cfg.mnist_dir {
+        data::read_mnist_dir(dir)?
+    } else if let Some(csv) = &cfg.csv {
+        let fmt = CsvFormat { label_col: cfg.csv_label_col, header: cfg.csv_header, scale: cfg.csv_scale };
+        let mut train = data::read_csv(csv, &fmt)?;
+        train.source = csv.display().to_string();
+        let test = match &cfg.csv_test {
+            Some(t) => {
+                let mut d = data::read_csv(t, &fmt)?;
+                d.source = t.display().to_string();
+                if d.features != train.features {
+                    return Err(RunError::input(format!(
+                        "{}: {} features per row, the training file has {}",
+                        t.display(),
+                        d.features,
+                        train.features
+                    )));
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        (train, test)
+    } else {
+        (data::bundled()?, None)
+    };
+    if let Some(n) = cfg.limit {
+        pool.truncate(n);
+    }
+    Ok(data::split(pool, test, cfg.val, cfg.test)?)
+}
+
+/// Checks that the model fits the data: input width = features, every label < classes.
+pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
+    let features = splits.train.features;
+    if spec.widths[0] != features {
+        return Err(RunError::input(format!(
+            "--layers {}: the first width ({}) must equal the data's {features} features per example ({})",
+            join(&spec.widths),
+            spec.widths[0],
+            splits.train.source
+        )));
+    }
+    let classes = spec.classes();
+    for d in [&splits.train, &splits.val, &splits.test] {
+        d.check_labels(classes)?;
+    }
+    Ok(())
+}
+
+/// Validates the configuration, loads the data and checks the model fits it.
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
+    cfg.validate()?;
+    let spec = ModelSpec::from_config(cfg)?;
+    let splits = load_data(cfg)?;
+    check_fit(&spec, &splits)?;
+    if splits.train.is_empty() {
+        return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
+    }
+    let opt = model::optimizer(cfg)?;
+    let lr = cfg.lr.unwrap_or(opt.default_lr());
+    Ok(Prepared { cfg: cfg.clone(), splits, spec, opt, lr })
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Per-step metrics.
+    pub steps: Vec<StepRecord>,
+    /// Per-epoch metrics.
+    pub epochs: Vec<EpochRecord>,
+    /// Final parameter values.
+    pub params: Vec<f32>,
+    /// Seconds of training (across resumes).
+    pub elapsed_s: f64,
+    /// True if `max_steps` stopped the run before its last epoch ended.
+    pub stopped: bool,
+    /// The memory plan.
+    pub plan: Plan,
+}
+
+impl Outcome {
+    /// The last epoch's record, if any epoch finished.
+    pub fn last(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+}
+
+/// Accuracy of the model on `data` in evaluation mode, `batch` rows at a time; `None` if empty.
+pub fn accuracy(
+    spec: &ModelSpec,
+    tape: &mut Tape,
+    params: &Params,
+    data: &Dataset,
+    batch: usize,
+) -> Result<Option<f32>, RunError> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let hits = spec.mlp().correct(tape, params, &data.x, &data.y, batch).map_err(RunError::failure)?;
+    Ok(Some(hits as f32 / data.len() as f32))
+}
+
+fn step_error(e: Error, step: u64) -> RunError {
+    match e {
+        Error::NonFinite { what, .. } => RunError::failure(format!(
+            "training diverged: non-finite {what} at step {step} (try a smaller --lr)"
+        )),
+        e => RunError::failure(format!("step {step}: {e}")),
+    }
+}
+
+/// Runs training. With `resume`, continues from that checkpoint; with `out`, writes checkpoints
+/// there. `progress` shows a bar on stderr (hidden anyway when stderr is not a terminal).
+pub fn train(
+    p: &Prepared,
+    resume: Option<&Checkpoint>,
+    mut out: Option<&mut OutDir>,
+    progress: bool,
+) -> Result<Outcome, RunError> {
+    let cfg = &p.cfg;
+    let mlp = p.spec.mlp();
+    let train = &p.splits.train;
+    let batch = cfg.batch.min(train.len());
+    let spe = data::steps_per_epoch(train.len(), batch) as u64;
+    let total = spe * cfg.epochs as u64;
+    let stop_at = cfg.max_steps.map_or(total, |m| m.min(total));
+    let mut opt = p.opt;
+    let sched = match cfg.schedule {
+        ScheduleName::Constant => Schedule::constant(p.lr),
+        ScheduleName::Cosine => Schedule::cosine(p.lr, total.min(u32::MAX as u64) as u32, 0.0),
+    };
+    let pl = plan(&p.spec, cfg.batch, &opt);
+
+    // Caller-owned storage, sized by the core's planner, allocated once.
+    let mut values = vec![0.0f32; pl.param_floats];
+    let mut grads = vec![0.0f32; pl.grad_floats];
+    let mut table = vec![ParamEntry::EMPTY; pl.param_tensors];
+    let mut state = vec![0.0f32; pl.state_floats];
+    let mut floats = vec![0.0f32; pl.tape_floats];
+    let mut nodes = vec![Node::EMPTY; pl.tape_nodes];
+    let mut params = Params::new(&mut values, &mut grads, &mut table);
+    let mut tape = Tape::new(&mut floats, &mut nodes);
+    mlp.alloc(&mut params).map_err(RunError::failure)?;
+    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(RunError::failure)?;
+
+    let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
+    if let Some(ck) = resume {
+        if ck.params.len() != params.len() || ck.state.len() != state.len() {
+            return Err(RunError::input(format!(
+                "checkpoint holds {} parameter and {} state floats, the model needs {} and {}",
+                ck.params.len(),
+                ck.state.len(),
+                params.len(),
+                state.len()
+            )));
+        }
+        params.values_mut().copy_from_slice(&ck.params);
+        state.copy_from_slice(&ck.state);
+        // The optimizer's step counter (Adam's t) only moves forward one step at a time.
+        for _ in 0..ck.meta.optimizer_steps {
+            opt.begin_step();
+        }
+        step = ck.meta.step;
+        steps = ck.meta.steps.clone();
+        epochs = ck.meta.epochs.clone();
+        elapsed0 = ck.meta.elapsed_s;
+    }
+
+    let bar = if progress && stop_at > step { ProgressBar::new(stop_at) } else { ProgressBar::hidden() };
+    if !bar.is_hidden() {
+        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:28}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_position(step);
+        bar.reset_eta();
+    }
+    let t0 = Instant::now();
+    let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
+    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let mut order: Option<(u64, Vec<usize>)> = None;
+    // Loss sum of the current epoch so far (non-zero only when resuming mid-epoch).
+    let mut epoch_loss: f64 = steps.iter().filter(|s| s.epoch == step / spe + 1).map(|s| s.loss as f64).sum();
+
+    while step < stop_at {
+        let epoch = step / spe;
+        let pos = (step % spe) as usize;
+        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            order = Some((epoch, data::epoch_order(train.len(), batch, cfg.sampling, cfg.seed, epoch)));
+        }
+        let idx = order.as_ref().map_or(&[][..], |(_, o)| &o[pos * batch..(pos + 1) * batch]);
+        train.gather(idx, &mut xb, &mut yb);
+
+        let mut drop_rng = stream(cfg.seed, purpose::DROPOUT, step);
+        let data_loss = mlp
+            .gradient(&mut tape, &mut params, &xb, Targets::Labels(&yb), &mut drop_rng)
+            .map_err(|e| step_error(e, step + 1))?;
+        let lv = data_loss + opt.decay_loss(&params);
+        let lr = sched.lr(step.min(u32::MAX as u64) as u32);
+        opt.step(&mut params, &mut state, lr).map_err(|e| step_error(e, step + 1))?;
+        tape.reset();
+        step += 1;
+        steps.push(StepRecord { step, epoch: epoch + 1, loss: lv, lr });
+        epoch_loss += lv as f64;
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
+        bar.set_message(format!("loss {lv:.4}"));
+        bar.set_position(step);
+
+        if step % spe == 0 {
+            let rec = EpochRecord {
+                epoch: epoch + 1,
+                step,
+                train_loss: (epoch_loss / spe as f64) as f32,
+                train_acc: accuracy(&p.spec, &mut tape, &params, train, cfg.batch)?.unwrap_or(0.0),
+                val_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.val, cfg.batch)?,
+                test_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.test, cfg.batch)?,
+                elapsed_s: elapsed(&t0),
+            };
+            epoch_loss = 0.0;
+            if progress {
+                let line = epoch_line(&rec, cfg.epochs);
+                if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+            }
+            epochs.push(rec);
+        }
+        let every = cfg.checkpoint_every;
+        let stopping = step == stop_at && stop_at < total;
+        if let Some(out) = out.as_deref_mut()
+            && ((every > 0 && step % every == 0) || stopping)
+        {
+            let ck = Checkpoint {
+                meta: CheckpointMeta {
+                    config: cfg.clone(),
+                    step,
+                    optimizer_steps: opt.steps(),
+                    param_len: params.len(),
+                    state_len: state.len(),
+                    elapsed_s: elapsed(&t0),
+                    steps: steps.clone(),
+                    epochs: epochs.clone(),
+                },
+                params: params.values().to_vec(),
+                state: state.clone(),
+            };
+            out.write(checkpoint::FILE, &ck.to_bytes()).map_err(RunError::failure)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Outcome {
+        steps,
+        epochs,
+        params: params.values().to_vec(),
+        elapsed_s: elapsed(&t0),
+        stopped: stop_at < total,
+        plan: pl,
+    })
+}
+
+/// `epoch 2/5  loss 0.2113  train 0.9571  test 0.9480  (3.1 s)`.
+pub fn epoch_line(r: &EpochRecord, of: usize) -> String {
+    let mut s = format!("epoch {}/{of}  loss {:.4}  train {:.4}", r.epoch, r.train_loss, r.train_acc);
+    if let Some(v) = r.val_acc {
+        s += &format!("  validation {v:.4}");
+    }
+    if let Some(t) = r.test_acc {
+        s += &format!("  test {t:.4}");
+    }
+    s + &format!("  ({:.1} s)", r.elapsed_s)
+}
+
+/// Writes the run's outputs into `out`: weights, metrics, plots, `summary.json`, `report.md`.
+pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), RunError> {
+    use crate::report;
+    let desc = p.spec.desc()?;
+    out.write(checkpoint::WEIGHTS, &checkpoint::encode_weights(&desc, &o.params))
+        .map_err(RunError::failure)?;
+    out.write("metrics.csv", report::metrics_csv(&o.steps, &o.epochs).as_bytes())
+        .map_err(RunError::failure)?;
+    out.write("metrics.jsonl", report::metrics_jsonl(&o.steps, &o.epochs).as_bytes())
+        .map_err(RunError::failure)?;
+    let title = format!("{desc}, {} lr {}", p.cfg.optimizer, p.lr);
+    let loss = report::loss_svg(&o.steps, &o.epochs, &format!("Training loss — {title}"))
+        .map_err(RunError::failure)?;
+    out.write("loss.svg", loss.as_bytes()).map_err(RunError::failure)?;
+    let acc = report::accuracy_svg(&o.epochs, &format!("Accuracy — {title}")).map_err(RunError::failure)?;
+    out.write("accuracy.svg", acc.as_bytes()).map_err(RunError::failure)?;
+
+    let last = o.last();
+    let s = &p.splits;
+    let summary = serde_json::json!({
+        "model": desc.to_string(),
+        "data": p.cfg.data_name(),
+        "examples": { "train": s.train.len(), "validation": s.val.len(), "test": s.test.len() },
+        "steps": o.steps.len(),
+        "epochs_completed": o.epochs.len(),
+        "stopped_early": o.stopped,
+        "final": last.map(|e| serde_json::json!({
+            "train_loss": e.train_loss, "train_acc": e.train_acc,
+            "val_acc": e.val_acc, "test_acc": e.test_acc,
+        })),
+        "best_test_acc": o.epochs.iter().filter_map(|e| e.test_acc).fold(None, |b: Option<f32>, a| Some(b.map_or(a, |b| b.max(a)))),
+        "train_seconds": o.elapsed_s,
+        "memory_plan": plan_json(&o.plan),
+        "config": p.cfg,
+        "files": ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
+    });
+    out.write("summary.json", format!("{:#}\n", summary).as_bytes()).map_err(RunError::failure)?;
+    out.write("report.md", report_md(p, o).as_bytes()).map_err(RunError::failure)?;
+    Ok(())
+}
+
+fn pct(a: Option<f32>) -> String {
+    a.map_or("—".into(), |a| format!("{:.2} %", 100.0 * a))
+}
+
+/// The Markdown report of a run.
+pub fn report_md(p: &Prepared, o: &Outcome) -> String {
+    use crate::report::md_table;
+    let desc = p.spec.desc_string();
+    let last = o.last();
+    let s = &p.splits;
+    let mut md = format!("# Training report: {desc}\n\n");
+    md += &format!(
+        "{} on {}: {} steps in {:.1} s{}.\n\n",
+        p.cfg.optimizer,
+        p.cfg.data_name(),
+        o.steps.len(),
+        o.elapsed_s,
+        if o.stopped { " (stopped early by --max-steps; resume with --resume)" } else { "" }
+    );
+    md += "## Result\n\n";
+    md += &md_table(&[
+        ("train accuracy", pct(last.map(|e| e.train_acc))),
+        ("validation accuracy", pct(last.and_then(|e| e.val_acc))),
+        ("test (held-out) accuracy", pct(last.and_then(|e| e.test_acc))),
+        ("final epoch mean loss", last.map_or("—".into(), |e| format!("{:.4}", e.train_loss))),
+        (
+            "examples train / validation / test",
+            format!("{} / {} / {}", s.train.len(), s.val.len(), s.test.len()),
+        ),
+    ]);
+    md += "\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n## Per epoch\n\n";
+    md += "| epoch | step | mean loss | train | validation | test | seconds |\n|---:|---:|---:|---:|---:|---:|---:|\n";
+    for e in &o.epochs {
+        md += &format!(
+            "| {} | {} | {:.4} | {} | {} | {} | {:.1} |\n",
+            e.epoch,
+            e.step,
+            e.train_loss,
+            pct(Some(e.train_acc)),
+            pct(e.val_acc),
+            pct(e.test_acc),
+            e.elapsed_s
+        );
+    }
+    let c = &p.cfg;
+    md += "\n## Configuration\n\n";
+    md += &md_table(&[
+        ("layers", join(&c.layers)),
+        ("activation", c.activation.clone()),
+        ("init", c.init.clone()),
+        ("batch-norm", c.batchnorm.to_string()),
+        ("dropout", c.dropout.to_string()),
+        ("optimizer", c.optimizer.clone()),
+        ("learning rate", p.lr.to_string()),
+        ("schedule", format!("{:?}", c.schedule).to_lowercase()),
+        ("weight decay", c.weight_decay.to_string()),
+        ("batch", c.batch.to_string()),
+        ("epochs", c.epochs.to_string()),
+        ("sampling", format!("{:?}", c.sampling).to_lowercase()),
+        ("seed", c.seed.to_string()),
+    ]);
+    md +=
+        &format!("\n## Memory plan (what a firmware puts in `static`s)\n\n```\n{}```\n", plan_table(&o.plan));
+    md += "\n## Files\n\n";
+    md += "- `model.bin`: the weights in the core's format (`staticgrad::weights::parse`)\n";
+    md += "- `metrics.csv`, `metrics.jsonl`: one row per step and per epoch\n";
+    md += "- `summary.json`: the numbers above, machine-readable\n";
+    md += "- `loss.svg`, `accuracy.svg`: the plots\n";
+    md
+}

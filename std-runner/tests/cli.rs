@@ -1,0 +1,274 @@
+//! End-to-end tests of the `staticgrad` binary: resume bit-identity, reading a standard MNIST
+//! folder (gz and plain), exports, and one test per bad input (exit code 2, one line naming the
+//! file or value and the cause, no output left behind). Small models and subsets keep them fast.
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_staticgrad"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{args:?} failed: {err}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small training run: 784-16-10, few steps.
+const SMALL: &[&str] =
+    &["--layers", "784,16,10", "--limit", "360", "--test", "60", "--batch", "20", "--epochs", "2", "-q"];
+
+fn decompress(gz: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    GzDecoder::new(gz).read_to_end(&mut v).unwrap();
+    v
+}
+
+/// IDX bytes holding records `range` of the bundled images and labels.
+fn idx_subset(range: std::ops::Range<usize>) -> (Vec<u8>, Vec<u8>) {
+    let img = decompress(staticgrad_runner::data::BUNDLED_IMAGES);
+    let lbl = decompress(staticgrad_runner::data::BUNDLED_LABELS);
+    let n = range.len() as u32;
+    let mut i = 2051u32.to_be_bytes().to_vec();
+    for d in [n, 28, 28] {
+        i.extend_from_slice(&d.to_be_bytes());
+    }
+    i.extend_from_slice(&img[16 + 784 * range.start..16 + 784 * range.end]);
+    let mut l = 2049u32.to_be_bytes().to_vec();
+    l.extend_from_slice(&n.to_be_bytes());
+    l.extend_from_slice(&lbl[8 + range.start..8 + range.end]);
+    (i, l)
+}
+
+fn write_file(path: &Path, bytes: &[u8], gz: bool) {
+    if gz {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(bytes).unwrap();
+        std::fs::write(path.with_extension(format!("{}gz", ext_dot(path))), e.finish().unwrap()).unwrap();
+    } else {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+fn ext_dot(p: &Path) -> String {
+    p.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
+}
+
+/// A folder in the standard layout: 300 training and 100 test records.
+fn mnist_dir(root: &Path, gz: bool) -> PathBuf {
+    let dir = root.join(if gz { "mnist-gz" } else { "mnist-plain" });
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ti, tl) = idx_subset(0..300);
+    let (vi, vl) = idx_subset(300..400);
+    write_file(&dir.join("train-images-idx3-ubyte"), &ti, gz);
+    write_file(&dir.join("train-labels-idx1-ubyte"), &tl, gz);
+    write_file(&dir.join("t10k-images-idx3-ubyte"), &vi, gz);
+    write_file(&dir.join("t10k-labels-idx1-ubyte"), &vl, gz);
+    dir
+}
+
+fn step_rows(dir: &Path) -> Vec<String> {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    csv.lines().filter(|l| l.starts_with("step,")).map(str::to_string).collect()
+}
+
+#[test]
+fn resume_gives_bit_identical_weights() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    // Dropout and Adam: random masks, optimizer moments and Adam's step counter must all resume.
+    let common = [SMALL, &["--dropout", "0.2", "--optimizer", "adam"]].concat();
+    ok(&[&["train"], &common[..], &["--out", s(&a)]].concat());
+    // 300 training examples, batch 20: 15 steps per epoch. Stop mid-epoch 2, after a periodic
+    // checkpoint, then resume.
+    let out =
+        ok(&[&["train"], &common[..], &["--checkpoint-every", "5", "--max-steps", "23", "--out", s(&b)]]
+            .concat());
+    assert!(out.contains("--resume"), "{out}");
+    let ck = std::fs::read(b.join("checkpoint.bin")).unwrap();
+    assert!(!ck.is_empty());
+    let partial = std::fs::read(b.join("model.bin")).unwrap();
+    assert_ne!(partial, std::fs::read(a.join("model.bin")).unwrap(), "a stopped run differs");
+    ok(&["train", "--resume", s(&b), "-q"]);
+    assert_eq!(
+        std::fs::read(a.join("model.bin")).unwrap(),
+        std::fs::read(b.join("model.bin")).unwrap(),
+        "resumed weights differ from the uninterrupted run"
+    );
+    assert_eq!(step_rows(&a), step_rows(&b), "per-step losses differ");
+    assert_eq!(step_rows(&a).len(), 30);
+}
+
+#[test]
+fn mnist_dir_reads_standard_files_gz_and_plain() {
+    let t = tempfile::tempdir().unwrap();
+    let mut weights = Vec::new();
+    for gz in [true, false] {
+        let dir = mnist_dir(t.path(), gz);
+        let out = t.path().join(format!("run-{gz}"));
+        let o = ok(&[
+            "train",
+            "--mnist-dir",
+            s(&dir),
+            "--layers",
+            "784,16,10",
+            "--batch",
+            "50",
+            "--epochs",
+            "1",
+            "--out",
+            s(&out),
+            "--no-batchnorm",
+        ]);
+        assert!(o.contains("300 train, 0 validation, 100 test"), "{o}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["examples"]["test"], 100);
+        let e = ok(&["eval", "--weights", s(&out), "--mnist-dir", s(&dir)]);
+        assert!(e.contains("of 100 test examples"), "{e}");
+        weights.push(std::fs::read(out.join("model.bin")).unwrap());
+    }
+    assert_eq!(weights[0], weights[1], "gz and plain files hold the same data");
+}
+
+#[test]
+fn outputs_report_and_exports() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("run");
+    let o = ok(&[&["train"], SMALL, &["--val", "40", "--out", s(&out)]].concat());
+    assert!(o.contains("report:"), "{o}");
+    for f in
+        ["model.bin", "metrics.csv", "metrics.jsonl", "summary.json", "loss.svg", "accuracy.svg", "report.md"]
+    {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "temporary files left: {names:?}");
+    let jsonl = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let epochs = jsonl.lines().filter(|l| l.contains("\"kind\":\"epoch\"")).count();
+    assert_eq!(epochs, 2);
+    let svg = std::fs::read_to_string(out.join("accuracy.svg")).unwrap();
+    assert!(svg.contains("validation") && svg.contains("epoch"));
+
+    let rs = t.path().join("model.rs");
+    ok(&["export", "--weights", s(&out), "--format", "rust", "--out", s(&rs)]);
+    let src = std::fs::read_to_string(&rs).unwrap();
+    let n = 784 * 16 + 16 + 4 * 16 + 16 * 10 + 10;
+    assert!(src.contains(&format!("pub const PARAMS: [f32; {n}] = [")), "{}", &src[..400]);
+    assert!(src.contains("pub const WIDTHS: [usize; 3] = [784, 16, 10];"));
+    let bin = t.path().join("copy.bin");
+    ok(&["export", "--weights", s(&out.join("model.bin")), "--format", "bin", "--out", s(&bin)]);
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(out.join("model.bin")).unwrap());
+}
+
+#[test]
+fn config_file_with_flag_override() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = t.path().join("run.toml");
+    std::fs::write(&cfg, "layers = [784, 8, 10]\nepochs = 1\nbatch = 30\nlimit = 200\ntest = 50\nlr = 0.5\n")
+        .unwrap();
+    let out = t.path().join("run");
+    ok(&["train", "--config", s(&cfg), "--lr", "0.01", "--out", s(&out), "-q"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["config"]["layers"], serde_json::json!([784, 8, 10]));
+    assert_eq!(summary["config"]["lr"].as_f64().unwrap() as f32, 0.01);
+    assert_eq!(summary["steps"], 5);
+    std::fs::write(&cfg, "layers = [784, 8, 10]\nlearning_rate = 1\n").unwrap();
+    bad(&["train", "--config", s(&cfg)], &[s(&cfg), "unknown field"]);
+}
+
+/// Runs `args` (with an output folder appended), expecting exit code 2, a single stderr line
+/// containing every `needles`, nothing on stdout's side left on disk.
+fn bad(args: &[&str], needles: &[&str]) {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let mut all: Vec<&str> = args.to_vec();
+    if args[0] == "train" {
+        all.extend(["--out", s(&out)]);
+    }
+    let o = run(&all);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+    }
+    assert!(!out.exists(), "{args:?} left {}", out.display());
+}
+
+#[test]
+fn bad_mnist_files() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = mnist_dir(t.path(), false);
+    let base = ["train", "--mnist-dir", s(&dir), "--layers", "784,8,10", "--epochs", "1"];
+    // Missing file.
+    let lbl = dir.join("train-labels-idx1-ubyte");
+    let saved = std::fs::read(&lbl).unwrap();
+    std::fs::remove_file(&lbl).unwrap();
+    bad(&base, &["train-labels-idx1-ubyte", "no such file"]);
+    // Wrong magic number: an image file where the labels should be.
+    std::fs::copy(dir.join("train-images-idx3-ubyte"), &lbl).unwrap();
+    bad(&base, &[s(&lbl), "wrong magic number 2051"]);
+    std::fs::write(&lbl, &saved).unwrap();
+    // Truncated images, plain and gz.
+    let img = dir.join("train-images-idx3-ubyte");
+    let full = std::fs::read(&img).unwrap();
+    std::fs::write(&img, &full[..full.len() - 100]).unwrap();
+    bad(&base, &[s(&img), "truncated"]);
+    std::fs::remove_file(&img).unwrap();
+    write_file(&img, &full[..full.len() - 100], true);
+    bad(&base, &["train-images-idx3-ubyte.gz", "truncated"]);
+}
+
+#[test]
+fn bad_csv_files() {
+    let t = tempfile::tempdir().unwrap();
+    let csv = t.path().join("d.csv");
+    let base =
+        ["train", "--csv", s(&csv), "--layers", "3,4,3", "--test", "1", "--batch", "2", "--epochs", "1"];
+    std::fs::write(&csv, "0,1,2,3\n1,4,5,6\n2,7,8,9\n1,1,1,1\n").unwrap();
+    let o = run(&[&base[..], &["--out", s(&t.path().join("good")), "-q"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&csv, "0,1,2,3\n1,4,5,6\n2,7,8\n1,1,1,1\n").unwrap();
+    bad(&base, &[s(&csv), "line 3 has 3 fields, expected 4"]);
+    std::fs::write(&csv, "0,1,2,3\n1,4,five,6\n2,7,8,9\n1,1,1,1\n").unwrap();
+    bad(&base, &[s(&csv), "line 2, column 3", "\"five\" is not a number"]);
+    std::fs::write(&csv, "0,1,2,3\n3,4,5,6\n2,7,8,9\n1,1,1,1\n").unwrap();
+    bad(&base, &[s(&csv), "label 3", "number of classes (3)"]);
+    bad(
+        &["train", "--csv", s(&t.path().join("nope.csv")), "--layers", "3,4,3"],
+        &["nope.csv", "no such file"],
+    );
+}
+
+#[test]
+fn bad_values() {
+    bad(&["train", "--layers", "100,10", "--epochs", "1"], &["--layers 100,10", "784 features"]);
+    bad(&["train", "--lr", "-0.1"], &["--lr -0.1", "positive"]);
+    bad(&["train", "--optimizer", "adamax"], &["--optimizer adamax", "unknown"]);
+    bad(&["train", "--dropout", "1.5"], &["--dropout 1.5"]);
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path().join("w.bin");
+    std::fs::write(&w, b"SGWT\x01\x00").unwrap();
+    bad(&["eval", "--weights", s(&w)], &[s(&w), "truncated"]);
+    std::fs::write(&w, b"not weights at all").unwrap();
+    bad(&["export", "--weights", s(&w), "--format", "rust"], &[s(&w), "magic"]);
+}

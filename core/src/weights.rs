@@ -10,8 +10,8 @@
 //! | 4 | 2 | format version ([`VERSION`]) |
 //! | 6 | 2 | number of layer widths `n` (≤ [`MAX_WIDTHS`]) |
 //! | 8 | 1 | activation code ([`ModelDesc::activation`]) |
-//! | 9 | 1 | flags (bit 0: batch-norm) |
-//! | 10 | 2 | reserved, 0 |
+//! | 9 | 1 | flags (bit 0: batch-norm; other bits 0) |
+//! | 10 | 2 | reserved, must be 0 |
 //! | 12 | 4 | dropout ratio, `f32` |
 //! | 16 | 4 | parameter float count `p` |
 //! | 20 | 4 | statistics float count `s` (batch-norm running mean and variance) |
@@ -175,6 +175,10 @@ impl ModelDesc {
         if !(0.0..1.0).contains(&dropout) {
             return Err(WeightsError::BadSpec { what: "dropout ratio bits", value: dropout.to_bits() });
         }
+        if flags & !FLAG_BATCHNORM != 0 {
+            // Unknown bits would mean a model this version cannot rebuild: refuse, never ignore.
+            return Err(WeightsError::BadSpec { what: "unknown flag bits", value: flags as u32 });
+        }
         let mut w = [0u32; MAX_WIDTHS];
         w[..widths.len()].copy_from_slice(widths);
         Ok(ModelDesc { widths: w, len: widths.len() as u8, activation, flags, dropout })
@@ -322,6 +326,10 @@ pub fn parse(bytes: &[u8]) -> Result<WeightsView<'_>, WeightsError> {
     let mut widths = [0u32; MAX_WIDTHS];
     for (i, w) in widths.iter_mut().take(nw).enumerate() {
         *w = le_u32(bytes, FIXED_HEADER + 4 * i);
+    }
+    if bytes[10] != 0 || bytes[11] != 0 {
+        // Reserved for later versions: a non-zero value is a file this version does not understand.
+        return Err(WeightsError::BadSpec { what: "reserved bytes", value: le_u16(bytes, 10) as u32 });
     }
     let dropout = f32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
     let desc = ModelDesc::new(&widths[..nw], bytes[8], bytes[9], dropout)?;

@@ -100,7 +100,7 @@ impl Checkpoint {
             ));
         }
         let jl = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
-        let json = body.get(12..12 + jl).ok_or("truncated JSON section")?;
+        let json = body.get(12..12usize.saturating_add(jl)).ok_or("truncated JSON section")?;
         let meta: CheckpointMeta =
             serde_json::from_slice(json).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
         let rest = &body[12 + jl..];
@@ -109,7 +109,7 @@ impl Checkpoint {
         }
         let n = u64::from_le_bytes(rest[..8].try_into().unwrap_or([0; 8])) as usize;
         let data = &rest[8..];
-        if Some(data.len()) != n.checked_mul(4) || n != meta.param_len + meta.state_len {
+        if Some(data.len()) != n.checked_mul(4) || meta.param_len.checked_add(meta.state_len) != Some(n) {
             return Err(format!(
                 "float section holds {} bytes, metadata implies {} parameters and {} state floats",
                 data.len(),

@@ -337,7 +337,16 @@ pub fn parse_csv(text: &str, fmt: &CsvFormat) -> Result<Dataset, String> {
                     .ok()
                     .filter(|v: &f32| v.is_finite())
                     .ok_or_else(|| format!("line {lineno}, column {}: {f:?} is not a number", c + 1))?;
-                x.push(v / fmt.scale);
+                // A finite value can still overflow once scaled (1e30 / 1e-30): refuse it here
+                // rather than train on infinity.
+                let v = Some(v / fmt.scale).filter(|v| v.is_finite()).ok_or_else(|| {
+                    format!(
+                        "line {lineno}, column {}: {f:?} divided by the scale {} is not finite",
+                        c + 1,
+                        fmt.scale
+                    )
+                })?;
+                x.push(v);
             }
         }
     }

@@ -65,6 +65,12 @@ pub enum Error {
         /// The handle's index.
         index: usize,
     },
+    /// A combination the core cannot do, e.g. a fused update of a parameter used by two nodes, or
+    /// global-norm clipping (which needs every gradient at once) in a fused update.
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+    },
     /// A scalar argument outside its domain (negative learning rate, dropout ratio ≥ 1, …).
     InvalidArgument {
         /// Which argument.
@@ -105,6 +111,7 @@ impl fmt::Display for Error {
             Error::NonFinite { what, index } => write!(f, "non-finite {what} at index {index}"),
             Error::InvalidHandle { what, index } => write!(f, "{what} handle {index} is not valid here"),
             Error::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
+            Error::Unsupported { what } => write!(f, "unsupported: {what}"),
         }
     }
 }

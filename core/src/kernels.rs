@@ -125,6 +125,29 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
     Ok(())
 }
 
+/// Row `p` of `aᵀ · d` (with `a: m×k`, `d: m×n`) into `row` (`n` floats), overwritten: each
+/// `row[j] = 0.0 + a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as
+/// [`matmul_tn_acc`] onto a zeroed `c` (what the fused update uses instead of a gradient buffer).
+pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, m: usize, k: usize, n: usize) {
+    if m == 0 {
+        row.fill(0.0);
+    }
+    for i in 0..m {
+        let aip = a[i * k + p];
+        let drow = &d[i * n..(i + 1) * n];
+        if i == 0 {
+            // Written out rather than `fill(0.0)` + add: same bits (0.0 + t), one pass.
+            for (o, &dv) in row.iter_mut().zip(drow) {
+                *o = 0.0 + aip * dv;
+            }
+        } else {
+            for (o, &dv) in row.iter_mut().zip(drow) {
+                *o += aip * dv;
+            }
+        }
+    }
+}
+
 /// `c += d · bᵀ` with `d: m×n`, `b: k×n`, `c: m×k` (an input gradient `dout·Wᵀ`).
 /// Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
 pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) -> Result<()> {

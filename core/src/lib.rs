@@ -60,6 +60,7 @@ extern crate std;
 
 pub mod clip;
 pub mod error;
+pub mod fused;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
@@ -76,6 +77,7 @@ pub mod train;
 pub mod weights;
 
 pub use error::{Error, Region, Result};
+pub use fused::{FusedChunk, FusedUpdate};
 pub use init::Init;
 pub use mlp::{Activation, Loss, MlpSpec, Plan, Targets};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};

@@ -420,6 +420,35 @@ impl<'a> MlpSpec<'a> {
         (add(v, g), nodes)
     }
 
+    /// Gradient floats with the fused update ([`Params::fused`]'s row scratch): the widest
+    /// parameter row, i.e. the largest width after the input.
+    pub const fn fused_grad_floats(&self) -> usize {
+        let mut w = 0;
+        let mut l = 1;
+        while l < self.widths.len() {
+            if self.widths[l] > w {
+                w = self.widths[l];
+            }
+            l += 1;
+        }
+        w
+    }
+
+    /// Everything a training step with the fused update
+    /// ([`Trainer::step_fused`](crate::train::Trainer::step_fused)) needs: as [`plan`](Self::plan)
+    /// but with [`fused_grad_floats`](Self::fused_grad_floats) instead of a gradient buffer.
+    ///
+    /// ```
+    /// use staticgrad::mlp::MlpSpec;
+    /// use staticgrad::optim::Optimizer;
+    /// const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    /// const PLAN: staticgrad::mlp::Plan = SPEC.plan_fused(1, &Optimizer::sgd());
+    /// const _: () = assert!(PLAN.grad_floats == 32 && SPEC.plan(1, &Optimizer::sgd()).grad_floats == 6634);
+    /// ```
+    pub const fn plan_fused(&self, batch: usize, optimizer: &Optimizer) -> Plan {
+        Plan { grad_floats: self.fused_grad_floats(), ..self.plan(batch, optimizer) }
+    }
+
     /// Everything a training step with `batch` rows and `optimizer` needs.
     pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan {
@@ -593,7 +622,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Rows in `x` (which must hold whole rows of `inputs()` features).
-    fn rows(&self, x: &[f32]) -> Result<usize> {
+    pub(crate) fn rows(&self, x: &[f32]) -> Result<usize> {
         let i = self.inputs();
         if i == 0 || x.len() % i != 0 || x.is_empty() {
             return Err(Error::Shape {

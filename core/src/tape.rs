@@ -33,6 +33,7 @@
 //! ```
 
 use crate::error::{Error, Region, Result};
+use crate::fused::{FusedChunk, FusedUpdate};
 use crate::ops;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
@@ -387,6 +388,10 @@ impl<'a> Tape<'a> {
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
         self.check_loss(loss, "backward")?;
+        if params.is_fused() {
+            let needed = params.len();
+            return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
+        }
         self.check_params(loss, params)?;
         if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
@@ -395,6 +400,70 @@ impl<'a> Tape<'a> {
             let node = self.nodes[i];
             if node.needs_grad {
                 self.backward_node(node, params)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reverse mode with the **fused update** (see [`crate::fused`]): like
+    /// [`backward`](Self::backward), but each parameter tensor is updated by `rule` (with its
+    /// `state` and `lr`) as soon as its gradient is complete, so no gradient buffer is needed.
+    /// Bit-identical to `zero_grad` + `backward` + the same element-wise step.
+    ///
+    /// `params` is normally made by [`Params::fused`]; a set with a gradient buffer also works,
+    /// the buffer then serving as scratch (its contents are unspecified afterwards).
+    ///
+    /// Refused before anything is touched: what [`backward`](Self::backward) refuses, a
+    /// parameter used by two nodes ([`Error::Unsupported`]: its gradient would be complete only
+    /// at the last use), batch norm's γ and β (not updated fused yet), and whatever
+    /// `rule.begin_step` refuses (e.g. global-norm clipping).
+    pub fn backward_fused<U: FusedUpdate + ?Sized>(
+        &mut self,
+        loss: Var,
+        params: &mut Params,
+        rule: &mut U,
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
+        self.check_loss(loss, "backward_fused")?;
+        self.check_params(loss, params)?;
+        let walked = self.nodes.get(..=loss.index()).unwrap_or_default();
+        for (i, node) in walked.iter().enumerate() {
+            if let Op::BatchNorm { .. } | Op::BatchNormEval { .. } = node.op {
+                if node.needs_grad {
+                    return Err(Error::Unsupported { what: "fused update of batch-norm parameters" });
+                }
+            }
+            for id in param_refs(node.op).into_iter().flatten() {
+                if walked[..i].iter().any(|e| param_refs(e.op).contains(&Some(id))) {
+                    return Err(Error::Unsupported { what: "fused update of a parameter used by two nodes" });
+                }
+            }
+        }
+        rule.begin_step(lr)?;
+        if !self.seed_gradients(loss)? {
+            return Ok(()); // nothing trainable upstream of the loss
+        }
+        for i in (0..=loss.index()).rev() {
+            let node = self.nodes[i];
+            if !node.needs_grad {
+                continue;
+            }
+            match node.op {
+                Op::Param(id) => {
+                    let e = params.entry(id)?;
+                    if e.kind.trainable() {
+                        let (pv, _, _) = params.split_fused();
+                        let mut g = self.grads_view();
+                        let at = FusedChunk { entry: e, start: 0 };
+                        rule.update(at, &mut pv[e.range()], g.out_mut(node), state, lr)?;
+                    }
+                }
+                Op::Affine { x, w, b } => {
+                    let g = self.grads_view();
+                    ops::affine::backward_fused(g, node, x, w, b, params, rule, state, lr)?;
+                }
+                _ => self.backward_node(node, params)?,
             }
         }
         Ok(())
@@ -497,6 +566,16 @@ impl<'a> Tape<'a> {
     }
 }
 
+/// The parameters an op reads (for the fused update's one-use check).
+fn param_refs(op: Op) -> [Option<ParamId>; 2] {
+    match op {
+        Op::Param(id) => [Some(id), None],
+        Op::Affine { w, b, .. } => [Some(w), Some(b)],
+        Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => [Some(gamma), Some(beta)],
+        _ => [None, None],
+    }
+}
+
 /// What an op's backward sees: all values (read-only), all gradients of tape values (writable;
 /// arena offset `base` is index 0) and the node list to find operands. Operands were recorded
 /// before the node being visited, so their gradients sit above its gradient.
@@ -522,6 +601,12 @@ impl Grads<'_> {
     /// The upstream gradient of `node`.
     pub(crate) fn out(&self, node: Node) -> &[f32] {
         &self.grads[self.range_of(node)]
+    }
+
+    /// The upstream gradient of `node`, writable (a fused update may clip it in place).
+    pub(crate) fn out_mut(&mut self, node: Node) -> &mut [f32] {
+        let r = self.range_of(node);
+        &mut self.grads[r]
     }
 
     /// The upstream gradient of `node` and the writable gradient of operand `v` — empty if `v`

@@ -45,7 +45,8 @@ use crate::error::{Error, Region, Result};
 use crate::mlp::{MlpSpec, Targets};
 use crate::optim::Optimizer;
 use crate::params::Params;
-use crate::tape::Tape;
+use crate::shape::Shape;
+use crate::tape::{Mode, Tape};
 use rand_core::RngCore;
 
 /// A spec, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
@@ -96,6 +97,45 @@ impl<'s, 'b> Trainer<'s, 'b> {
         let out = self.step_inner(tape, params, x, targets, lr, rng);
         tape.reset();
         out
+    }
+
+    /// [`step`](Self::step) with the **fused update** ([`Tape::backward_fused`]): each tensor is
+    /// updated as soon as its gradient is complete, so `params` needs no gradient buffer (make it
+    /// with [`Params::fused`], sized by [`MlpSpec::plan_fused`]). Same bits as `step` for every
+    /// rule; global-norm clipping is refused ([`Error::Unsupported`]), and a non-finite gradient
+    /// is not scanned for (the loss is checked).
+    pub fn step_fused(
+        &mut self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl RngCore,
+    ) -> Result<f32> {
+        let out = self.step_fused_inner(tape, params, x, targets, lr, rng);
+        tape.reset();
+        out
+    }
+
+    fn step_fused_inner(
+        &mut self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl RngCore,
+    ) -> Result<f32> {
+        tape.reset();
+        let rows = self.spec.rows(x)?;
+        let xv = tape.input(x, Shape::new(rows, self.spec.inputs()))?;
+        let logits = self.spec.forward(tape, params, xv, Mode::Train, rng)?;
+        let loss = self.spec.loss(tape, logits, targets)?;
+        let data_loss = tape.scalar(loss)?;
+        let total = data_loss + self.optimizer.decay_loss(params);
+        tape.backward_fused(loss, params, &mut self.optimizer, self.state, lr)?;
+        Ok(total)
     }
 
     fn step_inner(

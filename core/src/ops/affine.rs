@@ -2,7 +2,8 @@
 //! Backward: `dx += dy·Wᵀ` (skipped when nothing upstream needs it, e.g. the first layer's data),
 //! `dW += xᵀ·dy`, `db += Σ_rows dy`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Region, Result};
+use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
@@ -61,6 +62,53 @@ pub(crate) fn backward(
     }
     kernels::matmul_tn_acc(&vals[xn.range()], dy, &mut pg[we.range()], m, k, n)?;
     kernels::col_sum_acc(dy, &mut pg[be.range()], m, n);
+    Ok(())
+}
+
+/// Backward with the fused update: `dx` first (from the weights before the update), then each
+/// row of `dW = xᵀ·dy` and then `db`, each summed over the batch in the canonical order from 0.0
+/// into the row scratch and handed to `rule` at once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
+    mut g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+    rule: &mut U,
+    state: &mut [f32],
+    lr: f32,
+) -> Result<()> {
+    let xn = g.node(x);
+    let (m, k, n) = (xn.shape.rows, xn.shape.cols, node.shape.cols);
+    let vals = g.vals;
+    let (we, be) = (params.entry(w)?, params.entry(b)?);
+    let (pv, scratch, _) = params.split_fused();
+    let available = scratch.len();
+    let row =
+        scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
+    let (dy, dx) = g.out_and(node, x);
+    if xn.needs_grad {
+        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k);
+    }
+    if n == 0 {
+        return Ok(()); // a zero-width layer has nothing to update
+    }
+    let xv = &vals[xn.range()];
+    if we.kind.trainable() {
+        for (p, wrow) in pv[we.range()].chunks_exact_mut(n).enumerate() {
+            kernels::outer_row(xv, dy, row, p, m, k, n);
+            let at = FusedChunk { entry: we, start: p * n };
+            rule.update(at, wrow, row, state, lr)?;
+        }
+    }
+    if be.kind.trainable() {
+        row.fill(0.0);
+        kernels::col_sum_acc(dy, row, m, n);
+        let at = FusedChunk { entry: be, start: 0 };
+        rule.update(at, &mut pv[be.range()], row, state, lr)?;
+    }
     Ok(())
 }
 

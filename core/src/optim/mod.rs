@@ -639,8 +639,81 @@ impl Optimizer {
         if let Clip::Value(c) = self.clip {
             clip::clamp_slice(grads, c);
         }
-        let decay =
-            if self.decay_scope.applies_to(entry.kind) { self.weight_decay } else { WeightDecay::None };
+        let split = if self.floats_per_param() == 2 { n } else { needed };
+        let (s0, s1) = state[..needed].split_at_mut(split);
+        self.apply(entry.kind, values, grads, s0, s1, lr);
+        Ok(())
+    }
+
+    /// Applies the rule to elements `start .. start + values.len()` of tensor `entry`, given their
+    /// complete gradient: what [`Tape::backward_fused`](crate::Tape::backward_fused) calls row by
+    /// row (through [`FusedUpdate`](crate::FusedUpdate)), so no tensor-sized gradient buffer is
+    /// needed. `state` is the tensor's state slice as for [`Optimizer::update_tensor`]; the part
+    /// reads and writes each state run at `start`. Same arithmetic, so the same bits, as
+    /// `update_tensor` on the whole tensor.
+    ///
+    /// Checked: lengths, `lr`, `t ≥ 1`. Not done here (see [`FusedUpdate`](crate::FusedUpdate)):
+    /// option validation (once per step), the finiteness scan of the gradient (a second pass over
+    /// every parameter; a finite loss was checked) and global-norm clipping (refused).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_part(
+        &self,
+        entry: ParamEntry,
+        start: usize,
+        values: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(Error::InvalidArgument { what: "learning rate", value: lr });
+        }
+        let (n, c, k) = (entry.shape.len(), values.len(), self.floats_per_param());
+        if grads.len() != c || start.saturating_add(c) > n {
+            return Err(Error::Shape {
+                op: "update_part",
+                expected: entry.shape,
+                found: Shape::row(start + c),
+            });
+        }
+        let needed = self.state_len(n);
+        if state.len() < needed {
+            return Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() });
+        }
+        if !entry.kind.trainable() {
+            return Ok(());
+        }
+        if self.t == 0 {
+            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
+        }
+        if let Clip::Value(cv) = self.clip {
+            clip::clamp_slice(grads, cv);
+        }
+        let (s0, s1) = state[..needed].split_at_mut(if k == 2 { n } else { needed });
+        let (s0, s1) = if k == 0 {
+            (&mut s0[..0], &mut s1[..0])
+        } else if k == 1 {
+            (&mut s0[start..start + c], &mut s1[..0])
+        } else {
+            (&mut s0[start..start + c], &mut s1[start..start + c])
+        };
+        self.apply(entry.kind, values, grads, s0, s1, lr);
+        Ok(())
+    }
+
+    /// The rule's arithmetic over one run of elements: `s0` is the first state quantity of these
+    /// elements (momentum's `v`, Adam's `m`, …), `s1` the second (Adam's `v`, centred RMSProp's
+    /// `ḡ`), each empty if the rule has none.
+    fn apply(
+        &self,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        lr: f32,
+    ) {
+        let decay = if self.decay_scope.applies_to(kind) { self.weight_decay } else { WeightDecay::None };
         let l2 = match decay {
             WeightDecay::L2(l) => Some(l),
             WeightDecay::Decoupled(l) => {
@@ -657,7 +730,6 @@ impl Optimizer {
             Some(l) => g + l * w,
             None => g,
         };
-        let state = &mut state[..needed];
         match self.rule {
             Rule::Sgd => {
                 for (p, &g) in values.iter_mut().zip(grads.iter()) {
@@ -665,7 +737,7 @@ impl Optimizer {
                 }
             }
             Rule::Momentum { momentum: mu } => {
-                for ((p, &g), v) in values.iter_mut().zip(grads.iter()).zip(state.iter_mut()) {
+                for ((p, &g), v) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     momentum::update(p, v, eff(g, *p), lr, mu);
                 }
             }
@@ -675,29 +747,27 @@ impl Optimizer {
                     NesterovForm::BookPre2021 => nesterov::update_book_pre2021::<f32>,
                     NesterovForm::Sutskever => nesterov::update_sutskever::<f32>,
                 };
-                for ((p, &g), v) in values.iter_mut().zip(grads.iter()).zip(state.iter_mut()) {
+                for ((p, &g), v) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     f(p, v, eff(g, *p), lr, mu);
                 }
             }
             Rule::AdaGrad { eps } => {
-                for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(state.iter_mut()) {
+                for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     adagrad::update(p, h, eff(g, *p), lr, eps);
                 }
             }
             Rule::RmsProp { decay, eps, centered: false } => {
-                for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(state.iter_mut()) {
+                for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     rmsprop::update(p, h, eff(g, *p), lr, decay, eps);
                 }
             }
             Rule::RmsProp { decay, eps, centered: true } => {
-                let (hs, gbars) = state.split_at_mut(n);
-                for (((p, &g), h), gb) in values.iter_mut().zip(grads.iter()).zip(hs).zip(gbars) {
+                for (((p, &g), h), gb) in values.iter_mut().zip(grads.iter()).zip(s0).zip(s1) {
                     rmsprop::update_centered(p, h, gb, eff(g, *p), lr, decay, eps);
                 }
             }
             Rule::Adam { beta1, beta2, eps, form } => {
-                let (ms, vs) = state.split_at_mut(n);
-                let it = values.iter_mut().zip(grads.iter()).zip(ms).zip(vs);
+                let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1);
                 match form {
                     AdamForm::BookFolded => {
                         let lr_t = adam::book_lr_t(lr, beta1, beta2, self.t);
@@ -714,7 +784,6 @@ impl Optimizer {
                 }
             }
         }
-        Ok(())
     }
 
     /// The coupled-L2 loss term for this optimizer's decay and scope: `0.5·λ·ΣW²` if the decay is

@@ -1,0 +1,227 @@
+//! Fused update: apply the update rule to each parameter tensor during backward, as soon as its
+//! gradient is complete, so training needs **no parameter-gradient buffer**.
+//!
+//! [`Tape::backward_fused`](crate::Tape::backward_fused) walks the tape like
+//! [`Tape::backward`](crate::Tape::backward); when it reaches the node that uses a parameter
+//! (an affine layer, or a [`Tape::param`](crate::Tape::param) copy), that parameter's gradient is
+//! final, so the node computes it one row at a time into a small scratch (as long as the widest
+//! tensor row, see [`Params::fused`](crate::Params::fused)) and hands each row to a
+//! [`FusedUpdate`] rule. A 196-32-10 MLP then needs a 32-float scratch instead of a 6,634-float
+//! gradient buffer.
+//!
+//! Rules and limits:
+//! * The result is **bit-identical** to `zero_grad` + `backward` + an element-wise step: each
+//!   gradient element is summed in the same canonical order from 0.0, and an affine layer's input
+//!   gradient is computed from the weights *before* they are updated.
+//! * Each parameter may be used by one node only (a shared parameter's gradient is complete only
+//!   at its last use): otherwise [`Error::Unsupported`], before anything
+//!   is touched.
+//! * The rule must be element-wise (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam, AdamW,
+//!   clipping by value). Global-norm clipping needs every gradient before the first update, so a
+//!   rule configured with it must refuse in [`FusedUpdate::begin_step`].
+//! * Parameters whose kind is not [trainable](crate::ParamKind::trainable) are never handed over.
+//!
+//! ```
+//! use staticgrad::optim::Optimizer;
+//! use staticgrad::{ParamEntry, ParamKind, Params, Shape, TapeStorage};
+//! let (mut values, mut scratch, mut table) = ([0.0f32; 3], [0.0f32; 1], [ParamEntry::EMPTY; 2]);
+//! let mut params = Params::fused(&mut values, &mut scratch, &mut table); // no gradient buffer
+//! let w = params.alloc(Shape::new(2, 1), ParamKind::Weight)?;
+//! let b = params.alloc(Shape::row(1), ParamKind::Bias)?;
+//! params.value_mut(w)?.copy_from_slice(&[0.5, -1.0]);
+//! let mut ts = TapeStorage::<64, 8>::new();
+//! let mut tape = ts.tape();
+//! let x = tape.input(&[1.0, 2.0], Shape::new(1, 2))?;
+//! let y = tape.affine(x, &params, w, b)?;            // −1.5
+//! let t = tape.input(&[0.5], Shape::SCALAR)?;
+//! let loss = tape.mse(y, t)?;                         // gradient of y: 2·(−1.5 − 0.5) = −4
+//! let mut sgd = Optimizer::sgd();
+//! tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.125)?;
+//! assert_eq!(params.value(w)?, &[1.0, 0.0]);          // w − 0.125·(−4·x)
+//! assert_eq!(params.value(b)?, &[0.5]);
+//! # Ok::<(), staticgrad::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use crate::optim::{Clip, Optimizer};
+use crate::params::ParamEntry;
+
+/// Which part of a tensor [`FusedUpdate::update`] is handed: elements
+/// `start .. start + values.len()` of tensor `entry` (a row of a weight, or a whole bias).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedChunk {
+    /// The tensor (its flat offset, shape and kind).
+    pub entry: ParamEntry,
+    /// Index of the part's first element inside the tensor.
+    pub start: usize,
+}
+
+/// An element-wise update rule that [`Tape::backward_fused`](crate::Tape::backward_fused)
+/// applies piece by piece. [`Optimizer`] is one (every rule, weight decay, clipping by value).
+pub trait FusedUpdate {
+    /// Called once per fused backward, before any [`update`](Self::update): validate the options
+    /// and `lr`, advance a step counter (Adam's bias correction), or refuse a configuration that
+    /// needs all gradients at once (global-norm clipping) with [`Error::Unsupported`].
+    fn begin_step(&mut self, lr: f32) -> Result<()>;
+
+    /// Updates `values` — part `at` of a tensor — given their complete gradient `grads` (same
+    /// length; the rule may modify it, e.g. clip it). `state` is the rule's whole state buffer,
+    /// as for an unfused step.
+    fn update(
+        &mut self,
+        at: FusedChunk,
+        values: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()>;
+}
+
+impl FusedUpdate for Optimizer {
+    /// Validates the options and `lr`, refuses [`Clip::GlobalNorm`] with
+    /// [`Error::Unsupported`], then [`Optimizer::begin_step`].
+    fn begin_step(&mut self, lr: f32) -> Result<()> {
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(Error::InvalidArgument { what: "learning rate", value: lr });
+        }
+        self.validate()?;
+        if let Clip::GlobalNorm(_) = self.clip {
+            return Err(Error::Unsupported {
+                what: "global-norm clipping with the fused update (it needs every gradient first)",
+            });
+        }
+        Optimizer::begin_step(self);
+        Ok(())
+    }
+
+    /// [`Optimizer::update_part`] on the tensor's state slice (see the optimizer's state layout).
+    fn update(
+        &mut self,
+        at: FusedChunk,
+        values: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
+        // The tensor's state slice: k floats per parameter from k·offset (see `optim`).
+        let (k, e) = (self.floats_per_param(), at.entry);
+        let r = k.saturating_mul(e.offset)..k.saturating_mul(e.offset.saturating_add(e.shape.len()));
+        let available = state.len();
+        let s = state.get_mut(r.clone()).ok_or(Error::Capacity {
+            region: crate::Region::OptimizerState,
+            needed: r.end,
+            available,
+        })?;
+        self.update_part(at.entry, at.start, values, grads, s, lr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::optim::{Clip, Optimizer};
+    use crate::testutil::random_values;
+    use crate::{Error, ParamEntry, ParamKind, Params, Region, Shape, Tape};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// x(3×4) → affine(4×5) → tanh → param copy of a 5×2 weight via matmul → mse: every kind of
+    /// parameter use the fused walk handles (affine in place, `Tape::param`), with batch > 1.
+    fn run(fused: bool, opt: Optimizer, steps: usize) -> Vec<f32> {
+        let (mut values, mut grads, mut table) = (vec![0.0; 40], vec![0.0; 40], [ParamEntry::EMPTY; 3]);
+        let mut scratch = [0.0f32; 5];
+        let mut params = if fused {
+            Params::fused(&mut values, &mut scratch, &mut table)
+        } else {
+            Params::new(&mut values, &mut grads, &mut table)
+        };
+        let w = params.alloc(Shape::new(4, 5), ParamKind::Weight).unwrap();
+        let b = params.alloc(Shape::row(5), ParamKind::Bias).unwrap();
+        let v = params.alloc(Shape::new(5, 2), ParamKind::Weight).unwrap();
+        params.values_mut().copy_from_slice(&random_values(35, 0.0, 3));
+        let (mut floats, mut nodes) = (vec![0.0; 256], vec![crate::Node::EMPTY; 16]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let mut state = vec![0.0; opt.state_len(35)];
+        let mut opt = opt;
+        for s in 0..steps {
+            let x = tape.input(&random_values(12, 0.0, 10 + s as u64), Shape::new(3, 4)).unwrap();
+            let h = tape.affine(x, &params, w, b).unwrap();
+            let h = tape.tanh(h).unwrap();
+            let vp = tape.param(&params, v).unwrap();
+            let y = tape.matmul(h, vp).unwrap();
+            let t = tape.input(&[0.5, -0.5, 1.0, 0.0, -1.0, 0.25], Shape::new(3, 2)).unwrap();
+            let loss = tape.mse(y, t).unwrap();
+            if fused {
+                tape.backward_fused(loss, &mut params, &mut opt, &mut state, 0.1).unwrap();
+            } else {
+                params.zero_grad();
+                tape.backward(loss, &mut params).unwrap();
+                opt.step(&mut params, &mut state, 0.1).unwrap();
+            }
+            tape.reset();
+        }
+        params.values().to_vec()
+    }
+
+    #[test]
+    fn fused_equals_unfused_bit_for_bit() {
+        for opt in [
+            Optimizer::sgd(),
+            Optimizer::momentum(),
+            Optimizer::adagrad(),
+            Optimizer::rmsprop().centered(true),
+            Optimizer::adam(),
+            Optimizer::adamw(0.01),
+            Optimizer::sgd().with_clip(Clip::Value(0.05)),
+        ] {
+            let (a, b) = (run(false, opt, 5), run(true, opt, 5));
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{opt:?}"
+            );
+            assert_ne!(a, run(false, opt, 0), "{opt:?} trained");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let (mut values, mut scratch, mut table) = ([0.0f32; 8], [0.0f32; 2], [ParamEntry::EMPTY; 2]);
+        let mut params = Params::fused(&mut values, &mut scratch, &mut table);
+        let w = params.alloc(Shape::new(2, 2), ParamKind::Weight).unwrap();
+        let b = params.alloc(Shape::row(2), ParamKind::Bias).unwrap();
+        params.value_mut(w).unwrap().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+        let (mut floats, mut nodes) = ([0.0f32; 64], [crate::Node::EMPTY; 8]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let x = tape.input(&[1.0, 1.0], Shape::new(1, 2)).unwrap();
+        let h = tape.affine(x, &params, w, b).unwrap();
+        let y = tape.affine(h, &params, w, b).unwrap(); // the same weight twice
+        let loss = tape.sum(y).unwrap();
+        // No gradient buffer: the ordinary backward says so.
+        assert_eq!(
+            tape.backward(loss, &mut params),
+            Err(Error::Capacity { region: Region::ParamGrads, needed: 6, available: 0 })
+        );
+        let before: Vec<f32> = params.values().to_vec();
+        let mut sgd = Optimizer::sgd();
+        assert!(matches!(
+            tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.1),
+            Err(Error::Unsupported { .. })
+        ));
+        let mut clipped = Optimizer::sgd().with_clip(Clip::GlobalNorm(1.0));
+        tape.reset();
+        let x = tape.input(&[1.0, 1.0], Shape::new(1, 2)).unwrap();
+        let y = tape.affine(x, &params, w, b).unwrap();
+        let loss = tape.sum(y).unwrap();
+        assert!(matches!(
+            tape.backward_fused(loss, &mut params, &mut clipped, &mut [], 0.1),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            tape.backward_fused(loss, &mut params, &mut sgd, &mut [], -1.0),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!(params.values(), &before[..], "refused before anything was written");
+        tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.5).unwrap();
+        assert_eq!(params.values(), &[0.5, 1.5, 2.5, 3.5, -0.5, -0.5]);
+    }
+}

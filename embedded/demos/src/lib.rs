@@ -1,0 +1,80 @@
+//! The on-device training demos of staticgrad, `#![no_std]` and heap-free: the firmware in
+//! `embedded/mps2-an386` and `embedded/microbit` runs them on a Cortex-M under QEMU, and the host
+//! test `tests/tests/embedded_demos.rs` runs the very same code on x86-64 and checks that the final
+//! weights have the same bits ([`fnv1a`] checksum).
+//!
+//! Models are [`staticgrad::mlp::MlpSpec`]s, updates [`staticgrad::optim::Optimizer`]s driven by
+//! [`staticgrad::train::Trainer`]; every buffer is handed in by the caller (a firmware's
+//! `static`s, sized by the spec's const planner).
+//!
+//! * [`xor`]: 2-3-1 sigmoid MLP, mean-squared error, batch 4, plain gradient descent.
+//! * [`mnist`]: 196-32-10 ReLU MLP on 14×14 MNIST kept in flash as `u8`, softmax cross-entropy,
+//!   any batch size, SGD or Adam, with or without the fused update (no gradient buffer).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod mnist;
+pub mod xor;
+
+/// 32-bit FNV-1a over the little-endian bit patterns of `values`: equal checksums mean
+/// (with overwhelming probability) bit-identical weights.
+///
+/// ```
+/// assert_eq!(staticgrad_demos::fnv1a(&[]), 0x811c_9dc5);
+/// assert_ne!(staticgrad_demos::fnv1a(&[0.0]), staticgrad_demos::fnv1a(&[-0.0]));
+/// ```
+pub fn fnv1a(values: &[f32]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for v in values {
+        for b in v.to_bits().to_le_bytes() {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+    }
+    h
+}
+
+/// What a demo reports while it trains; the firmware prints it, the host test collects it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// Epoch number, from 1.
+    pub epoch: u32,
+    /// Mean training loss over the epoch's steps.
+    pub mean_loss: f32,
+    /// Held-out examples classified correctly (for XOR: of the 4 inputs).
+    pub correct: u32,
+    /// Held-out examples evaluated.
+    pub total: u32,
+}
+
+/// Callbacks of a training run.
+pub trait Hooks {
+    /// Called right before the first and right after the last measured training step (the
+    /// firmware executes its instruction-count marker here).
+    fn mark(&mut self) {}
+    /// Called after each epoch.
+    fn epoch(&mut self, _report: &EpochReport) {}
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// The result of a demo run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outcome {
+    /// The last epoch's report.
+    pub last: EpochReport,
+    /// [`fnv1a`] of the final parameter values.
+    pub checksum: u32,
+    /// Training steps taken.
+    pub steps: u32,
+    /// True if the run met the demo's bar (accuracy, loss).
+    pub passed: bool,
+}
+
+/// Loss as an integer in units of 1e-4 (the firmware prints no floats; saturates).
+pub fn fixed4(x: f32) -> u32 {
+    if x.is_finite() && x >= 0.0 { (x * 10_000.0 + 0.5) as u32 } else { u32::MAX }
+}

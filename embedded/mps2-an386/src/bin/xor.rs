@@ -1,0 +1,28 @@
+//! XOR, 2-3-1 sigmoid, MSE, batch 4, SGD, on the Cortex-M4F.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use panic_semihosting as _;
+use staticgrad::{Node, ParamEntry};
+use staticgrad_demos::xor::{self, PLAN, XorMemory};
+use staticgrad_fw::{Firmware, finish, stack};
+
+staticgrad_fw::hardfault_exits!();
+
+const _: () = assert!(PLAN.total_bytes() <= 1024, "XOR trains in a kilobyte");
+
+#[entry]
+fn main() -> ! {
+    // `static mut` in `#[entry]` become safe `&'static mut` references: all memory is static,
+    // sized by the planner.
+    static mut VALUES: [f32; PLAN.param_floats] = [0.0; PLAN.param_floats];
+    static mut GRADS: [f32; PLAN.grad_floats] = [0.0; PLAN.grad_floats];
+    static mut TABLE: [ParamEntry; PLAN.param_tensors] = [ParamEntry::EMPTY; PLAN.param_tensors];
+    static mut FLOATS: [f32; PLAN.tape_floats] = [0.0; PLAN.tape_floats];
+    static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
+    stack::paint();
+    let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, floats: FLOATS, nodes: NODES };
+    let outcome = xor::train(mem, &mut Firmware("xor"));
+    finish("xor", outcome, stack::used(), 4 * 1024)
+}

@@ -1,0 +1,49 @@
+/// One MNIST firmware: every buffer a `static` sized by the planner for variant `$cfg`
+/// ([`staticgrad_demos::mnist::MnistConfig::plan`], `MlpSpec`'s const planner).
+macro_rules! mnist_firmware {
+    ($cfg:path) => {
+        use cortex_m_rt::entry;
+        use panic_semihosting as _;
+        use staticgrad::mlp::Plan;
+        use staticgrad::{Node, ParamEntry};
+        use staticgrad_demos::mnist::{self, MnistMemory};
+        use staticgrad_fw::{Firmware, finish, stack};
+
+        staticgrad_fw::hardfault_exits!();
+
+        const CFG: mnist::MnistConfig = $cfg;
+        const PLAN: Plan = CFG.plan();
+        const B: usize = CFG.batch;
+        // Checked at compile time: the planned statics leave room for the stack in the variant's
+        // RAM budget (64 KiB for batch 1 with a gradient buffer, 36 KiB fused, …).
+        const _: () = assert!(CFG.static_bytes() + staticgrad_fw::STACK_RESERVE <= CFG.ram_budget);
+        const _: () = assert!(!CFG.fused || PLAN.grad_floats == 32, "fused: a row scratch, no gradient buffer");
+
+        #[entry]
+        #[allow(clippy::too_many_arguments)] // `#[entry]` turns each `static mut` into an argument
+        fn main() -> ! {
+            // `static mut` in `#[entry]` become safe `&'static mut` references.
+            static mut VALUES: [f32; PLAN.param_floats] = [0.0; PLAN.param_floats];
+            static mut GRADS: [f32; PLAN.grad_floats] = [0.0; PLAN.grad_floats];
+            static mut TABLE: [ParamEntry; PLAN.param_tensors] = [ParamEntry::EMPTY; PLAN.param_tensors];
+            static mut STATE: [f32; PLAN.state_floats] = [0.0; PLAN.state_floats];
+            static mut FLOATS: [f32; PLAN.tape_floats] = [0.0; PLAN.tape_floats];
+            static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
+            static mut X: [f32; B * mnist::INPUTS] = [0.0; B * mnist::INPUTS];
+            static mut LABELS: [u32; B] = [0; B];
+            stack::paint();
+            let mem = MnistMemory {
+                values: VALUES,
+                grads: GRADS,
+                table: TABLE,
+                state: STATE,
+                floats: FLOATS,
+                nodes: NODES,
+                x: X,
+                labels: LABELS,
+            };
+            let outcome = mnist::train(&CFG, mem, &mut Firmware(CFG.name));
+            finish(CFG.name, outcome, stack::used(), CFG.ram_budget)
+        }
+    };
+}

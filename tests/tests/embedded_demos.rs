@@ -1,0 +1,104 @@
+//! The bit-identical promise (DESIGN §2.5), host side: runs the firmware's demos
+//! (`embedded/demos`, the same code, data, seeds and steps) on this machine, checks each meets its
+//! bar, and — when `STATICGRAD_FIRMWARE_LOG` names a log of the firmware runs under QEMU
+//! (`embedded/run-all.sh` writes one) — that every demo's final-weight checksum equals the
+//! firmware's line `checksum <name> <hex>`.
+//!
+//! Also the fused update's promise: bit-identical to the gradient-buffer path (SGD at batch 1
+//! and 8, Adam), over thousands of steps of real training.
+
+use staticgrad_demos::mnist::{self, MnistConfig, MnistMemory};
+use staticgrad_demos::xor::{self, XorMemory};
+use staticgrad_demos::{EpochReport, Hooks, Outcome};
+use std::collections::BTreeMap;
+
+struct Print(&'static str);
+impl Hooks for Print {
+    fn epoch(&mut self, r: &EpochReport) {
+        println!("{} epoch {} loss {:.4} held-out {}/{}", self.0, r.epoch, r.mean_loss, r.correct, r.total);
+    }
+}
+
+fn run_xor() -> Outcome {
+    let p = xor::PLAN;
+    let (mut v, mut g) = (vec![0.0; p.param_floats], vec![0.0; p.grad_floats]);
+    let mut table = vec![staticgrad::ParamEntry::EMPTY; p.param_tensors];
+    let (mut floats, mut nodes) = (vec![0.0; p.tape_floats], vec![staticgrad::Node::EMPTY; p.tape_nodes]);
+    let mem = XorMemory {
+        values: &mut v,
+        grads: &mut g,
+        table: &mut table,
+        floats: &mut floats,
+        nodes: &mut nodes,
+    };
+    xor::train(mem, &mut Print("xor")).unwrap()
+}
+
+fn run_mnist(cfg: &MnistConfig) -> Outcome {
+    let p = cfg.plan();
+    let mut values = vec![0.0; p.param_floats];
+    let mut grads = vec![0.0; p.grad_floats];
+    let mut table = vec![staticgrad::ParamEntry::EMPTY; p.param_tensors];
+    let mut state = vec![0.0; p.state_floats];
+    let mut floats = vec![0.0; p.tape_floats];
+    let mut nodes = vec![staticgrad::Node::EMPTY; p.tape_nodes];
+    let (mut x, mut labels) = (vec![0.0; cfg.batch * mnist::INPUTS], vec![0; cfg.batch]);
+    let mem = MnistMemory {
+        values: &mut values,
+        grads: &mut grads,
+        table: &mut table,
+        state: &mut state,
+        floats: &mut floats,
+        nodes: &mut nodes,
+        x: &mut x,
+        labels: &mut labels,
+    };
+    mnist::train(cfg, mem, &mut Print(cfg.name)).unwrap()
+}
+
+/// `checksum <name> <hex>` lines of the firmware log, if one was given.
+fn firmware_checksums() -> Option<BTreeMap<String, u32>> {
+    let path = std::env::var("STATICGRAD_FIRMWARE_LOG").ok()?;
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        if let (Some("checksum"), Some(name), Some(hex)) = (w.next(), w.next(), w.next()) {
+            out.insert(name.to_string(), u32::from_str_radix(hex, 16).unwrap());
+        }
+    }
+    Some(out)
+}
+
+/// Checks the host run met its bar and, given a firmware log, that each firmware in `firmwares`
+/// printed the same checksum.
+fn check(name: &str, firmwares: &[&str], o: &Outcome) {
+    println!("checksum {name} {:08x}", o.checksum);
+    assert!(o.passed, "{name} missed its bar: {:?}", o.last);
+    if let Some(fw) = firmware_checksums() {
+        for f in firmwares {
+            let got = fw.get(*f).unwrap_or_else(|| panic!("firmware log has no checksum for {f}"));
+            assert_eq!(*got, o.checksum, "{f}: firmware {got:08x} != host {:08x}", o.checksum);
+        }
+    }
+}
+
+#[test]
+fn xor_matches_firmware() {
+    // The same demo on the Cortex-M4F (hardware float) and the Cortex-M0 (software float).
+    check("xor", &["xor", "xor-m0"], &run_xor());
+}
+
+#[test]
+fn mnist_matches_firmware_and_fused_matches_unfused() {
+    let mut seen = BTreeMap::new();
+    for cfg in &mnist::ALL {
+        let o = run_mnist(cfg);
+        check(cfg.name, &[cfg.name], &o);
+        seen.insert(cfg.name, o.checksum);
+    }
+    // Fused and gradient-buffer paths: the same bits.
+    assert_eq!(seen[mnist::SGD_B1.name], seen[mnist::SGD_B1_FUSED.name]);
+    assert_eq!(seen[mnist::SGD_B8.name], seen[mnist::SGD_B8_FUSED.name]);
+    assert_eq!(seen[mnist::ADAM_B1.name], seen[mnist::ADAM_B1_FUSED.name]);
+}

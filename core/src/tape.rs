@@ -571,7 +571,9 @@ fn param_refs(op: Op) -> [Option<ParamId>; 2] {
     match op {
         Op::Param(id) => [Some(id), None],
         Op::Affine { w, b, .. } => [Some(w), Some(b)],
-        Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => [Some(gamma), Some(beta)],
+        Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => {
+            [Some(gamma), Some(beta)]
+        }
         _ => [None, None],
     }
 }

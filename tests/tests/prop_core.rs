@@ -36,6 +36,7 @@ fn outcome<T>(r: &Result<T, Error>) -> &'static str {
         Err(Error::NonFinite { .. }) => "NonFinite",
         Err(Error::InvalidHandle { .. }) => "InvalidHandle",
         Err(Error::InvalidArgument { .. }) => "InvalidArgument",
+        Err(Error::Unsupported { .. }) => "Unsupported",
     }
 }
 use std::fmt::Debug;

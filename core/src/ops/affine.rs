@@ -90,7 +90,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
         scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k);
+        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k)?;
     }
     if n == 0 {
         return Ok(()); // a zero-width layer has nothing to update

@@ -345,6 +345,6 @@ pub fn run(args: &Args) -> Result<Report> {
         format!("He std {} (ratio {rh:.2}); Xavier ratio {rx:.2}", he_std.join(", ")),
     ));
     let text = out.finish("Activation histograms by weight scale (book §6.2.2)")?;
-    println!("{text}");
+    super::emit(&text);
     Ok(report)
 }

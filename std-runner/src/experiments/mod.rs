@@ -6,8 +6,20 @@
 //! its settings and returns the measured numbers, so the tests run the same code on reduced sizes.
 
 pub mod activations;
+pub mod all;
+pub mod batchnorm;
+pub mod curves;
+pub mod data_shim;
+pub mod dropout;
+pub mod hpsearch;
+pub mod init_mnist;
+pub mod mnist_common;
+pub mod net;
 pub mod optimizers_2d;
+pub mod optimizers_mnist;
+pub mod overfit;
 pub mod plot;
+pub mod reference;
 pub mod smooth;
 
 use std::fmt::Write as _;
@@ -23,6 +35,22 @@ pub enum ExperimentCmd {
     Optimizers2d(optimizers_2d::Args),
     /// §6.2.2: activation histograms of a 5×100 stack for std 1, std 0.01, Xavier, He × sigmoid, tanh, ReLU.
     Activations(activations::Args),
+    /// §6.1.8: SGD, Momentum, AdaGrad, Adam on MNIST (4×100 ReLU, batch 128, 2,000 iterations).
+    #[command(name = "optimizers-mnist")]
+    OptimizersMnist(optimizers_mnist::Args),
+    /// §6.2.4: std 0.01 vs Xavier vs He on the 4×100 ReLU MNIST network.
+    #[command(name = "init-mnist")]
+    InitMnist(init_mnist::Args),
+    /// §6.3.2: with vs without batch norm over 16 weight scales (1,000 images), a 4×4 grid.
+    Batchnorm(batchnorm::Args),
+    /// §6.4.1–6.4.2: overfitting 300 images with a 6×100 network, λ = 0 and λ = 0.1.
+    Overfit(overfit::Args),
+    /// §6.4.3: the same network with the book's dropout (ratio 0.15 by default).
+    Dropout(dropout::Args),
+    /// §6.5: random search of lr and weight decay on a validation split (parallel, shardable; `merge`).
+    Hpsearch(hpsearch::Args),
+    /// Every experiment with the book's settings, and one report linking all figures.
+    All(all::Args),
 }
 
 impl ExperimentCmd {
@@ -31,6 +59,13 @@ impl ExperimentCmd {
         match self {
             ExperimentCmd::Optimizers2d(a) => optimizers_2d::run(a).map(drop),
             ExperimentCmd::Activations(a) => activations::run(a).map(drop),
+            ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::run(a).map(drop),
+            ExperimentCmd::InitMnist(a) => init_mnist::run(a).map(drop),
+            ExperimentCmd::Batchnorm(a) => batchnorm::run(a).map(drop),
+            ExperimentCmd::Overfit(a) => overfit::run(a).map(drop),
+            ExperimentCmd::Dropout(a) => dropout::run(a).map(drop),
+            ExperimentCmd::Hpsearch(a) => hpsearch::run(a).map(drop),
+            ExperimentCmd::All(a) => all::run(a),
         }
     }
 }
@@ -197,6 +232,12 @@ impl Output {
         std::fs::write(self.dir.join("summary.md"), &s)?;
         Ok(s)
     }
+}
+
+/// Prints a summary to stdout; a closed pipe (`| head`) is not an error.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Formats a float for tables: 4 significant digits, `NaN` spelt out.

@@ -239,6 +239,6 @@ pub fn run(args: &Args) -> Result<Report> {
     }
     let report = Report { rules, ordering_as_book, adagrad_lowest };
     let text = out.finish("Optimizer paths on x²/20 + y² (book §6.1.7)")?;
-    println!("{text}");
+    super::emit(&text);
     Ok(report)
 }

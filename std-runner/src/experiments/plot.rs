@@ -27,6 +27,12 @@ pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// `c` blended toward white by `t` in `0..=1` (faint copies of a series' colour).
+pub fn lighten(c: RGBColor, t: f64) -> RGBColor {
+    let f = |v: u8| (v as f64 + (255.0 - v as f64) * t).round().clamp(0.0, 255.0) as u8;
+    RGBColor(f(c.0), f(c.1), f(c.2))
+}
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {

@@ -1,0 +1,138 @@
+//! The training harness the MNIST experiments share: an [`MlpSpec`] with its buffers (sized by
+//! the core's planner), the core's [`Trainer`] step, book-style evaluation, and the book's
+//! behaviour on divergence.
+//!
+//! When a step meets a non-finite loss or gradient, the core refuses the update. The book's numpy
+//! code instead carries on with NaN weights, and numpy's `argmax` then predicts class 0 for every
+//! row, so a diverged network scores the share of class 0 (0.097 on the first 1,000 images).
+//! [`Net::step`] reproduces that: it marks the net diverged and sets its weights to NaN, and
+//! [`MlpSpec::correct`] (which picks the first NaN, as numpy does) then reports exactly the book's
+//! number. Nothing panics.
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use staticgrad::Error;
+use staticgrad::mlp::{MlpSpec, Targets};
+use staticgrad::optim::Optimizer;
+use staticgrad::train::Trainer;
+use staticgrad::{Node, ParamEntry, Params, Tape};
+
+use super::Result;
+
+/// Rows evaluated per tape pass.
+pub const EVAL_CHUNK: usize = 500;
+
+/// Owned buffers of one network, sized by the planner.
+#[derive(Debug)]
+pub struct NetStorage {
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    table: Vec<ParamEntry>,
+    state: Vec<f32>,
+    floats: Vec<f32>,
+    nodes: Vec<Node>,
+}
+
+impl NetStorage {
+    /// Buffers for training `spec` with `opt` on batches of `batch` rows and evaluating
+    /// [`EVAL_CHUNK`] rows at a time.
+    pub fn new(spec: &MlpSpec, opt: &Optimizer, batch: usize) -> Self {
+        let eval = spec.eval_tape_floats(EVAL_CHUNK) + spec.loss_tape_floats(EVAL_CHUNK);
+        let loss = spec.eval_tape_floats(batch) + spec.loss_tape_floats(batch);
+        let floats = spec.tape_floats(batch).max(eval).max(loss);
+        let nodes = spec.tape_nodes().max(spec.eval_tape_nodes() + spec.loss_tape_nodes());
+        NetStorage {
+            values: vec![0.0; spec.param_len()],
+            grads: vec![0.0; spec.param_len()],
+            table: vec![ParamEntry::EMPTY; spec.param_tensors()],
+            state: vec![0.0; spec.state_len(opt)],
+            floats: vec![0.0; floats],
+            nodes: vec![Node::EMPTY; nodes],
+        }
+    }
+}
+
+/// A network being trained.
+#[derive(Debug)]
+pub struct Net<'a> {
+    /// The model.
+    pub spec: MlpSpec<'a>,
+    /// Its parameters.
+    pub params: Params<'a>,
+    tape: Tape<'a>,
+    trainer: Trainer<'a, 'a>,
+    /// Generator of dropout masks.
+    rng: Xoshiro128PlusPlus,
+    /// Set by the first non-finite step; the weights are NaN from then on.
+    pub diverged: Option<usize>,
+    steps: usize,
+}
+
+impl<'a> Net<'a> {
+    /// A network over `st`, weights drawn from `init_seed`, dropout masks from `mask_seed`.
+    pub fn new(
+        spec: MlpSpec<'a>,
+        opt: Optimizer,
+        st: &'a mut NetStorage,
+        init_seed: u64,
+        mask_seed: u64,
+    ) -> Result<Self> {
+        let mut params = Params::new(&mut st.values, &mut st.grads, &mut st.table);
+        spec.alloc(&mut params)?;
+        spec.init(&mut params, &mut Xoshiro128PlusPlus::seed_from_u64(init_seed))?;
+        let trainer = Trainer::new(spec, opt, &mut st.state)?;
+        let tape = Tape::new(&mut st.floats, &mut st.nodes);
+        Ok(Net {
+            spec,
+            params,
+            tape,
+            trainer,
+            rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed),
+            diverged: None,
+            steps: 0,
+        })
+    }
+
+    /// One training step on `x`/`y` with learning rate `lr`; returns the loss before the update
+    /// (with the L2 term if the optimizer's decay is coupled), NaN once diverged.
+    pub fn step(&mut self, x: &[f32], y: &[u32], lr: f32) -> Result<f32> {
+        self.steps += 1;
+        if self.diverged.is_some() {
+            return Ok(f32::NAN);
+        }
+        match self.trainer.step(&mut self.tape, &mut self.params, x, Targets::Labels(y), lr, &mut self.rng) {
+            Ok(l) if l.is_finite() => Ok(l),
+            Ok(_) | Err(Error::NonFinite { .. }) => {
+                self.diverged = Some(self.steps);
+                self.params.values_mut().fill(f32::NAN);
+                Ok(f32::NAN)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Eval-mode loss on `x`/`y` (the book's `network.loss` after the update), with the L2 term
+    /// when the optimizer's decay is coupled.
+    pub fn eval_loss(&mut self, x: &[f32], y: &[u32]) -> Result<f32> {
+        if self.diverged.is_some() {
+            return Ok(f32::NAN);
+        }
+        let mut total = 0.0f64;
+        let rows = y.len();
+        let i = self.spec.inputs();
+        for (xs, ys) in x.chunks(EVAL_CHUNK * i).zip(y.chunks(EVAL_CHUNK)) {
+            let l = self.spec.eval_loss(&mut self.tape, &self.params, xs, Targets::Labels(ys))?;
+            total += l as f64 * ys.len() as f64;
+        }
+        Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer.decay_loss(&self.params))
+    }
+
+    /// Accuracy on `x`/`y` in eval mode (running statistics, no dropout).
+    pub fn accuracy(&mut self, x: &[f32], y: &[u32]) -> Result<f64> {
+        if y.is_empty() {
+            return Ok(0.0);
+        }
+        let hits = self.spec.correct(&mut self.tape, &self.params, x, y, EVAL_CHUNK)?;
+        Ok(hits as f64 / y.len() as f64)
+    }
+}

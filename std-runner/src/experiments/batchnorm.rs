@@ -17,10 +17,10 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
-use super::curves::below;
 use super::net::{Net, NetStorage};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::data::below;
 
 /// Settings of `staticgrad experiment batchnorm`.
 #[derive(clap::Args, Clone, Debug)]
@@ -85,7 +85,7 @@ pub fn scales(n: usize) -> Vec<f64> {
 
 fn run_scale(
     args: &Args,
-    train: &super::data_shim::Dataset,
+    train: &crate::data::Dataset,
     i: usize,
     w: f64,
     widths: &[usize],

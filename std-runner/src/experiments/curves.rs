@@ -2,16 +2,16 @@
 //! every update (the shape of the book's `optimizer_compare_mnist.py` and
 //! `weight_init_compare.py`), then smoothed with the book's `smooth_curve`.
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use rayon::prelude::*;
 use staticgrad::mlp::MlpSpec;
 use staticgrad::optim::Optimizer;
 
-use super::data_shim::Dataset;
 use super::net::{Net, NetStorage};
 use super::smooth::smooth_curve;
 use super::{ExpError, Result};
+use crate::data::Dataset;
 
 /// One network of a comparison.
 #[derive(Clone, Copy, Debug)]
@@ -61,18 +61,6 @@ impl Curve {
     }
 }
 
-/// Uniform index in `0..n` (rejection sampling, no modulo bias).
-pub fn below(rng: &mut impl RngCore, n: usize) -> usize {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let r = rng.next_u64();
-        if r < zone {
-            return (r % n) as usize;
-        }
-    }
-}
-
 /// Trains every contender for `iters` iterations on batches of `batch` images drawn with
 /// replacement from `train` (the book's `np.random.choice`), the same batch for all, and
 /// evaluates each on `test` at the end. Contender `i` starts from weights drawn with
@@ -103,7 +91,7 @@ pub fn compare(
     let mut idx = vec![0usize; batch];
     for _ in 0..iters {
         for i in idx.iter_mut() {
-            *i = below(&mut rng, train.len());
+            *i = crate::data::below(&mut rng, train.len());
         }
         train.gather(&idx, &mut x, &mut y);
         nets.par_iter_mut().try_for_each(|(net, lr, losses)| -> Result<()> {

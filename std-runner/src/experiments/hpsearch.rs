@@ -22,10 +22,10 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
-use super::data_shim::Dataset;
 use super::overfit::{train_curves, widths};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, fmt, mnist_common, reference};
+use crate::data::Dataset;
 
 /// `staticgrad experiment hpsearch merge`.
 #[derive(clap::Subcommand, Clone, Debug)]
@@ -182,7 +182,7 @@ pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Datase
     let mut order: Vec<usize> = (0..samples).collect();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(mix(seed ^ 0x5EED));
     for i in (1..samples).rev() {
-        order.swap(i, super::curves::below(&mut rng, i + 1));
+        order.swap(i, crate::data::below(&mut rng, i + 1));
     }
     let (mut x, mut y) = (Vec::new(), Vec::new());
     pool.gather(&order, &mut x, &mut y);

@@ -1,8 +1,8 @@
 //! Settings shared by the MNIST experiments: where the images come from and how the bundled
 //! 10,000 are split.
 
-use super::data_shim::{Dataset, bundled};
 use super::{ExpError, Result};
+use crate::data::{Dataset, bundled};
 
 /// The bundled images (the first 10,000 of the official MNIST training file).
 pub fn load() -> Result<Dataset> {

@@ -9,7 +9,6 @@ pub mod activations;
 pub mod all;
 pub mod batchnorm;
 pub mod curves;
-pub mod data_shim;
 pub mod dropout;
 pub mod hpsearch;
 pub mod init_mnist;
@@ -102,6 +101,12 @@ impl From<std::io::Error> for ExpError {
 impl From<staticgrad::Error> for ExpError {
     fn from(e: staticgrad::Error) -> Self {
         ExpError::Core(e)
+    }
+}
+
+impl From<crate::data::DataError> for ExpError {
+    fn from(e: crate::data::DataError) -> Self {
+        ExpError::Input(e.to_string())
     }
 }
 

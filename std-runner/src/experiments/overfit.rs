@@ -12,11 +12,11 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
-use super::curves::below;
-use super::data_shim::Dataset;
 use super::net::{Net, NetStorage};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::data::Dataset;
+use crate::data::below;
 
 /// Settings of `staticgrad experiment overfit`.
 #[derive(clap::Args, Clone, Debug)]

@@ -97,6 +97,13 @@ pub(crate) struct View<'a> {
     pub(crate) cs: usize,
 }
 
+/// A writable matrix view: element `(r, c)` at `data[r·rs + c·cs]`.
+pub(crate) struct Out<'a> {
+    pub(crate) data: &'a mut [f32],
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
 fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
         Some(need) if need <= have => Ok(()),
@@ -111,7 +118,14 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
     check("matmul b", b.len(), k, n)?;
     check("matmul c", c.len(), m, n)?;
     c[..m * n].fill(0.0);
-    gemm_acc(m, n, k, View { data: a, rs: k, cs: 1 }, View { data: b, rs: n, cs: 1 }, c);
+    gemm_acc(
+        m,
+        n,
+        k,
+        View { data: a, rs: k, cs: 1 },
+        View { data: b, rs: n, cs: 1 },
+        Out { data: c, rs: n, cs: 1 },
+    );
     Ok(())
 }
 
@@ -121,7 +135,22 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
-    gemm_acc(k, n, m, View { data: a, rs: 1, cs: k }, View { data: d, rs: n, cs: 1 }, c);
+    if BLOCKED && m > 32 {
+        // Computed as `cᵀ += dᵀ·a`, i.e. `cᵀ[j][p] += Σ_i d[i][j]·a[i][p]`: the same terms in the
+        // same order for every element, but the wide operand `a` is now read along its rows
+        // (one contiguous vector per step) instead of down its columns (a cache line per step).
+        let ct = Out { data: c, rs: 1, cs: n };
+        gemm_acc(n, k, m, View { data: d, rs: 1, cs: n }, View { data: a, rs: k, cs: 1 }, ct);
+    } else {
+        gemm_acc(
+            k,
+            n,
+            m,
+            View { data: a, rs: 1, cs: k },
+            View { data: d, rs: n, cs: 1 },
+            Out { data: c, rs: n, cs: 1 },
+        );
+    }
     Ok(())
 }
 
@@ -154,23 +183,35 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
     check("matmul_nt d", d.len(), m, n)?;
     check("matmul_nt b", b.len(), k, n)?;
     check("matmul_nt c", c.len(), m, k)?;
-    gemm_acc(m, k, n, View { data: d, rs: n, cs: 1 }, View { data: b, rs: 1, cs: n }, c);
+    gemm_acc(
+        m,
+        k,
+        n,
+        View { data: d, rs: n, cs: 1 },
+        View { data: b, rs: 1, cs: n },
+        Out { data: c, rs: k, cs: 1 },
+    );
     Ok(())
 }
 
-/// `c[i][j] += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `c: m×n` row-major; shapes checked.
-fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+/// True where the blocked driver runs (SIMD-capable hosts); elsewhere the plain loops.
+const BLOCKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"));
+
+/// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
+/// The plain loops (small targets) only ever see a row-major `c`.
+#[allow(unused_mut)]
+fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
     #[cfg(all(feature = "simd", target_arch = "x86_64"))]
-    if simd::gemm_acc(m, n, k, a, b, c) {
+    if simd::gemm_acc(m, n, k, a, b, Out { data: &mut *c.data, rs: c.rs, cs: c.cs }) {
         return;
     }
     #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
     blocked::<8, Exact>(m, n, k, a, b, c);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-    plain(m, n, k, a, b, c);
+    plain(m, n, k, a, b, c.data);
 }
 
 /// The plain loops: for each output row, the reduction runs outermost so the inner loop walks
@@ -251,7 +292,9 @@ mod tests {
         x.iter().map(|v| v.to_bits()).collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 14] = [
+    const SHAPES: [(usize, usize, usize); 16] = [
+        (40, 13, 19),
+        (45, 7, 37),
         (1, 1, 1),
         (1, 7, 3),
         (3, 1, 5),
@@ -285,7 +328,7 @@ mod tests {
                 k,
                 View { data: &a, rs: k, cs: 1 },
                 View { data: &b, rs: n, cs: 1 },
-                &mut got,
+                Out { data: &mut got, rs: n, cs: 1 },
             );
             assert_eq!(bits(&got), bits(&want), "blocked matmul {m}x{k}x{n}");
         }
@@ -303,16 +346,27 @@ mod tests {
             let mut got = start.clone();
             matmul_tn_acc(&a, &d, &mut got, m, k, n).unwrap();
             assert_eq!(bits(&got), bits(&want), "tn {m}x{k}x{n}");
-            let mut got = start;
+            let mut got = start.clone();
             blocked::<8, Exact>(
                 k,
                 n,
                 m,
                 View { data: &a, rs: 1, cs: k },
                 View { data: &d, rs: n, cs: 1 },
-                &mut got,
+                Out { data: &mut got, rs: n, cs: 1 },
             );
             assert_eq!(bits(&got), bits(&want), "blocked tn {m}x{k}x{n}");
+            // The transposed form the public kernel uses for long reductions, at every size.
+            let mut got = start.clone();
+            blocked::<8, Exact>(
+                n,
+                k,
+                m,
+                View { data: &d, rs: 1, cs: n },
+                View { data: &a, rs: k, cs: 1 },
+                Out { data: &mut got, rs: 1, cs: n },
+            );
+            assert_eq!(bits(&got), bits(&want), "blocked transposed tn {m}x{k}x{n}");
 
             // c (m×k) += d (m×n) · bᵀ with b: k×n.
             let b = random_values(k * n, 0.0, 500 + s as u64);
@@ -329,7 +383,7 @@ mod tests {
                 n,
                 View { data: &d, rs: n, cs: 1 },
                 View { data: &b, rs: 1, cs: n },
-                &mut got,
+                Out { data: &mut got, rs: k, cs: 1 },
             );
             assert_eq!(bits(&got), bits(&want), "blocked nt {m}x{k}x{n}");
         }

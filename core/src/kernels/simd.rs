@@ -10,8 +10,8 @@
 //! choice is kept in one atomic, so a kernel that needs AVX2 can only run on a CPU that has it.
 
 use super::Kernels;
-use super::View;
 use super::blocked::{Exact, MR, Micro, blocked};
+use super::{Out, View};
 use core::arch::x86_64::{
     __cpuid, __cpuid_count, __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps,
     _xgetbv, CpuidResult,
@@ -86,7 +86,7 @@ pub(super) fn selected() -> Kernels {
 }
 
 /// Runs the product with the selected family; false means "portable, do it yourself".
-pub(super) fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) -> bool {
+pub(super) fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: Out) -> bool {
     match SELECTED.load(Ordering::Relaxed) {
         // SAFETY: SELECTED holds AVX2 only if `features()` found AVX2 enabled by CPU and OS.
         AVX2 => unsafe { gemm_avx2(m, n, k, a, b, c) },
@@ -99,12 +99,12 @@ pub(super) fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [
 
 /// The portable driver and inner loop, compiled with AVX2 enabled (LLVM uses 8-lane registers).
 #[target_feature(enable = "avx2")]
-fn gemm_avx2(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+fn gemm_avx2(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
     blocked::<16, Exact>(m, n, k, a, b, c)
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn gemm_avx2_fma(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+fn gemm_avx2_fma(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
     blocked::<16, Fma>(m, n, k, a, b, c)
 }
 
@@ -188,12 +188,15 @@ mod tests {
     /// The three products of one shape through the family `code` (called directly, so these
     /// tests never switch the global choice under the other tests' feet).
     fn all_products(code: u8, m: usize, k: usize, n: usize, seed: u64) -> Vec<f32> {
-        let run = |mm, nn, kk, a: View, b: View, c: &mut [f32]| match code {
-            // SAFETY: the callers only pass AVX2 / AVX2_FMA after checking `features()`.
-            AVX2 => unsafe { gemm_avx2(mm, nn, kk, a, b, c) },
-            // SAFETY: as above.
-            AVX2_FMA => unsafe { gemm_avx2_fma(mm, nn, kk, a, b, c) },
-            _ => blocked::<8, Exact>(mm, nn, kk, a, b, c),
+        let run = |mm, nn, kk, a: View, b: View, c: &mut [f32]| {
+            let c = Out { data: c, rs: nn, cs: 1 };
+            match code {
+                // SAFETY: the callers only pass AVX2 / AVX2_FMA after checking `features()`.
+                AVX2 => unsafe { gemm_avx2(mm, nn, kk, a, b, c) },
+                // SAFETY: as above.
+                AVX2_FMA => unsafe { gemm_avx2_fma(mm, nn, kk, a, b, c) },
+                _ => blocked::<8, Exact>(mm, nn, kk, a, b, c),
+            }
         };
         let a = random_values(m * k, 0.0, seed);
         let b = random_values(k * n, 0.0, seed + 1);
@@ -202,9 +205,30 @@ mod tests {
         run(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &b, rs: n, cs: 1 }, &mut out);
         let mut dw = random_values(k * n, 0.0, seed + 3);
         run(k, n, m, View { data: &a, rs: 1, cs: k }, View { data: &d, rs: n, cs: 1 }, &mut dw);
+        let mut dwt = random_values(k * n, 0.0, seed + 5); // the transposed form of dW
+        let ct = Out { data: &mut dwt, rs: 1, cs: n };
+        match code {
+            // SAFETY: as above.
+            AVX2 => unsafe {
+                gemm_avx2(n, k, m, View { data: &d, rs: 1, cs: n }, View { data: &a, rs: k, cs: 1 }, ct)
+            },
+            // SAFETY: as above.
+            AVX2_FMA => unsafe {
+                gemm_avx2_fma(n, k, m, View { data: &d, rs: 1, cs: n }, View { data: &a, rs: k, cs: 1 }, ct)
+            },
+            _ => blocked::<8, Exact>(
+                n,
+                k,
+                m,
+                View { data: &d, rs: 1, cs: n },
+                View { data: &a, rs: k, cs: 1 },
+                ct,
+            ),
+        }
         let mut dx = random_values(m * k, 0.0, seed + 4);
         run(m, k, n, View { data: &d, rs: n, cs: 1 }, View { data: &b, rs: 1, cs: n }, &mut dx);
         out.extend(dw);
+        out.extend(dwt);
         out.extend(dx);
         out
     }

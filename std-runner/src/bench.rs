@@ -359,6 +359,20 @@ mod tests {
         assert_eq!(w.flops(), 5376.0);
     }
 
+    /// Losses of steps 0 and 9 printed by the harness' numpy peer (`run.sh W --check`), an
+    /// independent float32 implementation: same data, same weights, same updates.
+    #[test]
+    fn check_losses_agree_with_the_numpy_peer() {
+        for (name, want0, want9) in [("tiny", 1.182342f32, 1.502887f32), ("twolayer", 2.596188, 2.517327)] {
+            let w = Workload::by_name(name).unwrap();
+            let mut storage = Storage::new(&w);
+            let (mut params, mut tape, t) = storage.split(&w).unwrap();
+            let losses: Vec<f32> = (0..10).map(|s| t.step(s, &mut tape, &mut params).unwrap()).collect();
+            assert!((losses[0] - want0).abs() < 1e-5, "{name} step 0: {} vs {want0}", losses[0]);
+            assert!((losses[9] - want9).abs() < 1e-5, "{name} step 9: {} vs {want9}", losses[9]);
+        }
+    }
+
     #[test]
     fn training_lowers_the_loss_on_a_batch() {
         let w = Workload::by_name("tiny").unwrap();

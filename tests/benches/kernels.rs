@@ -9,7 +9,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
-use staticgrad::{Node, ParamEntry, ParamKind, Params, Shape, Tape};
+use staticgrad::{
+    BatchNorm, BatchNormConfig, Mode, Node, Optimizer, ParamEntry, ParamKind, Params, Shape, Tape,
+};
 use std::hint::black_box;
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -68,14 +70,16 @@ fn matmuls(c: &mut Criterion) {
 /// Forward + backward of one activation on a book-sized hidden layer (128×100).
 fn activations(c: &mut Criterion) {
     let (rows, cols) = (128, 100);
-    let x = random(rows * cols, 4);
     let mut floats = vec![0.0f32; 8 * rows * cols];
     let mut nodes = vec![Node::EMPTY; 8];
-    let (mut pv, mut pg, mut table) = (vec![0.0f32; 16], vec![0.0f32; 16], vec![ParamEntry::EMPTY; 2]);
+    let n = rows * cols;
+    let (mut pv, mut pg, mut table) = (vec![0.0f32; n], vec![0.0f32; n], vec![ParamEntry::EMPTY; 1]);
     let mut params = Params::new(&mut pv, &mut pg, &mut table);
-    let _ = params.alloc(Shape::row(1), ParamKind::Bias).unwrap();
+    // The input is a parameter, so backward visits the activation.
+    let x = params.alloc(Shape::new(rows, cols), ParamKind::Weight).unwrap();
+    params.value_mut(x).unwrap().copy_from_slice(&random(n, 4));
     let mut g = c.benchmark_group("activation");
-    g.throughput(Throughput::Elements((rows * cols) as u64));
+    g.throughput(Throughput::Elements(n as u64));
     type Act = fn(&mut Tape, staticgrad::Var) -> staticgrad::Result<staticgrad::Var>;
     let acts: [(&str, Act); 3] =
         [("relu", |t, v| t.relu(v)), ("sigmoid", |t, v| t.sigmoid(v)), ("tanh", |t, v| t.tanh(v))];
@@ -84,14 +88,71 @@ fn activations(c: &mut Criterion) {
             let mut tape = Tape::new(&mut floats, &mut nodes);
             bch.iter(|| {
                 tape.reset();
-                let v = tape.input(black_box(&x), Shape::new(rows, cols)).unwrap();
-                // A dummy parameter upstream makes backward visit the activation.
+                let v = tape.param(&params, x).unwrap();
                 let v = f(&mut tape, v).unwrap();
                 let s = tape.sum(v).unwrap();
                 tape.backward(s, &mut params).unwrap();
             })
         });
     }
+    g.finish();
+}
+
+/// One update of each rule over the book network's 109,386 parameters (10 tensors).
+fn update_rules(c: &mut Criterion) {
+    let sizes = [784usize, 100, 100, 100, 100, 10];
+    let n: usize = sizes.windows(2).map(|s| s[0] * s[1] + s[1]).sum();
+    let (mut pv, mut pg) = (random(n, 6), random(n, 7));
+    let mut table = vec![ParamEntry::EMPTY; 2 * sizes.len()];
+    let mut params = Params::new(&mut pv, &mut pg, &mut table);
+    for s in sizes.windows(2) {
+        params.alloc(Shape::new(s[0], s[1]), ParamKind::Weight).unwrap();
+        params.alloc(Shape::row(s[1]), ParamKind::Bias).unwrap();
+    }
+    params.values_mut().copy_from_slice(&random(n, 6));
+    params.grads_mut().copy_from_slice(&random(n, 7));
+    let mut g = c.benchmark_group("update");
+    g.throughput(Throughput::Elements(n as u64));
+    let rules = [
+        Optimizer::sgd(),
+        Optimizer::momentum(),
+        Optimizer::nesterov(),
+        Optimizer::adagrad(),
+        Optimizer::rmsprop(),
+        Optimizer::adam(),
+        Optimizer::adamw(0.01),
+    ];
+    for rule in rules {
+        let mut state = vec![0.0f32; rule.state_len(n)];
+        let mut opt = rule;
+        g.bench_function(rule.name(), |bch| bch.iter(|| opt.step(&mut params, &mut state, 1e-6).unwrap()));
+    }
+    g.finish();
+}
+
+/// Batch-norm forward (training mode) + backward on a book-sized hidden layer (128×100).
+fn batch_norm(c: &mut Criterion) {
+    let (rows, cols) = (128, 100);
+    let x = random(rows * cols, 8);
+    let mut floats = vec![0.0f32; 8 * rows * cols + 8 * cols];
+    let mut nodes = vec![Node::EMPTY; 8];
+    let n = BatchNorm::param_len(cols);
+    let (mut pv, mut pg, mut table) = (vec![0.0f32; n], vec![0.0f32; n], vec![ParamEntry::EMPTY; 4]);
+    let mut params = Params::new(&mut pv, &mut pg, &mut table);
+    let bn = BatchNorm::alloc(&mut params, cols, BatchNormConfig::BOOK).unwrap();
+    let mut g = c.benchmark_group("batch-norm");
+    g.throughput(Throughput::Elements((rows * cols) as u64));
+    g.bench_function("train forward+backward 128x100", |bch| {
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        bch.iter(|| {
+            tape.reset();
+            let v = tape.input(black_box(&x), Shape::new(rows, cols)).unwrap();
+            let v = tape.batch_norm(v, &mut params, &bn, Mode::Train).unwrap();
+            let s = tape.sum(v).unwrap();
+            params.zero_grad();
+            tape.backward(s, &mut params).unwrap();
+        })
+    });
     g.finish();
 }
 
@@ -157,6 +218,6 @@ criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = matmuls, activations, steps
+    targets = matmuls, activations, update_rules, batch_norm, steps
 }
 criterion_main!(benches);

@@ -355,7 +355,11 @@ pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), 
         .map_err(RunError::failure)?;
     out.write("metrics.jsonl", report::metrics_jsonl(&o.steps, &o.epochs).as_bytes())
         .map_err(RunError::failure)?;
-    let title = format!("{desc}, {} lr {}", p.cfg.optimizer, p.lr);
+    let sched = match p.cfg.schedule {
+        ScheduleName::Constant => String::new(),
+        ScheduleName::Cosine => " cosine".into(),
+    };
+    let title = format!("{desc}, {} lr {}{sched}", p.cfg.optimizer, p.lr);
     let loss = report::loss_svg(&o.steps, &o.epochs, &format!("Training loss — {title}"))
         .map_err(RunError::failure)?;
     out.write("loss.svg", loss.as_bytes()).map_err(RunError::failure)?;

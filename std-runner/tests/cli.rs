@@ -272,3 +272,28 @@ fn bad_values() {
     std::fs::write(&w, b"not weights at all").unwrap();
     bad(&["export", "--weights", s(&w), "--format", "rust"], &[s(&w), "magic"]);
 }
+
+#[test]
+fn killed_run_resumes_bit_identically() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let args =
+        ["--layers", "784,16,10", "--limit", "500", "--test", "100", "--batch", "10", "--epochs", "3", "-q"];
+    ok(&[&["train"], &args[..], &["--out", s(&a)]].concat());
+    // Kill the process once its first checkpoint exists (wherever it is by then).
+    let mut child = bin()
+        .args([&["train"], &args[..], &["--checkpoint-every", "7", "--out", s(&b)]].concat())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ck = b.join("checkpoint.bin");
+    let start = std::time::Instant::now();
+    while !ck.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ck.exists(), "no checkpoint was written");
+    ok(&["train", "--resume", s(&b), "-q"]);
+    assert_eq!(std::fs::read(a.join("model.bin")).unwrap(), std::fs::read(b.join("model.bin")).unwrap());
+}

@@ -364,11 +364,16 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
     }
     let mut out =
         OutDir::create(&out_path).map_err(|e| RunError::input(format!("{}: {e}", out_path.display())))?;
+    // Ctrl-C stops at the next step boundary with a checkpoint saved (exit code 130).
+    crate::interrupt::install();
     let result = train::train(&p, resume.as_ref(), Some(&mut out), !a.quiet)
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     let o = match result {
         Ok(o) => o,
         Err(e) => {
+            // A checkpoint is work to go back to (divergence, Ctrl-C, a full disk): never remove
+            // it; the rest of a failed run's files go.
+            out.keep(checkpoint::FILE);
             out.discard();
             return Err(e);
         }

@@ -284,6 +284,12 @@ impl OutDir {
         Ok(p)
     }
 
+    /// Takes `name` off the list [`discard`](Self::discard) removes: it stays on disk.
+    pub fn keep(&mut self, name: &str) {
+        let p = self.path.join(name);
+        self.written.retain(|w| *w != p);
+    }
+
     /// Removes what this run wrote (and the folder, if this run created it and it is empty).
     pub fn discard(self) {
         for p in &self.written {

@@ -6,12 +6,12 @@
 //! only needs the step counter besides the parameters and optimizer state, and a resumed run
 //! replays exactly the batches and masks an uninterrupted one would have used.
 
-use crate::RunError;
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
+use crate::{RunError, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::mlp::Targets;
 use staticgrad::schedule::Schedule;
@@ -173,13 +173,61 @@ pub fn accuracy(
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
-fn step_error(e: Error, step: u64) -> RunError {
+/// The last checkpoint a run can go back to: where it is and the step it holds.
+type LastGood = Option<(String, u64)>;
+
+/// The error for a refused step. A non-finite loss or gradient is divergence (exit code 3): the
+/// message names the step and the last good checkpoint, which stays on disk.
+fn step_error(e: Error, step: u64, last: &LastGood) -> RunError {
     match e {
-        Error::NonFinite { what, .. } => RunError::failure(format!(
-            "training diverged: non-finite {what} at step {step} (try a smaller --lr)"
-        )),
+        Error::NonFinite { what, .. } => diverged(&format!("non-finite {what}"), step, last),
         e => RunError::failure(format!("step {step}: {e}")),
     }
+}
+
+fn diverged(what: &str, step: u64, last: &LastGood) -> RunError {
+    let last = match last {
+        Some((file, at)) => format!("last good checkpoint: {file} (step {at})"),
+        None => "no checkpoint was written (--checkpoint-every N keeps one)".into(),
+    };
+    RunError::diverged(format!("training diverged: {what} at step {step} (try a smaller --lr); {last}"))
+}
+
+/// Everything a checkpoint holds, borrowed from the loop.
+struct Snapshot<'a> {
+    cfg: &'a TrainConfig,
+    step: u64,
+    optimizer_steps: u32,
+    params: &'a [f32],
+    state: &'a [f32],
+    elapsed_s: f64,
+    steps: &'a [StepRecord],
+    epochs: &'a [EpochRecord],
+}
+
+/// Writes `checkpoint.bin` atomically, unless a parameter is not finite (then the previous
+/// checkpoint stays the last good one and this is divergence).
+fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), RunError> {
+    if let Some(i) = s.params.iter().position(|v| !v.is_finite()) {
+        return Err(diverged(&format!("non-finite parameter (index {i})"), s.step, last));
+    }
+    let ck = Checkpoint {
+        meta: CheckpointMeta {
+            config: s.cfg.clone(),
+            step: s.step,
+            optimizer_steps: s.optimizer_steps,
+            param_len: s.params.len(),
+            state_len: s.state.len(),
+            elapsed_s: s.elapsed_s,
+            steps: s.steps.to_vec(),
+            epochs: s.epochs.to_vec(),
+        },
+        params: s.params.to_vec(),
+        state: s.state.to_vec(),
+    };
+    let path = out.write(checkpoint::FILE, &ck.to_bytes()).map_err(RunError::failure)?;
+    *last = Some((path.display().to_string(), s.step));
+    Ok(())
 }
 
 /// Runs training. With `resume`, continues from that checkpoint; with `out`, writes checkpoints
@@ -259,7 +307,34 @@ pub fn train(
     // Loss sum of the current epoch so far (non-zero only when resuming mid-epoch).
     let mut epoch_loss: f64 = steps.iter().filter(|s| s.epoch == step / spe + 1).map(|s| s.loss as f64).sum();
 
+    let mut last_good: LastGood = resume.map(|ck| ("the checkpoint resumed from".to_string(), ck.meta.step));
     while step < stop_at {
+        if interrupt::requested() {
+            bar.finish_and_clear();
+            let Some(out) = out.as_deref_mut() else {
+                return Err(RunError::interrupted(format!(
+                    "interrupted at step {step}; nothing saved (no output folder)"
+                )));
+            };
+            if last_good.as_ref().is_none_or(|(_, at)| *at != step) {
+                let snap = Snapshot {
+                    cfg,
+                    step,
+                    optimizer_steps: opt.steps(),
+                    params: params.values(),
+                    state: &state,
+                    elapsed_s: elapsed(&t0),
+                    steps: &steps,
+                    epochs: &epochs,
+                };
+                save(out, &snap, &mut last_good)?;
+            }
+            return Err(RunError::interrupted(format!(
+                "interrupted at step {step}; checkpoint saved in {}, continue with: staticgrad train --resume {}",
+                out.path.join(checkpoint::FILE).display(),
+                out.path.display()
+            )));
+        }
         let epoch = step / spe;
         let pos = (step % spe) as usize;
         if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
@@ -271,10 +346,10 @@ pub fn train(
         let mut drop_rng = stream(cfg.seed, purpose::DROPOUT, step);
         let data_loss = mlp
             .gradient(&mut tape, &mut params, &xb, Targets::Labels(&yb), &mut drop_rng)
-            .map_err(|e| step_error(e, step + 1))?;
+            .map_err(|e| step_error(e, step + 1, &last_good))?;
         let lv = data_loss + opt.decay_loss(&params);
         let lr = sched.lr(step.min(u32::MAX as u64) as u32);
-        opt.step(&mut params, &mut state, lr).map_err(|e| step_error(e, step + 1))?;
+        opt.step(&mut params, &mut state, lr).map_err(|e| step_error(e, step + 1, &last_good))?;
         tape.reset();
         step += 1;
         steps.push(StepRecord { step, epoch: epoch + 1, loss: lv, lr });
@@ -305,21 +380,17 @@ pub fn train(
         if let Some(out) = out.as_deref_mut()
             && ((every > 0 && step % every == 0) || stopping)
         {
-            let ck = Checkpoint {
-                meta: CheckpointMeta {
-                    config: cfg.clone(),
-                    step,
-                    optimizer_steps: opt.steps(),
-                    param_len: params.len(),
-                    state_len: state.len(),
-                    elapsed_s: elapsed(&t0),
-                    steps: steps.clone(),
-                    epochs: epochs.clone(),
-                },
-                params: params.values().to_vec(),
-                state: state.clone(),
+            let snap = Snapshot {
+                cfg,
+                step,
+                optimizer_steps: opt.steps(),
+                params: params.values(),
+                state: &state,
+                elapsed_s: elapsed(&t0),
+                steps: &steps,
+                epochs: &epochs,
             };
-            out.write(checkpoint::FILE, &ck.to_bytes()).map_err(RunError::failure)?;
+            save(out, &snap, &mut last_good)?;
         }
     }
     bar.finish_and_clear();

@@ -291,16 +291,15 @@ pub fn train(
     if !bar.is_hidden() {
         bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:28}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len}  {msg}  ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.set_position(step);
         bar.reset_eta();
     }
     let t0 = Instant::now();
+    let start_step = step;
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
     let (mut xb, mut yb) = (Vec::new(), Vec::new());
     let mut order: Option<(u64, Vec<usize>)> = None;
@@ -355,7 +354,8 @@ pub fn train(
         steps.push(StepRecord { step, epoch: epoch + 1, loss: lv, lr });
         epoch_loss += lv as f64;
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
-        bar.set_message(format!("loss {lv:.4}"));
+        let rate = (step - start_step) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("loss {lv:.4}  {rate:.0} steps/s"));
         bar.set_position(step);
 
         if step % spe == 0 {

@@ -61,14 +61,19 @@ impl<const NR: usize> Micro<NR> for Exact {
 /// inside `a`, every `(p, j)` inside `b`, and `c` holds `m·n` elements.
 #[inline(always)]
 pub(crate) fn blocked<const NR: usize, K: Micro<NR>>(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
+    // Panel buffers are sized to the problem: zeroing a big one (safe Rust must initialise it)
+    // would dominate a small product.
     if k <= 32 {
-        // A short reduction gets a short panel: zeroing a full one would dominate a tiny product.
         blocked_kc::<NR, K, 32, 1>(m, n, k, a, b, c)
+    } else if a.cs == 1 && k <= 128 {
+        blocked_kc::<NR, K, 128, 1>(m, n, k, a, b, c)
     } else if a.cs == 1 {
         blocked_kc::<NR, K, KC, 1>(m, n, k, a, b, c)
+    } else if n <= 4 * NR {
+        // `a` read down its columns (a cache line per step): sweep all column panels per row
+        // tile so each line is fetched once, not once per panel.
+        blocked_kc::<NR, K, { KC / 2 }, 4>(m, n, k, a, b, c)
     } else {
-        // `aᵀ·d` (a weight gradient) reads `a` down its columns, a cache line per step: sweep
-        // up to 8 column panels per row tile so those lines are fetched once, not per panel.
         blocked_kc::<NR, K, { KC / 2 }, 8>(m, n, k, a, b, c)
     }
 }

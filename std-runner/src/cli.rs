@@ -304,6 +304,7 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| RunError::input(format!("bench: {e}"))),
         Some(Command::Experiment { which }) => which.run().map_err(|e| match e {
             crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
+            crate::experiments::ExpError::Interrupted(_) => RunError::interrupted(format!("experiment: {e}")),
             _ => RunError::failure(format!("experiment: {e}")),
         }),
     }

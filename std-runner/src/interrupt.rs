@@ -20,9 +20,7 @@ pub fn install() {
             if REQUESTED.swap(true, Ordering::SeqCst) {
                 std::process::exit(EXIT_CODE);
             }
-            eprintln!(
-                "\nstaticgrad: interrupted; stopping after the current step (Ctrl-C again to quit now)"
-            );
+            eprintln!("\nstaticgrad: interrupted; saving, then stopping (Ctrl-C again to quit now)");
         });
     });
 }

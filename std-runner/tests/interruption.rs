@@ -214,3 +214,37 @@ fn a_corrupted_or_truncated_checkpoint_is_refused_not_loaded() {
         assert_eq!(std::fs::read(&file).unwrap(), bytes, "{what}: a refused checkpoint is left as it was");
     }
 }
+
+#[test]
+fn sigint_during_hpsearch_saves_the_finished_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hp");
+    let mut c = Command::new(BIN);
+    c.args([
+        "experiment",
+        "hpsearch",
+        "--trials",
+        "400",
+        "--epochs",
+        "5",
+        "--samples",
+        "200",
+        "--threads",
+        "1",
+    ]);
+    c.arg("--out").arg(&out);
+    let child = spawn(c);
+    std::thread::sleep(Duration::from_millis(1500));
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    let file = out.join("trials.jsonl");
+    let trials = staticgrad_runner::experiments::hpsearch::read_jsonl(std::slice::from_ref(&file)).unwrap();
+    assert!(!trials.is_empty() && trials.len() < 400, "{} trials", trials.len());
+    assert!(e.contains(&format!("{} of 400 trials finished", trials.len())), "{e}");
+    let mut idx: Vec<usize> = trials.iter().map(|t| t.trial).collect();
+    idx.dedup();
+    assert_eq!(idx.len(), trials.len(), "each finished trial once, in order");
+}

@@ -228,6 +228,18 @@ pub fn run_search(
     shard: Option<(usize, usize)>,
     threads: Option<usize>,
 ) -> Result<Vec<Trial>> {
+    run_search_saving(search, shard, threads, None).map(|(t, _)| t)
+}
+
+/// [`run_search`], appending each trial to `done` (one JSON line, flushed) the moment it ends,
+/// so a killed search keeps its finished trials. After Ctrl-C no new trial starts: the running
+/// ones finish and the result says `true` (interrupted).
+pub fn run_search_saving(
+    search: &Search,
+    shard: Option<(usize, usize)>,
+    threads: Option<usize>,
+    done: Option<&std::path::Path>,
+) -> Result<(Vec<Trial>, bool)> {
     let (train, val) = data(search.samples, search.val_frac, search.seed)?;
     let (k, n) = shard.unwrap_or((0, 1));
     let mine: Vec<usize> = (0..search.trials).filter(|i| i % n == k).collect();
@@ -236,7 +248,33 @@ pub fn run_search(
         b = b.num_threads(t.max(1));
     }
     let pool = b.build().map_err(|e| ExpError::Io(std::io::Error::other(e)))?;
-    pool.install(|| mine.par_iter().map(|&i| run_trial(search, &train, &val, i)).collect())
+    let sink = match done {
+        Some(p) => {
+            Some(std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?))
+        }
+        None => None,
+    };
+    let trials: Vec<Option<Trial>> = pool.install(|| {
+        mine.par_iter()
+            .map(|&i| {
+                if crate::interrupt::requested() {
+                    return Ok(None);
+                }
+                let t = run_trial(search, &train, &val, i)?;
+                if let Some(f) = &sink {
+                    use std::io::Write;
+                    let line = format!("{}\n", serde_json::to_string(&t)?);
+                    let mut f =
+                        f.lock().map_err(|_| ExpError::Io(std::io::Error::other("trial log lock")))?;
+                    f.write_all(line.as_bytes())?;
+                    f.flush()?;
+                }
+                Ok(Some(t))
+            })
+            .collect::<Result<_>>()
+    })?;
+    let interrupted = trials.iter().any(Option::is_none);
+    Ok((trials.into_iter().flatten().collect(), interrupted))
 }
 
 /// Trials best first (validation accuracy, then training accuracy, then index).
@@ -533,8 +571,24 @@ pub fn run(args: &Args) -> Result<Report> {
         wd_exp: [args.wd_exp[0], args.wd_exp[1]],
         stage: "broad".into(),
     };
-    let broad = run_search(&search, args.shard, args.threads)?;
     let mut out = Output::new(&args.out)?;
+    // Finished trials go to disk as they end; Ctrl-C lets the running ones finish, then saves.
+    crate::interrupt::install();
+    let done = out.dir().join("trials.done.jsonl");
+    let _ = std::fs::remove_file(&done);
+    let (broad, interrupted) = run_search_saving(&search, args.shard, args.threads, Some(&done))?;
+    if interrupted {
+        let p = out.path("trials.jsonl");
+        std::fs::write(&p, jsonl(&broad)?)?;
+        let _ = std::fs::remove_file(&done);
+        return Err(ExpError::Interrupted(format!(
+            "hpsearch interrupted: {} of {} trials finished, saved in {} (a shard's format: join runs with `staticgrad experiment hpsearch merge`)",
+            broad.len(),
+            search.trials,
+            p.display()
+        )));
+    }
+    let _ = std::fs::remove_file(&done);
     if let Some((k, n)) = args.shard {
         let p = out.path("trials.jsonl");
         std::fs::write(&p, jsonl(&broad)?)?;

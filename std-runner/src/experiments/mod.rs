@@ -78,6 +78,8 @@ pub enum ExpError {
     Io(std::io::Error),
     /// The core refused an operation.
     Core(staticgrad::Error),
+    /// Ctrl-C: what was finished is saved; the message says where (exit code 130).
+    Interrupted(String),
 }
 
 impl std::fmt::Display for ExpError {
@@ -86,6 +88,7 @@ impl std::fmt::Display for ExpError {
             ExpError::Input(s) => f.write_str(s),
             ExpError::Io(e) => write!(f, "{e}"),
             ExpError::Core(e) => write!(f, "{e}"),
+            ExpError::Interrupted(s) => f.write_str(s),
         }
     }
 }

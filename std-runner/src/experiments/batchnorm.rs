@@ -186,7 +186,7 @@ pub fn run(args: &Args) -> Result<Report> {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let mut c = Chart::new(format!("{}: W std {}", i + 1, fmt(r.w)), "", "");
+            let mut c = Chart::new(format!("{}: W std {}", i + 1, fmt(r.w)), "epochs", "accuracy");
             c.y_range = Some((0.0, 1.0));
             c.x_range = Some((0.0, r.bn.len().saturating_sub(1).max(1) as f64));
             c.legend = i == 0;
@@ -208,7 +208,7 @@ pub fn run(args: &Args) -> Result<Report> {
         rows,
         cols,
         &charts,
-        (300, 220),
+        (300, 240),
     )?;
 
     out.line(format!(

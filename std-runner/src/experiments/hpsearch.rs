@@ -385,6 +385,9 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         "validation accuracy",
     );
     sc.y_range = Some((0.0, 1.0));
+    if let Some(s) = r.first().map(|t| &t.search) {
+        sc.x_range = Some((s.lr_exp[0], s.lr_exp[1]));
+    }
     sc.series.push(
         Series::line("trial", r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(), plot::color(0))
             .styled(Style::Dots),
@@ -402,6 +405,11 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         "log10(lr)",
         "log10(weight decay)",
     );
+    if let Some(s) = r.first().map(|t| &t.search) {
+        pl.x_range = Some((s.lr_exp[0], s.lr_exp[1]));
+        let pad = 0.12 * (s.wd_exp[1] - s.wd_exp[0]);
+        pl.y_range = Some((s.wd_exp[0], s.wd_exp[1] + pad));
+    }
     let pt = |t: &Trial| ((t.lr as f64).log10(), (t.weight_decay as f64).log10());
     pl.series.push(Series::line("trial", r.iter().map(pt).collect(), plot::color(7)).styled(Style::Dots));
     pl.series.push(

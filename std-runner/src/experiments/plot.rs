@@ -114,6 +114,18 @@ fn err(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
+/// Tick label: whole numbers without a fraction, others with up to 4 decimals, trailing zeros cut.
+pub fn tick(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
+        return format!("{:.0}", v.round() + 0.0);
+    }
+    if v.abs() < 1e-3 {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
@@ -150,6 +162,8 @@ pub fn draw_chart(area: &DrawingArea<SVGBackend, Shift>, chart: &Chart) -> std::
         .y_desc(&chart.y_label)
         .x_labels(6)
         .y_labels(6)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .light_line_style(WHITE.mix(0.0))
         .label_style(("sans-serif", 14))
         .draw()
@@ -260,6 +274,7 @@ fn draw_histogram(area: &DrawingArea<SVGBackend, Shift>, h: &Histogram, y_max: f
     ctx.configure_mesh()
         .x_labels(5)
         .y_labels(5)
+        .x_label_formatter(&tick)
         .y_label_formatter(&|v| if *v >= 1000.0 { format!("{}k", v / 1000.0) } else { format!("{v:.0}") })
         .light_line_style(WHITE.mix(0.0))
         .label_style(("sans-serif", 15))
@@ -309,6 +324,15 @@ pub fn save_histogram_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tick(&100.0), "100");
+        assert_eq!(tick(&-5.0), "-5");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&0.30000000004), "0.3");
+        assert_eq!(tick(&2e-4), "2.0e-4");
+    }
 
     #[test]
     fn charts_with_gaps_and_nan_render() {

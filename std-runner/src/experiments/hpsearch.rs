@@ -386,7 +386,8 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
     );
     sc.y_range = Some((0.0, 1.0));
     if let Some(s) = r.first().map(|t| &t.search) {
-        sc.x_range = Some((s.lr_exp[0], s.lr_exp[1]));
+        let pad = 0.03 * (s.lr_exp[1] - s.lr_exp[0]);
+        sc.x_range = Some((s.lr_exp[0] - pad, s.lr_exp[1] + pad));
     }
     sc.series.push(
         Series::line("trial", r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(), plot::color(0))
@@ -406,9 +407,10 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         "log10(weight decay)",
     );
     if let Some(s) = r.first().map(|t| &t.search) {
-        pl.x_range = Some((s.lr_exp[0], s.lr_exp[1]));
-        let pad = 0.12 * (s.wd_exp[1] - s.wd_exp[0]);
-        pl.y_range = Some((s.wd_exp[0], s.wd_exp[1] + pad));
+        let xpad = 0.03 * (s.lr_exp[1] - s.lr_exp[0]);
+        pl.x_range = Some((s.lr_exp[0] - xpad, s.lr_exp[1] + xpad));
+        let pad = 0.03 * (s.wd_exp[1] - s.wd_exp[0]);
+        pl.y_range = Some((s.wd_exp[0] - pad, s.wd_exp[1] + 4.0 * pad));
     }
     let pt = |t: &Trial| ((t.lr as f64).log10(), (t.weight_decay as f64).log10());
     pl.series.push(Series::line("trial", r.iter().map(pt).collect(), plot::color(7)).styled(Style::Dots));
@@ -422,7 +424,7 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
     out.line(format!("\n## {} search: {} trials\n", stage, r.len()));
     if let Some(s) = r.first().map(|t| &t.search) {
         out.line(format!(
-            "lr = 10^U({}, {}), weight decay = 10^U({}, {}), seed {}.\n",
+            "lr = 10^U({:.3}, {:.3}), weight decay = 10^U({:.3}, {:.3}), seed {}.\n",
             s.lr_exp[0], s.lr_exp[1], s.wd_exp[0], s.wd_exp[1], s.seed
         ));
     }
@@ -442,12 +444,15 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
     let good: Vec<&Trial> = r.iter().filter(|t| t.val_acc >= 0.6).collect();
     let lr_lo = good.iter().map(|t| t.lr).fold(f32::INFINITY, f32::min);
     let lr_hi = good.iter().map(|t| t.lr).fold(0.0, f32::max);
-    let below = r.iter().filter(|t| t.lr < 1e-3).map(|t| t.val_acc).fold(0.0, f64::max);
+    let below = r.iter().filter(|t| t.lr < 1e-3).map(|t| t.val_acc).reduce(f64::max);
     out.line(format!(
-        "\n{} trials reach val ≥ 0.6{}; the best trial with lr < 1e-3 reaches {}.",
+        "\n{} trials reach val ≥ 0.6{}; {}.",
         good.len(),
         if good.is_empty() { String::new() } else { format!(", with lr in {lr_lo:.2e}…{lr_hi:.2e}") },
-        fmt(below)
+        below.map_or("no trial has lr < 1e-3".to_string(), |b| format!(
+            "the best trial with lr < 1e-3 reaches {}",
+            fmt(b)
+        ))
     ));
     Ok(())
 }

@@ -168,6 +168,7 @@ pub fn write_curves(out: &mut Output, runs: &[AccCurves], fig_prefix: &str) -> R
     for r in runs {
         let mut ch = Chart::new(format!("{} — train vs test accuracy", r.name), "epochs", "accuracy");
         ch.y_range = Some((0.0, 1.0));
+        ch.legend_lower = true;
         let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
         ch.series.push(Series::line("train", pts(&r.train), plot::color(0)));
         ch.series.push(Series::line("test", pts(&r.test), plot::color(1)).styled(Style::Dashed));

@@ -95,6 +95,8 @@ pub struct Chart {
     pub y_range: Option<(f64, f64)>,
     /// Draw the legend (when any series is labelled).
     pub legend: bool,
+    /// Legend in the lower right corner instead of the upper right (rising curves).
+    pub legend_lower: bool,
 }
 
 impl Chart {
@@ -211,7 +213,11 @@ pub fn draw_chart(area: &DrawingArea<SVGBackend, Shift>, chart: &Chart) -> std::
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(if chart.legend_lower {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
             .draw()
             .map_err(err)?;
     }

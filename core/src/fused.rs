@@ -43,7 +43,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::optim::{Clip, Optimizer};
+use crate::optim::{Clip, Optimizer, Rule, WeightDecay, sgd};
 use crate::params::ParamEntry;
 
 /// Which part of a tensor [`FusedUpdate::update`] is handed: elements
@@ -75,6 +75,24 @@ pub trait FusedUpdate {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()>;
+
+    /// [`update`](Self::update) for a part whose gradient is one row of an outer product,
+    /// `grads[j] = 0.0 + a·d[j]` (a weight row of an affine layer at batch 1). The default
+    /// writes that gradient into `scratch` (at least `d.len()` floats) and calls `update`; a rule
+    /// may instead fuse the two loops, with the same arithmetic, so the same bits.
+    #[allow(clippy::too_many_arguments)]
+    fn update_outer(
+        &mut self,
+        at: FusedChunk,
+        values: &mut [f32],
+        a: f32,
+        d: &[f32],
+        scratch: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
+        fused_default_outer(self, at, values, a, d, scratch, state, lr)
+    }
 }
 
 impl FusedUpdate for Optimizer {
@@ -114,6 +132,64 @@ impl FusedUpdate for Optimizer {
         })?;
         self.update_part(at.entry, at.start, values, grads, s, lr)
     }
+
+    /// Plain SGD without weight decay or clipping runs one fused loop,
+    /// `p −= lr·(0.0 + a·d[j])` (the gradient, then [`sgd::update`](crate::optim::sgd::update)):
+    /// the batch-1 hot path of on-device training. Every other configuration takes the default.
+    fn update_outer(
+        &mut self,
+        at: FusedChunk,
+        values: &mut [f32],
+        a: f32,
+        d: &[f32],
+        scratch: &mut [f32],
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
+        let plain = matches!(self.rule, Rule::Sgd)
+            && matches!(self.weight_decay, WeightDecay::None)
+            && matches!(self.clip, Clip::None);
+        let e = at.entry;
+        if !plain || values.len() != d.len() || at.start.saturating_add(d.len()) > e.shape.len() {
+            return fused_default_outer(self, at, values, a, d, scratch, state, lr);
+        }
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(Error::InvalidArgument { what: "learning rate", value: lr });
+        }
+        if self.steps() == 0 {
+            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
+        }
+        if e.kind.trainable() {
+            for (p, &dv) in values.iter_mut().zip(d) {
+                sgd::update(p, 0.0 + a * dv, lr);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The trait's default `update_outer`, callable from an override.
+#[allow(clippy::too_many_arguments)]
+fn fused_default_outer<U: FusedUpdate + ?Sized>(
+    rule: &mut U,
+    at: FusedChunk,
+    values: &mut [f32],
+    a: f32,
+    d: &[f32],
+    scratch: &mut [f32],
+    state: &mut [f32],
+    lr: f32,
+) -> Result<()> {
+    let available = scratch.len();
+    let g = scratch.get_mut(..d.len()).ok_or(Error::Capacity {
+        region: crate::Region::ParamGrads,
+        needed: d.len(),
+        available,
+    })?;
+    for (g, &dv) in g.iter_mut().zip(d) {
+        *g = 0.0 + a * dv;
+    }
+    rule.update(at, values, g, state, lr)
 }
 
 #[cfg(test)]
@@ -124,9 +200,9 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// x(3×4) → affine(4×5) → tanh → param copy of a 5×2 weight via matmul → mse: every kind of
+    /// x(batch×4) → affine(4×5) → tanh → param copy of a 5×2 weight via matmul → mse: every kind of
     /// parameter use the fused walk handles (affine in place, `Tape::param`), with batch > 1.
-    fn run(fused: bool, opt: Optimizer, steps: usize) -> Vec<f32> {
+    fn run(fused: bool, opt: Optimizer, steps: usize, batch: usize) -> Vec<f32> {
         let (mut values, mut grads, mut table) = (vec![0.0; 40], vec![0.0; 40], [ParamEntry::EMPTY; 3]);
         let mut scratch = [0.0f32; 5];
         let mut params = if fused {
@@ -143,12 +219,13 @@ mod tests {
         let mut state = vec![0.0; opt.state_len(35)];
         let mut opt = opt;
         for s in 0..steps {
-            let x = tape.input(&random_values(12, 0.0, 10 + s as u64), Shape::new(3, 4)).unwrap();
+            let x = tape.input(&random_values(4 * batch, 0.0, 10 + s as u64), Shape::new(batch, 4)).unwrap();
             let h = tape.affine(x, &params, w, b).unwrap();
             let h = tape.tanh(h).unwrap();
             let vp = tape.param(&params, v).unwrap();
             let y = tape.matmul(h, vp).unwrap();
-            let t = tape.input(&[0.5, -0.5, 1.0, 0.0, -1.0, 0.25], Shape::new(3, 2)).unwrap();
+            let t =
+                tape.input(&[0.5, -0.5, 1.0, 0.0, -1.0, 0.25][..2 * batch], Shape::new(batch, 2)).unwrap();
             let loss = tape.mse(y, t).unwrap();
             if fused {
                 tape.backward_fused(loss, &mut params, &mut opt, &mut state, 0.1).unwrap();
@@ -173,13 +250,13 @@ mod tests {
             Optimizer::adamw(0.01),
             Optimizer::sgd().with_clip(Clip::Value(0.05)),
         ] {
-            let (a, b) = (run(false, opt, 5), run(true, opt, 5));
-            assert_eq!(
-                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "{opt:?}"
-            );
-            assert_ne!(a, run(false, opt, 0), "{opt:?} trained");
+            // Batch 3 (row scratch) and batch 1 (`update_outer`, fused loop for plain SGD).
+            for batch in [3, 1] {
+                let (a, b) = (run(false, opt, 5, batch), run(true, opt, 5, batch));
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{opt:?} batch {batch}");
+                assert_ne!(a, run(false, opt, 0, batch), "{opt:?} trained");
+            }
         }
     }
 

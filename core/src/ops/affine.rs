@@ -98,9 +98,14 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     let xv = &vals[xn.range()];
     if we.kind.trainable() {
         for (p, wrow) in pv[we.range()].chunks_exact_mut(n).enumerate() {
-            kernels::outer_row(xv, dy, row, p, m, k, n);
             let at = FusedChunk { entry: we, start: p * n };
-            rule.update(at, wrow, row, state, lr)?;
+            if m == 1 {
+                // Batch 1: the row is `x[p]·dy`, which a rule may fuse with its update.
+                rule.update_outer(at, wrow, xv[p], &dy[..n], row, state, lr)?;
+            } else {
+                kernels::outer_row(xv, dy, row, p, m, k, n);
+                rule.update(at, wrow, row, state, lr)?;
+            }
         }
     }
     if be.kind.trainable() {

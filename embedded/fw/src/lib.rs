@@ -52,6 +52,22 @@ impl Hooks for Firmware {
     }
 }
 
+/// Prints what the planner asked for, by region in bytes (`plan <name> params … total …`), and
+/// how many training steps the instruction-count markers enclose (`measure <name> steps <n>`):
+/// what `embedded/measure.sh` reads.
+pub fn announce(name: &str, plan: &staticgrad::mlp::Plan, measured_steps: u32) {
+    hprintln!(
+        "plan {} params {} grads {} state {} tape {} total {}",
+        name,
+        plan.param_bytes(),
+        plan.grad_bytes(),
+        plan.state_bytes(),
+        plan.tape_bytes(),
+        plan.total_bytes()
+    );
+    hprintln!("measure {} steps {}", name, measured_steps);
+}
+
 /// Prints the result lines (`checksum <name> <hex>`, RAM use, pass/fail) and exits with the
 /// verdict: pass if training met its bar and static RAM plus the stack's high-water mark fit
 /// `ram_budget` bytes.
@@ -66,9 +82,28 @@ pub fn finish(name: &str, outcome: Result<Outcome, staticgrad::Error>, stack_use
             exit(ok)
         }
         Err(e) => {
-            hprintln!("error {}: {}", name, e);
+            print_error(name, &e);
             exit(false)
         }
+    }
+}
+
+/// Prints an error with integers only: `Error`'s `Display` would link float formatting (~25 KB
+/// of flash) for the one variant that carries an `f32`, printed here as its bit pattern.
+fn print_error(name: &str, e: &staticgrad::Error) {
+    use staticgrad::Error as E;
+    match *e {
+        E::Capacity { region, needed, available } => {
+            hprintln!("error {}: not enough {}: need {}, have {}", name, region, needed, available)
+        }
+        E::Shape { op, expected, found } => hprintln!("error {}: {}: expected {}, found {}", name, op, expected, found),
+        E::Label { row, label, classes } => hprintln!("error {}: label {} in row {} of {} classes", name, label, row, classes),
+        E::NonFinite { what, index } => hprintln!("error {}: non-finite {} at {}", name, what, index),
+        E::InvalidHandle { what, index } => hprintln!("error {}: invalid {} handle {}", name, what, index),
+        E::InvalidArgument { what, value } => {
+            hprintln!("error {}: invalid {} (f32 bits {:#010x})", name, what, value.to_bits())
+        }
+        E::Unsupported { what } => hprintln!("error {}: unsupported: {}", name, what),
     }
 }
 

@@ -32,6 +32,7 @@ macro_rules! mnist_firmware {
             static mut X: [f32; B * mnist::INPUTS] = [0.0; B * mnist::INPUTS];
             static mut LABELS: [u32; B] = [0; B];
             stack::paint();
+            staticgrad_fw::announce(CFG.name, &PLAN, CFG.measure.1);
             let mem = MnistMemory {
                 values: VALUES,
                 grads: GRADS,

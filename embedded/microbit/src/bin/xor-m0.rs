@@ -23,6 +23,7 @@ fn main() -> ! {
     static mut FLOATS: [f32; PLAN.tape_floats] = [0.0; PLAN.tape_floats];
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
+    staticgrad_fw::announce("xor-m0", &PLAN, xor::MEASURE.1);
     let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, floats: FLOATS, nodes: NODES };
     let outcome = xor::train(mem, &mut Firmware("xor-m0"));
     finish("xor-m0", outcome, stack::used(), 16 * 1024)

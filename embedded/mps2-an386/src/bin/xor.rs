@@ -22,6 +22,7 @@ fn main() -> ! {
     static mut FLOATS: [f32; PLAN.tape_floats] = [0.0; PLAN.tape_floats];
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
+    staticgrad_fw::announce("xor", &PLAN, xor::MEASURE.1);
     let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, floats: FLOATS, nodes: NODES };
     let outcome = xor::train(mem, &mut Firmware("xor"));
     finish("xor", outcome, stack::used(), 4 * 1024)

@@ -432,15 +432,16 @@ fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
         println!("stopped by --max-steps; continue with: staticgrad train --resume {}", out.display());
     }
     let pl = &o.plan;
+    let kib = |floats: usize| floats as f64 * 4.0 / 1024.0;
     println!(
-        "memory plan: {} bytes in all = {} parameter + {} gradient + {} optimizer-state + {} tape floats, {} tape nodes ({})",
-        pl.total_bytes(),
-        pl.param_floats,
-        pl.grad_floats,
-        pl.state_floats,
-        pl.tape_floats,
-        pl.tape_nodes,
+        "memory plan ({}): {:.1} KiB = parameters {:.1} + gradients {:.1} + optimizer state {:.1} + tape {:.1} KiB ({} nodes); `staticgrad plan` for the table",
         p.cfg.optimizer,
+        pl.total_bytes() as f64 / 1024.0,
+        kib(pl.param_floats),
+        kib(pl.grad_floats),
+        kib(pl.state_floats),
+        kib(pl.tape_floats),
+        pl.tape_nodes,
     );
     println!("report: {}", out.join("report.md").display());
 }

@@ -277,10 +277,7 @@ pub fn train(
         }
         params.values_mut().copy_from_slice(&ck.params);
         state.copy_from_slice(&ck.state);
-        // The optimizer's step counter (Adam's t) only moves forward one step at a time.
-        for _ in 0..ck.meta.optimizer_steps {
-            opt.begin_step();
-        }
+        opt = opt.with_steps(ck.meta.optimizer_steps);
         step = ck.meta.step;
         steps = ck.meta.steps.clone();
         epochs = ck.meta.epochs.clone();

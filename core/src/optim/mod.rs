@@ -491,6 +491,13 @@ impl Optimizer {
         self.t
     }
 
+    /// The same optimizer with its step counter set to `t`: what resuming from a checkpoint that
+    /// saved [`steps`](Self::steps) and the state buffer needs (Adam's bias correction depends on `t`).
+    pub const fn with_steps(mut self, t: u32) -> Self {
+        self.t = t;
+        self
+    }
+
     /// Back to step 0 and zero state: ready to train a fresh model.
     pub fn reset(&mut self, state: &mut [f32]) {
         self.t = 0;

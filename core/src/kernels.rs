@@ -253,11 +253,14 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
                 }
             }
         } else {
-            // `d·bᵀ`: both operands are contiguous along the reduction; one dot product each.
+            // `d·bᵀ` (`a.cs == 1`, `b.rs == 1`): both operands are contiguous along the
+            // reduction; one dot product each.
+            let arow = &a.data[i * a.rs..i * a.rs + k];
             for (j, o) in row.iter_mut().enumerate() {
+                let bcol = &b.data[j * b.cs..j * b.cs + k];
                 let mut s = *o;
-                for p in 0..k {
-                    s += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+                for (&x, &y) in arow.iter().zip(bcol) {
+                    s += x * y;
                 }
                 *o = s;
             }

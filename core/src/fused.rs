@@ -76,16 +76,17 @@ pub trait FusedUpdate {
         lr: f32,
     ) -> Result<()>;
 
-    /// [`update`](Self::update) for a part whose gradient is one row of an outer product,
-    /// `grads[j] = 0.0 + a·d[j]` (a weight row of an affine layer at batch 1). The default
-    /// writes that gradient into `scratch` (at least `d.len()` floats) and calls `update`; a rule
-    /// may instead fuse the two loops, with the same arithmetic, so the same bits.
+    /// Updates a whole weight tensor `at.entry` (`values`: `a.len()` rows of `d.len()`) whose
+    /// gradient is the outer product `grad[r][j] = 0.0 + a[r]·d[j]` — an affine layer's weight at
+    /// batch 1. The default hands each row to [`update`](Self::update) through `scratch` (at
+    /// least `d.len()` floats); a rule may instead fuse gradient and update in one loop, with the
+    /// same arithmetic, so the same bits.
     #[allow(clippy::too_many_arguments)]
     fn update_outer(
         &mut self,
         at: FusedChunk,
         values: &mut [f32],
-        a: f32,
+        a: &[f32],
         d: &[f32],
         scratch: &mut [f32],
         state: &mut [f32],
@@ -134,23 +135,27 @@ impl FusedUpdate for Optimizer {
     }
 
     /// Plain SGD without weight decay or clipping runs one fused loop,
-    /// `p −= lr·(0.0 + a·d[j])` (the gradient, then [`sgd::update`](crate::optim::sgd::update)):
-    /// the batch-1 hot path of on-device training. Every other configuration takes the default.
+    /// `p −= lr·(0.0 + a[r]·d[j])` (the gradient, then [`sgd::update`](crate::optim::sgd::update)),
+    /// with 16 of the `d[j]` held in registers across the rows: the batch-1 hot path of on-device
+    /// training. Every other configuration takes the default.
     fn update_outer(
         &mut self,
         at: FusedChunk,
         values: &mut [f32],
-        a: f32,
+        a: &[f32],
         d: &[f32],
         scratch: &mut [f32],
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
+        const TILE: usize = 16;
         let plain = matches!(self.rule, Rule::Sgd)
             && matches!(self.weight_decay, WeightDecay::None)
             && matches!(self.clip, Clip::None);
-        let e = at.entry;
-        if !plain || values.len() != d.len() || at.start.saturating_add(d.len()) > e.shape.len() {
+        let (e, n) = (at.entry, d.len());
+        let whole =
+            at.start == 0 && values.len() == e.shape.len() && Some(values.len()) == a.len().checked_mul(n);
+        if !plain || !whole || n == 0 {
             return fused_default_outer(self, at, values, a, d, scratch, state, lr);
         }
         if !(lr >= 0.0 && lr.is_finite()) {
@@ -159,37 +164,60 @@ impl FusedUpdate for Optimizer {
         if self.steps() == 0 {
             return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
         }
-        if e.kind.trainable() {
-            for (p, &dv) in values.iter_mut().zip(d) {
-                sgd::update(p, 0.0 + a * dv, lr);
+        if !e.kind.trainable() {
+            return Ok(());
+        }
+        let mut j0 = 0;
+        for dt in d.chunks_exact(TILE) {
+            let mut dr = [0.0f32; TILE];
+            dr.copy_from_slice(dt);
+            for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
+                if let Some(w) = row.get_mut(j0..j0 + TILE) {
+                    for (p, &dv) in w.iter_mut().zip(&dr) {
+                        sgd::update(p, 0.0 + ar * dv, lr);
+                    }
+                }
+            }
+            j0 += TILE;
+        }
+        let rest = &d[j0..];
+        for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
+            for (p, &dv) in row[j0..].iter_mut().zip(rest) {
+                sgd::update(p, 0.0 + ar * dv, lr);
             }
         }
         Ok(())
     }
 }
 
-/// The trait's default `update_outer`, callable from an override.
+/// The trait's default `update_outer`, callable from an override: row by row through `scratch`.
 #[allow(clippy::too_many_arguments)]
 fn fused_default_outer<U: FusedUpdate + ?Sized>(
     rule: &mut U,
     at: FusedChunk,
     values: &mut [f32],
-    a: f32,
+    a: &[f32],
     d: &[f32],
     scratch: &mut [f32],
     state: &mut [f32],
     lr: f32,
 ) -> Result<()> {
-    let available = scratch.len();
-    let g = scratch.get_mut(..d.len()).ok_or(Error::Capacity {
+    let (n, available) = (d.len(), scratch.len());
+    let g = scratch.get_mut(..n).ok_or(Error::Capacity {
         region: crate::Region::ParamGrads,
-        needed: d.len(),
+        needed: n,
         available,
     })?;
-    for (g, &dv) in g.iter_mut().zip(d) {
-        *g = 0.0 + a * dv;
+    if n == 0 {
+        return Ok(());
     }
-    rule.update(at, values, g, state, lr)
+    for (r, (row, &ar)) in values.chunks_exact_mut(n).zip(a).enumerate() {
+        for (g, &dv) in g.iter_mut().zip(d) {
+            *g = 0.0 + ar * dv;
+        }
+        rule.update(FusedChunk { entry: at.entry, start: at.start + r * n }, row, g, state, lr)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

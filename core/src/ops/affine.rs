@@ -96,16 +96,14 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
         return Ok(()); // a zero-width layer has nothing to update
     }
     let xv = &vals[xn.range()];
-    if we.kind.trainable() {
+    if we.kind.trainable() && m == 1 {
+        // Batch 1: `dW = xᵀ·dy` is an outer product, which a rule may fuse with its update.
+        let at = FusedChunk { entry: we, start: 0 };
+        rule.update_outer(at, &mut pv[we.range()], &xv[..k], &dy[..n], row, state, lr)?;
+    } else if we.kind.trainable() {
         for (p, wrow) in pv[we.range()].chunks_exact_mut(n).enumerate() {
-            let at = FusedChunk { entry: we, start: p * n };
-            if m == 1 {
-                // Batch 1: the row is `x[p]·dy`, which a rule may fuse with its update.
-                rule.update_outer(at, wrow, xv[p], &dy[..n], row, state, lr)?;
-            } else {
-                kernels::outer_row(xv, dy, row, p, m, k, n);
-                rule.update(at, wrow, row, state, lr)?;
-            }
+            kernels::outer_row(xv, dy, row, p, m, k, n);
+            rule.update(FusedChunk { entry: we, start: p * n }, wrow, row, state, lr)?;
         }
     }
     if be.kind.trainable() {

@@ -26,8 +26,16 @@ pub fn check_finite(params: &Params) -> Result<()> {
     let grads = params.grads();
     for e in params.entries().iter().filter(|e| e.kind.trainable()) {
         let g = grads.get(e.range()).unwrap_or(&[]);
-        if let Some(i) = g.iter().position(|g| !g.is_finite()) {
-            return Err(Error::NonFinite { what: "gradient", index: e.offset + i });
+        // Fast scan first: `x·0` is 0 for finite `x` and NaN otherwise, so the sum is NaN iff some
+        // element is not finite (a multiply and an add per element, no branch); then find it.
+        let mut probe = 0.0f32;
+        for &x in g {
+            probe += x * 0.0;
+        }
+        if probe.is_nan() {
+            if let Some(i) = g.iter().position(|g| !g.is_finite()) {
+                return Err(Error::NonFinite { what: "gradient", index: e.offset + i });
+            }
         }
     }
     Ok(())

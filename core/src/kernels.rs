@@ -219,6 +219,32 @@ fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out) {
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"), allow(dead_code))]
 fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     const TILE: usize = 16; // outputs per register tile
+    if k == 1 && b.cs == 1 {
+        // One term per output (a batch-1 weight gradient `c += x[p]·dy[j]`): 16 of the `b(0, j)`
+        // stay in registers while the rows go by, so each output costs a load, a multiply, an
+        // add and a store. Same single addition onto the start value as below.
+        let (b0, mut j0) = (b.data.get(..n).unwrap_or_default(), 0);
+        for bt in b0.chunks_exact(TILE) {
+            let mut br = [0.0f32; TILE];
+            br.copy_from_slice(bt);
+            for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
+                let (Some(&ai), Some(o)) = (a.data.get(i * a.rs), row.get_mut(j0..j0 + TILE)) else {
+                    break;
+                };
+                for (o, &bv) in o.iter_mut().zip(&br) {
+                    *o += ai * bv;
+                }
+            }
+            j0 += TILE;
+        }
+        for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
+            let ai = a.data[i * a.rs];
+            for (o, &bv) in row[j0..].iter_mut().zip(&b0[j0..]) {
+                *o += ai * bv;
+            }
+        }
+        return;
+    }
     for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
         if b.cs == 1 {
             // Tiles of 16 outputs whose partial sums stay in registers while `p` runs up: the
@@ -414,6 +440,20 @@ mod tests {
                 Out { data: &mut got, rs: k, cs: 1 },
             );
             assert_eq!(bits(&got), bits(&want), "blocked nt {m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn plain_single_step_matches_the_definition() {
+        // k = 1 (a batch-1 weight gradient): register tiles of 16 columns plus the remainder.
+        for (s, &(m, n)) in [(7, 37), (196, 32), (3, 16), (2, 5)].iter().enumerate() {
+            let at = random_values(m, 0.0, 1100 + s as u64); // 1×m, used transposed
+            let b = random_values(n, 0.0, 1200 + s as u64);
+            let mut want = random_values(m * n, 0.0, 1300 + s as u64);
+            let mut got = want.clone();
+            reference(m, n, 1, &|i, _| at[i], &|_, j| b[j], &mut want);
+            plain(m, n, 1, View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 }, &mut got);
+            assert_eq!(bits(&got), bits(&want), "{m}x1x{n}");
         }
     }
 

@@ -655,3 +655,73 @@ pub fn merge(files: &[PathBuf], out_dir: &std::path::Path, top: usize) -> Result
     super::emit(&text);
     Ok(Report { broad, narrow })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(i: usize, lr: f32, wd: f32, val: f64) -> Trial {
+        Trial {
+            trial: i,
+            lr,
+            weight_decay: wd,
+            val_acc: val,
+            train_acc: val,
+            val_curve: vec![val],
+            train_curve: vec![val],
+            search: Search {
+                seed: 0,
+                trials: 4,
+                samples: 500,
+                val_frac: 0.2,
+                epochs: 1,
+                batch: 100,
+                hidden: 1,
+                lr_exp: [-6.0, -2.0],
+                wd_exp: [-8.0, -4.0],
+                stage: "broad".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(parse_shard("3/8"), Ok((3, 8)));
+        assert_eq!(parse_shard(" 0 / 1 "), Ok((0, 1)));
+        for bad in ["8/8", "1/0", "3", "a/2", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranking_box_and_checks() {
+        let t = [
+            trial(0, 1e-5, 1e-7, 0.1),
+            trial(1, 5e-3, 1e-6, 0.8),
+            trial(2, 2e-3, 1e-5, 0.7),
+            trial(3, 9e-3, 1e-8, 0.8),
+        ];
+        let r: Vec<usize> = ranked(&t).iter().map(|t| t.trial).collect();
+        assert_eq!(r, [1, 3, 2, 0]); // ties broken by train accuracy, then index
+        let (lr, wd) = narrowed_box(&t, 3);
+        assert!(
+            (lr[0] - 2e-3f32.log10() as f64).abs() < 1e-6 && (lr[1] - 9e-3f32.log10() as f64).abs() < 1e-6
+        );
+        assert!((wd[0] + 8.0).abs() < 1e-6 && (wd[1] + 5.0).abs() < 1e-6);
+        assert!(best_lr_check(&t, 3).holds);
+        assert!(!best_lr_check(&t, 4).holds);
+        assert!(learners_lr_check(&t).holds);
+        let mut t2 = t.to_vec();
+        t2[0].val_acc = 0.5; // a tiny learning rate that "learned" breaks the claim
+        assert!(!learners_lr_check(&t2).holds);
+    }
+
+    #[test]
+    fn trial_generators_depend_on_seed_stage_and_index_only() {
+        let a = trial_rng(0, 0, 5).next_u64();
+        assert_eq!(a, trial_rng(0, 0, 5).next_u64());
+        assert_ne!(a, trial_rng(0, 0, 6).next_u64());
+        assert_ne!(a, trial_rng(0, 1, 5).next_u64());
+        assert_ne!(a, trial_rng(1, 0, 5).next_u64());
+    }
+}

@@ -32,7 +32,7 @@ measure() { # crate target machine-args... -- bins...
     local stack; stack=$(awk '$1 == "ram" { print $6 }' <<<"$out")
     local plan; plan=$(awk '$1 == "plan"' <<<"$out")
     local verdict; verdict=$(awk '$1 == "result" { print $3 }' <<<"$out")
-    local acc; acc=$(awk '$3 == "epoch" { a = $7 } END { print a }' <<<"$out")
+    local acc; acc=$(awk '$2 == "epoch" { a = $7 } END { print a }' <<<"$out")
     echo
     echo "#### $bin ($crate, $verdict)"
     echo
@@ -45,12 +45,22 @@ measure() { # crate target machine-args... -- bins...
     echo "| stack high-water mark | $stack B |"
     echo "| RAM to train: static + stack | $((data + bss + stack)) B ($(awk -v b=$((data + bss + stack)) 'BEGIN { printf "%.1f", b / 1024 }') KiB) |"
     awk '{ printf "| planner: params / grads / state / tape / total | %d / %d / %d / %d / %d B |\n", $4, $6, $8, $10, $12 }' <<<"$plan"
-    [ -n "$acc" ] && echo "| held-out after the last epoch | $acc |"
+    if [ -n "$acc" ]; then echo "| held-out after the last epoch | $acc |"; fi
+    local pl; pl=$(awk '{ printf "%d / %d / %d / %d", $4, $6, $8, $10 }' <<<"$plan")
+    summary+="| $bin | $insns | $notab | $((data + bss)) | $stack | $((data + bss + stack)) | $pl | ${acc:-–} |"$'\n'
   done
 }
 
+summary=""
 echo "Measured $(date -u +%Y-%m-%d) with $(qemu-system-arm --version | head -1), $(rustc --version)."
 mps2_bins=$(cd "$root/embedded/mps2-an386/src/bin" && ls *.rs | sed 's/\.rs$//')
 # shellcheck disable=SC2086
 measure mps2-an386 thumbv7em-none-eabihf -machine mps2-an386 -cpu cortex-m4 -- $mps2_bins
 measure microbit thumbv6m-none-eabi -machine microbit -- xor-m0
+
+echo
+echo "#### Summary"
+echo
+echo "| demo | instructions / step | flash without data tables (B) | static RAM (B) | stack (B) | RAM to train (B) | planner: params / grads / state / tape (B) | held-out |"
+echo "|---|---:|---:|---:|---:|---:|---|---|"
+printf '%s' "$summary"

@@ -135,7 +135,7 @@ impl FusedUpdate for Optimizer {
     }
 
     /// Plain SGD without weight decay or clipping runs one fused loop,
-    /// `p −= lr·(0.0 + a[r]·d[j])` (the gradient, then [`sgd::update`](crate::optim::sgd::update)),
+    /// `p −= lr·(0.0 + a[r]·d[j])` (the gradient, then [`sgd::update`]),
     /// with 16 of the `d[j]` held in registers across the rows: the batch-1 hot path of on-device
     /// training. Every other configuration takes the default.
     fn update_outer(

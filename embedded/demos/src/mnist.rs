@@ -153,10 +153,10 @@ fn epoch_order(rng: &mut impl RngCore) -> (u32, u32) {
 fn evaluate(tape: &mut Tape, params: &Params, x: &mut [f32]) -> Result<u32> {
     let mut correct = 0;
     let mut predicted = [0u32; 1];
-    for i in 0..TEST_N {
+    for (i, &label) in TEST_LABELS.iter().enumerate().take(TEST_N) {
         data::to_f32(TEST_IMAGES, i, &mut x[..INPUTS]);
         SPEC.predict(tape, params, &x[..INPUTS], &mut predicted)?;
-        correct += (predicted[0] == TEST_LABELS[i] as u32) as u32;
+        correct += (predicted[0] == label as u32) as u32;
     }
     Ok(correct)
 }

@@ -103,6 +103,18 @@ fn divergence_before_any_checkpoint_says_so() {
     assert!(!out.exists(), "a failed run that saved nothing leaves no folder");
 }
 
+/// Waits (up to 20 s) for the output folder: the command creates it right before it installs its
+/// Ctrl-C handler, so a SIGINT sent after this is handled, even on a slow machine.
+fn wait_for(dir: &Path) {
+    for _ in 0..400 {
+        if dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", dir.display());
+}
+
 fn spawn(mut c: Command) -> Child {
     c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
 }
@@ -115,7 +127,8 @@ fn sigint_saves_a_checkpoint_and_resume_continues() {
     let out = dir.path().join("run");
     let child = spawn(train_args(&csv, &out, &["--epochs", "100000"]));
     // Let it train a little (no periodic checkpoints: only the interrupt writes one).
-    std::thread::sleep(Duration::from_millis(700));
+    wait_for(&out);
+    std::thread::sleep(Duration::from_millis(500));
     let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(st.success());
     let o = child.wait_with_output().unwrap();
@@ -234,7 +247,8 @@ fn sigint_during_hpsearch_saves_the_finished_trials() {
     ]);
     c.arg("--out").arg(&out);
     let child = spawn(c);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for(&out);
+    std::thread::sleep(Duration::from_millis(1000));
     let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(st.success());
     let o = child.wait_with_output().unwrap();

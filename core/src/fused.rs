@@ -122,9 +122,7 @@ impl FusedUpdate for Optimizer {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
-        // The tensor's state slice: k floats per parameter from k·offset (see `optim`).
-        let (k, e) = (self.floats_per_param(), at.entry);
-        let r = k.saturating_mul(e.offset)..k.saturating_mul(e.offset.saturating_add(e.shape.len()));
+        let r = self.state_range(&at.entry);
         let available = state.len();
         let s = state.get_mut(r.clone()).ok_or(Error::Capacity {
             region: crate::Region::OptimizerState,

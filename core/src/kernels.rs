@@ -248,35 +248,30 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
         if b.cs == 1 {
             // Tiles of 16 outputs whose partial sums stay in registers while `p` runs up: the
-            // same additions in the same order as the one-output loop below, but one load of
-            // `a(i,p)` and no load/store of the outputs per step (FPv4-SP has 32 registers).
-            let mut tiles = row.chunks_exact_mut(TILE);
+            // same additions in the same order as a one-output loop, but one load of `a(i,p)` and
+            // no load/store of the outputs per step (FPv4-SP has 32 registers). The last
+            // `n mod 16` outputs go in tiles of 8, 4, 2 and 1, so a narrow layer (XOR's 3 or 1
+            // outputs, MNIST's 10 classes) keeps its sums in registers too.
+            let ao = i * a.rs;
             let mut j0 = 0;
-            for tile in &mut tiles {
-                let mut acc = [0.0f32; TILE];
-                acc.copy_from_slice(tile);
-                let (mut ao, mut bo) = (i * a.rs, j0);
-                for _ in 0..k {
-                    // Always in bounds (shapes were checked); `get` keeps the loop free of panics.
-                    let (Some(&aip), Some(bt)) = (a.data.get(ao), b.data.get(bo..bo + TILE)) else {
-                        break;
-                    };
-                    for (o, &bv) in acc.iter_mut().zip(bt) {
-                        *o += aip * bv;
-                    }
-                    ao += a.cs;
-                    bo += b.rs;
-                }
-                tile.copy_from_slice(&acc);
+            while n - j0 >= TILE {
+                tile::<TILE>(row, j0, a, ao, b, k);
                 j0 += TILE;
             }
-            let rest = tiles.into_remainder();
-            for p in 0..k {
-                let aip = a.data[i * a.rs + p * a.cs];
-                let brow = &b.data[p * b.rs + j0..p * b.rs + n];
-                for (o, &bv) in rest.iter_mut().zip(brow) {
-                    *o += aip * bv;
-                }
+            if n - j0 >= 8 {
+                tile::<8>(row, j0, a, ao, b, k);
+                j0 += 8;
+            }
+            if n - j0 >= 4 {
+                tile::<4>(row, j0, a, ao, b, k);
+                j0 += 4;
+            }
+            if n - j0 >= 2 {
+                tile::<2>(row, j0, a, ao, b, k);
+                j0 += 2;
+            }
+            if n - j0 >= 1 {
+                tile::<1>(row, j0, a, ao, b, k);
             }
         } else {
             // `d·bᵀ` (`a.cs == 1`, `b.rs == 1`): both operands are contiguous along the
@@ -292,6 +287,30 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
             }
         }
     }
+}
+
+/// `row[j0 + j] += Σ_p a(i,p)·b(p, j0 + j)` for `j < W`, `p = 0, 1, …, k−1` in order, with the
+/// `W` partial sums in registers (`a(i,p)` at `a.data[ao + p·a.cs]`, `b` row-major).
+#[inline(always)]
+fn tile<const W: usize>(row: &mut [f32], j0: usize, a: View, ao: usize, b: View, k: usize) {
+    let Some(out) = row.get_mut(j0..j0 + W) else {
+        return;
+    };
+    let mut acc = [0.0f32; W];
+    acc.copy_from_slice(out);
+    let (mut ao, mut bo) = (ao, j0);
+    for _ in 0..k {
+        // Always in bounds (shapes were checked); `get` keeps the loop free of panics.
+        let (Some(&aip), Some(bt)) = (a.data.get(ao), b.data.get(bo..bo + W)) else {
+            break;
+        };
+        for (o, &bv) in acc.iter_mut().zip(bt) {
+            *o += aip * bv;
+        }
+        ao += a.cs;
+        bo += b.rs;
+    }
+    out.copy_from_slice(&acc);
 }
 
 /// `e^x`, the same bits as `libm::expf` for every input (the tests compare them), written

@@ -61,6 +61,7 @@ pub struct Trainer<'s, 'b> {
 
 impl<'s, 'b> Trainer<'s, 'b> {
     /// A trainer over caller state of at least [`MlpSpec::state_len`] floats (zeroed here).
+    #[inline(always)]
     pub fn new(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
         spec.validate()?;
         optimizer.validate()?;

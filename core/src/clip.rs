@@ -26,19 +26,32 @@ pub fn check_finite(params: &Params) -> Result<()> {
     let grads = params.grads();
     for e in params.entries().iter().filter(|e| e.kind.trainable()) {
         let g = grads.get(e.range()).unwrap_or(&[]);
-        // Fast scan first: `x·0` is 0 for finite `x` and NaN otherwise, so the sum is NaN iff some
-        // element is not finite (a multiply and an add per element, no branch); then find it.
-        let mut probe = 0.0f32;
-        for &x in g {
-            probe += x * 0.0;
-        }
-        if probe.is_nan() {
+        if !probe_finite(g) {
             if let Some(i) = g.iter().position(|g| !g.is_finite()) {
                 return Err(Error::NonFinite { what: "gradient", index: e.offset + i });
             }
         }
     }
     Ok(())
+}
+
+/// A fast, branch-free test that is true if every element of `g` is finite, and false if one is
+/// not — or, rarely, if a finite sum overflows (the caller then scans precisely). A NaN or an
+/// infinity makes the sum NaN or infinite whatever else is added, so one add per element (in 8
+/// independent lanes: any order will do, only finiteness is read) is enough.
+#[inline]
+pub(crate) fn probe_finite(g: &[f32]) -> bool {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = g.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    for (l, &x) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += x;
+    }
+    lanes.iter().all(|l| l.is_finite())
 }
 
 /// The L2 norm of all trainable gradients, `√Σ g²`, summed in flat-index order from 0.
@@ -157,6 +170,33 @@ mod tests {
         assert!((n / 5e30 - 1.0).abs() < 1e-6, "{n}");
         clip_global_norm(&mut p, 1.0).unwrap();
         assert!((p.grads()[0] - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn probe_finds_every_non_finite_element() {
+        for n in [1usize, 7, 8, 9, 17, 64] {
+            let mut g: std::vec::Vec<f32> = (0..n).map(|i| i as f32 - 3.5).collect();
+            assert!(probe_finite(&g));
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for i in 0..n {
+                    let keep = g[i];
+                    g[i] = bad;
+                    assert!(!probe_finite(&g), "n {n}, index {i}, {bad}");
+                    g[i] = keep;
+                }
+            }
+        }
+        // +inf and -inf in different lanes, and a finite overflow: the probe says "look", the
+        // precise scan decides.
+        assert!(!probe_finite(&[f32::INFINITY, f32::NEG_INFINITY]));
+        let mut ps = ParamStorage::<16, 1>::new();
+        let mut p = ps.params();
+        let w = p.alloc(Shape::row(16), ParamKind::Weight).unwrap();
+        p.grad_mut(w).unwrap().fill(f32::MAX);
+        assert!(!probe_finite(p.grad(w).unwrap()));
+        assert_eq!(check_finite(&p), Ok(()));
+        p.grad_mut(w).unwrap()[13] = f32::NAN;
+        assert_eq!(check_finite(&p), Err(Error::NonFinite { what: "gradient", index: 13 }));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Float for f32 {
     const ONE: Self = 1.0;
     #[inline(always)]
     fn sqrt(self) -> Self {
-        libm::sqrtf(self)
+        crate::kernels::sqrt(self) // libm's bits; the FPU's instruction where there is one
     }
     #[inline]
     fn powf(self, e: Self) -> Self {
@@ -738,6 +738,7 @@ impl Optimizer {
             None => g,
         };
         match self.rule {
+            Rule::Sgd if l2.is_none() => sgd::update_run(values, grads, lr),
             Rule::Sgd => {
                 for (p, &g) in values.iter_mut().zip(grads.iter()) {
                     sgd::update(p, eff(g, *p), lr);

@@ -78,3 +78,24 @@ pub struct Outcome {
 pub fn fixed4(x: f32) -> u32 {
     if x.is_finite() && x >= 0.0 { (x * 10_000.0 + 0.5) as u32 } else { u32::MAX }
 }
+
+/// Checks the square root the update rules use ([`staticgrad::kernels::sqrt`]; on a Cortex-M4F
+/// built with the `simd` feature, the FPU's `vsqrt.f32`) against `libm::sqrtf`, bit for bit, on
+/// special values, the subnormal range and a sweep over every sign and exponent. Returns the bit
+/// pattern of the first input whose results differ (NaN results only need to be NaN both).
+///
+/// ```
+/// assert_eq!(staticgrad_demos::sqrt_mismatch(), None);
+/// ```
+pub fn sqrt_mismatch() -> Option<u32> {
+    let specials =
+        [0u32, 0x8000_0000, 1, 2, 3, 0x007f_ffff, 0x0080_0000, 0x3f80_0000, 0x7f7f_ffff, 0x7f80_0000];
+    let more = [0xff80_0000u32, 0x7fc0_0000, 0xbf80_0000, 0x8000_0001];
+    let subnormals = (1u32..0x0080_0000).step_by(8_191);
+    let sweep = (0u32..=u32::MAX).step_by(65_521);
+    specials.into_iter().chain(more).chain(subnormals).chain(sweep).find(|&b| {
+        let x = f32::from_bits(b);
+        let (hw, sw) = (staticgrad::kernels::sqrt(x), libm::sqrtf(x));
+        !(hw.to_bits() == sw.to_bits() || (hw.is_nan() && sw.is_nan()))
+    })
+}

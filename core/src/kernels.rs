@@ -23,9 +23,10 @@
 //! On targets without SIMD registers worth blocking for (Cortex-M, anything not x86/x86-64/
 //! AArch64) the plain loops run instead: same order, same bits, smaller code.
 //!
-//! With the `simd` cargo feature the host can also select x86-64 AVX2 (same order, same bits)
-//! or AVX2+FMA (faster, *not* bit-identical: each step rounds once instead of twice) kernels at
-//! run time; see [`select`] and the `simd` module. Without the feature the core has no `unsafe`.
+//! With the `simd` cargo feature the host can also select x86-64 AVX2 or AVX-512 (same order,
+//! same bits) or AVX2+FMA / AVX-512+FMA (faster, *not* bit-identical: each step rounds once
+//! instead of twice) kernels at run time; see [`select`] and the `simd` module. Without the
+//! feature the core has no `unsafe`.
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -43,12 +44,17 @@ pub enum Kernels {
     /// x86-64 AVX2 with FMA: fewer roundings, so results differ in the last bits from the
     /// portable kernels (within a few ulps per reduction step); the opt-in fast mode.
     Avx2Fma,
+    /// x86-64 AVX-512F, canonical order, no FMA (`vmulps` then `vaddps`): bit-identical to
+    /// [`Kernels::Portable`], with half the instructions of [`Kernels::Avx2`].
+    Avx512,
+    /// x86-64 AVX-512F with FMA: not bit-identical, like [`Kernels::Avx2Fma`]; the fastest.
+    Avx512Fma,
 }
 
 impl Kernels {
     /// True if this family gives the same bits as the portable kernels (and the Cortex-M).
     pub const fn bit_exact(self) -> bool {
-        !matches!(self, Kernels::Avx2Fma)
+        !matches!(self, Kernels::Avx2Fma | Kernels::Avx512Fma)
     }
 }
 
@@ -82,8 +88,11 @@ pub fn selected() -> Kernels {
 // The blocked driver serves the SIMD-capable hosts; small targets run `plain` (same bits).
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")), allow(dead_code))]
 mod blocked;
+// The AVX-512 intrinsics are stable since Rust 1.89: the `simd` feature needs that compiler,
+// the rest of the crate keeps the workspace's minimum.
 #[cfg(all(feature = "simd", any(target_arch = "x86_64", all(target_arch = "arm", target_abi = "eabihf"))))]
 #[allow(unsafe_code)]
+#[clippy::msrv = "1.89"]
 mod simd;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", test))]

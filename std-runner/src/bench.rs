@@ -259,10 +259,11 @@ pub struct BenchArgs {
     /// Print the losses of steps 0 and 9 instead of timing (the cross-peer correctness check).
     #[arg(long)]
     pub check: bool,
-    /// Matrix kernels: `exact` (the default: the fastest bit-exact family this CPU runs, AVX2 on
-    /// x86-64 when present, same bits as the portable kernels and the Cortex-M), `portable`
-    /// (plain safe Rust, SSE2 on x86-64) or `fast` (AVX2+FMA: fewer roundings, so not
-    /// bit-identical; reported as peer `staticgrad-fast`). The environment variable
+    /// Matrix kernels: `exact` (the default: the fastest bit-exact family this CPU runs,
+    /// AVX-512 or else AVX2 on x86-64, same bits as the portable kernels and the Cortex-M),
+    /// `portable` (plain safe Rust, SSE2 on x86-64) or `fast` (AVX-512 or AVX2 with FMA: fewer
+    /// roundings, so not bit-identical; reported as peer `staticgrad-fast`); `avx2` and
+    /// `avx2-fast` force the AVX2 families (for comparison). The environment variable
     /// `STATICGRAD_KERNELS` sets the default.
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
@@ -275,8 +276,12 @@ pub enum KernelChoice {
     Exact,
     /// Portable safe Rust only.
     Portable,
-    /// AVX2 + FMA (not bit-exact).
+    /// AVX-512 or AVX2, with FMA (not bit-exact).
     Fast,
+    /// AVX2 only, bit-exact.
+    Avx2,
+    /// AVX2 + FMA only (not bit-exact).
+    Avx2Fast,
 }
 
 impl KernelChoice {
@@ -285,7 +290,11 @@ impl KernelChoice {
             Err(_) | Ok("") | Ok("exact") => Ok(KernelChoice::Exact),
             Ok("portable") => Ok(KernelChoice::Portable),
             Ok("fast") => Ok(KernelChoice::Fast),
-            Ok(other) => Err(format!("STATICGRAD_KERNELS={other:?}: expected exact, portable or fast")),
+            Ok("avx2") => Ok(KernelChoice::Avx2),
+            Ok("avx2-fast") => Ok(KernelChoice::Avx2Fast),
+            Ok(other) => Err(format!(
+                "STATICGRAD_KERNELS={other:?}: expected exact, portable, fast, avx2 or avx2-fast"
+            )),
         }
     }
 
@@ -293,10 +302,22 @@ impl KernelChoice {
     pub fn apply(self) -> Kernels {
         match self {
             KernelChoice::Portable => kernels::select(Kernels::Portable),
-            KernelChoice::Exact => kernels::select(Kernels::Avx2),
-            KernelChoice::Fast => kernels::select(Kernels::Avx2Fma),
+            KernelChoice::Exact => best(&[Kernels::Avx512, Kernels::Avx2]),
+            KernelChoice::Fast => best(&[Kernels::Avx512Fma, Kernels::Avx2Fma]),
+            KernelChoice::Avx2 => kernels::select(Kernels::Avx2),
+            KernelChoice::Avx2Fast => kernels::select(Kernels::Avx2Fma),
         }
     }
+}
+
+/// Selects the first family of `prefs` the CPU runs (or the portable kernels).
+fn best(prefs: &[Kernels]) -> Kernels {
+    for &k in prefs {
+        if kernels::select(k) == k {
+            return k;
+        }
+    }
+    Kernels::Portable
 }
 
 /// Runs the benchmark (or, with `--check`, prints the losses of steps 0 and 9).
@@ -309,7 +330,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         None => KernelChoice::from_env()?,
     };
     let running = choice.apply();
-    if choice == KernelChoice::Fast && running.bit_exact() {
+    if matches!(choice, KernelChoice::Fast | KernelChoice::Avx2Fast) && running.bit_exact() {
         return Err("--kernels fast needs an x86-64 CPU with AVX2 and FMA".into());
     }
     eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());

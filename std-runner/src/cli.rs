@@ -284,10 +284,13 @@ pub struct ExportArgs {
 /// Parses the process arguments, runs, prints any error as one line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    // The fastest bit-exact matrix kernels this CPU runs (AVX2 where present): same bits as the
-    // portable ones and the Cortex-M, so results do not depend on the machine. `bench --kernels`
-    // can choose otherwise.
-    staticgrad::kernels::select(staticgrad::kernels::Kernels::Avx2);
+    // The fastest bit-exact matrix kernels this CPU runs (AVX-512, else AVX2, where present):
+    // same bits as the portable ones and the Cortex-M, so results do not depend on the machine.
+    // `bench --kernels` can choose otherwise.
+    use staticgrad::kernels::{Kernels, select};
+    if select(Kernels::Avx512) != Kernels::Avx512 {
+        select(Kernels::Avx2);
+    }
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {

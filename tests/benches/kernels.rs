@@ -3,7 +3,8 @@
 //!
 //! Shapes are the peer harness' workloads: book (784-100×4-10, batch 128), twolayer
 //! (784-50-10, batch 100) and tiny (4-16-3, batch 8). With the core's `simd` feature on, every
-//! matrix kernel is measured once per available kernel family (`portable`, `avx2`, `avx2fma`).
+//! matrix kernel is measured once per available kernel family (`portable`, `avx2`, `avx2fma`,
+//! `avx512`, `avx512fma`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_core::{RngCore, SeedableRng};
@@ -22,7 +23,12 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 /// The kernel families this build and CPU can run.
 fn families() -> Vec<(&'static str, Kernels)> {
     let mut out = vec![("portable", Kernels::Portable)];
-    for (name, k) in [("avx2", Kernels::Avx2), ("avx2fma", Kernels::Avx2Fma)] {
+    for (name, k) in [
+        ("avx2", Kernels::Avx2),
+        ("avx2fma", Kernels::Avx2Fma),
+        ("avx512", Kernels::Avx512),
+        ("avx512fma", Kernels::Avx512Fma),
+    ] {
         if kernels::select(k) == k {
             out.push((name, k));
         }

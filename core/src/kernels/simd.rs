@@ -5,9 +5,17 @@
 //! * [`Kernels::Avx2Fma`]: the same driver with an FMA inner loop written in intrinsics. One
 //!   rounding per step instead of two, so results differ from the portable ones in the last
 //!   bits (tested within a tolerance below). Opt-in: the fast mode.
+//! * [`Kernels::Avx512`] / [`Kernels::Avx512Fma`]: a driver of their own with 6×64 register
+//!   tiles (24 of the 32 zmm registers accumulate; fewer broadcasts per multiply than 8×32,
+//!   which matters because on Zen 4 the broadcasts compete with the adds), `b` packed per
+//!   64-column block into an aligned, zero-padded panel, and masked loads/stores for the edge
+//!   columns so a 100- or 50-wide layer does not round up to whole tiles in `c`. The exact one
+//!   is `vmulps` then `vaddps`, per output in the canonical order: bit-identical to the portable
+//!   kernels (tested on many shapes below); the other `vfmadd231ps`.
 //!
-//! The CPU is asked with `cpuid`/`xgetbv` (no `std` needed) before a family is accepted, and the
-//! choice is kept in one atomic, so a kernel that needs AVX2 can only run on a CPU that has it.
+//! The CPU is asked with `cpuid`/`xgetbv` (no `std` needed) before a family is accepted (for
+//! AVX-512 also whether the OS saves the opmask and ZMM state, XCR0 bits 5–7), and the choice is
+//! kept in one atomic, so a kernel that needs AVX2 or AVX-512 can only run on a CPU that has it.
 
 /// Compiles the items it wraps on x86-64 only (like `cfg_if!`): everything but the Arm section at
 /// the end of the file.
@@ -21,14 +29,18 @@ use super::Kernels;
 use super::blocked::{Exact, MR, Micro, blocked};
 use super::{Out, View};
 use core::arch::x86_64::{
-    __cpuid, __cpuid_count, __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_storeu_ps,
-    _xgetbv, CpuidResult,
+    __cpuid, __cpuid_count, __m256, __m512, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
+    _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps, _xgetbv,
+    CpuidResult,
 };
 use core::sync::atomic::{AtomicU8, Ordering};
 
 const PORTABLE: u8 = 0;
 const AVX2: u8 = 1;
 const AVX2_FMA: u8 = 2;
+const AVX512: u8 = 3;
+const AVX512_FMA: u8 = 4;
 
 /// The family in force; written only by [`select`] after the CPU check.
 static SELECTED: AtomicU8 = AtomicU8::new(PORTABLE);
@@ -36,6 +48,7 @@ static SELECTED: AtomicU8 = AtomicU8::new(PORTABLE);
 struct Features {
     avx2: bool,
     fma: bool,
+    avx512: bool,
 }
 
 fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
@@ -56,7 +69,7 @@ fn xcr0() -> u64 {
 }
 
 fn features() -> Features {
-    let none = Features { avx2: false, fma: false };
+    let none = Features { avx2: false, fma: false, avx512: false };
     if cpuid(0, 0).eax < 7 {
         return none;
     }
@@ -70,8 +83,13 @@ fn features() -> Features {
     if xcr & 0b110 != 0b110 {
         return none; // the OS does not save the YMM registers
     }
-    let avx2 = cpuid(7, 0).ebx & (1 << 5) != 0;
-    Features { avx2, fma: avx2 && fma }
+    let l7 = cpuid(7, 0).ebx;
+    let avx2 = l7 & (1 << 5) != 0;
+    // AVX-512F (leaf 7 EBX bit 16), and the OS saves the opmask and both halves of the ZMM
+    // registers (XCR0 bits 5, 6, 7). Every AVX-512 CPU has AVX2 and FMA; required anyway, since
+    // the AVX-512 families fall back to the AVX2 ones for layouts their driver does not take.
+    let avx512 = l7 & (1 << 16) != 0 && xcr & 0xe0 == 0xe0 && avx2 && fma;
+    Features { avx2, fma: avx2 && fma, avx512 }
 }
 
 pub(super) fn select(k: Kernels) -> Kernels {
@@ -79,6 +97,8 @@ pub(super) fn select(k: Kernels) -> Kernels {
     let (chosen, code) = match k {
         Kernels::Avx2 if f.avx2 => (Kernels::Avx2, AVX2),
         Kernels::Avx2Fma if f.fma => (Kernels::Avx2Fma, AVX2_FMA),
+        Kernels::Avx512 if f.avx512 => (Kernels::Avx512, AVX512),
+        Kernels::Avx512Fma if f.avx512 => (Kernels::Avx512Fma, AVX512_FMA),
         _ => (Kernels::Portable, PORTABLE),
     };
     SELECTED.store(code, Ordering::Relaxed);
@@ -89,6 +109,8 @@ pub(super) fn selected() -> Kernels {
     match SELECTED.load(Ordering::Relaxed) {
         AVX2 => Kernels::Avx2,
         AVX2_FMA => Kernels::Avx2Fma,
+        AVX512 => Kernels::Avx512,
+        AVX512_FMA => Kernels::Avx512Fma,
         _ => Kernels::Portable,
     }
 }
@@ -100,6 +122,23 @@ pub(super) fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: Out) -
         AVX2 => unsafe { gemm_avx2(m, n, k, a, b, c) },
         // SAFETY: SELECTED holds AVX2_FMA only if `features()` found AVX2 and FMA.
         AVX2_FMA => unsafe { gemm_avx2_fma(m, n, k, a, b, c) },
+        AVX512 => {
+            let c2 = Out { data: &mut *c.data, rs: c.rs, cs: c.cs };
+            // SAFETY: SELECTED holds AVX512 only if `features()` found AVX-512F enabled by CPU and
+            // OS, and AVX2 (the fallback for layouts the AVX-512 driver declines).
+            if !unsafe { gemm_avx512::<false>(m, n, k, a, b, c2) } {
+                // SAFETY: as above.
+                unsafe { gemm_avx2(m, n, k, a, b, c) }
+            }
+        }
+        AVX512_FMA => {
+            let c2 = Out { data: &mut *c.data, rs: c.rs, cs: c.cs };
+            // SAFETY: as above; AVX512_FMA also implies AVX2 and FMA.
+            if !unsafe { gemm_avx512::<true>(m, n, k, a, b, c2) } {
+                // SAFETY: as above.
+                unsafe { gemm_avx2_fma(m, n, k, a, b, c) }
+            }
+        }
         _ => return false,
     }
     true
@@ -186,6 +225,246 @@ fn fma_cols(acc: &mut [[f32; 16]; MR], a: &[f32], stride: usize, panel: &[[f32; 
     store(t, acc);
 }
 
+// ---------------------------------------------------------------------------------------------
+// AVX-512: its own driver (masked edges need no padding lanes in `c`, and 32 registers allow an
+// 8×32 tile), same canonical order per output element as the portable kernels.
+// ---------------------------------------------------------------------------------------------
+
+/// Rows of an AVX-512 register tile (edge tiles use 4, 2 or 1).
+const MR512: usize = 6;
+/// 16-lane registers per row of an AVX-512 register tile (edge tiles use fewer, the last one
+/// masked).
+const NV512: usize = 4;
+/// Columns of an AVX-512 register tile.
+const NR512: usize = 16 * NV512;
+/// Reduction steps per packed panel (`KC512 × NR512` floats = 32 KiB, the L1 data cache).
+const KC512: usize = 128;
+
+/// A packed block of `b`: row `p` holds `b(p0 + p, j0 .. j0 + NR512)`, zero past the edge.
+#[repr(C, align(64))]
+struct Panel([[f32; NR512]; KC512]);
+
+/// True if every `(r, c)` with `r < rows`, `c < cols` of a view with strides `rs`, `cs` lies
+/// inside `len` floats (the AVX-512 driver checks this before it reads with raw pointers).
+fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    let hi = (rows - 1).checked_mul(rs).zip((cols - 1).checked_mul(cs));
+    matches!(hi.and_then(|(x, y)| x.checked_add(y)), Some(h) if h < len)
+}
+
+/// `c(i, j) += Σ_p a(i,p)·b(p,j)`, `p` upwards, with 16-lane registers. `FMA = false` rounds the
+/// product and then the sum (`vmulps`, `vaddps`): the portable kernels' bits. `FMA = true` uses
+/// `vfmadd231ps`. Returns false (nothing done) for layouts it does not handle: neither operand
+/// of `a` nor `c` contiguous along one axis, or views too short (never from the public kernels).
+#[target_feature(enable = "avx512f")]
+fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, c: Out) -> bool {
+    if m == 0 || n == 0 || k == 0 {
+        return true;
+    }
+    // Make rows of `c` contiguous: `cᵀ = bᵀ·aᵀ` has the same terms in the same order.
+    let (m, n, a, b, c) = if c.cs == 1 {
+        (m, n, a, b, c)
+    } else if c.rs == 1 {
+        let at = View { data: b.data, rs: b.cs, cs: b.rs };
+        let bt = View { data: a.data, rs: a.cs, cs: a.rs };
+        (n, m, at, bt, Out { data: c.data, rs: c.cs, cs: 1 })
+    } else {
+        return false;
+    };
+    if !(a.cs == 1 || a.rs == 1)
+        || !fits(a.data.len(), m, k, a.rs, a.cs)
+        || !fits(b.data.len(), k, n, b.rs, b.cs)
+        || !fits(c.data.len(), m, n, c.rs, 1)
+    {
+        return false;
+    }
+    let mut panel = core::mem::MaybeUninit::<Panel>::uninit();
+    let pp = panel.as_mut_ptr().cast::<f32>();
+    let mut j0 = 0;
+    while j0 < n {
+        let nr = NR512.min(n - j0);
+        let masks: [u16; NV512] = core::array::from_fn(|v| lane_mask(nr.saturating_sub(16 * v)));
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = KC512.min(k - p0);
+            // SAFETY: `fits` above: rows `p0..p0+kc` < k and columns `j0..j0+nr` < n of `b` are
+            // inside `b.data`; the panel holds KC512 ≥ kc rows of NR512 ≥ nr floats.
+            unsafe { pack(pp, b, p0, kc, j0, nr, &masks) };
+            let mut i0 = 0;
+            while i0 < m {
+                let rest = m - i0;
+                let mr = if rest >= MR512 {
+                    MR512
+                } else if rest >= 4 {
+                    4
+                } else if rest >= 2 {
+                    2
+                } else {
+                    1
+                };
+                // SAFETY: rows `i0..i0+mr` < m, steps `p0..p0+kc` < k of `a` and the tile's
+                // outputs (rows `i0..i0+mr`, columns `j0..j0+nr`, `c.cs == 1`) are inside their
+                // slices (`fits` above), and `c` is borrowed mutably, so nothing else reads it;
+                // the panel rows `< kc` were written by `pack`; the masks cover exactly `nr` lanes.
+                unsafe {
+                    let cp = c.data.as_mut_ptr().add(i0 * c.rs + j0);
+                    tile_dispatch::<FMA>(mr, nr.div_ceil(16), kc, a, i0, p0, pp, cp, c.rs, &masks)
+                };
+                i0 += mr;
+            }
+            p0 += kc;
+        }
+        j0 += nr;
+    }
+    true
+}
+
+/// The lowest `n` of 16 lanes (all for `n ≥ 16`).
+#[inline(always)]
+fn lane_mask(n: usize) -> u16 {
+    if n >= 16 { 0xffff } else { (1u16 << n) - 1 }
+}
+
+/// Writes rows `0..kc` of the panel at `pp` (NR512 floats each, 64-byte aligned) with
+/// `b(p0 + p, j0 + j)` for `j < nr` and zeros after.
+/// # Safety
+/// AVX-512F present; every `b(p0 + p, j0 + j)` with `p < kc`, `j < nr` inside `b.data`;
+/// `pp` valid for `KC512·NR512` floats, 64-byte aligned; `kc ≤ KC512`, `nr ≤ NR512`; `masks`
+/// cover exactly the lanes `j < nr`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack(pp: *mut f32, b: View, p0: usize, kc: usize, j0: usize, nr: usize, masks: &[u16; NV512]) {
+    let src = b.data.as_ptr();
+    // SAFETY: the caller's contract; masked loads touch only the `nr` lanes inside `b.data`.
+    unsafe {
+        if b.cs == 1 {
+            for p in 0..kc {
+                let s = src.add((p0 + p) * b.rs + j0);
+                let d = pp.add(p * NR512);
+                for (v, &mk) in masks.iter().enumerate() {
+                    _mm512_store_ps(d.add(16 * v), _mm512_maskz_loadu_ps(mk, s.add(16 * v)));
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for v in 0..NV512 {
+                    _mm512_store_ps(pp.add(p * NR512 + 16 * v), _mm512_setzero_ps());
+                }
+            }
+            // Column by column: `b` is then read along its contiguous axis (`dy·Wᵀ`).
+            for j in 0..nr {
+                let s = src.add((j0 + j) * b.cs + p0 * b.rs);
+                for p in 0..kc {
+                    *pp.add(p * NR512 + j) = *s.add(p * b.rs);
+                }
+            }
+        }
+    }
+}
+
+/// Picks the tile instantiation for `mr` rows and `nv` registers of columns.
+/// # Safety
+/// As [`tile`], for rows `i0..i0+mr` of `a` from step `p0`; `cp` points at the tile's first
+/// output.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_dispatch<const FMA: bool>(
+    mr: usize,
+    nv: usize,
+    kc: usize,
+    a: View,
+    i0: usize,
+    p0: usize,
+    pp: *const f32,
+    cp: *mut f32,
+    c_rs: usize,
+    masks: &[u16; NV512],
+) {
+    macro_rules! by_shape {
+        ($cols:literal, $ap:expr, $stride:expr) => {{
+            let (ap, st) = ($ap, $stride);
+            macro_rules! go {
+                ($mr:expr, $nv:literal) => {
+                    tile::<{ $mr }, $nv, FMA, $cols>(kc, ap, st, pp, cp, c_rs, masks)
+                };
+            }
+            match (mr, nv) {
+                (MR512, 4) => go!(MR512, 4),
+                (MR512, 3) => go!(MR512, 3),
+                (MR512, 2) => go!(MR512, 2),
+                (MR512, _) => go!(MR512, 1),
+                (4, 4) => go!(4, 4),
+                (4, 3) => go!(4, 3),
+                (4, 2) => go!(4, 2),
+                (4, _) => go!(4, 1),
+                (2, 4) => go!(2, 4),
+                (2, 3) => go!(2, 3),
+                (2, 2) => go!(2, 2),
+                (2, _) => go!(2, 1),
+                (_, 4) => go!(1, 4),
+                (_, 3) => go!(1, 3),
+                (_, 2) => go!(1, 2),
+                (_, _) => go!(1, 1),
+            }
+        }};
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        if a.cs == 1 {
+            by_shape!(false, a.data.as_ptr().add(i0 * a.rs + p0), a.rs)
+        } else {
+            by_shape!(true, a.data.as_ptr().add(p0 * a.cs + i0), a.cs)
+        }
+    }
+}
+
+/// One register tile of `MR × 16·NV` outputs: loaded (masked), advanced through `kc` reduction
+/// steps in order, stored (masked). `a(r, p)` is at `ap[r·stride + p]` (rows of `a` contiguous)
+/// or, with `COLS`, at `ap[p·stride + r]`; `b(p, ·)` is panel row `p`.
+/// # Safety
+/// AVX-512F present; every `a(r, p)` with `r < MR`, `p < kc` readable; panel rows `< kc`
+/// written (64-byte aligned, NR512 floats each); `cp[r·c_rs + j]` writable for `r < MR` and
+/// every lane `j` set in `masks`.
+#[inline(always)]
+unsafe fn tile<const MR: usize, const NV: usize, const FMA: bool, const COLS: bool>(
+    kc: usize,
+    ap: *const f32,
+    stride: usize,
+    pp: *const f32,
+    cp: *mut f32,
+    c_rs: usize,
+    masks: &[u16; NV512],
+) {
+    // SAFETY: the caller's contract (AVX-512F is enabled in every caller by `target_feature`).
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = _mm512_maskz_loadu_ps(masks[v], cp.add(r * c_rs + 16 * v));
+            }
+        }
+        for p in 0..kc {
+            let bp = pp.add(p * NR512);
+            let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_load_ps(bp.add(16 * v)));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let x = if COLS { *ap.add(p * stride + r) } else { *ap.add(r * stride + p) };
+                let xv = _mm512_set1_ps(x);
+                for (o, &bj) in row.iter_mut().zip(&bv) {
+                    *o = if FMA {
+                        _mm512_fmadd_ps(xv, bj, *o)
+                    } else {
+                        _mm512_add_ps(*o, _mm512_mul_ps(xv, bj))
+                    };
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                _mm512_mask_storeu_ps(cp.add(r * c_rs + 16 * v), masks[v], x);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,18 +472,27 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    /// One product through the family `code` (the callers check `features()` first).
+    fn run_family(code: u8, m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
+        match code {
+            // SAFETY: the callers only pass a family after checking `features()` for it.
+            AVX2 => unsafe { gemm_avx2(m, n, k, a, b, c) },
+            // SAFETY: as above.
+            AVX2_FMA => unsafe { gemm_avx2_fma(m, n, k, a, b, c) },
+            // SAFETY: as above. The driver must take every layout the public kernels produce.
+            AVX512 => assert!(unsafe { gemm_avx512::<false>(m, n, k, a, b, c) }),
+            // SAFETY: as above.
+            AVX512_FMA => assert!(unsafe { gemm_avx512::<true>(m, n, k, a, b, c) }),
+            _ => blocked::<8, Exact>(m, n, k, a, b, c),
+        }
+    }
+
     /// The three products of one shape through the family `code` (called directly, so these
     /// tests never switch the global choice under the other tests' feet).
     fn all_products(code: u8, m: usize, k: usize, n: usize, seed: u64) -> Vec<f32> {
         let run = |mm, nn, kk, a: View, b: View, c: &mut [f32]| {
             let c = Out { data: c, rs: nn, cs: 1 };
-            match code {
-                // SAFETY: the callers only pass AVX2 / AVX2_FMA after checking `features()`.
-                AVX2 => unsafe { gemm_avx2(mm, nn, kk, a, b, c) },
-                // SAFETY: as above.
-                AVX2_FMA => unsafe { gemm_avx2_fma(mm, nn, kk, a, b, c) },
-                _ => blocked::<8, Exact>(mm, nn, kk, a, b, c),
-            }
+            run_family(code, mm, nn, kk, a, b, c)
         };
         let a = random_values(m * k, 0.0, seed);
         let b = random_values(k * n, 0.0, seed + 1);
@@ -215,24 +503,7 @@ mod tests {
         run(k, n, m, View { data: &a, rs: 1, cs: k }, View { data: &d, rs: n, cs: 1 }, &mut dw);
         let mut dwt = random_values(k * n, 0.0, seed + 5); // the transposed form of dW
         let ct = Out { data: &mut dwt, rs: 1, cs: n };
-        match code {
-            // SAFETY: as above.
-            AVX2 => unsafe {
-                gemm_avx2(n, k, m, View { data: &d, rs: 1, cs: n }, View { data: &a, rs: k, cs: 1 }, ct)
-            },
-            // SAFETY: as above.
-            AVX2_FMA => unsafe {
-                gemm_avx2_fma(n, k, m, View { data: &d, rs: 1, cs: n }, View { data: &a, rs: k, cs: 1 }, ct)
-            },
-            _ => blocked::<8, Exact>(
-                n,
-                k,
-                m,
-                View { data: &d, rs: 1, cs: n },
-                View { data: &a, rs: k, cs: 1 },
-                ct,
-            ),
-        }
+        run_family(code, n, k, m, View { data: &d, rs: 1, cs: n }, View { data: &a, rs: k, cs: 1 }, ct);
         let mut dx = random_values(m * k, 0.0, seed + 4);
         run(m, k, n, View { data: &d, rs: n, cs: 1 }, View { data: &b, rs: 1, cs: n }, &mut dx);
         out.extend(dw);
@@ -268,15 +539,75 @@ mod tests {
         }
     }
 
+    /// Random shapes for the AVX-512 driver: every tile height (8, 4, 2, 1 and their sums),
+    /// one- and two-register column tiles with every edge width, reductions across the panel
+    /// length, plus the workloads' widths (784, 100, 50, 10, 1).
+    fn random_shapes() -> Vec<(usize, usize, usize)> {
+        let mut rng = <rand_xoshiro::Xoshiro128PlusPlus as rand_core::SeedableRng>::seed_from_u64(8);
+        let mut next = |hi: u32| (rand_core::RngCore::next_u32(&mut rng) % hi) as usize + 1;
+        let mut shapes: Vec<_> = (0..60).map(|_| (next(40), next(300), next(70))).collect();
+        shapes.extend((0..8).map(|_| (next(20), next(600), next(40))));
+        let sizes = [1, 10, 50, 100, 784];
+        for &m in &[1usize, 10, 100, 128] {
+            for &k in &sizes {
+                for &n in &sizes {
+                    if m * k * n <= 128 * 784 * 100 && !(k == 784 && n == 784) {
+                        shapes.push((m, k, n));
+                    }
+                }
+            }
+        }
+        shapes
+    }
+
     #[test]
-    fn fma_agrees_with_portable_within_rounding() {
-        if !features().fma {
+    fn avx512_is_bit_identical_to_portable() {
+        if !features().avx512 {
             return;
         }
+        for (s, &(m, k, n)) in random_shapes().iter().enumerate() {
+            let want = all_products(PORTABLE, m, k, n, 1000 + 10 * s as u64);
+            let got = all_products(AVX512, m, k, n, 1000 + 10 * s as u64);
+            assert_eq!(bits(&got), bits(&want), "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn avx512_declines_views_too_short() {
+        if !features().avx512 {
+            return;
+        }
+        // 2×3 · 3×2, all row-major.
+        let (a, b, mut c) = ([1.0f32; 6], [1.0f32; 6], [0.0f32; 4]);
+        let av = |len| View { data: &a[..len], rs: 3, cs: 1 };
+        let bv = |len| View { data: &b[..len], rs: 2, cs: 1 };
+        for (al, bl, cl) in [(5, 6, 4), (6, 5, 4), (6, 6, 3)] {
+            let out = Out { data: &mut c[..cl], rs: 2, cs: 1 };
+            // SAFETY: AVX-512F checked above.
+            assert!(!unsafe { gemm_avx512::<false>(2, 2, 3, av(al), bv(bl), out) });
+        }
+        assert_eq!(c, [0.0; 4]);
+        let out = Out { data: &mut c, rs: 2, cs: 1 };
+        // SAFETY: as above.
+        assert!(unsafe { gemm_avx512::<false>(2, 2, 3, av(6), bv(6), out) });
+        assert_eq!(c, [3.0; 4]);
+    }
+
+    #[test]
+    fn fma_agrees_with_portable_within_rounding() {
+        for code in [AVX2_FMA, AVX512_FMA] {
+            if (code == AVX2_FMA && features().fma) || (code == AVX512_FMA && features().avx512) {
+                fma_within_rounding(code);
+            }
+        }
+    }
+
+    fn fma_within_rounding(code: u8) {
         let mut differs = false;
-        for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+        let shapes = if code == AVX512_FMA { random_shapes() } else { SHAPES.to_vec() };
+        for (s, &(m, k, n)) in shapes.iter().enumerate() {
             let want = all_products(PORTABLE, m, k, n, 10 * s as u64);
-            let got = all_products(AVX2_FMA, m, k, n, 10 * s as u64);
+            let got = all_products(code, m, k, n, 10 * s as u64);
             differs |= bits(&got) != bits(&want);
             // One rounding less per step: the gap grows at most linearly with the reduction
             // length; terms are below 4 in magnitude.
@@ -299,6 +630,9 @@ mod tests {
         assert_eq!(selected(), Kernels::Portable);
         let got = select(Kernels::Avx2);
         assert_eq!(got == Kernels::Avx2, features().avx2);
+        assert_eq!(selected(), got);
+        let got = select(Kernels::Avx512);
+        assert_eq!(got == Kernels::Avx512, features().avx512);
         assert_eq!(selected(), got);
         select(Kernels::Portable);
     }

@@ -163,6 +163,44 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
     Ok(())
 }
 
+/// `c = aᵀ · d` (overwritten) with `a: m×k`, `d: m×n`, `c: k×n`: each `c[p][j] = 0.0 +
+/// a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as [`matmul_tn_acc`] onto a zeroed
+/// `c`. At `m = 1` (a batch-1 weight gradient, an outer product) `c` is written in one pass,
+/// without zeroing it first or reading it back.
+pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    check("matmul_tn a", a.len(), m, k)?;
+    check("matmul_tn d", d.len(), m, n)?;
+    check("matmul_tn c", c.len(), k, n)?;
+    if m != 1 || n == 0 {
+        c[..k * n].fill(0.0);
+        return matmul_tn_acc(a, d, c, m, k, n);
+    }
+    // 16 of the `d[j]` stay in registers while the rows go by: a multiply, an add and a store per
+    // element. `0.0 + t` rather than `t`: the same bits as the sum from 0.0 (it turns −0 into +0).
+    const TILE: usize = 16;
+    let (c, d, a) = (&mut c[..k * n], &d[..n], &a[..k]);
+    let mut j0 = 0;
+    for dt in d.chunks_exact(TILE) {
+        let mut dr = [0.0f32; TILE];
+        dr.copy_from_slice(dt);
+        for (row, &ap) in c.chunks_exact_mut(n).zip(a) {
+            if let Some(o) = row.get_mut(j0..j0 + TILE) {
+                for (o, &dv) in o.iter_mut().zip(&dr) {
+                    *o = 0.0 + ap * dv;
+                }
+            }
+        }
+        j0 += TILE;
+    }
+    let rest = &d[j0..];
+    for (row, &ap) in c.chunks_exact_mut(n).zip(a) {
+        for (o, &dv) in row[j0..].iter_mut().zip(rest) {
+            *o = 0.0 + ap * dv;
+        }
+    }
+    Ok(())
+}
+
 /// Row `p` of `aᵀ · d` (with `a: m×k`, `d: m×n`) into `row` (`n` floats), overwritten: each
 /// `row[j] = 0.0 + a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as
 /// [`matmul_tn_acc`] onto a zeroed `c` (what the fused update uses instead of a gradient buffer).
@@ -426,6 +464,25 @@ pub fn sum(x: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn matmul_tn_overwrite_equals_zeroed_accumulate() {
+        use std::vec::Vec;
+        for (m, k, n) in [(1, 1, 1), (1, 7, 33), (1, 196, 32), (1, 4, 10), (2, 5, 3), (8, 9, 17), (1, 3, 0)] {
+            let mut a = crate::testutil::random_values(m * k, 0.0, 1);
+            let d = crate::testutil::random_values(m * n, 0.0, 2);
+            if let Some(x) = a.first_mut() {
+                *x = -0.0; // products of −0: the sum from 0.0 turns them into +0
+            }
+            let mut want = std::vec![0.0f32; k * n];
+            super::matmul_tn_acc(&a, &d, &mut want, m, k, n).unwrap();
+            let mut got = std::vec![f32::NAN; k * n];
+            super::matmul_tn(&a, &d, &mut got, m, k, n).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{m}×{k}×{n}");
+        }
+        assert!(super::matmul_tn(&[1.0], &[1.0, 2.0], &mut [0.0; 1], 1, 1, 2).is_err());
+    }
+
     #[test]
     fn sqrt_is_correctly_rounded_everywhere() {
         // f64's square root rounded to f32 is the correctly rounded f32 square root (53 ≥ 2·24 + 2

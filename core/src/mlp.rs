@@ -651,8 +651,7 @@ impl<'a> MlpSpec<'a> {
         let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
         let logits = self.forward(tape, params, xv, Mode::Train, rng)?;
         let loss = self.loss(tape, logits, targets)?;
-        params.zero_grad();
-        tape.backward(loss, params)?;
+        tape.backward_overwrite(loss, params)?; // = zero_grad + backward, bit for bit
         tape.scalar(loss)
     }
 

@@ -405,6 +405,73 @@ impl<'a> Tape<'a> {
         Ok(())
     }
 
+    /// [`Params::zero_grad`] then [`backward`](Self::backward), bit for bit, with less work: a
+    /// parameter that exactly one affine layer reads gets its gradient **written** by that layer
+    /// (`0.0 + Σ…`, the same additions in the same order) instead of added to a zeroed buffer, so
+    /// its part of the buffer is neither zeroed first nor read back. Every other parameter's
+    /// gradient is zeroed and accumulated as usual. What a training step with a gradient buffer
+    /// wants ([`MlpSpec::gradient`](crate::mlp::MlpSpec::gradient) uses it).
+    ///
+    /// Refuses what `backward` refuses, before anything is touched.
+    ///
+    /// ```
+    /// # use staticgrad::{ParamKind, ParamStorage, Shape, TapeStorage};
+    /// # let mut ps = ParamStorage::<8, 2>::new();
+    /// # let mut params = ps.params();
+    /// # let w = params.alloc(Shape::new(2, 1), ParamKind::Weight)?;
+    /// # let b = params.alloc(Shape::row(1), ParamKind::Bias)?;
+    /// # params.value_mut(w)?.copy_from_slice(&[0.5, -1.0]);
+    /// # let mut ts = TapeStorage::<64, 8>::new();
+    /// # let mut tape = ts.tape();
+    /// let x = tape.input(&[1.0, 2.0], Shape::new(1, 2))?;
+    /// let y = tape.affine(x, &params, w, b)?;
+    /// let t = tape.input(&[0.5], Shape::SCALAR)?;
+    /// let loss = tape.mse(y, t)?;
+    /// params.grads_mut().fill(f32::NAN); // whatever was there
+    /// tape.backward_overwrite(loss, &mut params)?;
+    /// assert_eq!(params.grad(w)?, &[-4.0, -8.0]);
+    /// assert_eq!(params.grad(b)?, &[-4.0]);
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    pub fn backward_overwrite(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        self.check_loss(loss, "backward")?;
+        if params.is_fused() {
+            let needed = params.len();
+            return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
+        }
+        self.check_params(loss, params)?;
+        let seeded = self.node(loss)?.needs_grad;
+        let walked = self.nodes.get(..=loss.index()).unwrap_or_default();
+        let ids = params.ids();
+        let (_, grads, table) = params.split_mut();
+        for (id, e) in ids.zip(table) {
+            if !(seeded && written_by_affine(walked, id)) {
+                if let Some(g) = grads.get_mut(e.range()) {
+                    g.fill(0.0);
+                }
+            }
+        }
+        if !self.seed_gradients(loss)? {
+            return Ok(()); // nothing trainable upstream of the loss: all zeroed above
+        }
+        for i in (0..=loss.index()).rev() {
+            let node = self.nodes[i];
+            if !node.needs_grad {
+                continue;
+            }
+            match node.op {
+                Op::Affine { x, w, b } => {
+                    let walked = &self.nodes[..=loss.index()];
+                    let write = [written_by_affine(walked, w), written_by_affine(walked, b)];
+                    let g = self.grads_view();
+                    ops::affine::backward_into(g, node, x, w, b, params, write)?;
+                }
+                _ => self.backward_node(node, params)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Reverse mode with the **fused update** (see [`crate::fused`]): like
     /// [`backward`](Self::backward), but each parameter tensor is updated by `rule` (with its
     /// `state` and `lr`) as soon as its gradient is complete, so no gradient buffer is needed.
@@ -563,6 +630,17 @@ impl<'a> Tape<'a> {
             }
             Op::Dropout { x, scale } => ops::dropout::backward(g, node, x, scale),
         }
+    }
+}
+
+/// True if `id` is read exactly once by the nodes `walked`, by an affine node that backward
+/// visits: [`Tape::backward_overwrite`] lets that node write the gradient.
+fn written_by_affine(walked: &[Node], id: ParamId) -> bool {
+    let mut users =
+        walked.iter().flat_map(|n| param_refs(n.op).map(|r| (n, r))).filter(|&(_, r)| r == Some(id));
+    match (users.next(), users.next()) {
+        (Some((n, _)), None) => n.needs_grad && matches!(n.op, Op::Affine { .. }),
+        _ => false,
     }
 }
 

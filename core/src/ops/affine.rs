@@ -44,12 +44,27 @@ impl Tape<'_> {
 }
 
 pub(crate) fn backward(
+    g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+) -> Result<()> {
+    backward_into(g, node, x, w, b, params, [false, false])
+}
+
+/// [`backward`], where `write[0]` (`write[1]`) says that the weight's (bias's) gradient is to be
+/// overwritten with this node's contribution, summed from 0.0 — the same bits as adding it to a
+/// zeroed buffer ([`Tape::backward_overwrite`]).
+pub(crate) fn backward_into(
     mut g: Grads,
     node: Node,
     x: Var,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
+    write: [bool; 2],
 ) -> Result<()> {
     let xn = g.node(x);
     let (m, k, n) = (xn.shape.rows, xn.shape.cols, node.shape.cols);
@@ -60,7 +75,15 @@ pub(crate) fn backward(
     if xn.needs_grad {
         kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k)?;
     }
-    kernels::matmul_tn_acc(&vals[xn.range()], dy, &mut pg[we.range()], m, k, n)?;
+    let xv = &vals[xn.range()];
+    if write[0] {
+        kernels::matmul_tn(xv, dy, &mut pg[we.range()], m, k, n)?;
+    } else {
+        kernels::matmul_tn_acc(xv, dy, &mut pg[we.range()], m, k, n)?;
+    }
+    if write[1] {
+        pg[be.range()].fill(0.0);
+    }
     kernels::col_sum_acc(dy, &mut pg[be.range()], m, n);
     Ok(())
 }
@@ -130,6 +153,65 @@ mod tests {
         assert!(matches!(tape.affine(x, &params, w, b), Err(Error::Shape { op: "affine weight", .. })));
         let x = tape.input(&[0.0; 6], Shape::new(2, 3)).unwrap();
         assert!(matches!(tape.affine(x, &params, w, b), Err(Error::Shape { op: "affine bias", .. })));
+    }
+
+    /// Gradient bits after `zero_grad` + `backward` and after `backward_overwrite` on a buffer
+    /// full of NaN, for a graph with every kind of parameter use: affine layers whose weight and
+    /// bias are read once (written), a weight read by two affine layers and a bias doubling as
+    /// the weight of the same layer (accumulated), a `Tape::param` copy, a tensor nothing reads.
+    fn grads_both_ways(batch: usize, grad_enabled: bool) -> [std::vec::Vec<u32>; 2] {
+        use crate::{Node, ParamEntry, Params, Tape};
+        use std::vec;
+        let run = |overwrite: bool| {
+            let (mut values, mut grads, mut table) = (vec![0.0; 128], vec![0.0; 128], [ParamEntry::EMPTY; 8]);
+            let mut params = Params::new(&mut values, &mut grads, &mut table);
+            let w = params.alloc(Shape::new(4, 5), ParamKind::Weight).unwrap();
+            let b = params.alloc(Shape::row(5), ParamKind::Bias).unwrap();
+            let unused = params.alloc(Shape::row(3), ParamKind::Weight).unwrap();
+            let shared = params.alloc(Shape::new(5, 5), ParamKind::Weight).unwrap();
+            let sb = params.alloc(Shape::row(5), ParamKind::Bias).unwrap();
+            let u = params.alloc(Shape::new(1, 5), ParamKind::Weight).unwrap();
+            let v = params.alloc(Shape::new(5, 2), ParamKind::Weight).unwrap();
+            let n = params.len();
+            params.values_mut().copy_from_slice(&random_values(n, 0.0, 3));
+            let _ = unused;
+            let (mut floats, mut nodes) = (vec![0.0; 1024], vec![Node::EMPTY; 32]);
+            let mut tape = Tape::new(&mut floats, &mut nodes);
+            tape.set_grad_enabled(grad_enabled);
+            let x = tape.input(&random_values(4 * batch, 0.0, 7), Shape::new(batch, 4)).unwrap();
+            let h = tape.affine(x, &params, w, b).unwrap();
+            let h = tape.tanh(h).unwrap();
+            let h = tape.affine(h, &params, shared, sb).unwrap();
+            let h = tape.affine(h, &params, shared, sb).unwrap();
+            let one = tape.input(&vec![0.5; batch], Shape::new(batch, 1)).unwrap();
+            let h2 = tape.affine(one, &params, u, u).unwrap();
+            let h = tape.add(h, h2).unwrap();
+            let vp = tape.param(&params, v).unwrap();
+            let y = tape.matmul(h, vp).unwrap();
+            let loss = tape.sum(y).unwrap();
+            if overwrite {
+                params.grads_mut().fill(f32::NAN);
+                tape.backward_overwrite(loss, &mut params).unwrap();
+            } else {
+                params.zero_grad();
+                tape.backward(loss, &mut params).unwrap();
+            }
+            params.grads().iter().map(|g| g.to_bits()).collect()
+        };
+        [run(false), run(true)]
+    }
+
+    #[test]
+    fn backward_overwrite_equals_zero_grad_and_backward() {
+        for batch in [1, 3, 4] {
+            let [a, b] = grads_both_ways(batch, true);
+            assert_eq!(a, b, "batch {batch}");
+            assert!(a.iter().any(|&g| f32::from_bits(g) != 0.0));
+        }
+        // Gradients off: nothing is reached, everything is zero.
+        let [a, b] = grads_both_ways(2, false);
+        assert_eq!(a, b);
+        assert!(b.iter().all(|&g| g == 0));
     }
 
     #[test]

@@ -35,8 +35,22 @@ pub enum AdamForm {
 /// The book's folded step size `lr·sqrt(1 − b2^t) / (1 − b1^t)`, evaluated in that order.
 #[inline]
 pub fn book_lr_t<R: Float>(lr: R, b1: R, b2: R, t: u32) -> R {
+    let (b1t, b2t) = powers(b1, b2, t);
+    book_lr_t_from_powers(lr, b1t, b2t)
+}
+
+/// `(b1^t, b2^t)` with `powf` (as Python's `**`): what [`book_lr_t`] and [`bias_corrections`]
+/// raise; the optimizer computes them once per step.
+#[inline]
+pub fn powers<R: Float>(b1: R, b2: R, t: u32) -> (R, R) {
     let t = R::from_u32(t);
-    lr * (R::ONE - b2.powf(t)).sqrt() / (R::ONE - b1.powf(t))
+    (b1.powf(t), b2.powf(t))
+}
+
+/// [`book_lr_t`] from the powers `b1t = b1^t`, `b2t = b2^t`: `lr·sqrt(1 − b2t) / (1 − b1t)`.
+#[inline]
+pub fn book_lr_t_from_powers<R: Float>(lr: R, b1t: R, b2t: R) -> R {
+    lr * (R::ONE - b2t).sqrt() / (R::ONE - b1t)
 }
 
 /// One element, book order: `m += (1-b1)*(g-m); v += (1-b2)*(g*g - v); p -= lr_t*m/(sqrt(v)+eps)`.
@@ -51,8 +65,8 @@ pub fn update_book<R: Float>(p: &mut R, m: &mut R, v: &mut R, g: R, lr_t: R, b1:
 /// The bias corrections `(1 − b1^t, 1 − b2^t)` for step `t` (1-based).
 #[inline]
 pub fn bias_corrections<R: Float>(b1: R, b2: R, t: u32) -> (R, R) {
-    let t = R::from_u32(t);
-    (R::ONE - b1.powf(t), R::ONE - b2.powf(t))
+    let (b1t, b2t) = powers(b1, b2, t);
+    (R::ONE - b1t, R::ONE - b2t)
 }
 
 /// One element, bias-corrected form: `m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;

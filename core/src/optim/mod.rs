@@ -250,6 +250,31 @@ pub struct Optimizer {
     /// Gradient clipping (default none).
     pub clip: Clip,
     t: u32,
+    pows: Powers,
+}
+
+/// β₁ᵗ and β₂ᵗ with the `t` and betas they belong to: Adam's bias correction, computed once per
+/// step by [`Optimizer::begin_step`] (two `powf`) rather than for every tensor, or for every row
+/// of the fused update. Used only while `t` and the betas still match; same bits either way.
+#[derive(Clone, Copy, Debug)]
+struct Powers {
+    t: u32,
+    beta1: f32,
+    beta2: f32,
+    b1t: f32,
+    b2t: f32,
+}
+
+impl Powers {
+    const NONE: Powers = Powers { t: 0, beta1: 0.0, beta2: 0.0, b1t: 1.0, b2t: 1.0 };
+}
+
+/// A cache, not part of an optimizer's identity: optimizers equal in rule, options and `t` are
+/// equal whether or not their powers were computed yet.
+impl PartialEq for Powers {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Names accepted by [`Optimizer::by_name`], in a stable order (for `--help` texts).
@@ -276,6 +301,7 @@ impl Optimizer {
             decay_scope: DecayScope::WeightsOnly,
             clip: Clip::None,
             t: 0,
+            pows: Powers::NONE,
         }
     }
 
@@ -586,6 +612,21 @@ impl Optimizer {
     /// [`Optimizer::update_tensor`]; [`Optimizer::step`] does it for you.
     pub fn begin_step(&mut self) {
         self.t = self.t.saturating_add(1);
+        if let Rule::Adam { beta1, beta2, .. } = self.rule {
+            let (b1t, b2t) = adam::powers(beta1, beta2, self.t);
+            self.pows = Powers { t: self.t, beta1, beta2, b1t, b2t };
+        }
+    }
+
+    /// `(β₁ᵗ, β₂ᵗ)` for the current step: cached by `begin_step`, recomputed (same bits) if the
+    /// counter or the betas were changed since.
+    fn powers(&self, beta1: f32, beta2: f32) -> (f32, f32) {
+        let p = self.pows;
+        if p.t == self.t && p.beta1.to_bits() == beta1.to_bits() && p.beta2.to_bits() == beta2.to_bits() {
+            (p.b1t, p.b2t)
+        } else {
+            adam::powers(beta1, beta2, self.t)
+        }
     }
 
     /// Applies the rule to one tensor: `values` and `grads` are its slices (length
@@ -778,13 +819,15 @@ impl Optimizer {
                 let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1);
                 match form {
                     AdamForm::BookFolded => {
-                        let lr_t = adam::book_lr_t(lr, beta1, beta2, self.t);
+                        let (b1t, b2t) = self.powers(beta1, beta2);
+                        let lr_t = adam::book_lr_t_from_powers(lr, b1t, b2t);
                         for (((p, &g), m), v) in it {
                             adam::update_book(p, m, v, eff(g, *p), lr_t, beta1, beta2, eps);
                         }
                     }
                     AdamForm::BiasCorrected => {
-                        let (bc1, bc2) = adam::bias_corrections(beta1, beta2, self.t);
+                        let (b1t, b2t) = self.powers(beta1, beta2);
+                        let (bc1, bc2) = (1.0 - b1t, 1.0 - b2t); // `bias_corrections`, same order
                         for (((p, &g), m), v) in it {
                             adam::update_bias_corrected(p, m, v, eff(g, *p), lr, beta1, beta2, eps, bc1, bc2);
                         }
@@ -955,6 +998,32 @@ mod tests {
         assert!(matches!(opt.update_tensor(e, &mut v[..1], &mut g, &mut s, 0.1), Err(Error::Shape { .. })));
         opt.update_tensor(e, &mut v, &mut g, &mut s, 0.1).unwrap();
         assert_eq!(v, [0.9, 0.9]);
+    }
+
+    #[test]
+    fn adam_powers_cached_or_not_give_the_same_bits() {
+        let e = ParamEntry { offset: 0, shape: Shape::row(3), kind: ParamKind::Weight };
+        let run = |opt: Optimizer| {
+            let (mut v, mut g, mut s) = ([1.0f32, -2.0, 0.5], [0.3f32, -0.1, 2.0], [0.1f32; 6]);
+            opt.update_tensor(e, &mut v, &mut g, &mut s, 0.01).unwrap();
+            v.map(f32::to_bits)
+        };
+        for base in [Optimizer::adam(), Optimizer::adam_bias_corrected()] {
+            let mut cached = base.with_steps(6);
+            cached.begin_step(); // t = 7, powers computed here
+            let fresh = base.with_steps(7); // t = 7, powers computed per call
+            assert_eq!(cached, fresh);
+            assert_eq!(run(cached), run(fresh));
+            // Betas changed through the public field after begin_step: the stale powers are not used.
+            let mut changed = cached;
+            if let Rule::Adam { eps, form, .. } = base.rule {
+                changed.rule = Rule::Adam { beta1: 0.5, beta2: 0.9, eps, form };
+            }
+            let mut want = base.with_betas(0.5, 0.9).with_steps(6);
+            want.begin_step();
+            assert_eq!(run(changed), run(want));
+            assert_ne!(run(changed), run(cached));
+        }
     }
 
     #[test]

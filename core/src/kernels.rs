@@ -441,6 +441,33 @@ fn expf_branchless(x0: f32) -> f32 {
     }
 }
 
+/// `out[i] = f(x[i])` for every `i` of the shorter slice. With the `simd` feature, on a host
+/// running an AVX2 or AVX-512 family the loop is compiled for that instruction set: the same
+/// operations per element (no FMA, no reassociation), hence the same bits, in wider registers.
+#[inline(always)]
+pub(crate) fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if simd::map(x, out, &f) {
+        return;
+    }
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// `d[i] += df(x[i], y[i], dy[i])` for every `i` of the shortest slice (an element-wise
+/// backward), compiled for the selected instruction set like [`map`].
+#[inline(always)]
+pub(crate) fn map_acc3(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: impl Fn(f32, f32, f32) -> f32) {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if simd::map_acc3(x, y, dy, d, &df) {
+        return;
+    }
+    for (((o, &x), &y), &dy) in d.iter_mut().zip(x).zip(y).zip(dy) {
+        *o += df(x, y, dy);
+    }
+}
+
 /// `c[j] += Σ_i d[i][j]` for `i = 0, 1, …` (a bias gradient: column sums of `d: m×n`).
 pub fn col_sum_acc(d: &[f32], c: &mut [f32], m: usize, n: usize) {
     if n == 0 {

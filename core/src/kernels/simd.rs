@@ -225,6 +225,68 @@ fn fma_cols(acc: &mut [[f32; 16]; MR], a: &[f32], stride: usize, panel: &[[f32; 
     store(t, acc);
 }
 
+/// [`super::map`] compiled for the selected family's instruction set; false for the portable one.
+#[inline(always)]
+pub(super) fn map(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
+    match SELECTED.load(Ordering::Relaxed) {
+        // SAFETY: SELECTED holds an AVX-512 family only if `features()` found AVX-512F.
+        AVX512 | AVX512_FMA => unsafe { map_avx512(x, out, f) },
+        // SAFETY: SELECTED holds an AVX2 family only if `features()` found AVX2.
+        AVX2 | AVX2_FMA => unsafe { map_avx2(x, out, f) },
+        _ => return false,
+    }
+    true
+}
+
+/// [`super::map_acc3`] compiled for the selected family's instruction set.
+#[inline(always)]
+pub(super) fn map_acc3(
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    d: &mut [f32],
+    df: &impl Fn(f32, f32, f32) -> f32,
+) -> bool {
+    match SELECTED.load(Ordering::Relaxed) {
+        // SAFETY: as in `map`.
+        AVX512 | AVX512_FMA => unsafe { map_acc3_avx512(x, y, dy, d, df) },
+        // SAFETY: as in `map`.
+        AVX2 | AVX2_FMA => unsafe { map_acc3_avx2(x, y, dy, d, df) },
+        _ => return false,
+    }
+    true
+}
+
+// The plain loops, compiled with more registers: LLVM vectorises the (inlined) element function
+// across elements with the same IEEE operations, so the same bits.
+#[target_feature(enable = "avx512f")]
+fn map_avx512(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn map_avx2(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+fn map_acc3_avx512(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: &impl Fn(f32, f32, f32) -> f32) {
+    for (((o, &x), &y), &dy) in d.iter_mut().zip(x).zip(y).zip(dy) {
+        *o += df(x, y, dy);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn map_acc3_avx2(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: &impl Fn(f32, f32, f32) -> f32) {
+    for (((o, &x), &y), &dy) in d.iter_mut().zip(x).zip(y).zip(dy) {
+        *o += df(x, y, dy);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // AVX-512: its own driver (masked edges need no padding lanes in `c`, and 32 registers allow an
 // 8×32 tile), same canonical order per output element as the portable kernels.
@@ -361,7 +423,8 @@ unsafe fn pack(pp: *mut f32, b: View, p0: usize, kc: usize, j0: usize, nr: usize
     }
 }
 
-/// Picks the tile instantiation for `mr` rows and `nv` registers of columns.
+/// Picks the tile instantiation for `mr` rows (`MR512`, 4, 2 or 1) and `nv` registers of
+/// columns (1 ..= `NV512`).
 /// # Safety
 /// As [`tile`], for rows `i0..i0+mr` of `a` from step `p0`; `cp` points at the tile's first
 /// output.
@@ -379,40 +442,55 @@ unsafe fn tile_dispatch<const FMA: bool>(
     c_rs: usize,
     masks: &[u16; NV512],
 ) {
-    macro_rules! by_shape {
-        ($cols:literal, $ap:expr, $stride:expr) => {{
-            let (ap, st) = ($ap, $stride);
-            macro_rules! go {
-                ($mr:expr, $nv:literal) => {
-                    tile::<{ $mr }, $nv, FMA, $cols>(kc, ap, st, pp, cp, c_rs, masks)
-                };
+    #[inline(always)]
+    unsafe fn by_nv<const MR: usize, const FMA: bool, const COLS: bool>(
+        nv: usize,
+        t: (usize, *const f32, usize, *const f32, *mut f32, usize, &[u16; NV512]),
+    ) {
+        let (kc, ap, st, pp, cp, c_rs, masks) = t;
+        macro_rules! go {
+            ($nv:literal) => {
+                tile::<MR, $nv, FMA, COLS>(kc, ap, st, pp, cp, c_rs, masks)
+            };
+        }
+        // SAFETY: the caller's contract.
+        unsafe {
+            const { assert!(NV512 == 4, "one arm per register count") };
+            match nv {
+                4 => go!(4),
+                3 => go!(3),
+                2 => go!(2),
+                _ => go!(1),
             }
-            match (mr, nv) {
-                (MR512, 4) => go!(MR512, 4),
-                (MR512, 3) => go!(MR512, 3),
-                (MR512, 2) => go!(MR512, 2),
-                (MR512, _) => go!(MR512, 1),
-                (4, 4) => go!(4, 4),
-                (4, 3) => go!(4, 3),
-                (4, 2) => go!(4, 2),
-                (4, _) => go!(4, 1),
-                (2, 4) => go!(2, 4),
-                (2, 3) => go!(2, 3),
-                (2, 2) => go!(2, 2),
-                (2, _) => go!(2, 1),
-                (_, 4) => go!(1, 4),
-                (_, 3) => go!(1, 3),
-                (_, 2) => go!(1, 2),
-                (_, _) => go!(1, 1),
+        }
+    }
+    #[inline(always)]
+    unsafe fn by_mr<const FMA: bool, const COLS: bool>(
+        mr: usize,
+        nv: usize,
+        t: (usize, *const f32, usize, *const f32, *mut f32, usize, &[u16; NV512]),
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if mr == MR512 {
+                by_nv::<MR512, FMA, COLS>(nv, t)
+            } else if mr == 4 {
+                by_nv::<4, FMA, COLS>(nv, t)
+            } else if mr == 2 {
+                by_nv::<2, FMA, COLS>(nv, t)
+            } else {
+                by_nv::<1, FMA, COLS>(nv, t)
             }
-        }};
+        }
     }
     // SAFETY: the caller's contract.
     unsafe {
         if a.cs == 1 {
-            by_shape!(false, a.data.as_ptr().add(i0 * a.rs + p0), a.rs)
+            let ap = a.data.as_ptr().add(i0 * a.rs + p0);
+            by_mr::<FMA, false>(mr, nv, (kc, ap, a.rs, pp, cp, c_rs, masks))
         } else {
-            by_shape!(true, a.data.as_ptr().add(p0 * a.cs + i0), a.cs)
+            let ap = a.data.as_ptr().add(p0 * a.cs + i0);
+            by_mr::<FMA, true>(mr, nv, (kc, ap, a.cs, pp, cp, c_rs, masks))
         }
     }
 }
@@ -620,6 +698,58 @@ mod tests {
             }
         }
         assert!(differs, "the FMA kernels should round differently somewhere");
+    }
+
+    /// The element-wise loops compiled for AVX2 / AVX-512 give the portable loop's bits:
+    /// sigmoid (the branchless `expf`) over a sweep of all exponents and both signs, and the
+    /// backward forms.
+    #[test]
+    fn wide_maps_are_bit_identical() {
+        let sig = |x: f32| 1.0 / (1.0 + super::super::expf(-x));
+        let relu = |x: f32| if x <= 0.0 { 0.0 } else { x };
+        let x: Vec<f32> = (0..u32::MAX / 4093).map(|i| f32::from_bits(i.wrapping_mul(4093))).collect();
+        let y = random_values(x.len(), 0.0, 77);
+        let dy = random_values(x.len(), 0.0, 78);
+        let start = random_values(x.len(), 0.0, 79);
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()));
+        let mut want = vec![0.0; x.len()];
+        for (o, &v) in want.iter_mut().zip(&x) {
+            *o = sig(v);
+        }
+        let mut want_relu = want.clone();
+        for (o, &v) in want_relu.iter_mut().zip(&x) {
+            *o = relu(v);
+        }
+        let bwd = |x: f32, y: f32, dy: f32| (dy * (1.0 - y)) * y + if x <= 0.0 { 0.0 } else { dy };
+        let mut want_b = start.clone();
+        for (((o, &x), &y), &dy) in want_b.iter_mut().zip(&x).zip(&y).zip(&dy) {
+            *o += bwd(x, y, dy);
+        }
+        let mut got = vec![0.0; x.len()];
+        if features().avx2 {
+            // SAFETY: AVX2 checked.
+            unsafe { map_avx2(&x, &mut got, &sig) };
+            assert!(same(&got, &want), "avx2 sigmoid");
+            // SAFETY: as above.
+            unsafe { map_avx2(&x, &mut got, &relu) };
+            assert!(same(&got, &want_relu), "avx2 relu");
+            let mut b = start.clone();
+            // SAFETY: as above.
+            unsafe { map_acc3_avx2(&x, &y, &dy, &mut b, &bwd) };
+            assert!(same(&b, &want_b), "avx2 backward");
+        }
+        if features().avx512 {
+            // SAFETY: AVX-512F checked.
+            unsafe { map_avx512(&x, &mut got, &sig) };
+            assert!(same(&got, &want), "avx512 sigmoid");
+            // SAFETY: as above.
+            unsafe { map_avx512(&x, &mut got, &relu) };
+            assert!(same(&got, &want_relu), "avx512 relu");
+            let mut b = start.clone();
+            // SAFETY: as above.
+            unsafe { map_acc3_avx512(&x, &y, &dy, &mut b, &bwd) };
+            assert!(same(&b, &want_b), "avx512 backward");
+        }
     }
 
     #[test]

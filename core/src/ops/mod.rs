@@ -28,9 +28,7 @@ impl Tape<'_> {
         let an = self.node(a)?;
         let (v, off) = self.push(op, an.shape, 0, an.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        for (o, &x) in out.iter_mut().zip(&lo[an.range()]) {
-            *o = f(x);
-        }
+        crate::kernels::map(&lo[an.range()], out, f);
         Ok(v)
     }
 }
@@ -46,8 +44,6 @@ pub(crate) fn unary_backward(
     let x = &vals[g.node(a).range()];
     let y = &vals[node.range()];
     let (dy, da) = g.out_and(node, a);
-    for (((d, &x), &y), &dy) in da.iter_mut().zip(x).zip(y).zip(dy) {
-        *d += df(x, y, dy);
-    }
+    crate::kernels::map_acc3(x, y, dy, da, df);
     Ok(())
 }

@@ -292,7 +292,28 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
         }
         return;
     }
-    for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
+    // Batches of 4 rows and more (`x·W`, and `xᵀ·dy` whose rows are the inputs): 4×4 tiles,
+    // then the last `n mod 4` columns of those rows in row tiles; leftover rows as below.
+    let mut done = 0;
+    if b.cs == 1 && (a.cs == 1 || a.rs == 1) {
+        while m - done >= 4 {
+            let mut j0 = 0;
+            while n - j0 >= 4 {
+                tile4x4(c, n, (done, j0), a, b, k);
+                j0 += 4;
+            }
+            for (i, row) in c.chunks_exact_mut(n).enumerate().skip(done).take(4) {
+                if n - j0 >= 2 {
+                    tile::<2>(row, j0, a, i * a.rs, b, k);
+                }
+                if n - j0 == 1 || n - j0 == 3 {
+                    tile::<1>(row, n - 1, a, i * a.rs, b, k);
+                }
+            }
+            done += 4;
+        }
+    }
+    for (i, row) in c.chunks_exact_mut(n).take(m).enumerate().skip(done) {
         if b.cs == 1 {
             // Tiles of 16 outputs whose partial sums stay in registers while `p` runs up: the
             // same additions in the same order as a one-output loop, but one load of `a(i,p)` and
@@ -332,6 +353,67 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
                 }
                 *o = s;
             }
+        }
+    }
+}
+
+/// Rows `i0..i0 + 4` × columns `j0..j0 + 4` of the row-major `c` (`n` columns):
+/// `c(i, j) += Σ_p a(i,p)·b(p,j)` for `p = 0, 1, …, k−1` in order (`b` row-major), the 16 partial
+/// sums in registers. Per step 4 loads of `a` and 4 of `b` feed 16 multiply-adds, where a 1×16
+/// row tile needs 17 loads: what batches of 4 rows and more run on a Cortex-M4F (32 FPU
+/// registers). `a` is either row-contiguous (`a.cs == 1`: `x·W`) or column-contiguous
+/// (`a.rs == 1`: `xᵀ·dy`); the caller checks which. Out-of-range indices (never, shapes were
+/// checked) leave the tile alone rather than panic.
+#[inline(always)]
+fn tile4x4(c: &mut [f32], n: usize, (i0, j0): (usize, usize), a: View, b: View, k: usize) {
+    const R: usize = 4;
+    let mut acc = [[0.0f32; R]; R];
+    for (r, accr) in acc.iter_mut().enumerate() {
+        let Some(o) = c.get((i0 + r) * n + j0..).and_then(|s| s.first_chunk::<R>()) else {
+            return;
+        };
+        *accr = *o;
+    }
+    // Whole rows of `b` (and of `a`'s columns), `chunks_exact`: every chunk has the same length,
+    // so the bounds checks inside the loop are loop-invariant and LLVM lifts them out.
+    let brows = b.data.chunks_exact(b.rs.max(1)).take(k);
+    let four = |s: &[f32], at: usize| s.get(at..).and_then(|s| s.first_chunk::<R>()).copied();
+    if a.rs == 1 {
+        // a(i0 + r, p) = a.data[i0 + r + p·a.cs]: four neighbours per step.
+        for (ac, bc) in a.data.chunks_exact(a.cs.max(1)).zip(brows) {
+            let (Some(x), Some(bv)) = (four(ac, i0), four(bc, j0)) else {
+                break;
+            };
+            mac4x4(&mut acc, &x, &bv);
+        }
+    } else if a.cs == 1 {
+        // Four rows of `a`, each contiguous along `p`.
+        let row = |r: usize| a.data.get((i0 + r) * a.rs..).and_then(|s| s.get(..k));
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) = (row(0), row(1), row(2), row(3)) else {
+            return;
+        };
+        for ((((bc, &x0), &x1), &x2), &x3) in brows.zip(r0).zip(r1).zip(r2).zip(r3) {
+            let Some(bv) = four(bc, j0) else {
+                break;
+            };
+            mac4x4(&mut acc, &[x0, x1, x2, x3], &bv);
+        }
+    } else {
+        return;
+    }
+    for (r, accr) in acc.iter().enumerate() {
+        if let Some(o) = c.get_mut((i0 + r) * n + j0..).and_then(|s| s.first_chunk_mut::<R>()) {
+            *o = *accr;
+        }
+    }
+}
+
+/// One reduction step of a 4×4 tile: `acc[r][j] += x[r]·b[j]`, multiply then add.
+#[inline(always)]
+fn mac4x4(acc: &mut [[f32; 4]; 4], x: &[f32; 4], b: &[f32; 4]) {
+    for (accr, &xr) in acc.iter_mut().zip(x) {
+        for (o, &bj) in accr.iter_mut().zip(b) {
+            *o += xr * bj;
         }
     }
 }
@@ -567,7 +649,9 @@ mod tests {
         x.iter().map(|v| v.to_bits()).collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 16] = [
+    const SHAPES: [(usize, usize, usize); 18] = [
+        (8, 196, 32), // the MNIST demo at batch 8: forward, and (below) the weight gradient
+        (196, 8, 32),
         (40, 13, 19),
         (45, 7, 37),
         (1, 1, 1),

@@ -556,8 +556,21 @@ impl<'a> MlpSpec<'a> {
         mode: Mode,
         rng: &mut impl RngCore,
     ) -> Result<Var> {
+        self.validate()?;
+        self.forward_valid(tape, params, x, mode, rng)
+    }
+
+    /// [`forward`](Self::forward) of a spec already [validated](Self::validate).
+    pub(crate) fn forward_valid(
+        &self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: Var,
+        mode: Mode,
+        rng: &mut impl RngCore,
+    ) -> Result<Var> {
         let start = tape.nodes_used();
-        let y = self.forward_no_update(tape, params, x, mode, rng)?;
+        let y = self.layers_valid(tape, params, x, mode, rng)?;
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
             for i in start..tape.nodes_used() {
@@ -582,6 +595,18 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<Var> {
         self.validate()?;
+        self.layers_valid(tape, params, x, mode, rng)
+    }
+
+    /// The layers of [`forward_no_update`](Self::forward_no_update), spec already validated.
+    fn layers_valid(
+        &self,
+        tape: &mut Tape,
+        params: &Params,
+        x: Var,
+        mode: Mode,
+        rng: &mut impl RngCore,
+    ) -> Result<Var> {
         let mut h = x;
         for l in 0..self.layers() {
             h = tape.affine(h, params, self.weight(l), self.bias(l))?;
@@ -645,11 +670,30 @@ impl<'a> MlpSpec<'a> {
         targets: Targets,
         rng: &mut impl RngCore,
     ) -> Result<f32> {
+        self.gradient_checked(tape, params, x, targets, rng, true)
+    }
+
+    /// [`gradient`](Self::gradient); `validate = false` for a spec already
+    /// [validated](Self::validate) (a [`Trainer`](crate::train::Trainer) does it once when it is
+    /// made).
+    pub(crate) fn gradient_checked(
+        &self,
+        tape: &mut Tape,
+        params: &mut Params,
+        x: &[f32],
+        targets: Targets,
+        rng: &mut impl RngCore,
+        validate: bool,
+    ) -> Result<f32> {
         tape.reset();
         tape.set_grad_enabled(true);
         let rows = self.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
-        let logits = self.forward(tape, params, xv, Mode::Train, rng)?;
+        let logits = if validate {
+            self.forward(tape, params, xv, Mode::Train, rng)?
+        } else {
+            self.forward_valid(tape, params, xv, Mode::Train, rng)?
+        };
         let loss = self.loss(tape, logits, targets)?;
         tape.backward_overwrite(loss, params)?; // = zero_grad + backward, bit for bit
         tape.scalar(loss)

@@ -50,12 +50,15 @@ use crate::tape::{Mode, Tape};
 use rand_core::RngCore;
 
 /// A spec, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
+///
+/// The spec and the optimizer's options are validated once, by [`new`](Self::new), and cannot
+/// change afterwards, so a step checks only what it is given (learning rate, data, targets,
+/// parameters and tape storage): on a 13-parameter network the per-step checks would otherwise
+/// cost more than the arithmetic.
 #[derive(Debug)]
 pub struct Trainer<'s, 'b> {
-    /// The model.
-    pub spec: MlpSpec<'s>,
-    /// The update rule (with its weight decay, clipping and step counter).
-    pub optimizer: Optimizer,
+    spec: MlpSpec<'s>,
+    optimizer: Optimizer,
     state: &'b mut [f32],
 }
 
@@ -71,6 +74,17 @@ impl<'s, 'b> Trainer<'s, 'b> {
         }
         state.fill(0.0);
         Ok(Trainer { spec, optimizer, state })
+    }
+
+    /// The model.
+    pub fn spec(&self) -> &MlpSpec<'s> {
+        &self.spec
+    }
+
+    /// The update rule, with its weight decay, clipping and step counter (for checkpoints:
+    /// [`Optimizer::steps`]).
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
     }
 
     /// The optimizer state (for checkpoints).
@@ -131,7 +145,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         tape.reset();
         let rows = self.spec.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, self.spec.inputs()))?;
-        let logits = self.spec.forward(tape, params, xv, Mode::Train, rng)?;
+        let logits = self.spec.forward_valid(tape, params, xv, Mode::Train, rng)?;
         let loss = self.spec.loss(tape, logits, targets)?;
         let data_loss = tape.scalar(loss)?;
         let total = data_loss + self.optimizer.decay_loss(params);
@@ -148,9 +162,12 @@ impl<'s, 'b> Trainer<'s, 'b> {
         lr: f32,
         rng: &mut impl RngCore,
     ) -> Result<f32> {
-        let data_loss = self.spec.gradient(tape, params, x, targets, rng)?;
+        // Both validated by `new`. The spec is worked on as a local copy: with a `const` spec
+        // the compiler then sees the activation and the loss and leaves out the others' code.
+        let spec = self.spec;
+        let data_loss = spec.gradient_checked(tape, params, x, targets, rng, false)?;
         let loss = data_loss + self.optimizer.decay_loss(params);
-        self.optimizer.step(params, self.state, lr)?;
+        self.optimizer.step_valid(params, self.state, lr)?;
         Ok(loss)
     }
 }

@@ -582,7 +582,16 @@ impl Optimizer {
     /// `what: "gradient"` and the flat index). Then clipping, weight decay and the rule are
     /// applied; the gradient buffer is left holding the clipped gradient.
     pub fn step(&mut self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
-        self.check(lr)?;
+        self.check(lr)?; // learning rate first, then the options
+        self.step_valid(params, state, lr)
+    }
+
+    /// [`step`](Self::step) for options already [validated](Self::validate) (a
+    /// [`Trainer`](crate::train::Trainer) does it once when it is made): every other check stays.
+    pub(crate) fn step_valid(&mut self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(Error::InvalidArgument { what: "learning rate", value: lr });
+        }
         let needed = self.state_len(params.len());
         if state.len() < needed {
             return Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() });
@@ -648,7 +657,8 @@ impl Optimizer {
     }
 
     /// [`Optimizer::update_tensor`]; `step` passes `grads_checked = true` because it has already
-    /// checked every gradient, which saves one pass. Same arithmetic either way.
+    /// checked every gradient, the learning rate and the options, which saves a pass over the
+    /// gradients and a check per tensor. Same arithmetic either way.
     fn update(
         &self,
         entry: ParamEntry,
@@ -658,7 +668,9 @@ impl Optimizer {
         lr: f32,
         grads_checked: bool,
     ) -> Result<()> {
-        self.check(lr)?;
+        if !grads_checked {
+            self.check(lr)?;
+        }
         let n = entry.shape.len();
         for len in [values.len(), grads.len()] {
             if len != n {

@@ -124,7 +124,7 @@ impl<'a> Net<'a> {
             let l = self.spec.eval_loss(&mut self.tape, &self.params, xs, Targets::Labels(ys))?;
             total += l as f64 * ys.len() as f64;
         }
-        Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer.decay_loss(&self.params))
+        Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer().decay_loss(&self.params))
     }
 
     /// Accuracy on `x`/`y` in eval mode (running statistics, no dropout).

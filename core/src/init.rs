@@ -214,7 +214,8 @@ fn cos_sin_small(x: f32) -> (f32, f32) {
     (k_cosf(r), k_sinf(r))
 }
 
-/// libm's `k_sinf`: sin on [−π/4, π/4] in `f64`.
+/// libm's `k_sinf`: sin on [−π/4, π/4] in `f64` (constants as libm writes them).
+#[allow(clippy::excessive_precision)]
 fn k_sinf(x: f64) -> f32 {
     const S1: f64 = -0.166666666416265235595;
     const S2: f64 = 0.0083333293858894631756;
@@ -227,7 +228,8 @@ fn k_sinf(x: f64) -> f32 {
     ((x + s * (S1 + z * S2)) + s * w * r) as f32
 }
 
-/// libm's `k_cosf`: cos on [−π/4, π/4] in `f64`.
+/// libm's `k_cosf`: cos on [−π/4, π/4] in `f64` (constants as libm writes them).
+#[allow(clippy::excessive_precision)]
 fn k_cosf(x: f64) -> f32 {
     const C0: f64 = -0.499999997251031003120;
     const C1: f64 = 0.0416666233237390631894;

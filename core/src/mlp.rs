@@ -52,7 +52,7 @@ use crate::ops::softmax_cross_entropy::BOOK_EPS;
 use crate::optim::Optimizer;
 use crate::params::{ParamEntry, ParamId, ParamKind, Params};
 use crate::shape::Shape;
-use crate::tape::{Mode, Node, Op, Tape, Var};
+use crate::tape::{Mode, Node, Op, OpSet, Tape, Var};
 use rand_core::RngCore;
 
 /// Hidden-layer activation.
@@ -646,6 +646,27 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
+    /// The op kinds a training graph of this spec records (for a lean backward dispatch).
+    #[inline(always)]
+    const fn ops(&self) -> OpSet {
+        let mut bits = match self.activation {
+            Activation::Relu => OpSet::RELU,
+            Activation::Sigmoid => OpSet::SIGMOID,
+            Activation::Tanh => OpSet::TANH,
+        };
+        bits |= match self.loss {
+            Loss::Mse => OpSet::MSE,
+            _ => OpSet::SOFTMAX_CE,
+        };
+        if self.batch_norm.is_some() {
+            bits |= OpSet::BATCH_NORM;
+        }
+        if self.dropout.is_some() {
+            bits |= OpSet::DROPOUT | OpSet::GRAPH; // the book form's eval-mode scale
+        }
+        OpSet(bits)
+    }
+
     /// Rows in `x` (which must hold whole rows of `inputs()` features).
     pub(crate) fn rows(&self, x: &[f32]) -> Result<usize> {
         let i = self.inputs();
@@ -695,7 +716,8 @@ impl<'a> MlpSpec<'a> {
             self.forward_valid(tape, params, xv, Mode::Train, rng)?
         };
         let loss = self.loss(tape, logits, targets)?;
-        tape.backward_overwrite(loss, params)?; // = zero_grad + backward, bit for bit
+        // = zero_grad + backward, bit for bit; only the backward of this spec's ops
+        tape.backward_overwrite_ops(loss, params, self.ops())?;
         tape.scalar(loss)
     }
 

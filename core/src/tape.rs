@@ -58,6 +58,29 @@ pub enum Mode {
     Eval,
 }
 
+/// The kinds of op a backward walk may meet, one bit each ([`Tape::backward`] allows all).
+/// Affine, inputs and parameters are always allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OpSet(pub(crate) u32);
+
+impl OpSet {
+    pub(crate) const ALL: OpSet = OpSet(u32::MAX);
+    /// The general graph ops: matmul, add, mul, scale, sum, mean.
+    pub(crate) const GRAPH: u32 = 1;
+    pub(crate) const RELU: u32 = 1 << 1;
+    pub(crate) const SIGMOID: u32 = 1 << 2;
+    pub(crate) const TANH: u32 = 1 << 3;
+    pub(crate) const SOFTMAX_CE: u32 = 1 << 4;
+    pub(crate) const MSE: u32 = 1 << 5;
+    pub(crate) const BATCH_NORM: u32 = 1 << 6;
+    pub(crate) const DROPOUT: u32 = 1 << 7;
+
+    #[inline(always)]
+    pub(crate) const fn contains(self, kind: u32) -> bool {
+        self.0 & kind != 0
+    }
+}
+
 /// What a node computed, with its operand handles. Plain data: no closures, no pointers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -387,6 +410,15 @@ impl<'a> Tape<'a> {
     ///
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        self.backward_ops(loss, params, OpSet::ALL)
+    }
+
+    /// [`backward`](Self::backward) over a graph made of the ops in `ops` only (meeting another
+    /// is an [`Error::Unsupported`]). Inlined with a constant set (an
+    /// [`MlpSpec`](crate::mlp::MlpSpec) `const`'s ops), the other ops' backward code is left out
+    /// of the binary: a firmware then carries the backward of its own model only.
+    #[inline]
+    pub(crate) fn backward_ops(&mut self, loss: Var, params: &mut Params, ops: OpSet) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
             let needed = params.len();
@@ -399,7 +431,7 @@ impl<'a> Tape<'a> {
         for i in (0..=loss.index()).rev() {
             let node = self.nodes[i];
             if node.needs_grad {
-                self.backward_node(node, params)?;
+                self.backward_node(node, params, ops)?;
             }
         }
         Ok(())
@@ -434,6 +466,18 @@ impl<'a> Tape<'a> {
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
     pub fn backward_overwrite(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        self.backward_overwrite_ops(loss, params, OpSet::ALL)
+    }
+
+    /// [`backward_overwrite`](Self::backward_overwrite) over a graph of the ops in `ops` only
+    /// (see [`backward_ops`](Self::backward_ops)).
+    #[inline]
+    pub(crate) fn backward_overwrite_ops(
+        &mut self,
+        loss: Var,
+        params: &mut Params,
+        ops: OpSet,
+    ) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
             let needed = params.len();
@@ -466,7 +510,7 @@ impl<'a> Tape<'a> {
                     let g = self.grads_view();
                     ops::affine::backward_into(g, node, x, w, b, params, write)?;
                 }
-                _ => self.backward_node(node, params)?,
+                _ => self.backward_node(node, params, ops)?,
             }
         }
         Ok(())
@@ -530,7 +574,7 @@ impl<'a> Tape<'a> {
                     let g = self.grads_view();
                     ops::affine::backward_fused(g, node, x, w, b, params, rule, state, lr)?;
                 }
-                _ => self.backward_node(node, params)?,
+                _ => self.backward_node(node, params, OpSet::ALL)?,
             }
         }
         Ok(())
@@ -597,8 +641,9 @@ impl<'a> Tape<'a> {
         Grads { vals: &front[..self.used], grads: back, base, nodes: &self.nodes[..self.len] }
     }
 
-    fn backward_node(&mut self, node: Node, params: &mut Params) -> Result<()> {
+    fn backward_node(&mut self, node: Node, params: &mut Params, ops: OpSet) -> Result<()> {
         let g = self.grads_view();
+        let has = |kind| ops.contains(kind);
         match node.op {
             Op::Input => Ok(()),
             Op::Param(id) => {
@@ -608,27 +653,28 @@ impl<'a> Tape<'a> {
                 }
                 Ok(())
             }
-            Op::MatMul { a, b } => ops::matmul::backward(g, node, a, b),
+            Op::MatMul { a, b } if has(OpSet::GRAPH) => ops::matmul::backward(g, node, a, b),
             Op::Affine { x, w, b } => ops::affine::backward(g, node, x, w, b, params),
-            Op::Add { a, b } => ops::add::backward(g, node, a, b),
-            Op::Mul { a, b } => ops::mul::backward(g, node, a, b),
-            Op::Scale { a, k } => ops::scale::backward(g, node, a, k),
-            Op::Relu(a) => ops::relu::backward(g, node, a),
-            Op::Sigmoid(a) => ops::sigmoid::backward(g, node, a),
-            Op::Tanh(a) => ops::tanh::backward(g, node, a),
-            Op::SoftmaxCrossEntropy { logits, dlogits } => {
+            Op::Add { a, b } if has(OpSet::GRAPH) => ops::add::backward(g, node, a, b),
+            Op::Mul { a, b } if has(OpSet::GRAPH) => ops::mul::backward(g, node, a, b),
+            Op::Scale { a, k } if has(OpSet::GRAPH) => ops::scale::backward(g, node, a, k),
+            Op::Relu(a) if has(OpSet::RELU) => ops::relu::backward(g, node, a),
+            Op::Sigmoid(a) if has(OpSet::SIGMOID) => ops::sigmoid::backward(g, node, a),
+            Op::Tanh(a) if has(OpSet::TANH) => ops::tanh::backward(g, node, a),
+            Op::SoftmaxCrossEntropy { logits, dlogits } if has(OpSet::SOFTMAX_CE) => {
                 ops::softmax_cross_entropy::backward(g, node, logits, dlogits)
             }
-            Op::Mse { a, target } => ops::mse::backward(g, node, a, target),
-            Op::Sum(a) => ops::sum::backward(g, node, a),
-            Op::Mean(a) => ops::mean::backward(g, node, a),
-            Op::BatchNorm { x, gamma, beta } => {
+            Op::Mse { a, target } if has(OpSet::MSE) => ops::mse::backward(g, node, a, target),
+            Op::Sum(a) if has(OpSet::GRAPH) => ops::sum::backward(g, node, a),
+            Op::Mean(a) if has(OpSet::GRAPH) => ops::mean::backward(g, node, a),
+            Op::BatchNorm { x, gamma, beta } if has(OpSet::BATCH_NORM) => {
                 ops::batchnorm::backward(g, node, x, (gamma, beta), true, params)
             }
-            Op::BatchNormEval { x, gamma, beta } => {
+            Op::BatchNormEval { x, gamma, beta } if has(OpSet::BATCH_NORM) => {
                 ops::batchnorm::backward(g, node, x, (gamma, beta), false, params)
             }
-            Op::Dropout { x, scale } => ops::dropout::backward(g, node, x, scale),
+            Op::Dropout { x, scale } if has(OpSet::DROPOUT) => ops::dropout::backward(g, node, x, scale),
+            _ => Err(Error::Unsupported { what: "backward of an op outside the graph's op set" }),
         }
     }
 }

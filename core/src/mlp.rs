@@ -561,6 +561,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// [`forward`](Self::forward) of a spec already [validated](Self::validate).
+    #[inline(always)]
     pub(crate) fn forward_valid(
         &self,
         tape: &mut Tape,
@@ -586,6 +587,7 @@ impl<'a> MlpSpec<'a> {
 
     /// [`forward`](Self::forward) without moving the running statistics (only `&Params`): for
     /// evaluation with shared parameters and for gradient checks of the whole network.
+    #[inline(always)]
     pub fn forward_no_update(
         &self,
         tape: &mut Tape,
@@ -599,6 +601,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// The layers of [`forward_no_update`](Self::forward_no_update), spec already validated.
+    #[inline(always)]
     fn layers_valid(
         &self,
         tape: &mut Tape,
@@ -629,6 +632,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// The spec's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
+    #[inline(always)]
     pub fn loss(&self, tape: &mut Tape, logits: Var, targets: Targets) -> Result<Var> {
         match (self.loss, targets) {
             (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_cross_entropy(logits, t),
@@ -697,6 +701,7 @@ impl<'a> MlpSpec<'a> {
     /// [`gradient`](Self::gradient); `validate = false` for a spec already
     /// [validated](Self::validate) (a [`Trainer`](crate::train::Trainer) does it once when it is
     /// made).
+    #[inline(always)]
     pub(crate) fn gradient_checked(
         &self,
         tape: &mut Tape,

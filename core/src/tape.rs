@@ -471,7 +471,7 @@ impl<'a> Tape<'a> {
 
     /// [`backward_overwrite`](Self::backward_overwrite) over a graph of the ops in `ops` only
     /// (see [`backward_ops`](Self::backward_ops)).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn backward_overwrite_ops(
         &mut self,
         loss: Var,
@@ -641,6 +641,8 @@ impl<'a> Tape<'a> {
         Grads { vals: &front[..self.used], grads: back, base, nodes: &self.nodes[..self.len] }
     }
 
+    // Always inlined, so that a constant `ops` leaves only its own arms.
+    #[inline(always)]
     fn backward_node(&mut self, node: Node, params: &mut Params, ops: OpSet) -> Result<()> {
         let g = self.grads_view();
         let has = |kind| ops.contains(kind);

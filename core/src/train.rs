@@ -100,6 +100,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
     /// On an error before the update (shapes, capacity, a non-finite loss or gradient) the
     /// parameters are left as they were (batch-norm running statistics may already have moved);
     /// the tape is reset either way.
+    #[inline(always)] // with a `const` spec, only its own ops and loss are compiled in
     pub fn step(
         &mut self,
         tape: &mut Tape,
@@ -153,6 +154,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         Ok(total)
     }
 
+    #[inline(always)]
     fn step_inner(
         &mut self,
         tape: &mut Tape,
@@ -162,12 +164,14 @@ impl<'s, 'b> Trainer<'s, 'b> {
         lr: f32,
         rng: &mut impl RngCore,
     ) -> Result<f32> {
-        // Both validated by `new`. The spec is worked on as a local copy: with a `const` spec
-        // the compiler then sees the activation and the loss and leaves out the others' code.
-        let spec = self.spec;
+        // Both validated by `new`. Worked on as local copies, so that no pointer into `self`
+        // escapes: with a `const` spec the compiler then sees the activation, the loss and the
+        // ops, and leaves out the code of the others.
+        let (spec, mut opt) = (self.spec, self.optimizer);
         let data_loss = spec.gradient_checked(tape, params, x, targets, rng, false)?;
-        let loss = data_loss + self.optimizer.decay_loss(params);
-        self.optimizer.step_valid(params, self.state, lr)?;
-        Ok(loss)
+        let loss = data_loss + opt.decay_loss(params);
+        let stepped = opt.step_valid(params, self.state, lr);
+        self.optimizer = opt;
+        stepped.map(|()| loss)
     }
 }

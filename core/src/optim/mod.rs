@@ -701,7 +701,7 @@ impl Optimizer {
         }
         let split = if self.floats_per_param() == 2 { n } else { needed };
         let (s0, s1) = state[..needed].split_at_mut(split);
-        self.apply(entry.kind, values, grads, s0, s1, lr);
+        self.apply_whole(entry.kind, values, grads, s0, s1, lr);
         Ok(())
     }
 
@@ -759,6 +759,21 @@ impl Optimizer {
         };
         self.apply(entry.kind, values, grads, s0, s1, lr);
         Ok(())
+    }
+
+    /// [`apply`](Self::apply) for a whole tensor (from `step`), kept out of line: inlined into
+    /// the step's loop over tensors, LLVM compiles the rule loops worse (Adam by 2.5 %).
+    #[inline(never)]
+    fn apply_whole(
+        &self,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        lr: f32,
+    ) {
+        self.apply(kind, values, grads, s0, s1, lr);
     }
 
     /// The rule's arithmetic over one run of elements: `s0` is the first state quantity of these

@@ -295,22 +295,16 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     // Batches of 4 rows and more (`x·W`, and `xᵀ·dy` whose rows are the inputs): 4×4 tiles,
     // then the last `n mod 4` columns of those rows in row tiles; leftover rows as below.
     let mut done = 0;
-    if b.cs == 1 && (a.cs == 1 || a.rs == 1) {
-        while m - done >= 4 {
-            let mut j0 = 0;
-            while n - j0 >= 4 {
-                tile4x4(c, n, (done, j0), a, b, k);
-                j0 += 4;
+    if b.cs == 1 && n >= 4 && m >= 4 {
+        done = rows4(c, m, n, k, a, b);
+        let j0 = n - n % 4;
+        for (i, row) in c.chunks_exact_mut(n).enumerate().take(done) {
+            if n - j0 >= 2 {
+                tile::<2>(row, j0, a, i * a.rs, b, k);
             }
-            for (i, row) in c.chunks_exact_mut(n).enumerate().skip(done).take(4) {
-                if n - j0 >= 2 {
-                    tile::<2>(row, j0, a, i * a.rs, b, k);
-                }
-                if n - j0 == 1 || n - j0 == 3 {
-                    tile::<1>(row, n - 1, a, i * a.rs, b, k);
-                }
+            if n - j0 == 1 || n - j0 == 3 {
+                tile::<1>(row, n - 1, a, i * a.rs, b, k);
             }
-            done += 4;
         }
     }
     for (i, row) in c.chunks_exact_mut(n).take(m).enumerate().skip(done) {
@@ -357,56 +351,67 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     }
 }
 
-/// Rows `i0..i0 + 4` × columns `j0..j0 + 4` of the row-major `c` (`n` columns):
-/// `c(i, j) += Σ_p a(i,p)·b(p,j)` for `p = 0, 1, …, k−1` in order (`b` row-major), the 16 partial
-/// sums in registers. Per step 4 loads of `a` and 4 of `b` feed 16 multiply-adds, where a 1×16
-/// row tile needs 17 loads: what batches of 4 rows and more run on a Cortex-M4F (32 FPU
-/// registers). `a` is either row-contiguous (`a.cs == 1`: `x·W`) or column-contiguous
-/// (`a.rs == 1`: `xᵀ·dy`); the caller checks which. Out-of-range indices (never, shapes were
-/// checked) leave the tile alone rather than panic.
-#[inline(always)]
-fn tile4x4(c: &mut [f32], n: usize, (i0, j0): (usize, usize), a: View, b: View, k: usize) {
+/// Groups of 4 rows of the row-major `c` (`n` columns), columns in tiles of 4 (the last `n mod 4`
+/// are left to the caller): `c(i, j) += Σ_p a(i,p)·b(p,j)` for `p = 0, 1, …` in order (`b`
+/// row-major), 16 partial sums in registers. The 4 rows of `a` for a block of [`KB4`] steps are
+/// first copied into a panel (4 neighbouring floats per step), which every column tile then
+/// reads: per step 4 loads of `a` and 4 of `b` feed 16 multiply-adds, where a 1×16 row tile needs
+/// 17 loads. What batches of 4 rows and more run on a Cortex-M4F (32 FPU registers). A block
+/// ends by storing the sums and the next reloads them: the additions each output sees are
+/// unchanged. Returns the number of rows done (a multiple of 4). Out of line, so the panel is
+/// on the stack only while it is used.
+#[inline(never)]
+fn rows4(c: &mut [f32], m: usize, n: usize, k: usize, a: View, b: View) -> usize {
     const R: usize = 4;
-    let mut acc = [[0.0f32; R]; R];
-    for (r, accr) in acc.iter_mut().enumerate() {
-        let Some(o) = c.get((i0 + r) * n + j0..).and_then(|s| s.first_chunk::<R>()) else {
-            return;
-        };
-        *accr = *o;
-    }
-    // Whole rows of `b` (and of `a`'s columns), `chunks_exact`: every chunk has the same length,
-    // so the bounds checks inside the loop are loop-invariant and LLVM lifts them out.
-    let brows = b.data.chunks_exact(b.rs.max(1)).take(k);
+    let mut panel = [[0.0f32; R]; KB4];
     let four = |s: &[f32], at: usize| s.get(at..).and_then(|s| s.first_chunk::<R>()).copied();
-    if a.rs == 1 {
-        // a(i0 + r, p) = a.data[i0 + r + p·a.cs]: four neighbours per step.
-        for (ac, bc) in a.data.chunks_exact(a.cs.max(1)).zip(brows) {
-            let (Some(x), Some(bv)) = (four(ac, i0), four(bc, j0)) else {
-                break;
-            };
-            mac4x4(&mut acc, &x, &bv);
+    let mut i0 = 0;
+    while m - i0 >= R {
+        let mut p0 = 0;
+        while p0 < k {
+            let kb = KB4.min(k - p0);
+            for (q, x) in panel[..kb].iter_mut().enumerate() {
+                let p = p0 + q;
+                if a.rs == 1 {
+                    // `xᵀ·dy`: a(i0.., p) are neighbours.
+                    *x = four(a.data, i0 + p * a.cs).unwrap_or_default();
+                } else {
+                    for (r, v) in x.iter_mut().enumerate() {
+                        *v = a.data.get((i0 + r) * a.rs + p * a.cs).copied().unwrap_or_default();
+                    }
+                }
+            }
+            // Whole rows of `b` with `chunks_exact`: every chunk has the same length, so the
+            // bounds check of the 4 columns is loop-invariant and leaves the loop.
+            let brows = || b.data.get(p0 * b.rs..).unwrap_or_default().chunks_exact(b.rs.max(1));
+            let mut j0 = 0;
+            while n - j0 >= R {
+                let mut acc = [[0.0f32; R]; R];
+                for (r, accr) in acc.iter_mut().enumerate() {
+                    *accr = four(c, (i0 + r) * n + j0).unwrap_or_default();
+                }
+                for (x, bc) in panel[..kb].iter().zip(brows()) {
+                    let Some(bv) = four(bc, j0) else {
+                        break;
+                    };
+                    mac4x4(&mut acc, x, &bv);
+                }
+                for (r, accr) in acc.iter().enumerate() {
+                    if let Some(o) = c.get_mut((i0 + r) * n + j0..).and_then(|s| s.first_chunk_mut::<R>()) {
+                        *o = *accr;
+                    }
+                }
+                j0 += R;
+            }
+            p0 += kb;
         }
-    } else if a.cs == 1 {
-        // Four rows of `a`, each contiguous along `p`.
-        let row = |r: usize| a.data.get((i0 + r) * a.rs..).and_then(|s| s.get(..k));
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) = (row(0), row(1), row(2), row(3)) else {
-            return;
-        };
-        for ((((bc, &x0), &x1), &x2), &x3) in brows.zip(r0).zip(r1).zip(r2).zip(r3) {
-            let Some(bv) = four(bc, j0) else {
-                break;
-            };
-            mac4x4(&mut acc, &[x0, x1, x2, x3], &bv);
-        }
-    } else {
-        return;
+        i0 += R;
     }
-    for (r, accr) in acc.iter().enumerate() {
-        if let Some(o) = c.get_mut((i0 + r) * n + j0..).and_then(|s| s.first_chunk_mut::<R>()) {
-            *o = *accr;
-        }
-    }
+    i0
 }
+
+/// Reduction steps per panel of [`rows4`] (4 floats each: 1 KiB of stack).
+const KB4: usize = 64;
 
 /// One reduction step of a 4×4 tile: `acc[r][j] += x[r]·b[j]`, multiply then add.
 #[inline(always)]

@@ -721,8 +721,16 @@ impl<'a> MlpSpec<'a> {
             self.forward_valid(tape, params, xv, Mode::Train, rng)?
         };
         let loss = self.loss(tape, logits, targets)?;
-        // = zero_grad + backward, bit for bit; only the backward of this spec's ops
-        tape.backward_overwrite_ops(loss, params, self.ops())?;
+        if params.len() >= 1024 {
+            // = zero_grad + backward, bit for bit: the layers write their weight gradients (at
+            // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
+            // adds to it. A tiny net is cheaper with the one `memset` of `zero_grad`. Only the
+            // backward of this spec's ops either way.
+            tape.backward_overwrite_ops(loss, params, self.ops())?;
+        } else {
+            params.zero_grad();
+            tape.backward_ops(loss, params, self.ops())?;
+        }
         tape.scalar(loss)
     }
 

@@ -485,11 +485,13 @@ impl<'a> Tape<'a> {
         }
         self.check_params(loss, params)?;
         let seeded = self.node(loss)?.needs_grad;
-        let walked = self.nodes.get(..=loss.index()).unwrap_or_default();
+        let written =
+            if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
+        let writes = |id: ParamId| id.index() < 64 && written & (1 << id.index()) != 0;
         let ids = params.ids();
         let (_, grads, table) = params.split_mut();
         for (id, e) in ids.zip(table) {
-            if !(seeded && written_by_affine(walked, id)) {
+            if !writes(id) {
                 if let Some(g) = grads.get_mut(e.range()) {
                     g.fill(0.0);
                 }
@@ -505,8 +507,7 @@ impl<'a> Tape<'a> {
             }
             match node.op {
                 Op::Affine { x, w, b } => {
-                    let walked = &self.nodes[..=loss.index()];
-                    let write = [written_by_affine(walked, w), written_by_affine(walked, b)];
+                    let write = [writes(w), writes(b)];
                     let g = self.grads_view();
                     ops::affine::backward_into(g, node, x, w, b, params, write)?;
                 }
@@ -681,15 +682,23 @@ impl<'a> Tape<'a> {
     }
 }
 
-/// True if `id` is read exactly once by the nodes `walked`, by an affine node that backward
-/// visits: [`Tape::backward_overwrite`] lets that node write the gradient.
-fn written_by_affine(walked: &[Node], id: ParamId) -> bool {
-    let mut users =
-        walked.iter().flat_map(|n| param_refs(n.op).map(|r| (n, r))).filter(|&(_, r)| r == Some(id));
-    match (users.next(), users.next()) {
-        (Some((n, _)), None) => n.needs_grad && matches!(n.op, Op::Affine { .. }),
-        _ => false,
+/// The parameters (of the first 64) that the nodes `walked` read exactly once, by an affine node
+/// that backward visits, as a bit set: [`Tape::backward_overwrite`] lets that node write their
+/// gradients. One pass over the nodes.
+fn written_by_affine(walked: &[Node]) -> u64 {
+    let (mut seen, mut other) = (0u64, 0u64);
+    for n in walked {
+        let by_affine = n.needs_grad && matches!(n.op, Op::Affine { .. });
+        for id in param_refs(n.op).into_iter().flatten() {
+            let bit = if id.index() < 64 { 1u64 << id.index() } else { 0 };
+            // A second read, or a read by anything else, rules the tensor out.
+            if seen & bit != 0 || !by_affine {
+                other |= bit;
+            }
+            seen |= bit;
+        }
     }
+    seen & !other
 }
 
 /// The parameters an op reads (for the fused update's one-use check).

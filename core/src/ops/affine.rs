@@ -215,6 +215,40 @@ mod tests {
     }
 
     #[test]
+    fn backward_overwrite_beyond_64_tensors() {
+        // Tensors past the 64th are not in the written set: zeroed, then accumulated.
+        use crate::{Node, ParamEntry, Params, Tape};
+        use std::vec;
+        let run = |overwrite: bool| {
+            let (mut values, mut grads, mut table) =
+                (vec![0.5; 256], vec![f32::NAN; 256], [ParamEntry::EMPTY; 70]);
+            let mut params = Params::new(&mut values, &mut grads, &mut table);
+            let mut ids = vec![];
+            for _ in 0..33 {
+                let w = params.alloc(Shape::new(2, 2), ParamKind::Weight).unwrap();
+                let b = params.alloc(Shape::row(2), ParamKind::Bias).unwrap();
+                ids.push((w, b));
+            }
+            let (mut floats, mut nodes) = (vec![0.0; 4096], vec![Node::EMPTY; 80]);
+            let mut tape = Tape::new(&mut floats, &mut nodes);
+            let mut h = tape.input(&[1.0, -2.0], Shape::new(1, 2)).unwrap();
+            for &(w, b) in &ids {
+                h = tape.affine(h, &params, w, b).unwrap();
+                h = tape.tanh(h).unwrap();
+            }
+            let loss = tape.sum(h).unwrap();
+            if overwrite {
+                tape.backward_overwrite(loss, &mut params).unwrap();
+            } else {
+                params.zero_grad();
+                tape.backward(loss, &mut params).unwrap();
+            }
+            params.grads().iter().map(|g| g.to_bits()).collect::<std::vec::Vec<_>>()
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
     fn gradcheck_random() {
         for (m, k, n) in [(1, 1, 1), (4, 3, 5), (2, 6, 3)] {
             check_affine(m, k, n);

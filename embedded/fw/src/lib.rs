@@ -162,3 +162,14 @@ macro_rules! hardfault_exits {
         }
     };
 }
+
+/// Exits with failure unless the square root the update rules use gives libm's bits
+/// ([`staticgrad_demos::sqrt_mismatch`]; on this target the FPU's `vsqrt.f32`). Out of line, so
+/// a firmware's `main` and what it inlines stay as they are.
+#[inline(never)]
+pub fn check_sqrt(name: &str) {
+    if let Some(bits) = staticgrad_demos::sqrt_mismatch() {
+        hprintln!("error {}: sqrt of bits {} differs from libm", name, bits);
+        exit(false);
+    }
+}

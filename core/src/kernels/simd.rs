@@ -5,11 +5,11 @@
 //! * [`Kernels::Avx2Fma`]: the same driver with an FMA inner loop written in intrinsics. One
 //!   rounding per step instead of two, so results differ from the portable ones in the last
 //!   bits (tested within a tolerance below). Opt-in: the fast mode.
-//! * [`Kernels::Avx512`] / [`Kernels::Avx512Fma`]: a driver of their own with 6×64 register
-//!   tiles (24 of the 32 zmm registers accumulate; fewer broadcasts per multiply than 8×32,
-//!   which matters because on Zen 4 the broadcasts compete with the adds), `b` packed per
-//!   64-column block into an aligned, zero-padded panel, and masked loads/stores for the edge
-//!   columns so a 100- or 50-wide layer does not round up to whole tiles in `c`. The exact one
+//! * [`Kernels::Avx512`] / [`Kernels::Avx512Fma`]: a driver of their own with 16×16 register
+//!   tiles whose `a` operand is broadcast inside the multiply (see the section's comment for
+//!   why that matters on Zen 4), `b` packed per 16-column block into an aligned, zero-padded
+//!   panel, and masked loads/stores for the edge columns so a 100- or 50-wide layer does not
+//!   round up to whole tiles in `c`. The exact one
 //!   is `vmulps` then `vaddps`, per output in the canonical order: bit-identical to the portable
 //!   kernels (tested on many shapes below); the other `vfmadd231ps`.
 //!
@@ -29,7 +29,7 @@ use super::Kernels;
 use super::blocked::{Exact, MR, Micro, blocked};
 use super::{Out, View};
 use core::arch::x86_64::{
-    __cpuid, __cpuid_count, __m256, __m512, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
+    __cpuid, __cpuid_count, __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
     _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps, _xgetbv,
     CpuidResult,
@@ -288,23 +288,26 @@ fn map_acc3_avx2(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: &impl Fn(f
 }
 
 // ---------------------------------------------------------------------------------------------
-// AVX-512: its own driver (masked edges need no padding lanes in `c`, and 32 registers allow an
-// 8×32 tile), same canonical order per output element as the portable kernels.
+// AVX-512: its own driver (masked edge columns need no padding lanes in `c`), same canonical
+// order per output element as the portable kernels.
+//
+// The tile is 16 rows × one 16-lane register. Each step multiplies the panel row by `a(r, p)`
+// taken straight from memory with an embedded broadcast (`vmulps zmm, zmm, [a]{1to16}`, or
+// `vfmadd231ps` with the same operand): LLVM folds the broadcast into the multiply when each
+// value is used once. Wider tiles (6×64, 8×32) reuse a broadcast register instead, and a
+// register broadcast of a zmm occupies a vector pipe on Zen 4 — the pipes the exact kernel's
+// `vaddps` need — which held the exact kernel at about 80% of the FMA kernel; with folded
+// broadcasts it runs within a few percent of it. (Measured on the book shapes, see the README.)
 // ---------------------------------------------------------------------------------------------
 
-/// Rows of an AVX-512 register tile (edge tiles use 4, 2 or 1).
-const MR512: usize = 6;
-/// 16-lane registers per row of an AVX-512 register tile (edge tiles use fewer, the last one
-/// masked).
-const NV512: usize = 4;
-/// Columns of an AVX-512 register tile.
-const NR512: usize = 16 * NV512;
-/// Reduction steps per packed panel (`KC512 × NR512` floats = 32 KiB, the L1 data cache).
-const KC512: usize = 128;
+/// Rows of an AVX-512 register tile (edge tiles use 8, 4, 2 or 1).
+const MR512: usize = 16;
+/// Reduction steps per packed panel (`KC512 × 16` floats = 16 KiB, half the L1 data cache).
+const KC512: usize = 256;
 
-/// A packed block of `b`: row `p` holds `b(p0 + p, j0 .. j0 + NR512)`, zero past the edge.
+/// A packed block of `b`: row `p` holds `b(p0 + p, j0 .. j0 + 16)`, zero past the edge.
 #[repr(C, align(64))]
-struct Panel([[f32; NR512]; KC512]);
+struct Panel([[f32; 16]; KC512]);
 
 /// True if every `(r, c)` with `r < rows`, `c < cols` of a view with strides `rs`, `cs` lies
 /// inside `len` floats (the AVX-512 driver checks this before it reads with raw pointers).
@@ -343,33 +346,30 @@ fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, 
     let pp = panel.as_mut_ptr().cast::<f32>();
     let mut j0 = 0;
     while j0 < n {
-        let nr = NR512.min(n - j0);
-        let masks: [u16; NV512] = core::array::from_fn(|v| lane_mask(nr.saturating_sub(16 * v)));
+        let nr = 16.min(n - j0);
+        let mask = if nr == 16 { 0xffff } else { (1u16 << nr) - 1 };
         let mut p0 = 0;
         while p0 < k {
             let kc = KC512.min(k - p0);
             // SAFETY: `fits` above: rows `p0..p0+kc` < k and columns `j0..j0+nr` < n of `b` are
-            // inside `b.data`; the panel holds KC512 ≥ kc rows of NR512 ≥ nr floats.
-            unsafe { pack(pp, b, p0, kc, j0, nr, &masks) };
+            // inside `b.data`; the panel holds KC512 ≥ kc rows of 16 floats; `mask` has `nr` lanes.
+            unsafe { pack(pp, b, p0, kc, j0, nr, mask) };
             let mut i0 = 0;
             while i0 < m {
                 let rest = m - i0;
-                let mr = if rest >= MR512 {
-                    MR512
-                } else if rest >= 4 {
-                    4
-                } else if rest >= 2 {
-                    2
-                } else {
-                    1
-                };
+                let mr = [MR512, 8, 4, 2, 1].into_iter().find(|&r| r <= rest).unwrap_or(1);
                 // SAFETY: rows `i0..i0+mr` < m, steps `p0..p0+kc` < k of `a` and the tile's
                 // outputs (rows `i0..i0+mr`, columns `j0..j0+nr`, `c.cs == 1`) are inside their
                 // slices (`fits` above), and `c` is borrowed mutably, so nothing else reads it;
-                // the panel rows `< kc` were written by `pack`; the masks cover exactly `nr` lanes.
+                // the panel rows `< kc` were written by `pack`; `mask` covers exactly `nr` lanes.
                 unsafe {
                     let cp = c.data.as_mut_ptr().add(i0 * c.rs + j0);
-                    tile_dispatch::<FMA>(mr, nr.div_ceil(16), kc, a, i0, p0, pp, cp, c.rs, &masks)
+                    let t = Tile { kc, pp, cp, c_rs: c.rs, mask };
+                    if a.cs == 1 {
+                        by_rows::<FMA, false>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t)
+                    } else {
+                        by_rows::<FMA, true>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t)
+                    }
                 };
                 i0 += mr;
             }
@@ -380,165 +380,91 @@ fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, 
     true
 }
 
-/// The lowest `n` of 16 lanes (all for `n ≥ 16`).
-#[inline(always)]
-fn lane_mask(n: usize) -> u16 {
-    if n >= 16 { 0xffff } else { (1u16 << n) - 1 }
-}
-
-/// Writes rows `0..kc` of the panel at `pp` (NR512 floats each, 64-byte aligned) with
+/// Writes rows `0..kc` of the panel at `pp` (16 floats each, 64-byte aligned) with
 /// `b(p0 + p, j0 + j)` for `j < nr` and zeros after.
 /// # Safety
 /// AVX-512F present; every `b(p0 + p, j0 + j)` with `p < kc`, `j < nr` inside `b.data`;
-/// `pp` valid for `KC512·NR512` floats, 64-byte aligned; `kc ≤ KC512`, `nr ≤ NR512`; `masks`
-/// cover exactly the lanes `j < nr`.
+/// `pp` valid for `KC512·16` floats, 64-byte aligned; `kc ≤ KC512`, `nr ≤ 16`; `mask` covers
+/// exactly the lanes `j < nr`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pack(pp: *mut f32, b: View, p0: usize, kc: usize, j0: usize, nr: usize, masks: &[u16; NV512]) {
+unsafe fn pack(pp: *mut f32, b: View, p0: usize, kc: usize, j0: usize, nr: usize, mask: u16) {
     let src = b.data.as_ptr();
     // SAFETY: the caller's contract; masked loads touch only the `nr` lanes inside `b.data`.
     unsafe {
         if b.cs == 1 {
             for p in 0..kc {
-                let s = src.add((p0 + p) * b.rs + j0);
-                let d = pp.add(p * NR512);
-                for (v, &mk) in masks.iter().enumerate() {
-                    _mm512_store_ps(d.add(16 * v), _mm512_maskz_loadu_ps(mk, s.add(16 * v)));
-                }
+                let v = _mm512_maskz_loadu_ps(mask, src.add((p0 + p) * b.rs + j0));
+                _mm512_store_ps(pp.add(p * 16), v);
             }
         } else {
             for p in 0..kc {
-                for v in 0..NV512 {
-                    _mm512_store_ps(pp.add(p * NR512 + 16 * v), _mm512_setzero_ps());
-                }
+                _mm512_store_ps(pp.add(p * 16), _mm512_setzero_ps());
             }
             // Column by column: `b` is then read along its contiguous axis (`dy·Wᵀ`).
             for j in 0..nr {
                 let s = src.add((j0 + j) * b.cs + p0 * b.rs);
                 for p in 0..kc {
-                    *pp.add(p * NR512 + j) = *s.add(p * b.rs);
+                    *pp.add(p * 16 + j) = *s.add(p * b.rs);
                 }
             }
         }
     }
 }
 
-/// Picks the tile instantiation for `mr` rows (`MR512`, 4, 2 or 1) and `nv` registers of
-/// columns (1 ..= `NV512`).
-/// # Safety
-/// As [`tile`], for rows `i0..i0+mr` of `a` from step `p0`; `cp` points at the tile's first
-/// output.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile_dispatch<const FMA: bool>(
-    mr: usize,
-    nv: usize,
+/// What a register tile needs besides `a`: `kc` steps of the panel at `pp`, outputs at `cp`
+/// (rows `c_rs` apart), lanes `mask`.
+#[derive(Clone, Copy)]
+struct Tile {
     kc: usize,
-    a: View,
-    i0: usize,
-    p0: usize,
     pp: *const f32,
     cp: *mut f32,
     c_rs: usize,
-    masks: &[u16; NV512],
-) {
-    #[inline(always)]
-    unsafe fn by_nv<const MR: usize, const FMA: bool, const COLS: bool>(
-        nv: usize,
-        t: (usize, *const f32, usize, *const f32, *mut f32, usize, &[u16; NV512]),
-    ) {
-        let (kc, ap, st, pp, cp, c_rs, masks) = t;
-        macro_rules! go {
-            ($nv:literal) => {
-                tile::<MR, $nv, FMA, COLS>(kc, ap, st, pp, cp, c_rs, masks)
-            };
-        }
-        // SAFETY: the caller's contract.
-        unsafe {
-            const { assert!(NV512 == 4, "one arm per register count") };
-            match nv {
-                4 => go!(4),
-                3 => go!(3),
-                2 => go!(2),
-                _ => go!(1),
-            }
-        }
-    }
-    #[inline(always)]
-    unsafe fn by_mr<const FMA: bool, const COLS: bool>(
-        mr: usize,
-        nv: usize,
-        t: (usize, *const f32, usize, *const f32, *mut f32, usize, &[u16; NV512]),
-    ) {
-        // SAFETY: the caller's contract.
-        unsafe {
-            if mr == MR512 {
-                by_nv::<MR512, FMA, COLS>(nv, t)
-            } else if mr == 4 {
-                by_nv::<4, FMA, COLS>(nv, t)
-            } else if mr == 2 {
-                by_nv::<2, FMA, COLS>(nv, t)
-            } else {
-                by_nv::<1, FMA, COLS>(nv, t)
-            }
-        }
-    }
+    mask: u16,
+}
+
+/// Runs the tile instantiation for `mr` rows (`MR512`, 8, 4, 2 or 1).
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn by_rows<const FMA: bool, const COLS: bool>(mr: usize, ap: *const f32, stride: usize, t: Tile) {
     // SAFETY: the caller's contract.
     unsafe {
-        if a.cs == 1 {
-            let ap = a.data.as_ptr().add(i0 * a.rs + p0);
-            by_mr::<FMA, false>(mr, nv, (kc, ap, a.rs, pp, cp, c_rs, masks))
-        } else {
-            let ap = a.data.as_ptr().add(p0 * a.cs + i0);
-            by_mr::<FMA, true>(mr, nv, (kc, ap, a.cs, pp, cp, c_rs, masks))
+        match mr {
+            MR512 => tile::<MR512, FMA, COLS>(ap, stride, t),
+            8 => tile::<8, FMA, COLS>(ap, stride, t),
+            4 => tile::<4, FMA, COLS>(ap, stride, t),
+            2 => tile::<2, FMA, COLS>(ap, stride, t),
+            _ => tile::<1, FMA, COLS>(ap, stride, t),
         }
     }
 }
 
-/// One register tile of `MR × 16·NV` outputs: loaded (masked), advanced through `kc` reduction
+/// One register tile of `MR × 16` outputs: loaded (masked), advanced through `t.kc` reduction
 /// steps in order, stored (masked). `a(r, p)` is at `ap[r·stride + p]` (rows of `a` contiguous)
 /// or, with `COLS`, at `ap[p·stride + r]`; `b(p, ·)` is panel row `p`.
 /// # Safety
-/// AVX-512F present; every `a(r, p)` with `r < MR`, `p < kc` readable; panel rows `< kc`
-/// written (64-byte aligned, NR512 floats each); `cp[r·c_rs + j]` writable for `r < MR` and
-/// every lane `j` set in `masks`.
+/// AVX-512F present; every `a(r, p)` with `r < MR`, `p < t.kc` readable; panel rows `< t.kc`
+/// written (64-byte aligned, 16 floats each); `t.cp[r·t.c_rs + j]` writable for `r < MR` and
+/// every lane `j` set in `t.mask`.
 #[inline(always)]
-unsafe fn tile<const MR: usize, const NV: usize, const FMA: bool, const COLS: bool>(
-    kc: usize,
-    ap: *const f32,
-    stride: usize,
-    pp: *const f32,
-    cp: *mut f32,
-    c_rs: usize,
-    masks: &[u16; NV512],
-) {
+unsafe fn tile<const MR: usize, const FMA: bool, const COLS: bool>(ap: *const f32, stride: usize, t: Tile) {
     // SAFETY: the caller's contract (AVX-512F is enabled in every caller by `target_feature`).
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (v, x) in row.iter_mut().enumerate() {
-                *x = _mm512_maskz_loadu_ps(masks[v], cp.add(r * c_rs + 16 * v));
-            }
+        let mut acc = [_mm512_setzero_ps(); MR];
+        for (r, x) in acc.iter_mut().enumerate() {
+            *x = _mm512_maskz_loadu_ps(t.mask, t.cp.add(r * t.c_rs));
         }
-        for p in 0..kc {
-            let bp = pp.add(p * NR512);
-            let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_load_ps(bp.add(16 * v)));
-            for (r, row) in acc.iter_mut().enumerate() {
+        for p in 0..t.kc {
+            let bv = _mm512_load_ps(t.pp.add(p * 16));
+            for (r, o) in acc.iter_mut().enumerate() {
                 let x = if COLS { *ap.add(p * stride + r) } else { *ap.add(r * stride + p) };
                 let xv = _mm512_set1_ps(x);
-                for (o, &bj) in row.iter_mut().zip(&bv) {
-                    *o = if FMA {
-                        _mm512_fmadd_ps(xv, bj, *o)
-                    } else {
-                        _mm512_add_ps(*o, _mm512_mul_ps(xv, bj))
-                    };
-                }
+                *o = if FMA { _mm512_fmadd_ps(xv, bv, *o) } else { _mm512_add_ps(*o, _mm512_mul_ps(xv, bv)) };
             }
         }
-        for (r, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                _mm512_mask_storeu_ps(cp.add(r * c_rs + 16 * v), masks[v], x);
-            }
+        for (r, &x) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(t.cp.add(r * t.c_rs), t.mask, x);
         }
     }
 }

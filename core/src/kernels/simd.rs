@@ -9,9 +9,10 @@
 //!   tiles whose `a` operand is broadcast inside the multiply (see the section's comment for
 //!   why that matters on Zen 4), `b` packed per 16-column block into an aligned, zero-padded
 //!   panel, and masked loads/stores for the edge columns so a 100- or 50-wide layer does not
-//!   round up to whole tiles in `c`. The exact one
-//!   is `vmulps` then `vaddps`, per output in the canonical order: bit-identical to the portable
-//!   kernels (tested on many shapes below); the other `vfmadd231ps`.
+//!   round up to whole tiles in `c` (an edge of at most 8 columns uses 8-lane registers, which
+//!   cost half the pipe time; AVX-512VL masks). The exact one is `vmulps` then `vaddps`, per
+//!   output in the canonical order: bit-identical to the portable kernels (tested on many
+//!   shapes below); the other `vfmadd231ps`.
 //!
 //! The CPU is asked with `cpuid`/`xgetbv` (no `std` needed) before a family is accepted (for
 //! AVX-512 also whether the OS saves the opmask and ZMM state, XCR0 bits 5–7), and the choice is
@@ -29,8 +30,9 @@ use super::Kernels;
 use super::blocked::{Exact, MR, Micro, blocked};
 use super::{Out, View};
 use core::arch::x86_64::{
-    __cpuid, __cpuid_count, __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
-    _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps,
+    __cpuid, __cpuid_count, __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_load_ps, _mm256_loadu_ps,
+    _mm256_mask_storeu_ps, _mm256_maskz_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_storeu_ps,
+    _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps, _xgetbv,
     CpuidResult,
 };
@@ -85,10 +87,11 @@ fn features() -> Features {
     }
     let l7 = cpuid(7, 0).ebx;
     let avx2 = l7 & (1 << 5) != 0;
-    // AVX-512F (leaf 7 EBX bit 16), and the OS saves the opmask and both halves of the ZMM
-    // registers (XCR0 bits 5, 6, 7). Every AVX-512 CPU has AVX2 and FMA; required anyway, since
-    // the AVX-512 families fall back to the AVX2 ones for layouts their driver does not take.
-    let avx512 = l7 & (1 << 16) != 0 && xcr & 0xe0 == 0xe0 && avx2 && fma;
+    // AVX-512F and VL (leaf 7 EBX bits 16, 31: masked 8-lane edge tiles), and the OS saves the
+    // opmask and both halves of the ZMM registers (XCR0 bits 5, 6, 7). Every AVX-512 CPU has
+    // AVX2 and FMA; required anyway, since the AVX-512 families fall back to the AVX2 ones for
+    // layouts their driver does not take.
+    let avx512 = l7 & (1 << 16) != 0 && l7 & (1 << 31) != 0 && xcr & 0xe0 == 0xe0 && avx2 && fma;
     Features { avx2, fma: avx2 && fma, avx512 }
 }
 
@@ -320,7 +323,7 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 /// product and then the sum (`vmulps`, `vaddps`): the portable kernels' bits. `FMA = true` uses
 /// `vfmadd231ps`. Returns false (nothing done) for layouts it does not handle: neither operand
 /// of `a` nor `c` contiguous along one axis, or views too short (never from the public kernels).
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, c: Out) -> bool {
     if m == 0 || n == 0 || k == 0 {
         return true;
@@ -365,10 +368,13 @@ fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, 
                 unsafe {
                     let cp = c.data.as_mut_ptr().add(i0 * c.rs + j0);
                     let t = Tile { kc, pp, cp, c_rs: c.rs, mask };
-                    if a.cs == 1 {
-                        by_rows::<FMA, false>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t)
-                    } else {
-                        by_rows::<FMA, true>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t)
+                    // An edge of at most 8 columns (100 = 6·16 + 4, 50 = 3·16 + 2, 10) in 8-lane
+                    // registers: half the pipe time of a 16-lane operation on Zen 4.
+                    match (a.cs == 1, nr <= 8) {
+                        (true, false) => by_rows::<FMA, false, false>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t),
+                        (true, true) => by_rows::<FMA, false, true>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t),
+                        (false, false) => by_rows::<FMA, true, false>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t),
+                        (false, true) => by_rows::<FMA, true, true>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t),
                     }
                 };
                 i0 += mr;
@@ -387,7 +393,7 @@ fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, 
 /// `pp` valid for `KC512·16` floats, 64-byte aligned; `kc ≤ KC512`, `nr ≤ 16`; `mask` covers
 /// exactly the lanes `j < nr`.
 #[inline]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512vl,fma")]
 unsafe fn pack(pp: *mut f32, b: View, p0: usize, kc: usize, j0: usize, nr: usize, mask: u16) {
     let src = b.data.as_ptr();
     // SAFETY: the caller's contract; masked loads touch only the `nr` lanes inside `b.data`.
@@ -423,19 +429,58 @@ struct Tile {
     mask: u16,
 }
 
-/// Runs the tile instantiation for `mr` rows (`MR512`, 8, 4, 2 or 1).
+/// Runs the tile instantiation for `mr` rows (`MR512`, 8, 4, 2 or 1), 16 lanes or (`NARROW`,
+/// for at most 8 columns) 8.
 /// # Safety
-/// As [`tile`].
+/// As [`tile`] / [`tile_narrow`].
 #[inline(always)]
-unsafe fn by_rows<const FMA: bool, const COLS: bool>(mr: usize, ap: *const f32, stride: usize, t: Tile) {
+unsafe fn by_rows<const FMA: bool, const COLS: bool, const NARROW: bool>(
+    mr: usize,
+    ap: *const f32,
+    stride: usize,
+    t: Tile,
+) {
+    macro_rules! go {
+        ($mr:expr) => {
+            if NARROW { tile_narrow::<{ $mr }, FMA, COLS>(ap, stride, t) } else { tile::<{ $mr }, FMA, COLS>(ap, stride, t) }
+        };
+    }
     // SAFETY: the caller's contract.
     unsafe {
         match mr {
-            MR512 => tile::<MR512, FMA, COLS>(ap, stride, t),
-            8 => tile::<8, FMA, COLS>(ap, stride, t),
-            4 => tile::<4, FMA, COLS>(ap, stride, t),
-            2 => tile::<2, FMA, COLS>(ap, stride, t),
-            _ => tile::<1, FMA, COLS>(ap, stride, t),
+            MR512 => go!(MR512),
+            8 => go!(8),
+            4 => go!(4),
+            2 => go!(2),
+            _ => go!(1),
+        }
+    }
+}
+
+/// [`tile`] for at most 8 columns, in 8-lane registers (AVX-512VL masks); the lanes of
+/// `t.mask` above 8 must be clear.
+/// # Safety
+/// As [`tile`], and AVX-512VL and FMA present.
+#[inline(always)]
+unsafe fn tile_narrow<const MR: usize, const FMA: bool, const COLS: bool>(ap: *const f32, stride: usize, t: Tile) {
+    let mask = t.mask as u8;
+    // SAFETY: the caller's contract (AVX-512F/VL and FMA are enabled in every caller by
+    // `target_feature`); the panel rows are 64-byte aligned, so their first 8 floats are too.
+    unsafe {
+        let mut acc = [_mm256_set1_ps(0.0); MR];
+        for (r, x) in acc.iter_mut().enumerate() {
+            *x = _mm256_maskz_loadu_ps(mask, t.cp.add(r * t.c_rs));
+        }
+        for p in 0..t.kc {
+            let bv = _mm256_load_ps(t.pp.add(p * 16));
+            for (r, o) in acc.iter_mut().enumerate() {
+                let x = if COLS { *ap.add(p * stride + r) } else { *ap.add(r * stride + p) };
+                let xv = _mm256_set1_ps(x);
+                *o = if FMA { _mm256_fmadd_ps(xv, bv, *o) } else { _mm256_add_ps(*o, _mm256_mul_ps(xv, bv)) };
+            }
+        }
+        for (r, &x) in acc.iter().enumerate() {
+            _mm256_mask_storeu_ps(t.cp.add(r * t.c_rs), mask, x);
         }
     }
 }

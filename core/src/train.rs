@@ -144,14 +144,17 @@ impl<'s, 'b> Trainer<'s, 'b> {
         rng: &mut impl RngCore,
     ) -> Result<f32> {
         tape.reset();
-        let rows = self.spec.rows(x)?;
-        let xv = tape.input(x, Shape::new(rows, self.spec.inputs()))?;
-        let logits = self.spec.forward_valid(tape, params, xv, Mode::Train, rng)?;
-        let loss = self.spec.loss(tape, logits, targets)?;
+        // Local copies, as in `step_inner`: no pointer into `self` escapes.
+        let (spec, mut opt) = (self.spec, self.optimizer);
+        let rows = spec.rows(x)?;
+        let xv = tape.input(x, Shape::new(rows, spec.inputs()))?;
+        let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng)?;
+        let loss = spec.loss(tape, logits, targets)?;
         let data_loss = tape.scalar(loss)?;
-        let total = data_loss + self.optimizer.decay_loss(params);
-        tape.backward_fused(loss, params, &mut self.optimizer, self.state, lr)?;
-        Ok(total)
+        let total = data_loss + opt.decay_loss(params);
+        let stepped = tape.backward_fused(loss, params, &mut opt, self.state, lr);
+        self.optimizer = opt;
+        stepped.map(|()| total)
     }
 
     #[inline(always)]

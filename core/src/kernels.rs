@@ -542,6 +542,18 @@ pub(crate) fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// `v[i] = f(v[i])` for every `i`, compiled for the selected instruction set like [`map`].
+#[inline(always)]
+pub(crate) fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if simd::map_in_place(v, &f) {
+        return;
+    }
+    for o in v.iter_mut() {
+        *o = f(*o);
+    }
+}
+
 /// `d[i] += df(x[i], y[i], dy[i])` for every `i` of the shortest slice (an element-wise
 /// backward), compiled for the selected instruction set like [`map`].
 #[inline(always)]

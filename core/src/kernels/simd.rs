@@ -241,6 +241,19 @@ pub(super) fn map(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
     true
 }
 
+/// [`super::map_in_place`] compiled for the selected family's instruction set.
+#[inline(always)]
+pub(super) fn map_in_place(v: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
+    match SELECTED.load(Ordering::Relaxed) {
+        // SAFETY: as in `map`.
+        AVX512 | AVX512_FMA => unsafe { map_in_place_avx512(v, f) },
+        // SAFETY: as in `map`.
+        AVX2 | AVX2_FMA => unsafe { map_in_place_avx2(v, f) },
+        _ => return false,
+    }
+    true
+}
+
 /// [`super::map_acc3`] compiled for the selected family's instruction set.
 #[inline(always)]
 pub(super) fn map_acc3(
@@ -266,6 +279,20 @@ pub(super) fn map_acc3(
 fn map_avx512(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = f(v);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+fn map_in_place_avx512(v: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for o in v.iter_mut() {
+        *o = f(*o);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn map_in_place_avx2(v: &mut [f32], f: &impl Fn(f32) -> f32) {
+    for o in v.iter_mut() {
+        *o = f(*o);
     }
 }
 
@@ -704,6 +731,10 @@ mod tests {
             // SAFETY: as above.
             unsafe { map_avx2(&x, &mut got, &relu) };
             assert!(same(&got, &want_relu), "avx2 relu");
+            let mut v = x.clone();
+            // SAFETY: as above.
+            unsafe { map_in_place_avx2(&mut v, &sig) };
+            assert!(same(&v, &want), "avx2 sigmoid in place");
             let mut b = start.clone();
             // SAFETY: as above.
             unsafe { map_acc3_avx2(&x, &y, &dy, &mut b, &bwd) };
@@ -716,6 +747,10 @@ mod tests {
             // SAFETY: as above.
             unsafe { map_avx512(&x, &mut got, &relu) };
             assert!(same(&got, &want_relu), "avx512 relu");
+            let mut v = x.clone();
+            // SAFETY: as above.
+            unsafe { map_in_place_avx512(&mut v, &sig) };
+            assert!(same(&v, &want), "avx512 sigmoid in place");
             let mut b = start.clone();
             // SAFETY: as above.
             unsafe { map_acc3_avx512(&x, &y, &dy, &mut b, &bwd) };

@@ -50,12 +50,19 @@ impl Tape<'_> {
         let x = &lo[ln.range()];
         let inv_n = 1.0 / rows as f32;
         let mut total = 0.0f32;
+        // Three passes so the exponentials run over the whole batch in one vectorised loop
+        // (rows are often as short as 10 classes); each element sees the same operations.
+        let (x, probs) = (&x[..rows * classes], &mut probs[..rows * classes]);
+        for (xrow, prow) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {
+            let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for (p, &xv) in prow.iter_mut().zip(xrow) {
+                *p = xv - max;
+            }
+        }
+        kernels::map_in_place(probs, kernels::expf); // libm::expf bit for bit
         for ((xrow, prow), &t) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)).zip(labels) {
             let t = t as usize;
             let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for (p, &xv) in prow.iter_mut().zip(xrow) {
-                *p = kernels::expf(xv - max); // libm::expf bit for bit
-            }
             let s = kernels::sum(prow);
             for p in prow.iter_mut() {
                 *p /= s;

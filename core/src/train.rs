@@ -153,7 +153,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         let data_loss = tape.scalar(loss)?;
         let total = data_loss + opt.decay_loss(params);
         let stepped = tape.backward_fused(loss, params, &mut opt, self.state, lr);
-        self.optimizer = opt;
+        self.optimizer.take_progress(&opt);
         stepped.map(|()| total)
     }
 
@@ -174,7 +174,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         let data_loss = spec.gradient_checked(tape, params, x, targets, rng, false)?;
         let loss = data_loss + opt.decay_loss(params);
         let stepped = opt.step_valid(params, self.state, lr);
-        self.optimizer = opt;
+        self.optimizer.take_progress(&opt);
         stepped.map(|()| loss)
     }
 }

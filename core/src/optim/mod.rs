@@ -588,6 +588,9 @@ impl Optimizer {
 
     /// [`step`](Self::step) for options already [validated](Self::validate) (a
     /// [`Trainer`](crate::train::Trainer) does it once when it is made): every other check stays.
+    /// Inlined, so that with a `const` optimizer the clipping, weight decay and rules it does not
+    /// use (and Adam's `powf`) are left out of a firmware.
+    #[inline(always)]
     pub(crate) fn step_valid(&mut self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
@@ -617,8 +620,18 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Takes over what a step changes (the step counter and Adam's cached powers) from `stepped`,
+    /// a copy of this optimizer that took the step: the options are never written back, so with
+    /// a `const` optimizer the compiler keeps seeing them as constants across a training loop.
+    #[inline(always)]
+    pub(crate) fn take_progress(&mut self, stepped: &Optimizer) {
+        self.t = stepped.t;
+        self.pows = stepped.pows;
+    }
+
     /// Starts a step: advances the step counter `t` (saturating). Call once per step before
     /// [`Optimizer::update_tensor`]; [`Optimizer::step`] does it for you.
+    #[inline(always)] // Adam's `powf` folds away for a `const` optimizer of another rule
     pub fn begin_step(&mut self) {
         self.t = self.t.saturating_add(1);
         if let Rule::Adam { beta1, beta2, .. } = self.rule {
@@ -659,6 +672,7 @@ impl Optimizer {
     /// [`Optimizer::update_tensor`]; `step` passes `grads_checked = true` because it has already
     /// checked every gradient, the learning rate and the options, which saves a pass over the
     /// gradients and a check per tensor. Same arithmetic either way.
+    #[inline(always)] // for `step_valid`'s sake: see there
     fn update(
         &self,
         entry: ParamEntry,
@@ -761,10 +775,57 @@ impl Optimizer {
         Ok(())
     }
 
-    /// [`apply`](Self::apply) for a whole tensor (from `step`), kept out of line: inlined into
-    /// the step's loop over tensors, LLVM compiles the rule loops worse (Adam by 2.5 %).
-    #[inline(never)]
+    /// [`apply`](Self::apply) for a whole tensor (from `step`): an inlined dispatch on the rule
+    /// to loops kept out of line (inlined into the step's loop over tensors, LLVM compiles the
+    /// rule loops worse, Adam by 2.5 %). With a `const` optimizer only its own rule's loop is
+    /// compiled in.
+    #[inline(always)]
     fn apply_whole(
+        &self,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        lr: f32,
+    ) {
+        match self.rule {
+            Rule::Sgd => self.apply_sgd(kind, values, grads, lr),
+            Rule::Adam { beta1, beta2, eps, form } => {
+                self.apply_adam(beta1, beta2, eps, form, kind, values, grads, s0, s1, lr)
+            }
+            _ => self.apply_other(kind, values, grads, s0, s1, lr),
+        }
+    }
+
+    /// [`apply`](Self::apply) with the rule known to be SGD.
+    #[inline(never)]
+    fn apply_sgd(&self, kind: ParamKind, values: &mut [f32], grads: &[f32], lr: f32) {
+        self.apply_rule(Rule::Sgd, kind, values, grads, &mut [], &mut [], lr);
+    }
+
+    /// [`apply`](Self::apply) with the rule known to be Adam.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_adam(
+        &self,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        form: AdamForm,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        lr: f32,
+    ) {
+        self.apply_rule(Rule::Adam { beta1, beta2, eps, form }, kind, values, grads, s0, s1, lr);
+    }
+
+    /// [`apply`](Self::apply) for the other rules.
+    #[inline(never)]
+    fn apply_other(
         &self,
         kind: ParamKind,
         values: &mut [f32],
@@ -781,6 +842,22 @@ impl Optimizer {
     /// `ḡ`), each empty if the rule has none.
     fn apply(
         &self,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        lr: f32,
+    ) {
+        self.apply_rule(self.rule, kind, values, grads, s0, s1, lr);
+    }
+
+    /// [`apply`](Self::apply) with the rule given (a constant where the caller knows it).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_rule(
+        &self,
+        rule: Rule,
         kind: ParamKind,
         values: &mut [f32],
         grads: &[f32],
@@ -805,7 +882,7 @@ impl Optimizer {
             Some(l) => g + l * w,
             None => g,
         };
-        match self.rule {
+        match rule {
             Rule::Sgd if l2.is_none() => sgd::update_run(values, grads, lr),
             Rule::Sgd => {
                 for (p, &g) in values.iter_mut().zip(grads.iter()) {
@@ -866,6 +943,7 @@ impl Optimizer {
 
     /// The coupled-L2 loss term for this optimizer's decay and scope: `0.5·λ·ΣW²` if the decay is
     /// [`WeightDecay::L2`], else 0. Add it to the reported loss to match the book.
+    #[inline(always)] // nothing to compile for a `const` optimizer without L2 decay
     pub fn decay_loss(&self, params: &Params) -> f32 {
         match self.weight_decay {
             WeightDecay::L2(l) => decay_loss_scoped(params, l, self.decay_scope),

@@ -162,6 +162,7 @@ fn evaluate(tape: &mut Tape, params: &Params, x: &mut [f32]) -> Result<u32> {
 }
 
 /// Trains one variant and evaluates it after each epoch.
+#[inline(always)] // into a firmware's `main`, so that its `const` variant folds (spec, rule, mode)
 pub fn train(cfg: &MnistConfig, mem: MnistMemory, hooks: &mut impl Hooks) -> Result<Outcome> {
     let b = cfg.batch;
     for (needed, available) in [(b * INPUTS, mem.x.len()), (b, mem.labels.len())] {

@@ -14,13 +14,28 @@ impl Tape<'_> {
         }
         let (v, off) = self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad || tn.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        let mut s = 0.0f32;
-        for (&x, &t) in lo[an.range()].iter().zip(&lo[tn.range()]) {
-            let d = x - t;
-            s += d * d;
-        }
-        out[0] = s / an.shape.len() as f32;
+        out[0] = value(&lo[an.range()], &lo[tn.range()]);
         Ok(v)
+    }
+}
+
+/// `Σ (x − t)² / n` over the `n` elements of `x` (and `t`, as long).
+#[inline(always)]
+pub(crate) fn value(x: &[f32], t: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (&x, &t) in x.iter().zip(t) {
+        let d = x - t;
+        s += d * d;
+    }
+    s / x.len() as f32
+}
+
+/// `dx += (dy·2/n)·(x − t)`: the gradient with respect to the prediction, `dy` upstream.
+#[inline(always)]
+pub(crate) fn backward_pred(x: &[f32], t: &[f32], dy: f32, dx: &mut [f32]) {
+    let c = dy * (2.0 / x.len() as f32);
+    for ((d, &x), &t) in dx.iter_mut().zip(x).zip(t) {
+        *d += c * (x - t);
     }
 }
 
@@ -28,17 +43,13 @@ pub(crate) fn backward(mut g: Grads, node: Node, a: Var, target: Var) -> Result<
     let (an, tn) = (g.node(a), g.node(target));
     let vals = g.vals;
     let (x, t) = (&vals[an.range()], &vals[tn.range()]);
-    let k = 2.0 / x.len() as f32;
     if an.needs_grad {
         let (dy, da) = g.out_and(node, a);
-        let c = dy[0] * k;
-        for ((d, &x), &t) in da.iter_mut().zip(x).zip(t) {
-            *d += c * (x - t);
-        }
+        backward_pred(x, t, dy[0], da);
     }
     if tn.needs_grad {
         let (dy, dt) = g.out_and(node, target);
-        let c = dy[0] * k;
+        let c = dy[0] * (2.0 / x.len() as f32);
         for ((d, &x), &t) in dt.iter_mut().zip(x).zip(t) {
             *d -= c * (x - t);
         }

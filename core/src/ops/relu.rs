@@ -7,12 +7,24 @@ use crate::tape::{Grads, Node, Op, Tape, Var};
 impl Tape<'_> {
     /// Element-wise `max(a, 0)`.
     pub fn relu(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Relu(a), a, |x| if x <= 0.0 { 0.0 } else { x })
+        self.unary(Op::Relu(a), a, f)
     }
 }
 
+/// The forward of one element.
+#[inline(always)]
+pub(crate) fn f(x: f32) -> f32 {
+    if x <= 0.0 { 0.0 } else { x }
+}
+
+/// The backward of one element: `dx` from the input, the output and `dy`.
+#[inline(always)]
+pub(crate) fn df(x: f32, _: f32, dy: f32) -> f32 {
+    if x <= 0.0 { 0.0 } else { dy }
+}
+
 pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
-    super::unary_backward(g, node, a, |x, _, dy| if x <= 0.0 { 0.0 } else { dy })
+    super::unary_backward(g, node, a, df)
 }
 
 #[cfg(test)]

@@ -7,12 +7,24 @@ impl Tape<'_> {
     /// Element-wise logistic sigmoid.
     pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
         // `kernels::expf` is `libm::expf` bit for bit, in a form LLVM vectorises on SIMD hosts.
-        self.unary(Op::Sigmoid(a), a, |x| 1.0 / (1.0 + crate::kernels::expf(-x)))
+        self.unary(Op::Sigmoid(a), a, f)
     }
 }
 
+/// The forward of one element.
+#[inline(always)]
+pub(crate) fn f(x: f32) -> f32 {
+    1.0 / (1.0 + crate::kernels::expf(-x))
+}
+
+/// The backward of one element: `dx` from the input, the output and `dy`.
+#[inline(always)]
+pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
+    (dy * (1.0 - y)) * y
+}
+
 pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
-    super::unary_backward(g, node, a, |_, y, dy| (dy * (1.0 - y)) * y)
+    super::unary_backward(g, node, a, df)
 }
 
 #[cfg(test)]

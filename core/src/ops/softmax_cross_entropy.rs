@@ -31,54 +31,68 @@ impl Tape<'_> {
     fn softmax_ce(&mut self, logits: Var, labels: &[u32], eps: Option<f32>) -> Result<Var> {
         let ln = self.node(logits)?;
         let (rows, classes) = (ln.shape.rows, ln.shape.cols);
-        if labels.len() != rows || rows == 0 || classes == 0 {
-            return Err(Error::Shape {
-                op: "softmax_cross_entropy labels",
-                expected: Shape::new(rows.max(1), 1),
-                found: Shape::new(labels.len(), 1),
-            });
-        }
-        if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= classes) {
-            return Err(Error::Label { row, label: label as usize, classes });
-        }
+        check_labels(labels, rows, classes)?;
         // Scratch (the per-element gradient) sits right after the 1-float output.
         let dlogits = self.next_offset() + 1;
         let op = Op::SoftmaxCrossEntropy { logits, dlogits };
         let (v, off) = self.push(op, Shape::SCALAR, rows * classes, ln.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
         let (loss, probs) = out.split_at_mut(1);
-        let x = &lo[ln.range()];
-        let inv_n = 1.0 / rows as f32;
-        let mut total = 0.0f32;
-        // Three passes so the exponentials run over the whole batch in one vectorised loop
-        // (rows are often as short as 10 classes); each element sees the same operations.
-        let (x, probs) = (&x[..rows * classes], &mut probs[..rows * classes]);
-        for (xrow, prow) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {
-            let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for (p, &xv) in prow.iter_mut().zip(xrow) {
-                *p = xv - max;
-            }
-        }
-        kernels::map_in_place(probs, kernels::expf); // libm::expf bit for bit
-        for ((xrow, prow), &t) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)).zip(labels) {
-            let t = t as usize;
-            let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let s = kernels::sum(prow);
-            for p in prow.iter_mut() {
-                *p /= s;
-            }
-            total += match eps {
-                None => -((xrow[t] - max) - libm::logf(s)),
-                Some(e) => -libm::logf(prow[t] + e),
-            };
-            prow[t] -= 1.0;
-            for p in prow.iter_mut() {
-                *p *= inv_n;
-            }
-        }
-        loss[0] = total * inv_n;
+        loss[0] = forward(&lo[ln.range()], labels, probs, classes, eps);
         Ok(v)
     }
+}
+
+/// Refuses labels that are not one per row, each below `classes`.
+pub(crate) fn check_labels(labels: &[u32], rows: usize, classes: usize) -> Result<()> {
+    if labels.len() != rows || rows == 0 || classes == 0 {
+        return Err(Error::Shape {
+            op: "softmax_cross_entropy labels",
+            expected: Shape::new(rows.max(1), 1),
+            found: Shape::new(labels.len(), 1),
+        });
+    }
+    if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= classes) {
+        return Err(Error::Label { row, label: label as usize, classes });
+    }
+    Ok(())
+}
+
+/// The loss of the `rows × classes` logits `x` (rows = `labels.len()`, every label below
+/// `classes`, checked by the caller); writes `(softmax − onehot) / rows` into `probs`.
+#[inline]
+pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usize, eps: Option<f32>) -> f32 {
+    let rows = labels.len();
+    let inv_n = 1.0 / rows as f32;
+    let mut total = 0.0f32;
+    // Three passes so the exponentials run over the whole batch in one vectorised loop
+    // (rows are often as short as 10 classes); each element sees the same operations.
+    let n = (rows * classes).min(x.len()).min(probs.len());
+    let (x, probs) = (&x[..n], &mut probs[..n]);
+    for (xrow, prow) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {
+        let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for (p, &xv) in prow.iter_mut().zip(xrow) {
+            *p = xv - max;
+        }
+    }
+    kernels::map_in_place(probs, kernels::expf); // libm::expf bit for bit
+    for ((xrow, prow), &t) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)).zip(labels) {
+        let t = t as usize;
+        let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let s = kernels::sum(prow);
+        for p in prow.iter_mut() {
+            *p /= s;
+        }
+        total += match eps {
+            None => -((xrow[t] - max) - libm::logf(s)),
+            Some(e) => -libm::logf(prow[t] + e),
+        };
+        prow[t] -= 1.0;
+        for p in prow.iter_mut() {
+            *p *= inv_n;
+        }
+    }
+    total * inv_n
 }
 
 pub(crate) fn backward(mut g: Grads, node: Node, logits: Var, dlogits: usize) -> Result<()> {

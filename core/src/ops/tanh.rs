@@ -6,12 +6,24 @@ use crate::tape::{Grads, Node, Op, Tape, Var};
 impl Tape<'_> {
     /// Element-wise hyperbolic tangent.
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Tanh(a), a, libm::tanhf)
+        self.unary(Op::Tanh(a), a, f)
     }
 }
 
+/// The forward of one element.
+#[inline(always)]
+pub(crate) fn f(x: f32) -> f32 {
+    libm::tanhf(x)
+}
+
+/// The backward of one element: `dx` from the input, the output and `dy`.
+#[inline(always)]
+pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
+    dy * (1.0 - y * y)
+}
+
 pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
-    super::unary_backward(g, node, a, |_, y, dy| dy * (1.0 - y * y))
+    super::unary_backward(g, node, a, df)
 }
 
 #[cfg(test)]

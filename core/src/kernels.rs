@@ -447,6 +447,35 @@ fn tile<const W: usize>(row: &mut [f32], j0: usize, a: View, ao: usize, b: View,
     out.copy_from_slice(&acc);
 }
 
+/// `c(i, j) = 0.0 + Σ_p a(i,p)·b(p,j)` for `p = 0, 1, …` in order, `c` row-major `m × n` and
+/// overwritten: the same bits as accumulating onto a zeroed `c` with the other kernels. For tiny
+/// products ([`crate::direct`]): inlined where the shapes are constants, the loops unroll and the
+/// bounds checks fold away. Operands shorter than their shapes leave `c` untouched.
+#[inline(always)]
+pub(crate) fn gemm_small(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
+        (0, _) | (_, 0) => 0,
+        _ => (rows - 1) * v.rs + (cols - 1) * v.cs + 1,
+    };
+    let (Some(ad), Some(bd), Some(c)) =
+        (a.data.get(..end(&a, m, k)), b.data.get(..end(&b, k, n)), c.get_mut(..m * n))
+    else {
+        return;
+    };
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += ad[i * a.rs + p * a.cs] * bd[p * b.rs + j * b.cs];
+            }
+            *o = s;
+        }
+    }
+}
+
 /// `√x`, correctly rounded: the same bits as `libm::sqrtf` for every input. What the update
 /// rules use (Adam, RMSProp, AdaGrad). With the `simd` feature on an Arm core with a hardware FPU
 /// (`eabihf`, e.g. a Cortex-M4F) it is the FPU's `vsqrt.f32`, one instruction instead of libm's

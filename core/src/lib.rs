@@ -59,6 +59,7 @@
 extern crate std;
 
 pub mod clip;
+mod direct;
 pub mod error;
 pub mod fused;
 pub mod gradcheck;

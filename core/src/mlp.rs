@@ -177,7 +177,7 @@ impl Plan {
 }
 
 /// Stand-in generator for eval-mode passes, where dropout draws nothing.
-struct NoDraws;
+pub(crate) struct NoDraws;
 
 impl RngCore for NoDraws {
     fn next_u32(&mut self) -> u32 {
@@ -331,12 +331,14 @@ impl<'a> MlpSpec<'a> {
     /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows: the
     /// values of every op (and its scratch) plus a gradient for each value downstream of a
     /// parameter (the input batch and op scratch get none).
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_floats(&self, batch: usize) -> usize {
         let (floats, _) = self.tape_use(batch, Mode::Train, true);
         floats
     }
 
     /// Tape nodes of one training forward + loss.
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_nodes(&self) -> usize {
         let (_, nodes) = self.tape_use(1, Mode::Train, true);
         nodes
@@ -374,6 +376,7 @@ impl<'a> MlpSpec<'a> {
     /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
     /// In train mode every value after the input needs a gradient (parameters are upstream);
     /// eval passes run with gradients off.
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
     const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (usize, usize) {
         let train = matches!(mode, Mode::Train);
         let mut v = mul(batch, self.inputs()); // the input: values only
@@ -523,7 +526,8 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Checks that `params` holds exactly this spec's layout.
-    fn check_layout(&self, params: &Params) -> Result<()> {
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
+    pub(crate) fn check_layout(&self, params: &Params) -> Result<()> {
         if params.tensor_count() != self.param_tensors() {
             return Err(Error::InvalidArgument {
                 what: "parameter tensors do not match the MLP spec",
@@ -672,6 +676,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Rows in `x` (which must hold whole rows of `inputs()` features).
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub(crate) fn rows(&self, x: &[f32]) -> Result<usize> {
         let i = self.inputs();
         if i == 0 || x.len() % i != 0 || x.is_empty() {

@@ -397,6 +397,27 @@ impl<'a> Tape<'a> {
         Ok((v, off))
     }
 
+    /// The first `floats` floats of the arena as plain scratch, for a step that records no nodes
+    /// ([`crate::direct`]); resets the tape. Refuses, as [`Error::Capacity`], storage smaller
+    /// than `floats` floats or `nodes` nodes, so that such a step needs exactly what the recorded
+    /// one would (the planner's promise holds for both).
+    pub(crate) fn scratch_arena(&mut self, floats: usize, nodes: usize) -> Result<&mut [f32]> {
+        self.reset();
+        if nodes > self.nodes.len() {
+            return Err(Error::Capacity {
+                region: Region::TapeNodes,
+                needed: nodes,
+                available: self.nodes.len(),
+            });
+        }
+        let available = self.floats.len();
+        self.floats.get_mut(..floats).ok_or(Error::Capacity {
+            region: Region::TapeFloats,
+            needed: floats,
+            available,
+        })
+    }
+
     /// Output values of the node just pushed (and its scratch) plus all values below it,
     /// read-only: what a forward kernel writes into and reads from.
     pub(crate) fn split_for_write(&mut self, off: usize) -> (&[f32], &mut [f32]) {

@@ -41,6 +41,7 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 
+use crate::direct;
 use crate::error::{Error, Region, Result};
 use crate::mlp::{MlpSpec, Targets};
 use crate::optim::Optimizer;
@@ -171,7 +172,11 @@ impl<'s, 'b> Trainer<'s, 'b> {
         // escapes: with a `const` spec the compiler then sees the activation, the loss and the
         // ops, and leaves out the code of the others.
         let (spec, mut opt) = (self.spec, self.optimizer);
-        let data_loss = spec.gradient_checked(tape, params, x, targets, rng, false)?;
+        let data_loss = if direct::applies(&spec, x) {
+            direct::gradient(&spec, tape, params, x, targets)?
+        } else {
+            spec.gradient_checked(tape, params, x, targets, rng, false)?
+        };
         let loss = data_loss + opt.decay_loss(params);
         let stepped = opt.step_valid(params, self.state, lr);
         self.optimizer.take_progress(&opt);

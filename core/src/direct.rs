@@ -1,0 +1,390 @@
+//! The gradient of a tiny plain MLP without the tape's records: the graph is the spec.
+//!
+//! On a network like XOR's 2-3-1 a product is a handful of multiply-adds, so recording nodes,
+//! looking operands up and checking shapes per op costs more than the arithmetic. A spec
+//! without batch norm or dropout has a fixed graph (`affine → activation → … → affine → loss`),
+//! so [`Trainer::step`](crate::train::Trainer::step) runs it straight through: forward, loss and
+//! backward over the tape's floats as plain scratch, the same kernels and element functions as
+//! the ops, the same additions in the same order — the same bits as the recorded path (a test
+//! compares them). With a `const` spec and batch the shapes are constants, so the small products
+//! unroll.
+//!
+//! It needs no more storage than the recorded path, and refuses the same smaller storage: the
+//! planner's numbers hold for both.
+
+use crate::error::{Error, Result};
+use crate::kernels::{self, View};
+use crate::mlp::{Activation, Loss, MlpSpec, Targets};
+use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
+use crate::ops::{mse, relu, sigmoid, tanh};
+use crate::params::{ParamEntry, ParamId, Params};
+use crate::shape::Shape;
+use crate::tape::Tape;
+use core::ops::Range;
+
+/// Largest `rows × Σ in·out` (multiply-adds of one forward) that takes the direct path: beyond
+/// it the bookkeeping it saves is noise next to the products, which the tiled kernels then do
+/// better.
+pub(crate) const MAX_MACS: usize = 1024;
+
+/// Whether a step of `spec` on `x` takes the direct path.
+#[inline(always)]
+pub(crate) fn applies(spec: &MlpSpec, x: &[f32]) -> bool {
+    if spec.batch_norm.is_some() || spec.dropout.is_some() || spec.inputs() == 0 {
+        return false;
+    }
+    let mut macs = 0usize;
+    for l in 0..spec.layers() {
+        macs = macs.saturating_add(spec.widths[l].saturating_mul(spec.widths[l + 1]));
+    }
+    (x.len() / spec.inputs()).saturating_mul(macs) <= MAX_MACS
+}
+
+/// Element-wise forward of the hidden activation.
+#[inline(always)]
+fn activate(act: Activation, z: &[f32], a: &mut [f32]) {
+    match act {
+        Activation::Relu => kernels::map(z, a, relu::f),
+        Activation::Sigmoid => kernels::map(z, a, sigmoid::f),
+        Activation::Tanh => kernels::map(z, a, tanh::f),
+    }
+}
+
+/// Element-wise backward of the hidden activation, onto a zeroed `dz`.
+#[inline(always)]
+fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f32]) {
+    dz.fill(0.0);
+    match act {
+        Activation::Relu => kernels::map_acc3(z, a, da, dz, relu::df),
+        Activation::Sigmoid => kernels::map_acc3(z, a, da, dz, sigmoid::df),
+        Activation::Tanh => kernels::map_acc3(z, a, da, dz, tanh::df),
+    }
+}
+
+/// [`MlpSpec::gradient`] of a spec for which [`applies`] holds (spec validated): writes every
+/// parameter gradient and returns the data loss. Refuses what the recorded path refuses
+/// (storage, shapes, labels, a non-finite loss) before any gradient is written.
+#[inline(always)]
+pub(crate) fn gradient(
+    spec: &MlpSpec,
+    tape: &mut Tape,
+    params: &mut Params,
+    x: &[f32],
+    targets: Targets,
+) -> Result<f32> {
+    let rows = spec.rows(x)?;
+    let arena = tape.scratch_arena(spec.tape_floats(rows), spec.tape_nodes())?;
+    spec.check_layout(params)?;
+    let (layers, outs) = (spec.layers(), spec.outputs());
+    let act_out = rows * outs;
+    match (spec.loss, targets) {
+        (Loss::Mse, Targets::Values(t)) if t.len() != act_out => {
+            let expected = Shape::new(rows, outs);
+            return Err(Error::Shape { op: "input", expected, found: Shape::new(1, t.len()) });
+        }
+        (Loss::Mse, Targets::Values(_)) => {}
+        (Loss::SoftmaxCrossEntropy | Loss::SoftmaxCrossEntropyBook, Targets::Labels(t)) => {
+            sce::check_labels(t, rows, outs)?
+        }
+        _ => {
+            return Err(Error::InvalidArgument {
+                what: "targets do not fit the loss (labels for cross-entropy, values for MSE)",
+                value: 0.0,
+            });
+        }
+    }
+    let (values, grads, table) = params.split_mut();
+    let mut net = Net { spec, rows, x, arena, values, grads, table };
+    // Written out for the first four layers, so that with a `const` spec each call's layer
+    // index, and so every shape in its products, is a constant: they unroll. Deeper nets loop.
+    net.forward(0); // a validated spec has a layer
+    if layers > 1 {
+        net.forward(1);
+    }
+    if layers > 2 {
+        net.forward(2);
+    }
+    if layers > 3 {
+        net.forward(3);
+    }
+    for l in 4..layers {
+        net.forward(l);
+    }
+    let loss = net.loss(targets)?;
+    for l in 4..layers {
+        net.backward(layers + 3 - l); // layers − 1 … 4
+    }
+    if layers > 3 {
+        net.backward(3);
+    }
+    if layers > 2 {
+        net.backward(2);
+    }
+    if layers > 1 {
+        net.backward(1);
+    }
+    net.backward(0);
+    Ok(loss)
+}
+
+/// One step's operands: the arena holds, per hidden layer, a block `[z | a | da | dz]` (affine
+/// output, activation, and their gradients), then `[logits | dlogits | probs]`.
+struct Net<'a, 's> {
+    spec: &'a MlpSpec<'s>,
+    rows: usize,
+    x: &'a [f32],
+    arena: &'a mut [f32],
+    values: &'a [f32],
+    grads: &'a mut [f32],
+    table: &'a [ParamEntry],
+}
+
+impl Net<'_, '_> {
+    /// Arena offset of layer `l`'s block.
+    #[inline(always)]
+    fn block(&self, l: usize) -> usize {
+        let mut off = 0;
+        for j in 0..l {
+            off += 4 * self.rows * self.spec.widths[j + 1];
+        }
+        off
+    }
+
+    /// Flat range of parameter tensor `id`.
+    #[inline(always)]
+    fn range(&self, id: ParamId) -> Range<usize> {
+        self.table.get(id.index()).map(|e| e.range()).unwrap_or_default()
+    }
+
+    /// `(in, out)` widths of layer `l`.
+    #[inline(always)]
+    fn widths(&self, l: usize) -> (usize, usize) {
+        (self.spec.widths[l], self.spec.widths[l + 1])
+    }
+
+    /// Layer `l`'s input: the data or the previous activation.
+    #[inline(always)]
+    fn forward(&mut self, l: usize) {
+        let (k, n) = self.widths(l);
+        let (off, act, rows) = (self.block(l), self.rows * n, self.rows);
+        let (w, b) = (self.range(self.spec.weight(l)), self.range(self.spec.bias(l)));
+        let (lo, hi) = self.arena.split_at_mut(off.min(self.arena.len()));
+        let input =
+            if l == 0 { self.x } else { lo.get(off - 3 * rows * k..off - 2 * rows * k).unwrap_or_default() };
+        let (z, rest) = hi.split_at_mut(act.min(hi.len()));
+        let (w, b) = (self.values.get(w).unwrap_or_default(), self.values.get(b).unwrap_or_default());
+        // z = input·W + b, then a = f(z) but for the last layer.
+        kernels::gemm_small(
+            rows,
+            n,
+            k,
+            View { data: input, rs: k, cs: 1 },
+            View { data: w, rs: n, cs: 1 },
+            z,
+        );
+        for row in z.chunks_exact_mut(n) {
+            for (o, &bv) in row.iter_mut().zip(b) {
+                *o += bv;
+            }
+        }
+        if l + 1 < self.spec.layers() {
+            activate(self.spec.activation, z, rest.get_mut(..act).unwrap_or_default());
+        }
+    }
+
+    /// The loss of the logits, and its gradient into `dlogits` (as the loss ops' backward for an
+    /// upstream 1.0 onto a zeroed gradient). A non-finite loss is refused here, before any
+    /// parameter gradient is written.
+    #[inline(always)]
+    fn loss(&mut self, targets: Targets) -> Result<f32> {
+        let (outs, spec) = (self.spec.outputs(), self.spec);
+        let (last, act) = (self.block(spec.layers() - 1), self.rows * outs);
+        let (lo, hi) = self.arena.split_at_mut((last + act).min(self.arena.len()));
+        let logits = lo.get(last..).unwrap_or_default();
+        let (dlogits, probs) = hi.split_at_mut(act.min(hi.len()));
+        let loss = match targets {
+            Targets::Values(t) => mse::value(logits, t),
+            Targets::Labels(t) => {
+                let eps = if spec.loss == Loss::SoftmaxCrossEntropyBook { Some(BOOK_EPS) } else { None };
+                sce::forward(logits, t, probs, outs, eps)
+            }
+        };
+        if !loss.is_finite() {
+            return Err(Error::NonFinite { what: "loss", index: 0 });
+        }
+        dlogits.fill(0.0);
+        match targets {
+            Targets::Values(t) => mse::backward_pred(logits, t, 1.0, dlogits),
+            Targets::Labels(_) => {
+                for (d, &p) in dlogits.iter_mut().zip(probs.iter()) {
+                    *d += 1.0 * p;
+                }
+            }
+        }
+        Ok(loss)
+    }
+
+    /// Layer `l`'s backward: its output gradient `dy` (the activation's backward first, for a
+    /// hidden layer), then `dW`, `db` and, above the first layer, the input gradient.
+    #[inline(always)]
+    fn backward(&mut self, l: usize) {
+        let (k, n) = self.widths(l);
+        let (off, act, rows) = (self.block(l), self.rows * n, self.rows);
+        let (w, b) = (self.range(self.spec.weight(l)), self.range(self.spec.bias(l)));
+        let (lo, hi) = self.arena.split_at_mut(off.min(self.arena.len()));
+        let dy: &[f32] = if l + 1 == self.spec.layers() {
+            hi.get(act..2 * act).unwrap_or_default()
+        } else {
+            let (zad, dz) = hi.split_at_mut((3 * act).min(hi.len()));
+            let (za, da) = zad.split_at(2 * act);
+            let (z, a) = za.split_at(act);
+            let dz = dz.get_mut(..act).unwrap_or_default();
+            activate_back(self.spec.activation, z, a, da, dz);
+            dz
+        };
+        if let Some(gw) = self.grads.get_mut(w.clone()) {
+            // dW = xᵀ·dy: element (p, j) sums x(i, p)·dy(i, j) over the rows i.
+            let input = if l == 0 {
+                self.x
+            } else {
+                lo.get(off - 3 * rows * k..off - 2 * rows * k).unwrap_or_default()
+            };
+            kernels::gemm_small(
+                k,
+                n,
+                rows,
+                View { data: input, rs: 1, cs: k },
+                View { data: dy, rs: n, cs: 1 },
+                gw,
+            );
+        }
+        if let Some(gb) = self.grads.get_mut(b) {
+            // db = Σ_rows dy, from 0.0.
+            let one = View { data: &[1.0], rs: 0, cs: 0 }; // 1.0·dy is dy, exactly
+            kernels::gemm_small(1, n, rows, one, View { data: dy, rs: n, cs: 1 }, gb);
+        }
+        if l > 0 {
+            // dx = dy·Wᵀ: element (i, p) sums dy(i, j)·W(p, j) over j.
+            let w = self.values.get(w).unwrap_or_default();
+            let da_prev = lo.get_mut(off - 2 * rows * k..off - rows * k).unwrap_or_default();
+            kernels::gemm_small(
+                rows,
+                k,
+                n,
+                View { data: dy, rs: n, cs: 1 },
+                View { data: w, rs: 1, cs: n },
+                da_prev,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mlp::NoDraws;
+    use crate::testutil::random_values;
+    use crate::{Node, ParamEntry};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Loss and gradient bits of one step, by the direct path or the recorded one.
+    fn run(spec: &MlpSpec, x: &[f32], targets: Targets, direct: bool) -> Result<(u32, Vec<u32>)> {
+        let rows = x.len() / spec.inputs();
+        let (mut pv, mut pg) = (vec![0.0; spec.param_len()], vec![f32::NAN; spec.param_len()]);
+        let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
+        let mut params = Params::new(&mut pv, &mut pg, &mut table);
+        spec.alloc(&mut params)?;
+        let n = params.len();
+        // Some exact zeros of both signs among the weights: -0.0 must stay -0.0 where it does.
+        let mut w = random_values(n, 0.0, 11);
+        w[0] = -0.0;
+        w[n - 1] = 0.0;
+        params.values_mut().copy_from_slice(&w);
+        let (mut floats, mut nodes) =
+            (vec![0.0; spec.tape_floats(rows)], vec![Node::EMPTY; spec.tape_nodes()]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let loss = if direct {
+            gradient(spec, &mut tape, &mut params, x, targets)?
+        } else {
+            spec.gradient(&mut tape, &mut params, x, targets, &mut NoDraws)?
+        };
+        Ok((loss.to_bits(), params.grads().iter().map(|g| g.to_bits()).collect()))
+    }
+
+    #[test]
+    fn same_bits_as_the_recorded_path() {
+        let acts = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+        let losses = [Loss::Mse, Loss::SoftmaxCrossEntropy, Loss::SoftmaxCrossEntropyBook];
+        let shapes: [&[usize]; 4] = [&[2, 3, 1], &[2, 8, 2], &[3, 4, 5, 3], &[5, 2]];
+        for widths in shapes {
+            for act in acts {
+                for loss in losses {
+                    for rows in [1, 3, 4] {
+                        let spec = MlpSpec::new(widths).with_activation(act).with_loss(loss);
+                        let x = random_values(rows * spec.inputs(), 0.0, 5);
+                        let values = random_values(rows * spec.outputs(), 0.0, 6);
+                        let labels: Vec<u32> = (0..rows as u32).map(|i| i % spec.outputs() as u32).collect();
+                        let t = match loss {
+                            Loss::Mse => Targets::Values(&values),
+                            _ => Targets::Labels(&labels),
+                        };
+                        let (a, b) = (run(&spec, &x, t, true).unwrap(), run(&spec, &x, t, false).unwrap());
+                        assert_eq!(a, b, "{widths:?} {act:?} {loss:?} rows {rows}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_the_recorded_path_refuses() {
+        let spec = MlpSpec::new(&[2, 3, 2]);
+        let x = [0.5, -1.0, 2.0, 0.0];
+        // A label out of range, the wrong kind of targets, a ragged input, a NaN input.
+        assert!(matches!(run(&spec, &x, Targets::Labels(&[0, 2]), true), Err(Error::Label { row: 1, .. })));
+        assert!(matches!(
+            run(&spec, &x, Targets::Values(&[0.0; 4]), true),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(run(&spec, &x[..3], Targets::Labels(&[0]), true), Err(Error::Shape { .. })));
+        let nan = [f32::NAN, 0.0, 1.0, 1.0];
+        assert!(matches!(run(&spec, &nan, Targets::Labels(&[0, 1]), true), Err(Error::NonFinite { .. })));
+        let mse = MlpSpec::new(&[2, 3, 2]).with_loss(Loss::Mse);
+        assert!(matches!(run(&mse, &x, Targets::Values(&[0.0; 3]), true), Err(Error::Shape { .. })));
+        // One float or one node less than the planner's numbers.
+        let mut pv = vec![0.0; spec.param_len()];
+        let mut pg = vec![0.0; spec.param_len()];
+        let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
+        let mut params = Params::new(&mut pv, &mut pg, &mut table);
+        spec.alloc(&mut params).unwrap();
+        for (f, n) in
+            [(spec.tape_floats(2) - 1, spec.tape_nodes()), (spec.tape_floats(2), spec.tape_nodes() - 1)]
+        {
+            let (mut floats, mut nodes) = (vec![0.0; f], vec![Node::EMPTY; n]);
+            let mut tape = Tape::new(&mut floats, &mut nodes);
+            let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+            assert!(matches!(got, Err(Error::Capacity { .. })), "{f} {n}");
+        }
+        // Parameters of another spec.
+        let other = MlpSpec::new(&[2, 2, 2]);
+        let mut pv = vec![0.0; other.param_len()];
+        let mut pg = vec![0.0; other.param_len()];
+        let mut table = vec![ParamEntry::EMPTY; other.param_tensors()];
+        let mut params = Params::new(&mut pv, &mut pg, &mut table);
+        other.alloc(&mut params).unwrap();
+        let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+        assert!(matches!(got, Err(Error::Shape { .. })));
+    }
+
+    #[test]
+    fn which_specs_take_it() {
+        let x = [0.0; 8];
+        assert!(applies(&MlpSpec::new(&[2, 3, 1]), &x));
+        assert!(!applies(&MlpSpec::new(&[2, 3, 1]).with_dropout(crate::Dropout::inverted(0.5)), &x));
+        assert!(!applies(&MlpSpec::new(&[2, 3, 1]).with_batch_norm(crate::BatchNormConfig::BOOK), &x));
+        assert!(!applies(&MlpSpec::new(&[2, 1024, 1]), &x));
+    }
+}

@@ -24,6 +24,10 @@ use crate::params::Params;
 /// trainable tensor (flat index).
 pub fn check_finite(params: &Params) -> Result<()> {
     let grads = params.grads();
+    if probe_finite(grads) {
+        // All finite (the common case): one pass over the whole buffer, not one per tensor.
+        return Ok(());
+    }
     for e in params.entries().iter().filter(|e| e.kind.trainable()) {
         let g = grads.get(e.range()).unwrap_or(&[]);
         if !probe_finite(g) {

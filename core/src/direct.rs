@@ -12,7 +12,7 @@
 //! It needs no more storage than the recorded path, and refuses the same smaller storage: the
 //! planner's numbers hold for both.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Region, Result};
 use crate::kernels::{self, View};
 use crate::mlp::{Activation, Loss, MlpSpec, Targets};
 use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
@@ -75,6 +75,11 @@ pub(crate) fn gradient(
     let rows = spec.rows(x)?;
     let arena = tape.scratch_arena(spec.tape_floats(rows), spec.tape_nodes())?;
     spec.check_layout(params)?;
+    if params.is_fused() {
+        // No gradient buffer to write (as `Tape::backward` says).
+        let needed = params.len();
+        return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
+    }
     let (layers, outs) = (spec.layers(), spec.outputs());
     let act_out = rows * outs;
     match (spec.loss, targets) {
@@ -366,6 +371,16 @@ mod tests {
             let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
             assert!(matches!(got, Err(Error::Capacity { .. })), "{f} {n}");
         }
+        // A parameter set without a gradient buffer (made for the fused update).
+        let mut pv = vec![0.0; spec.param_len()];
+        let mut row = vec![0.0; spec.fused_grad_floats()];
+        let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
+        let mut params = Params::fused(&mut pv, &mut row, &mut table);
+        spec.alloc(&mut params).unwrap();
+        let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+        assert!(matches!(got, Err(Error::Capacity { region: Region::ParamGrads, .. })));
         // Parameters of another spec.
         let other = MlpSpec::new(&[2, 2, 2]);
         let mut pv = vec![0.0; other.param_len()];

@@ -1,13 +1,111 @@
-//! What the demo firmwares share: printing over semihosting (integers only, no float
-//! formatting), exiting QEMU with a status, the instruction-count marker, and stack painting to
-//! measure the stack's high-water mark.
+//! What the demo firmwares share: printing over semihosting (integers only, and without
+//! `core::fmt`: lines are assembled by [`Line`]), the panic handler, exiting QEMU with a status,
+//! the instruction-count marker, and stack painting to measure the stack's high-water mark.
 #![no_std]
 #![warn(missing_docs)]
 
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::debug;
 use staticgrad_demos::{EpochReport, Hooks, Outcome, fixed4};
 
-pub use cortex_m_semihosting::hprintln as println;
+/// One line of output, assembled in a stack buffer from strings and integers and written with
+/// one semihosting call. No `core::fmt`: its machinery (padding, `Arguments`, the `Display`
+/// impls) is about 3 KB of flash, more than everything the firmware prints needs. A string or
+/// number that does not fit in the rest of the buffer is dropped whole, so the buffer always
+/// holds whole `&str`s (valid UTF-8). Out of line and small: printing is not the hot path.
+pub struct Line {
+    buf: [u8; Line::CAP],
+    len: usize,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Line {
+    const CAP: usize = 128;
+
+    /// An empty line.
+    pub const fn new() -> Self {
+        Line { buf: [0; Line::CAP], len: 0 }
+    }
+
+    /// Appends `s` (if all of it fits).
+    #[inline(never)]
+    pub fn s(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes());
+        self
+    }
+
+    /// Appends `b` if all of it fits, keeping the last byte free for the newline: only ever
+    /// whole `&str`s or ASCII digits go in.
+    fn bytes(&mut self, b: &[u8]) {
+        let room = self.buf.get_mut(..Line::CAP - 1).unwrap_or_default();
+        if let Some(dst) = room.get_mut(self.len..self.len + b.len()) {
+            dst.copy_from_slice(b);
+            self.len += b.len();
+        }
+    }
+
+    /// Appends `v` in decimal.
+    #[inline(never)]
+    pub fn u(&mut self, v: usize) -> &mut Self {
+        let mut digits = [0u8; 20]; // most significant last, written from the end
+        let (mut v, mut start) = (v, digits.len());
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            start -= 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.bytes(digits.get(start..).unwrap_or_default());
+        self
+    }
+
+    /// Appends `v` as 8 lowercase hexadecimal digits (`{:08x}`).
+    #[inline(never)]
+    pub fn hex(&mut self, v: u32) -> &mut Self {
+        let mut digits = [0u8; 8];
+        for (i, d) in digits.iter_mut().enumerate() {
+            let x = ((v >> (28 - 4 * i)) & 0xf) as u8;
+            *d = if x < 10 { b'0' + x } else { b'a' + x - 10 };
+        }
+        self.bytes(&digits);
+        self
+    }
+
+    /// Writes the line and a newline to the host's standard output.
+    #[inline(never)]
+    pub fn print(&mut self) {
+        let Some(newline) = self.buf.get_mut(self.len) else {
+            return;
+        };
+        *newline = b'\n';
+        let line = self.buf.get(..self.len + 1).unwrap_or_default();
+        // SAFETY: the buffer holds whole `&str`s and ASCII only (`bytes` appends all or nothing),
+        // so it is valid UTF-8.
+        let text = unsafe { core::str::from_utf8_unchecked(line) };
+        cortex_m_semihosting::hprint!(text); // one `&str`: no formatting
+    }
+}
+
+/// Prints `"panic at <file>:<line>"` (the message would need `core::fmt`) and exits with
+/// failure.
+#[panic_handler]
+#[inline(never)]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    cortex_m::interrupt::disable();
+    let mut l = Line::new();
+    l.s("panic");
+    if let Some(at) = info.location() {
+        l.s(" at ").s(at.file()).s(":").u(at.line() as usize);
+    }
+    l.print();
+    exit(false)
+}
 
 /// Stack a firmware keeps free in its compile-time RAM check (the measured use is ~1 KiB).
 pub const STACK_RESERVE: usize = 2 * 1024;
@@ -47,38 +145,72 @@ impl Hooks for Firmware {
     fn mark(&mut self) {
         marker();
     }
+    #[inline(never)]
     fn epoch(&mut self, r: &EpochReport) {
-        hprintln!("{} epoch {} loss_e4 {} held-out {}/{}", self.0, r.epoch, fixed4(r.mean_loss), r.correct, r.total);
+        Line::new()
+            .s(self.0)
+            .s(" epoch ")
+            .u(r.epoch as usize)
+            .s(" loss_e4 ")
+            .u(fixed4(r.mean_loss) as usize)
+            .s(" held-out ")
+            .u(r.correct as usize)
+            .s("/")
+            .u(r.total as usize)
+            .print();
     }
 }
 
 /// Prints what the planner asked for, by region in bytes (`plan <name> params … total …`), and
 /// how many training steps the instruction-count markers enclose (`measure <name> steps <n>`):
 /// what `embedded/measure.sh` reads.
+#[inline(never)]
 pub fn announce(name: &str, plan: &staticgrad::mlp::Plan, measured_steps: u32) {
-    hprintln!(
-        "plan {} params {} grads {} state {} tape {} total {}",
-        name,
-        plan.param_bytes(),
-        plan.grad_bytes(),
-        plan.state_bytes(),
-        plan.tape_bytes(),
-        plan.total_bytes()
-    );
-    hprintln!("measure {} steps {}", name, measured_steps);
+    Line::new()
+        .s("plan ")
+        .s(name)
+        .s(" params ")
+        .u(plan.param_bytes())
+        .s(" grads ")
+        .u(plan.grad_bytes())
+        .s(" state ")
+        .u(plan.state_bytes())
+        .s(" tape ")
+        .u(plan.tape_bytes())
+        .s(" total ")
+        .u(plan.total_bytes())
+        .print();
+    Line::new().s("measure ").s(name).s(" steps ").u(measured_steps as usize).print();
 }
 
 /// Prints the result lines (`checksum <name> <hex>`, RAM use, pass/fail) and exits with the
 /// verdict: pass if training met its bar and static RAM plus the stack's high-water mark fit
 /// `ram_budget` bytes.
-pub fn finish(name: &str, outcome: Result<Outcome, staticgrad::Error>, stack_used: usize, ram_budget: usize) -> ! {
+pub fn finish(
+    name: &str,
+    outcome: Result<Outcome, staticgrad::Error>,
+    stack_used: usize,
+    ram_budget: usize,
+) -> ! {
     match outcome {
         Ok(o) => {
             let ram = static_ram() + stack_used;
-            hprintln!("checksum {} {:08x}", name, o.checksum);
-            hprintln!("ram {} static {} stack {} total {} budget {}", name, static_ram(), stack_used, ram, ram_budget);
+            Line::new().s("checksum ").s(name).s(" ").hex(o.checksum).print();
+            Line::new()
+                .s("ram ")
+                .s(name)
+                .s(" static ")
+                .u(static_ram())
+                .s(" stack ")
+                .u(stack_used)
+                .s(" total ")
+                .u(ram)
+                .s(" budget ")
+                .u(ram_budget)
+                .print();
             let ok = o.passed && ram <= ram_budget;
-            hprintln!("result {} {} after {} steps", name, if ok { "PASS" } else { "FAIL" }, o.steps);
+            let verdict = if ok { " PASS after " } else { " FAIL after " };
+            Line::new().s("result ").s(name).s(verdict).u(o.steps as usize).s(" steps").print();
             exit(ok)
         }
         Err(e) => {
@@ -88,23 +220,51 @@ pub fn finish(name: &str, outcome: Result<Outcome, staticgrad::Error>, stack_use
     }
 }
 
-/// Prints an error with integers only: `Error`'s `Display` would link float formatting (~25 KB
-/// of flash) for the one variant that carries an `f32`, printed here as its bit pattern.
+/// Prints an error with integers only (`Error`'s `Display` would link `core::fmt`, and float
+/// formatting for the one variant that carries an `f32`, printed here as its bit pattern).
+#[inline(never)]
 fn print_error(name: &str, e: &staticgrad::Error) {
-    use staticgrad::Error as E;
+    use staticgrad::{Error as E, Region as R, Shape};
+    fn shape(l: &mut Line, s: Shape) {
+        l.u(s.rows).s("x").u(s.cols);
+    }
+    let mut l = Line::new();
+    l.s("error ").s(name).s(": ");
     match *e {
         E::Capacity { region, needed, available } => {
-            hprintln!("error {}: not enough {}: need {}, have {}", name, region, needed, available)
+            let region = match region {
+                R::TapeFloats => "tape floats",
+                R::TapeNodes => "tape nodes",
+                R::ParamFloats => "parameter floats",
+                R::ParamGrads => "parameter gradient floats",
+                R::ParamTensors => "parameter tensors",
+                R::OptimizerState => "optimizer state floats",
+            };
+            l.s("not enough ").s(region).s(": need ").u(needed).s(", have ").u(available);
         }
-        E::Shape { op, expected, found } => hprintln!("error {}: {}: expected {}, found {}", name, op, expected, found),
-        E::Label { row, label, classes } => hprintln!("error {}: label {} in row {} of {} classes", name, label, row, classes),
-        E::NonFinite { what, index } => hprintln!("error {}: non-finite {} at {}", name, what, index),
-        E::InvalidHandle { what, index } => hprintln!("error {}: invalid {} handle {}", name, what, index),
+        E::Shape { op, expected, found } => {
+            l.s(op).s(": expected ");
+            shape(&mut l, expected);
+            l.s(", found ");
+            shape(&mut l, found);
+        }
+        E::Label { row, label, classes } => {
+            l.s("label ").u(label).s(" in row ").u(row).s(" of ").u(classes).s(" classes");
+        }
+        E::NonFinite { what, index } => {
+            l.s("non-finite ").s(what).s(" at ").u(index);
+        }
+        E::InvalidHandle { what, index } => {
+            l.s("invalid ").s(what).s(" handle ").u(index);
+        }
         E::InvalidArgument { what, value } => {
-            hprintln!("error {}: invalid {} (f32 bits {:#010x})", name, what, value.to_bits())
+            l.s("invalid ").s(what).s(" (f32 bits 0x").hex(value.to_bits()).s(")");
         }
-        E::Unsupported { what } => hprintln!("error {}: unsupported: {}", name, what),
+        E::Unsupported { what } => {
+            l.s("unsupported: ").s(what);
+        }
     }
+    l.print();
 }
 
 /// Stack painting: fill the unused stack with a pattern at boot, find the deepest overwritten
@@ -157,7 +317,7 @@ macro_rules! hardfault_exits {
     () => {
         #[cortex_m_rt::exception]
         unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
-            $crate::println!("HardFault at pc {:#010x}", ef.pc());
+            $crate::Line::new().s("HardFault at pc 0x").hex(ef.pc()).print();
             $crate::exit(false)
         }
     };
@@ -169,7 +329,7 @@ macro_rules! hardfault_exits {
 #[inline(never)]
 pub fn check_sqrt(name: &str) {
     if let Some(bits) = staticgrad_demos::sqrt_mismatch() {
-        hprintln!("error {}: sqrt of bits {} differs from libm", name, bits);
+        Line::new().s("error ").s(name).s(": sqrt of bits ").u(bits as usize).s(" differs from libm").print();
         exit(false);
     }
 }

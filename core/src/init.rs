@@ -19,12 +19,15 @@
 //!
 //! # The samplers
 //! Uniform `[0, 1)` floats take the top 24 bits of one `next_u32` (`(x >> 8) · 2⁻²⁴`): every value
-//! is exact and equally likely. Normal draws use the Box–Muller transform in `f32` with `libm`:
-//! from `u₁ ∈ (0, 1]` and `u₂ ∈ [0, 1)`, `r = √(−2 ln u₁)`, `θ = 2π·u₂`, giving the pair
-//! `(r·cos θ, r·sin θ)` of independent standard normals; both are used. Since `u₁ ≥ 2⁻²⁴`, draws
+//! is exact and equally likely. Normal draws use the Box–Muller transform, all in `f32`:
+//! from `u₁ ∈ (0, 1]` and `u₂ ∈ [0, 1)`, `r = √(−2 ln u₁)` (`libm::logf`, a correctly rounded
+//! square root), `θ = 2π·u₂`, giving the pair `(r·cos θ, r·sin θ)` of independent standard
+//! normals; both are used. `cos θ` and `sin θ` come from [`cos_sin_turn`], short `f32`
+//! polynomials after an exact reduction of `u₂`'s 24 bits (libm's `sinf`/`cosf` work in `f64`,
+//! which a Cortex-M4F emulates in software). Since `u₁ ≥ 2⁻²⁴`, draws
 //! are bounded by `|z| ≤ √(48 ln 2) ≈ 5.77` — a truncation at 5.77σ, harmless for initialisation.
 //! Each `fill` consumes exactly `2·⌈len/2⌉` (normal) or `len` (uniform) `u32`s, so the same seed gives
-//! the same weights on every platform (all arithmetic is `libm` and IEEE `f32`). The project's
+//! the same weights on every platform (all arithmetic is `libm` and IEEE `f32`, no FMA). The project's
 //! default generator is `rand_xoshiro::Xoshiro128PlusPlus` (small state, 32-bit outputs: cheap on a
 //! Cortex-M); any `RngCore` works.
 //!
@@ -102,17 +105,17 @@ impl Init {
                 }
                 Dist::Uniform(low, high)
             }
-            Init::XavierBook => Dist::Normal(libm::sqrtf(1.0 / fan(fan_in, "fan_in")?)),
-            Init::GlorotNormal => {
-                Dist::Normal(libm::sqrtf(2.0 / fan(fan_in.saturating_add(fan_out), "fan_in + fan_out")?))
-            }
+            Init::XavierBook => Dist::Normal(crate::kernels::sqrt(1.0 / fan(fan_in, "fan_in")?)),
+            Init::GlorotNormal => Dist::Normal(crate::kernels::sqrt(
+                2.0 / fan(fan_in.saturating_add(fan_out), "fan_in + fan_out")?,
+            )),
             Init::GlorotUniform => {
-                let a = libm::sqrtf(6.0 / fan(fan_in.saturating_add(fan_out), "fan_in + fan_out")?);
+                let a = crate::kernels::sqrt(6.0 / fan(fan_in.saturating_add(fan_out), "fan_in + fan_out")?);
                 Dist::Uniform(-a, a)
             }
-            Init::HeNormal => Dist::Normal(libm::sqrtf(2.0 / fan(fan_in, "fan_in")?)),
+            Init::HeNormal => Dist::Normal(crate::kernels::sqrt(2.0 / fan(fan_in, "fan_in")?)),
             Init::HeUniform => {
-                let a = libm::sqrtf(6.0 / fan(fan_in, "fan_in")?);
+                let a = crate::kernels::sqrt(6.0 / fan(fan_in, "fan_in")?);
                 Dist::Uniform(-a, a)
             }
         };
@@ -172,73 +175,37 @@ pub fn uniform01(rng: &mut impl RngCore) -> f32 {
 }
 
 /// Two independent standard normal draws by Box–Muller (see the [module docs](self)):
-/// `u₁ = ((x₁ >> 8) + 1)·2⁻²⁴ ∈ (0, 1]`, `u₂ = (x₂ >> 8)·2⁻²⁴`, `r = √(−2 ln u₁)`,
-/// returns `(r cos 2πu₂, r sin 2πu₂)`.
+/// `u₁ = ((x₁ >> 8) + 1)·2⁻²⁴ ∈ (0, 1]`, `j = x₂ >> 8`, `r = √(−2 ln u₁)`, returns
+/// `(r cos θ, r sin θ)` for `θ = 2π·j·2⁻²⁴` ([`cos_sin_turn`]).
 pub fn normal_pair(rng: &mut impl RngCore) -> (f32, f32) {
     let u1 = ((rng.next_u32() >> 8) + 1) as f32 * (1.0 / 16_777_216.0);
-    let u2 = uniform01(rng);
-    let r = libm::sqrtf(-2.0 * libm::logf(u1));
-    let theta = core::f32::consts::TAU * u2;
-    let (cos, sin) = cos_sin_small(theta); // libm::cosf / libm::sinf, bit for bit
+    let j = rng.next_u32() >> 8;
+    let r = crate::kernels::sqrt(-2.0 * libm::logf(u1));
+    let (cos, sin) = cos_sin_turn(j);
     (r * cos, r * sin)
 }
 
-/// `(cos x, sin x)` for `0 ≤ x ≤ 9π/4`, the same bits as `libm::cosf`/`libm::sinf`: their
-/// branches for that range (FreeBSD `s_cosf.c`/`s_sinf.c` with `k_cosf.c`/`k_sinf.c`, as ported
-/// by the `libm` crate; © 1993 Sun Microsystems, "Permission to use, copy, modify, and distribute
-/// this software is freely granted, provided that this notice is preserved"), without their
-/// general argument reduction, which Box–Muller's `2πu₂ < 2π` never reaches and which is the
-/// bulk of their code (about 5 KB of a Cortex-M firmware). Tested against libm on every angle
-/// [`normal_pair`] can draw.
-fn cos_sin_small(x: f32) -> (f32, f32) {
-    use core::f64::consts::FRAC_PI_2;
-    let x64 = x as f64;
-    let ix = x.to_bits() & 0x7fff_ffff;
-    if ix < 0x3980_0000 {
-        return (1.0, x); // |x| < 2⁻¹²
+/// `(cos θ, sin θ)` for `θ = 2π·j·2⁻²⁴` (`j < 2²⁴`, a fraction of a turn), in `f32` only: no
+/// `f64` (which a Cortex-M4F does in software, with a few KB of routines) and no general
+/// argument reduction. The reduction is exact, in integers: `j = q·2²² + i` with the quadrant
+/// `q` and `−2²¹ ≤ i < 2²¹`, so `θ = q·π/2 + φ` with `|φ| ≤ π/4`, `φ = i·(2π·2⁻²⁴)` (one
+/// rounding). Then Cephes' single-precision polynomials for `sin φ` and `cos φ` (relative error
+/// a few 1e-8 on `[−π/4, π/4]`), and the quadrant's signs and swap. Plain `f32` multiplies and
+/// adds in a fixed order: the same bits on every IEEE platform.
+pub fn cos_sin_turn(j: u32) -> (f32, f32) {
+    let j = j & 0x00ff_ffff;
+    let q = ((j + (1 << 21)) >> 22) & 3;
+    let i = j as i32 - (((j + (1 << 21)) >> 22) << 22) as i32; // −2²¹ ≤ i < 2²¹, exact
+    let phi = i as f32 * (core::f32::consts::TAU / 16_777_216.0);
+    let z = phi * phi;
+    let sin = ((-1.951_529_6e-4 * z + 8.332_161e-3) * z - 1.666_665_5e-1) * z * phi + phi;
+    let cos = ((2.443_315_7e-5 * z - 1.388_731_6e-3) * z + 4.166_664_6e-2) * z * z - 0.5 * z + 1.0;
+    match q {
+        0 => (cos, sin),
+        1 => (-sin, cos),
+        2 => (-cos, -sin),
+        _ => (sin, -cos),
     }
-    if ix <= 0x3f49_0fda {
-        return (k_cosf(x64), k_sinf(x64)); // |x| ≲ π/4
-    }
-    if ix <= 0x4016_cbe3 {
-        return (k_sinf(FRAC_PI_2 - x64), k_cosf(x64 - FRAC_PI_2)); // ≲ 3π/4
-    }
-    if ix <= 0x407b_53d1 {
-        let r = x64 - 2.0 * FRAC_PI_2; // ≲ 5π/4
-        return (-k_cosf(r), k_sinf(-r));
-    }
-    if ix <= 0x40af_eddf {
-        return (k_sinf(x64 - 3.0 * FRAC_PI_2), -k_cosf(x64 - 3.0 * FRAC_PI_2)); // ≲ 7π/4
-    }
-    let r = x64 - 4.0 * FRAC_PI_2; // ≲ 9π/4
-    (k_cosf(r), k_sinf(r))
-}
-
-/// libm's `k_sinf`: sin on [−π/4, π/4] in `f64` (constants as libm writes them).
-#[allow(clippy::excessive_precision)]
-fn k_sinf(x: f64) -> f32 {
-    const S1: f64 = -0.166666666416265235595;
-    const S2: f64 = 0.0083333293858894631756;
-    const S3: f64 = -0.000198393348360966317347;
-    const S4: f64 = 0.0000027183114939898219064;
-    let z = x * x;
-    let w = z * z;
-    let r = S3 + z * S4;
-    let s = z * x;
-    ((x + s * (S1 + z * S2)) + s * w * r) as f32
-}
-
-/// libm's `k_cosf`: cos on [−π/4, π/4] in `f64` (constants as libm writes them).
-#[allow(clippy::excessive_precision)]
-fn k_cosf(x: f64) -> f32 {
-    const C0: f64 = -0.499999997251031003120;
-    const C1: f64 = 0.0416666233237390631894;
-    const C2: f64 = -0.00138867637746099294692;
-    const C3: f64 = 0.0000243904487962774090654;
-    let z = x * x;
-    let w = z * z;
-    let r = C2 + z * C3;
-    (((1.0 + z * C0) + w * C1) + (w * z) * r) as f32
 }
 
 #[cfg(test)]
@@ -247,38 +214,16 @@ mod tests {
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro128PlusPlus;
 
-    fn check_cos_sin(step: usize) {
-        // Every angle `normal_pair` can draw: `2π·j·2⁻²⁴` for `j < 2²⁴`, and 9π/4's neighbourhood.
-        let far = (0x40e2_31c0..=0x40e2_31d5).map(f32::from_bits);
-        for theta in (0..1u32 << 24)
-            .step_by(step)
-            .map(|j| core::f32::consts::TAU * (j as f32 * (1.0 / 16_777_216.0)))
-            .chain(far)
-        {
-            let (c, s) = cos_sin_small(theta);
-            assert_eq!(c.to_bits(), libm::cosf(theta).to_bits(), "cos {theta:e}");
-            assert_eq!(s.to_bits(), libm::sinf(theta).to_bits(), "sin {theta:e}");
-        }
-    }
-
     #[test]
-    fn cos_sin_small_is_libm_bit_for_bit() {
-        check_cos_sin(97);
-    }
-
-    /// All 2²⁴ angles, and every `f32` in [0, 9π/4]:
-    /// `cargo test --release -p staticgrad -- --ignored cos_sin`.
-    #[test]
-    #[ignore]
-    fn cos_sin_small_is_libm_bit_for_bit_on_every_angle() {
-        check_cos_sin(1);
-        for bits in 0..=0x40e2_31d5u32 {
-            let x = f32::from_bits(bits);
-            let (c, s) = cos_sin_small(x);
-            assert!(
-                c.to_bits() == libm::cosf(x).to_bits() && s.to_bits() == libm::sinf(x).to_bits(),
-                "{x:e}"
-            );
+    fn cos_sin_turn_is_close_to_libm() {
+        // Every 97th angle `normal_pair` can draw, and the quadrant edges.
+        let edges = [0u32, 1, (1 << 21) - 1, 1 << 21, (1 << 22) - 1, 1 << 22, (3 << 21) + 5, (1 << 24) - 1];
+        for j in (0..1u32 << 24).step_by(97).chain(edges) {
+            let theta = j as f64 * (core::f64::consts::TAU / 16_777_216.0);
+            let (c, s) = cos_sin_turn(j);
+            assert!((c as f64 - theta.cos()).abs() < 2e-7, "cos at {j}: {c} vs {}", theta.cos());
+            assert!((s as f64 - theta.sin()).abs() < 2e-7, "sin at {j}: {s} vs {}", theta.sin());
+            assert!(c.abs() <= 1.0 && s.abs() <= 1.0);
         }
     }
 

@@ -9,6 +9,7 @@ macro_rules! mnist_firmware {
         use staticgrad_fw::{Firmware, finish, stack};
 
         staticgrad_fw::hardfault_exits!();
+        include!("../vectors.rs"); // relative to the invoking src/bin/*.rs
 
         const CFG: mnist::MnistConfig = $cfg;
         const PLAN: Plan = CFG.plan();

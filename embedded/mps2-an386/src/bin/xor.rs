@@ -8,6 +8,7 @@ use staticgrad_demos::xor::{self, PLAN, XorMemory};
 use staticgrad_fw::{Firmware, finish, stack};
 
 staticgrad_fw::hardfault_exits!();
+include!("../vectors.rs");
 
 const _: () = assert!(PLAN.total_bytes() <= 1024, "XOR trains in a kilobyte");
 

@@ -113,6 +113,26 @@ pub(crate) struct Out<'a> {
     pub(crate) cs: usize,
 }
 
+/// What a caller knows about the batch of its products: a hint that picks code paths, never bits
+/// (every path adds the same terms in the same order). With [`Rows::One`] the multi-row panel
+/// kernel (`rows4`, what batches of 4 rows and more run on small targets) is not used, so a
+/// firmware whose batch is a constant 1 can leave it out of its flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// Batch 1 (a product with more rows is still right, just without the panel kernel).
+    One,
+    /// Any batch.
+    Any,
+}
+
+impl Rows {
+    /// [`Rows::One`] for a batch of one row.
+    #[inline(always)]
+    pub(crate) const fn of(batch: usize) -> Rows {
+        if batch == 1 { Rows::One } else { Rows::Any }
+    }
+}
+
 fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
         Some(need) if need <= have => Ok(()),
@@ -123,6 +143,19 @@ fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> 
 /// `c = a · b` with `a: m×k`, `b: k×n`, `c: m×n`, all row-major; `c` is overwritten.
 /// Slices shorter than their shape are an [`Error::Shape`].
 pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    matmul_rows(a, b, c, m, k, n, Rows::Any)
+}
+
+/// [`matmul`] with a [`Rows`] hint.
+pub(crate) fn matmul_rows(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Rows,
+) -> Result<()> {
     check("matmul a", a.len(), m, k)?;
     check("matmul b", b.len(), k, n)?;
     check("matmul c", c.len(), m, n)?;
@@ -134,6 +167,7 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
         View { data: a, rs: k, cs: 1 },
         View { data: b, rs: n, cs: 1 },
         Out { data: c, rs: n, cs: 1 },
+        rows,
     );
     Ok(())
 }
@@ -141,6 +175,19 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
 /// `c += aᵀ · d` with `a: m×k`, `d: m×n`, `c: k×n` (a weight gradient `xᵀ·dout`).
 /// Each `c[p][j]` adds `a[i][p]·d[i][j]` for `i = 0, 1, …`.
 pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    matmul_tn_acc_rows(a, d, c, m, k, n, Rows::Any)
+}
+
+/// [`matmul_tn_acc`] with a [`Rows`] hint (`m` is the batch).
+pub(crate) fn matmul_tn_acc_rows(
+    a: &[f32],
+    d: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Rows,
+) -> Result<()> {
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
@@ -149,7 +196,7 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
         // same order for every element, but the wide operand `a` is now read along its rows
         // (one contiguous vector per step) instead of down its columns (a cache line per step).
         let ct = Out { data: c, rs: 1, cs: n };
-        gemm_acc(n, k, m, View { data: d, rs: 1, cs: n }, View { data: a, rs: k, cs: 1 }, ct);
+        gemm_acc(n, k, m, View { data: d, rs: 1, cs: n }, View { data: a, rs: k, cs: 1 }, ct, rows);
     } else {
         gemm_acc(
             k,
@@ -158,6 +205,7 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
             View { data: a, rs: 1, cs: k },
             View { data: d, rs: n, cs: 1 },
             Out { data: c, rs: n, cs: 1 },
+            rows,
         );
     }
     Ok(())
@@ -168,12 +216,25 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
 /// `c`. At `m = 1` (a batch-1 weight gradient, an outer product) `c` is written in one pass,
 /// without zeroing it first or reading it back.
 pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
+    matmul_tn_rows(a, d, c, m, k, n, Rows::Any)
+}
+
+/// [`matmul_tn`] with a [`Rows`] hint (`m` is the batch).
+pub(crate) fn matmul_tn_rows(
+    a: &[f32],
+    d: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Rows,
+) -> Result<()> {
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
     if m != 1 || n == 0 {
         c[..k * n].fill(0.0);
-        return matmul_tn_acc(a, d, c, m, k, n);
+        return matmul_tn_acc_rows(a, d, c, m, k, n, rows);
     }
     // 16 of the `d[j]` stay in registers while the rows go by: a multiply, an add and a store per
     // element. `0.0 + t` rather than `t`: the same bits as the sum from 0.0 (it turns −0 into +0).
@@ -227,6 +288,19 @@ pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, m: usize, k: u
 /// `c += d · bᵀ` with `d: m×n`, `b: k×n`, `c: m×k` (an input gradient `dout·Wᵀ`).
 /// Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
 pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) -> Result<()> {
+    matmul_nt_acc_rows(d, b, c, m, n, k, Rows::Any)
+}
+
+/// [`matmul_nt_acc`] with a [`Rows`] hint (`m` is the batch).
+pub(crate) fn matmul_nt_acc_rows(
+    d: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    rows: Rows,
+) -> Result<()> {
     check("matmul_nt d", d.len(), m, n)?;
     check("matmul_nt b", b.len(), k, n)?;
     check("matmul_nt c", c.len(), m, k)?;
@@ -237,6 +311,7 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
         View { data: d, rs: n, cs: 1 },
         View { data: b, rs: 1, cs: n },
         Out { data: c, rs: k, cs: 1 },
+        rows,
     );
     Ok(())
 }
@@ -245,9 +320,11 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
 const BLOCKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"));
 
 /// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
-/// The plain loops (small targets) only ever see a row-major `c`.
-#[allow(unused_mut)]
-fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out) {
+/// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
+/// The plain loops (small targets) only ever see a row-major `c`; `rows` is the caller's
+/// [`Rows`] hint (a constant one leaves the panel kernel out of a batch-1 firmware).
+#[allow(unused_mut, unused_variables)]
+fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, rows: Rows) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -258,13 +335,14 @@ fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out) {
     #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
     blocked::<8, Exact>(m, n, k, a, b, c);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-    plain(m, n, k, a, b, c.data);
+    plain(m, n, k, a, b, c.data, rows);
 }
 
 /// The plain loops: for each output row, the reduction runs outermost so the inner loop walks
-/// contiguous outputs. The canonical order by construction; what small targets run.
+/// contiguous outputs. The canonical order by construction; what small targets run. With
+/// [`Rows::One`] the multi-row panel kernel is not used (same bits).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"), allow(dead_code))]
-fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], rows: Rows) {
     const TILE: usize = 16; // outputs per register tile
     if k == 1 && b.cs == 1 {
         // One term per output (a batch-1 weight gradient `c += x[p]·dy[j]`): 16 of the `b(0, j)`
@@ -293,9 +371,10 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
         return;
     }
     // Batches of 4 rows and more (`x·W`, and `xᵀ·dy` whose rows are the inputs): 4×4 tiles,
-    // then the last `n mod 4` columns of those rows in row tiles; leftover rows as below.
+    // then the last `n mod 4` columns of those rows in row tiles; leftover rows as below. Never
+    // at batch 1 (`k` is the batch in `xᵀ·dy`, handled above): a `Rows::One` caller leaves it out.
     let mut done = 0;
-    if b.cs == 1 && n >= 4 && m >= 4 {
+    if rows == Rows::Any && b.cs == 1 && n >= 4 && m >= 4 {
         done = rows4(c, m, n, k, a, b);
         let j0 = n - n % 4;
         for (i, row) in c.chunks_exact_mut(n).enumerate().take(done) {
@@ -803,7 +882,15 @@ mod tests {
             let mut want = random_values(m * n, 0.0, 1300 + s as u64);
             let mut got = want.clone();
             reference(m, n, 1, &|i, _| at[i], &|_, j| b[j], &mut want);
-            plain(m, n, 1, View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 }, &mut got);
+            plain(
+                m,
+                n,
+                1,
+                View { data: &at, rs: 1, cs: m },
+                View { data: &b, rs: n, cs: 1 },
+                &mut got,
+                Rows::Any,
+            );
             assert_eq!(bits(&got), bits(&want), "{m}x1x{n}");
         }
     }
@@ -815,23 +902,38 @@ mod tests {
             let b = random_values(k * n, 0.0, 800 + s as u64);
             let mut want = vec![0.0; m * n];
             reference(m, n, k, &|i, p| a[i * k + p], &|p, j| b[p * n + j], &mut want);
-            let mut got = vec![0.0; m * n];
-            plain(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &b, rs: n, cs: 1 }, &mut got);
-            assert_eq!(bits(&got), bits(&want));
+            // Both hints: with `Rows::One` the panel kernel is left out, the bits stay.
+            for rows in [Rows::Any, Rows::One] {
+                let mut got = vec![0.0; m * n];
+                let (av, bv) = (View { data: &a, rs: k, cs: 1 }, View { data: &b, rs: n, cs: 1 });
+                plain(m, n, k, av, bv, &mut got, rows);
+                assert_eq!(bits(&got), bits(&want));
+            }
             let bt = random_values(n * k, 0.0, 900 + s as u64); // n×k, used transposed
             let mut want = vec![0.5; m * n];
             reference(m, n, k, &|i, p| a[i * k + p], &|p, j| bt[j * k + p], &mut want);
             let mut got = vec![0.5; m * n];
-            plain(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &bt, rs: 1, cs: k }, &mut got);
+            plain(
+                m,
+                n,
+                k,
+                View { data: &a, rs: k, cs: 1 },
+                View { data: &bt, rs: 1, cs: k },
+                &mut got,
+                Rows::Any,
+            );
             assert_eq!(bits(&got), bits(&want));
             // A transposed left operand (the weight gradient `xᵀ·d`) onto a non-zero start: the
             // register tiles of 16 and the remainder columns.
             let at = random_values(k * m, 0.0, 1000 + s as u64); // k×m, used transposed
             let mut want = vec![0.25; m * n];
             reference(m, n, k, &|i, p| at[p * m + i], &|p, j| b[p * n + j], &mut want);
-            let mut got = vec![0.25; m * n];
-            plain(m, n, k, View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 }, &mut got);
-            assert_eq!(bits(&got), bits(&want));
+            for rows in [Rows::Any, Rows::One] {
+                let mut got = vec![0.25; m * n];
+                let (av, bv) = (View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 });
+                plain(m, n, k, av, bv, &mut got, rows);
+                assert_eq!(bits(&got), bits(&want));
+            }
         }
     }
 

@@ -46,6 +46,7 @@
 
 use crate::error::{Error, Result};
 use crate::init::Init;
+use crate::kernels::Rows;
 use crate::ops::batchnorm::{BatchNorm, BatchNormConfig};
 use crate::ops::dropout::Dropout;
 use crate::ops::softmax_cross_entropy::BOOK_EPS;
@@ -561,10 +562,11 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<Var> {
         self.validate()?;
-        self.forward_valid(tape, params, x, mode, rng)
+        self.forward_valid(tape, params, x, mode, rng, Rows::Any)
     }
 
-    /// [`forward`](Self::forward) of a spec already [validated](Self::validate).
+    /// [`forward`](Self::forward) of a spec already [validated](Self::validate), with the
+    /// kernels' [`Rows`] hint for the batch of `x`.
     #[inline(always)]
     pub(crate) fn forward_valid(
         &self,
@@ -573,9 +575,10 @@ impl<'a> MlpSpec<'a> {
         x: Var,
         mode: Mode,
         rng: &mut impl RngCore,
+        rows: Rows,
     ) -> Result<Var> {
         let start = tape.nodes_used();
-        let y = self.layers_valid(tape, params, x, mode, rng)?;
+        let y = self.layers_valid(tape, params, x, mode, rng, rows)?;
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
             for i in start..tape.nodes_used() {
@@ -601,10 +604,11 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<Var> {
         self.validate()?;
-        self.layers_valid(tape, params, x, mode, rng)
+        self.layers_valid(tape, params, x, mode, rng, Rows::Any)
     }
 
-    /// The layers of [`forward_no_update`](Self::forward_no_update), spec already validated.
+    /// The layers of [`forward_no_update`](Self::forward_no_update), spec already validated;
+    /// `rows` is the kernels' hint for the batch of `x`.
     #[inline(always)]
     fn layers_valid(
         &self,
@@ -613,10 +617,11 @@ impl<'a> MlpSpec<'a> {
         x: Var,
         mode: Mode,
         rng: &mut impl RngCore,
+        rows: Rows,
     ) -> Result<Var> {
         let mut h = x;
         for l in 0..self.layers() {
-            h = tape.affine(h, params, self.weight(l), self.bias(l))?;
+            h = tape.affine_rows(h, params, self.weight(l), self.bias(l), rows)?;
             if l + 1 == self.layers() {
                 break;
             }
@@ -654,9 +659,10 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
-    /// The op kinds a training graph of this spec records (for a lean backward dispatch).
+    /// The op kinds a training graph of this spec records on a batch of `rows` rows (for a lean
+    /// backward dispatch, and the kernels' [`Rows`] hint).
     #[inline(always)]
-    const fn ops(&self) -> OpSet {
+    pub(crate) const fn ops(&self, rows: usize) -> OpSet {
         let mut bits = match self.activation {
             Activation::Relu => OpSet::RELU,
             Activation::Sigmoid => OpSet::SIGMOID,
@@ -671,6 +677,9 @@ impl<'a> MlpSpec<'a> {
         }
         if self.dropout.is_some() {
             bits |= OpSet::DROPOUT | OpSet::GRAPH; // the book form's eval-mode scale
+        }
+        if rows != 1 {
+            bits |= OpSet::MANY_ROWS;
         }
         OpSet(bits)
     }
@@ -720,21 +729,20 @@ impl<'a> MlpSpec<'a> {
         tape.set_grad_enabled(true);
         let rows = self.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
-        let logits = if validate {
-            self.forward(tape, params, xv, Mode::Train, rng)?
-        } else {
-            self.forward_valid(tape, params, xv, Mode::Train, rng)?
-        };
+        if validate {
+            self.validate()?;
+        }
+        let logits = self.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
         let loss = self.loss(tape, logits, targets)?;
         if params.len() >= 1024 {
             // = zero_grad + backward, bit for bit: the layers write their weight gradients (at
             // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
             // adds to it. A tiny net is cheaper with the one `memset` of `zero_grad`. Only the
             // backward of this spec's ops either way.
-            tape.backward_overwrite_ops(loss, params, self.ops())?;
+            tape.backward_overwrite_ops(loss, params, self.ops(rows))?;
         } else {
             params.zero_grad();
-            tape.backward_ops(loss, params, self.ops())?;
+            tape.backward_ops(loss, params, self.ops(rows))?;
         }
         tape.scalar(loss)
     }
@@ -746,9 +754,10 @@ impl<'a> MlpSpec<'a> {
         let rows = self.rows(x)?;
         let was = tape.grad_enabled();
         tape.set_grad_enabled(false);
-        let out = tape
-            .input(x, Shape::new(rows, self.inputs()))
-            .and_then(|xv| self.forward_no_update(tape, params, xv, Mode::Eval, &mut NoDraws));
+        let out = tape.input(x, Shape::new(rows, self.inputs())).and_then(|xv| {
+            self.validate()?;
+            self.layers_valid(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
+        });
         tape.set_grad_enabled(was);
         out
     }

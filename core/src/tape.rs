@@ -34,6 +34,7 @@
 
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
+use crate::kernels::Rows;
 use crate::ops;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
@@ -74,10 +75,18 @@ impl OpSet {
     pub(crate) const MSE: u32 = 1 << 5;
     pub(crate) const BATCH_NORM: u32 = 1 << 6;
     pub(crate) const DROPOUT: u32 = 1 << 7;
+    /// Batches of more than one row (without it: batch 1, [`Rows::One`]).
+    pub(crate) const MANY_ROWS: u32 = 1 << 8;
 
     #[inline(always)]
     pub(crate) const fn contains(self, kind: u32) -> bool {
         self.0 & kind != 0
+    }
+
+    /// The kernels' [`Rows`] hint for this set.
+    #[inline(always)]
+    pub(crate) const fn rows(self) -> Rows {
+        if self.contains(OpSet::MANY_ROWS) { Rows::Any } else { Rows::One }
     }
 }
 
@@ -530,7 +539,7 @@ impl<'a> Tape<'a> {
                 Op::Affine { x, w, b } => {
                     let write = [writes(w), writes(b)];
                     let g = self.grads_view();
-                    ops::affine::backward_into(g, node, x, w, b, params, write)?;
+                    ops::affine::backward_into(g, node, x, w, b, params, write, ops.rows())?;
                 }
                 _ => self.backward_node(node, params, ops)?,
             }
@@ -557,6 +566,21 @@ impl<'a> Tape<'a> {
         rule: &mut U,
         state: &mut [f32],
         lr: f32,
+    ) -> Result<()> {
+        self.backward_fused_ops(loss, params, rule, state, lr, OpSet::ALL)
+    }
+
+    /// [`backward_fused`](Self::backward_fused) over a graph of the ops in `ops` only (see
+    /// [`backward_ops`](Self::backward_ops)).
+    #[inline(always)]
+    pub(crate) fn backward_fused_ops<U: FusedUpdate + ?Sized>(
+        &mut self,
+        loss: Var,
+        params: &mut Params,
+        rule: &mut U,
+        state: &mut [f32],
+        lr: f32,
+        ops: OpSet,
     ) -> Result<()> {
         self.check_loss(loss, "backward_fused")?;
         self.check_params(loss, params)?;
@@ -594,9 +618,9 @@ impl<'a> Tape<'a> {
                 }
                 Op::Affine { x, w, b } => {
                     let g = self.grads_view();
-                    ops::affine::backward_fused(g, node, x, w, b, params, rule, state, lr)?;
+                    ops::affine::backward_fused(g, node, x, w, b, params, rule, state, lr, ops.rows())?;
                 }
-                _ => self.backward_node(node, params, OpSet::ALL)?,
+                _ => self.backward_node(node, params, ops)?,
             }
         }
         Ok(())
@@ -678,7 +702,7 @@ impl<'a> Tape<'a> {
                 Ok(())
             }
             Op::MatMul { a, b } if has(OpSet::GRAPH) => ops::matmul::backward(g, node, a, b),
-            Op::Affine { x, w, b } => ops::affine::backward(g, node, x, w, b, params),
+            Op::Affine { x, w, b } => ops::affine::backward(g, node, x, w, b, params, ops.rows()),
             Op::Add { a, b } if has(OpSet::GRAPH) => ops::add::backward(g, node, a, b),
             Op::Mul { a, b } if has(OpSet::GRAPH) => ops::mul::backward(g, node, a, b),
             Op::Scale { a, k } if has(OpSet::GRAPH) => ops::scale::backward(g, node, a, k),

@@ -43,6 +43,7 @@
 
 use crate::direct;
 use crate::error::{Error, Region, Result};
+use crate::kernels::Rows;
 use crate::mlp::{MlpSpec, Targets};
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -149,11 +150,11 @@ impl<'s, 'b> Trainer<'s, 'b> {
         let (spec, mut opt) = (self.spec, self.optimizer);
         let rows = spec.rows(x)?;
         let xv = tape.input(x, Shape::new(rows, spec.inputs()))?;
-        let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng)?;
+        let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
         let loss = spec.loss(tape, logits, targets)?;
         let data_loss = tape.scalar(loss)?;
         let total = data_loss + opt.decay_loss(params);
-        let stepped = tape.backward_fused(loss, params, &mut opt, self.state, lr);
+        let stepped = tape.backward_fused_ops(loss, params, &mut opt, self.state, lr, spec.ops(rows));
         self.optimizer.take_progress(&opt);
         stepped.map(|()| total)
     }

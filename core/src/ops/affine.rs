@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
-use crate::kernels;
+use crate::kernels::{self, Rows};
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, Op, Tape, Var};
@@ -12,6 +12,18 @@ use crate::tape::{Grads, Node, Op, Tape, Var};
 impl Tape<'_> {
     /// `x · W + b` for `x: batch×in`, `W: in×out`, `b: 1×out`.
     pub fn affine(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
+        self.affine_rows(x, params, w, b, Rows::Any)
+    }
+
+    /// [`affine`](Self::affine) with the caller's [`Rows`] hint.
+    pub(crate) fn affine_rows(
+        &mut self,
+        x: Var,
+        params: &Params,
+        w: ParamId,
+        b: ParamId,
+        rows: Rows,
+    ) -> Result<Var> {
         let xn = self.node(x)?;
         let (we, be) = (params.entry(w)?, params.entry(b)?);
         if we.shape.rows != xn.shape.cols {
@@ -32,7 +44,7 @@ impl Tape<'_> {
         let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
-        kernels::matmul(&lo[xn.range()], params.value(w)?, out, m, k, n)?;
+        kernels::matmul_rows(&lo[xn.range()], params.value(w)?, out, m, k, n, rows)?;
         // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
         for row in out[..m * n].chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
@@ -50,13 +62,15 @@ pub(crate) fn backward(
     w: ParamId,
     b: ParamId,
     params: &mut Params,
+    rows: Rows,
 ) -> Result<()> {
-    backward_into(g, node, x, w, b, params, [false, false])
+    backward_into(g, node, x, w, b, params, [false, false], rows)
 }
 
 /// [`backward`], where `write[0]` (`write[1]`) says that the weight's (bias's) gradient is to be
 /// overwritten with this node's contribution, summed from 0.0 — the same bits as adding it to a
-/// zeroed buffer ([`Tape::backward_overwrite`]).
+/// zeroed buffer ([`Tape::backward_overwrite`]). `rows` is the caller's [`Rows`] hint.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_into(
     mut g: Grads,
     node: Node,
@@ -65,6 +79,7 @@ pub(crate) fn backward_into(
     b: ParamId,
     params: &mut Params,
     write: [bool; 2],
+    rows: Rows,
 ) -> Result<()> {
     let xn = g.node(x);
     let (m, k, n) = (xn.shape.rows, xn.shape.cols, node.shape.cols);
@@ -73,13 +88,13 @@ pub(crate) fn backward_into(
     let (pv, pg, _) = params.split_mut();
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k)?;
+        kernels::matmul_nt_acc_rows(dy, &pv[we.range()], dx, m, n, k, rows)?;
     }
     let xv = &vals[xn.range()];
     if write[0] {
-        kernels::matmul_tn(xv, dy, &mut pg[we.range()], m, k, n)?;
+        kernels::matmul_tn_rows(xv, dy, &mut pg[we.range()], m, k, n, rows)?;
     } else {
-        kernels::matmul_tn_acc(xv, dy, &mut pg[we.range()], m, k, n)?;
+        kernels::matmul_tn_acc_rows(xv, dy, &mut pg[we.range()], m, k, n, rows)?;
     }
     if write[1] {
         pg[be.range()].fill(0.0);
@@ -90,7 +105,7 @@ pub(crate) fn backward_into(
 
 /// Backward with the fused update: `dx` first (from the weights before the update), then each
 /// row of `dW = xᵀ·dy` and then `db`, each summed over the batch in the canonical order from 0.0
-/// into the row scratch and handed to `rule` at once.
+/// into the row scratch and handed to `rule` at once. `rows` is the caller's [`Rows`] hint.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     mut g: Grads,
@@ -102,6 +117,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     rule: &mut U,
     state: &mut [f32],
     lr: f32,
+    rows: Rows,
 ) -> Result<()> {
     let xn = g.node(x);
     let (m, k, n) = (xn.shape.rows, xn.shape.cols, node.shape.cols);
@@ -113,7 +129,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
         scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc(dy, &pv[we.range()], dx, m, n, k)?;
+        kernels::matmul_nt_acc_rows(dy, &pv[we.range()], dx, m, n, k, rows)?;
     }
     if n == 0 {
         return Ok(()); // a zero-width layer has nothing to update

@@ -131,6 +131,12 @@ impl Rows {
     pub(crate) const fn of(batch: usize) -> Rows {
         if batch == 1 { Rows::One } else { Rows::Any }
     }
+
+    /// [`Rows::One`] if `one`.
+    #[inline(always)]
+    pub(crate) const fn one_if(one: bool) -> Rows {
+        if one { Rows::One } else { Rows::Any }
+    }
 }
 
 fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> {
@@ -147,6 +153,7 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
 }
 
 /// [`matmul`] with a [`Rows`] hint.
+#[inline(always)] // so that a constant hint picks one copy of the kernel at once
 pub(crate) fn matmul_rows(
     a: &[f32],
     b: &[f32],
@@ -179,6 +186,7 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n:
 }
 
 /// [`matmul_tn_acc`] with a [`Rows`] hint (`m` is the batch).
+#[inline(always)] // so that a constant hint picks one copy of the kernel at once
 pub(crate) fn matmul_tn_acc_rows(
     a: &[f32],
     d: &[f32],
@@ -220,6 +228,7 @@ pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usi
 }
 
 /// [`matmul_tn`] with a [`Rows`] hint (`m` is the batch).
+#[inline(always)] // so that a constant hint picks one copy of the kernel at once
 pub(crate) fn matmul_tn_rows(
     a: &[f32],
     d: &[f32],
@@ -292,6 +301,7 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k:
 }
 
 /// [`matmul_nt_acc`] with a [`Rows`] hint (`m` is the batch).
+#[inline(always)] // so that a constant hint picks one copy of the kernel at once
 pub(crate) fn matmul_nt_acc_rows(
     d: &[f32],
     b: &[f32],
@@ -321,10 +331,32 @@ const BLOCKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", targ
 
 /// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
 /// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
-/// The plain loops (small targets) only ever see a row-major `c`; `rows` is the caller's
-/// [`Rows`] hint (a constant one leaves the panel kernel out of a batch-1 firmware).
+/// `rows` is the caller's [`Rows`] hint: one function per hint (not generic, so each exists
+/// once in a program), and a constant hint keeps one of them: a batch-1 firmware has no panel
+/// kernel.
+#[inline(always)]
+fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: Out, rows: Rows) {
+    match rows {
+        Rows::One => gemm_one(m, n, k, a, b, c),
+        Rows::Any => gemm_any(m, n, k, a, b, c),
+    }
+}
+
+/// [`gemm_acc`] for any batch.
+fn gemm_any(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
+    gemm(m, n, k, a, b, c, true);
+}
+
+/// [`gemm_acc`] for batch 1: the plain loops without their multi-row panel kernel.
+fn gemm_one(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
+    gemm(m, n, k, a, b, c, false);
+}
+
+/// [`gemm_acc`]'s body; the plain loops (small targets) only ever see a row-major `c`, and use
+/// their multi-row panel kernel only with `panel`.
 #[allow(unused_mut, unused_variables)]
-fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, rows: Rows) {
+#[inline(always)]
+fn gemm(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, panel: bool) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -335,14 +367,15 @@ fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, rows: Ro
     #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
     blocked::<8, Exact>(m, n, k, a, b, c);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-    plain(m, n, k, a, b, c.data, rows);
+    plain(m, n, k, a, b, c.data, panel);
 }
 
 /// The plain loops: for each output row, the reduction runs outermost so the inner loop walks
-/// contiguous outputs. The canonical order by construction; what small targets run. With
-/// [`Rows::One`] the multi-row panel kernel is not used (same bits).
+/// contiguous outputs. The canonical order by construction; what small targets run. Without
+/// `panel` (a [`Rows::One`] caller) the multi-row panel kernel is not used (same bits).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"), allow(dead_code))]
-fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], rows: Rows) {
+#[inline(always)]
+fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], panel: bool) {
     const TILE: usize = 16; // outputs per register tile
     if k == 1 && b.cs == 1 {
         // One term per output (a batch-1 weight gradient `c += x[p]·dy[j]`): 16 of the `b(0, j)`
@@ -374,7 +407,7 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], rows: Ro
     // then the last `n mod 4` columns of those rows in row tiles; leftover rows as below. Never
     // at batch 1 (`k` is the batch in `xᵀ·dy`, handled above): a `Rows::One` caller leaves it out.
     let mut done = 0;
-    if rows == Rows::Any && b.cs == 1 && n >= 4 && m >= 4 {
+    if panel && b.cs == 1 && n >= 4 && m >= 4 {
         done = rows4(c, m, n, k, a, b);
         let j0 = n - n % 4;
         for (i, row) in c.chunks_exact_mut(n).enumerate().take(done) {
@@ -882,15 +915,7 @@ mod tests {
             let mut want = random_values(m * n, 0.0, 1300 + s as u64);
             let mut got = want.clone();
             reference(m, n, 1, &|i, _| at[i], &|_, j| b[j], &mut want);
-            plain(
-                m,
-                n,
-                1,
-                View { data: &at, rs: 1, cs: m },
-                View { data: &b, rs: n, cs: 1 },
-                &mut got,
-                Rows::Any,
-            );
+            plain(m, n, 1, View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 }, &mut got, true);
             assert_eq!(bits(&got), bits(&want), "{m}x1x{n}");
         }
     }
@@ -906,22 +931,14 @@ mod tests {
             for rows in [Rows::Any, Rows::One] {
                 let mut got = vec![0.0; m * n];
                 let (av, bv) = (View { data: &a, rs: k, cs: 1 }, View { data: &b, rs: n, cs: 1 });
-                plain(m, n, k, av, bv, &mut got, rows);
+                plain(m, n, k, av, bv, &mut got, rows == Rows::Any);
                 assert_eq!(bits(&got), bits(&want));
             }
             let bt = random_values(n * k, 0.0, 900 + s as u64); // n×k, used transposed
             let mut want = vec![0.5; m * n];
             reference(m, n, k, &|i, p| a[i * k + p], &|p, j| bt[j * k + p], &mut want);
             let mut got = vec![0.5; m * n];
-            plain(
-                m,
-                n,
-                k,
-                View { data: &a, rs: k, cs: 1 },
-                View { data: &bt, rs: 1, cs: k },
-                &mut got,
-                Rows::Any,
-            );
+            plain(m, n, k, View { data: &a, rs: k, cs: 1 }, View { data: &bt, rs: 1, cs: k }, &mut got, true);
             assert_eq!(bits(&got), bits(&want));
             // A transposed left operand (the weight gradient `xᵀ·d`) onto a non-zero start: the
             // register tiles of 16 and the remainder columns.
@@ -931,7 +948,7 @@ mod tests {
             for rows in [Rows::Any, Rows::One] {
                 let mut got = vec![0.25; m * n];
                 let (av, bv) = (View { data: &at, rs: 1, cs: m }, View { data: &b, rs: n, cs: 1 });
-                plain(m, n, k, av, bv, &mut got, rows);
+                plain(m, n, k, av, bv, &mut got, rows == Rows::Any);
                 assert_eq!(bits(&got), bits(&want));
             }
         }

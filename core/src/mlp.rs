@@ -310,6 +310,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Parameter floats (values; the gradient buffer is as long), running statistics included.
+    #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_len(&self) -> usize {
         let mut n = 0usize;
         let mut l = 0;
@@ -325,6 +326,7 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Optimizer state floats for `optimizer` over this model's parameters.
+    #[inline(always)] // folds to a constant for a `const` spec and optimizer
     pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
         optimizer.state_len(self.param_len())
     }
@@ -469,6 +471,7 @@ impl<'a> MlpSpec<'a> {
 
     /// Checks the spec: at least two widths, none zero, at most 65535 tensors, valid batch-norm
     /// and dropout settings.
+    #[inline(always)] // a `const` spec's checks fold away (a firmware keeps none of them)
     pub fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 {
             return Err(Error::InvalidArgument { what: "MLP widths (need input and output)", value: 0.0 });

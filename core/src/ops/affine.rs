@@ -15,7 +15,10 @@ impl Tape<'_> {
         self.affine_rows(x, params, w, b, Rows::Any)
     }
 
-    /// [`affine`](Self::affine) with the caller's [`Rows`] hint.
+    /// [`affine`](Self::affine) with the caller's [`Rows`] hint: one function per hint (not
+    /// generic, so each exists once in a program), and a hint that is a constant once inlined
+    /// keeps one of them.
+    #[inline(always)]
     pub(crate) fn affine_rows(
         &mut self,
         x: Var,
@@ -24,6 +27,22 @@ impl Tape<'_> {
         b: ParamId,
         rows: Rows,
     ) -> Result<Var> {
+        match rows {
+            Rows::One => self.affine_one(x, params, w, b),
+            Rows::Any => self.affine_any(x, params, w, b),
+        }
+    }
+
+    fn affine_one(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
+        self.affine_body(x, params, w, b, Rows::One)
+    }
+
+    fn affine_any(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
+        self.affine_body(x, params, w, b, Rows::Any)
+    }
+
+    #[inline(always)]
+    fn affine_body(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId, rows: Rows) -> Result<Var> {
         let xn = self.node(x)?;
         let (we, be) = (params.entry(w)?, params.entry(b)?);
         if we.shape.rows != xn.shape.cols {
@@ -69,9 +88,53 @@ pub(crate) fn backward(
 
 /// [`backward`], where `write[0]` (`write[1]`) says that the weight's (bias's) gradient is to be
 /// overwritten with this node's contribution, summed from 0.0 — the same bits as adding it to a
-/// zeroed buffer ([`Tape::backward_overwrite`]). `rows` is the caller's [`Rows`] hint.
+/// zeroed buffer ([`Tape::backward_overwrite`]). `rows` is the caller's [`Rows`] hint (one copy
+/// per hint, as for the forward).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn backward_into(
+    g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+    write: [bool; 2],
+    rows: Rows,
+) -> Result<()> {
+    match rows {
+        Rows::One => backward_one(g, node, x, w, b, params, write),
+        Rows::Any => backward_any(g, node, x, w, b, params, write),
+    }
+}
+
+fn backward_one(
+    g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+    write: [bool; 2],
+) -> Result<()> {
+    backward_body(g, node, x, w, b, params, write, Rows::One)
+}
+
+fn backward_any(
+    g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+    write: [bool; 2],
+) -> Result<()> {
+    backward_body(g, node, x, w, b, params, write, Rows::Any)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_body(
     mut g: Grads,
     node: Node,
     x: Var,
@@ -105,10 +168,12 @@ pub(crate) fn backward_into(
 
 /// Backward with the fused update: `dx` first (from the weights before the update), then each
 /// row of `dW = xᵀ·dy` and then `db`, each summed over the batch in the canonical order from 0.0
-/// into the row scratch and handed to `rule` at once. `rows` is the caller's [`Rows`] hint.
+/// into the row scratch and handed to `rule` at once. `rows` is the caller's [`Rows`] hint (one
+/// copy per hint).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
-    mut g: Grads,
+    g: Grads,
     node: Node,
     x: Var,
     w: ParamId,
@@ -119,6 +184,25 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     lr: f32,
     rows: Rows,
 ) -> Result<()> {
+    match rows {
+        Rows::One => backward_fused_hinted::<U, true>(g, node, x, w, b, params, rule, state, lr),
+        Rows::Any => backward_fused_hinted::<U, false>(g, node, x, w, b, params, rule, state, lr),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
+    mut g: Grads,
+    node: Node,
+    x: Var,
+    w: ParamId,
+    b: ParamId,
+    params: &mut Params,
+    rule: &mut U,
+    state: &mut [f32],
+    lr: f32,
+) -> Result<()> {
+    let rows = Rows::one_if(ONE);
     let xn = g.node(x);
     let (m, k, n) = (xn.shape.rows, xn.shape.cols, node.shape.cols);
     let vals = g.vals;

@@ -176,7 +176,9 @@ pub fn uniform01(rng: &mut impl RngCore) -> f32 {
 
 /// Two independent standard normal draws by Box–Muller (see the [module docs](self)):
 /// `u₁ = ((x₁ >> 8) + 1)·2⁻²⁴ ∈ (0, 1]`, `j = x₂ >> 8`, `r = √(−2 ln u₁)`, returns
-/// `(r cos θ, r sin θ)` for `θ = 2π·j·2⁻²⁴` ([`cos_sin_turn`]).
+/// `(r cos θ, r sin θ)` for `θ = 2π·j·2⁻²⁴` ([`cos_sin_turn`]). Out of line: initialisation
+/// is cold, and [`Init::fill`] calls it from two places.
+#[inline(never)]
 pub fn normal_pair(rng: &mut impl RngCore) -> (f32, f32) {
     let u1 = ((rng.next_u32() >> 8) + 1) as f32 * (1.0 / 16_777_216.0);
     let j = rng.next_u32() >> 8;

@@ -99,6 +99,10 @@ pub trait FusedUpdate {
 impl FusedUpdate for Optimizer {
     /// Validates the options and `lr`, refuses [`Clip::GlobalNorm`] with
     /// [`Error::Unsupported`], then [`Optimizer::begin_step`].
+    // The three methods are inlined: a fused step on a `const` optimizer (a local copy that no
+    // `&mut` leaves) then folds its checks and keeps only its own rule's loop (and no `powf`
+    // unless it is Adam), as the step with a gradient buffer does.
+    #[inline(always)]
     fn begin_step(&mut self, lr: f32) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
@@ -114,6 +118,7 @@ impl FusedUpdate for Optimizer {
     }
 
     /// [`Optimizer::update_part`] on the tensor's state slice (see the optimizer's state layout).
+    #[inline(always)]
     fn update(
         &mut self,
         at: FusedChunk,
@@ -136,6 +141,7 @@ impl FusedUpdate for Optimizer {
     /// `p −= lr·(0.0 + a[r]·d[j])` (the gradient, then [`sgd::update`]),
     /// with 16 of the `d[j]` held in registers across the rows: the batch-1 hot path of on-device
     /// training. Every other configuration takes the default.
+    #[inline(always)]
     fn update_outer(
         &mut self,
         at: FusedChunk,
@@ -190,6 +196,7 @@ impl FusedUpdate for Optimizer {
 
 /// The trait's default `update_outer`, callable from an override: row by row through `scratch`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn fused_default_outer<U: FusedUpdate + ?Sized>(
     rule: &mut U,
     at: FusedChunk,

@@ -122,6 +122,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
     /// with [`Params::fused`], sized by [`MlpSpec::plan_fused`]). Same bits as `step` for every
     /// rule; global-norm clipping is refused ([`Error::Unsupported`]), and a non-finite gradient
     /// is not scanned for (the loss is checked).
+    #[inline(always)] // as `step`: with a `const` spec and optimizer only their own code is compiled in
     pub fn step_fused(
         &mut self,
         tape: &mut Tape,
@@ -136,6 +137,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         out
     }
 
+    #[inline(always)]
     fn step_fused_inner(
         &mut self,
         tape: &mut Tape,

@@ -191,6 +191,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)] // `rule` stays the caller's local copy: a `const` optimizer folds (see `FusedUpdate`)
 fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
     mut g: Grads,
     node: Node,

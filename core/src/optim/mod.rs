@@ -731,6 +731,7 @@ impl Optimizer {
     /// option validation (once per step), the finiteness scan of the gradient (a second pass over
     /// every parameter; a finite loss was checked) and global-norm clipping (refused).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)] // for the fused step's sake: a `const` optimizer keeps its own rule's loop only
     pub fn update_part(
         &self,
         entry: ParamEntry,
@@ -772,11 +773,12 @@ impl Optimizer {
         } else {
             (&mut s0[start..start + c], &mut s1[start..start + c])
         };
-        self.apply(entry.kind, values, grads, s0, s1, lr);
+        self.apply_whole(entry.kind, values, grads, s0, s1, lr);
         Ok(())
     }
 
-    /// [`apply`](Self::apply) for a whole tensor (from `step`): an inlined test for SGD, then
+    /// [`apply`](Self::apply) for a whole tensor (from `step`) or a part of one (the fused
+    /// update): an inlined test for SGD, then
     /// loops kept out of line (inlined into the step's loop over tensors, LLVM compiles the rule
     /// loops worse, Adam by 2.5 %). With a `const` SGD optimizer only SGD's loop is compiled in.
     /// (Adam's loop specialised the same way ran 13 % more instructions per step on the M4F.)

@@ -1,6 +1,8 @@
 //! What the demo firmwares share: printing over semihosting (integers only, and without
-//! `core::fmt`: lines are assembled by [`Line`]), the panic handler, exiting QEMU with a status,
-//! the instruction-count marker, and stack painting to measure the stack's high-water mark.
+//! `core::fmt`: lines are assembled by [`Line`]), exiting QEMU with a status, the
+//! instruction-count marker, and stack painting to measure the stack's high-water mark. A panic
+//! goes to `panic-semihosting` (with `exit`), which each firmware links: message over
+//! semihosting, QEMU exits with failure.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -90,21 +92,6 @@ impl Line {
         let text = unsafe { core::str::from_utf8_unchecked(line) };
         cortex_m_semihosting::hprint!(text); // one `&str`: no formatting
     }
-}
-
-/// Prints `"panic at <file>:<line>"` (the message would need `core::fmt`) and exits with
-/// failure.
-#[panic_handler]
-#[inline(never)]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    cortex_m::interrupt::disable();
-    let mut l = Line::new();
-    l.s("panic");
-    if let Some(at) = info.location() {
-        l.s(" at ").s(at.file()).s(":").u(at.line() as usize);
-    }
-    l.print();
-    exit(false)
 }
 
 /// Stack a firmware keeps free in its compile-time RAM check (the measured use is ~1 KiB).

@@ -3,6 +3,7 @@
 macro_rules! mnist_firmware {
     ($cfg:path) => {
         use cortex_m_rt::entry;
+        use panic_semihosting as _;
         use staticgrad::mlp::Plan;
         use staticgrad::{Node, ParamEntry};
         use staticgrad_demos::mnist::{self, MnistMemory};

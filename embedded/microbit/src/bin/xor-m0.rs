@@ -4,6 +4,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use panic_semihosting as _;
 use staticgrad::{Node, ParamEntry};
 use staticgrad_demos::xor::{self, PLAN, XorMemory};
 use staticgrad_fw::{Firmware, finish, stack};

@@ -187,7 +187,7 @@ impl Net<'_, '_> {
             View { data: w, rs: n, cs: 1 },
             z,
         );
-        for row in z.chunks_exact_mut(n) {
+        for row in z.chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(b) {
                 *o += bv;
             }

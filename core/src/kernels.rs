@@ -166,7 +166,7 @@ pub(crate) fn matmul_rows(
     check("matmul a", a.len(), m, k)?;
     check("matmul b", b.len(), k, n)?;
     check("matmul c", c.len(), m, n)?;
-    c[..m * n].fill(0.0);
+    c.get_mut(..m * n).unwrap_or_default().fill(0.0); // checked above
     gemm_acc(
         m,
         n,
@@ -242,13 +242,15 @@ pub(crate) fn matmul_tn_rows(
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
     if m != 1 || n == 0 {
-        c[..k * n].fill(0.0);
+        c.get_mut(..k * n).unwrap_or_default().fill(0.0); // checked above
         return matmul_tn_acc_rows(a, d, c, m, k, n, rows);
     }
     // 16 of the `d[j]` stay in registers while the rows go by: a multiply, an add and a store per
     // element. `0.0 + t` rather than `t`: the same bits as the sum from 0.0 (it turns −0 into +0).
     const TILE: usize = 16;
-    let (c, d, a) = (&mut c[..k * n], &d[..n], &a[..k]);
+    let (Some(c), Some(d), Some(a)) = (c.get_mut(..k * n), d.get(..n), a.get(..k)) else {
+        return Ok(()); // checked above
+    };
     let mut j0 = 0;
     for dt in d.chunks_exact(TILE) {
         let mut dr = [0.0f32; TILE];
@@ -262,9 +264,9 @@ pub(crate) fn matmul_tn_rows(
         }
         j0 += TILE;
     }
-    let rest = &d[j0..];
+    let rest = d.get(j0..).unwrap_or_default();
     for (row, &ap) in c.chunks_exact_mut(n).zip(a) {
-        for (o, &dv) in row[j0..].iter_mut().zip(rest) {
+        for (o, &dv) in row.get_mut(j0..).unwrap_or_default().iter_mut().zip(rest) {
             *o = 0.0 + ap * dv;
         }
     }
@@ -396,8 +398,9 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], panel: b
             j0 += TILE;
         }
         for (i, row) in c.chunks_exact_mut(n).take(m).enumerate() {
-            let ai = a.data[i * a.rs];
-            for (o, &bv) in row[j0..].iter_mut().zip(&b0[j0..]) {
+            let ai = a.data.get(i * a.rs).copied().unwrap_or_default();
+            let (row, b0) = (row.get_mut(j0..).unwrap_or_default(), b0.get(j0..).unwrap_or_default());
+            for (o, &bv) in row.iter_mut().zip(b0) {
                 *o += ai * bv;
             }
         }
@@ -450,9 +453,9 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], panel: b
         } else {
             // `d·bᵀ` (`a.cs == 1`, `b.rs == 1`): both operands are contiguous along the
             // reduction; one dot product each.
-            let arow = &a.data[i * a.rs..i * a.rs + k];
+            let arow = a.data.get(i * a.rs..i * a.rs + k).unwrap_or_default();
             for (j, o) in row.iter_mut().enumerate() {
-                let bcol = &b.data[j * b.cs..j * b.cs + k];
+                let bcol = b.data.get(j * b.cs..j * b.cs + k).unwrap_or_default();
                 let mut s = *o;
                 for (&x, &y) in arow.iter().zip(bcol) {
                     s += x * y;
@@ -713,8 +716,8 @@ pub fn col_sum_acc(d: &[f32], c: &mut [f32], m: usize, n: usize) {
     if n == 0 {
         return; // empty output: `m` (unbounded by an empty shape) must not drive a loop
     }
-    for i in 0..m {
-        for (o, &dv) in c.iter_mut().zip(&d[i * n..(i + 1) * n]) {
+    for drow in d.chunks_exact(n).take(m) {
+        for (o, &dv) in c.iter_mut().zip(drow) {
             *o += dv;
         }
     }

@@ -742,10 +742,10 @@ impl<'a> MlpSpec<'a> {
             // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
             // adds to it. A tiny net is cheaper with the one `memset` of `zero_grad`. Only the
             // backward of this spec's ops either way.
-            tape.backward_overwrite_ops(loss, params, self.ops(rows))?;
+            tape.backward_overwrite_ops(loss, params, self.ops(rows), true)?;
         } else {
             params.zero_grad();
-            tape.backward_ops(loss, params, self.ops(rows))?;
+            tape.backward_ops(loss, params, self.ops(rows), true)?;
         }
         tape.scalar(loss)
     }
@@ -793,7 +793,7 @@ impl<'a> MlpSpec<'a> {
                 found: Shape::new(out.len(), 1),
             });
         }
-        for (o, row) in out.iter_mut().zip(tape.value(logits)?.chunks_exact(shape.cols)) {
+        for (o, row) in out.iter_mut().zip(tape.value(logits)?.chunks_exact(shape.cols.max(1))) {
             *o = argmax(row);
         }
         tape.reset();
@@ -826,7 +826,7 @@ impl<'a> MlpSpec<'a> {
         for (xs, ls) in x.chunks(chunk.saturating_mul(i)).zip(labels.chunks(chunk)) {
             let logits = self.logits(tape, params, xs)?;
             let cols = tape.shape(logits)?.cols;
-            for (row, &l) in tape.value(logits)?.chunks_exact(cols).zip(ls) {
+            for (row, &l) in tape.value(logits)?.chunks_exact(cols.max(1)).zip(ls) {
                 hits += usize::from(argmax(row) == l);
             }
         }
@@ -836,13 +836,13 @@ impl<'a> MlpSpec<'a> {
 }
 
 fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0;
+    let (mut best, mut max) = (0, f32::NEG_INFINITY);
     for (j, &v) in row.iter().enumerate() {
         if v.is_nan() {
             return j as u32;
         }
-        if v > row[best] {
-            best = j;
+        if v > max || j == 0 {
+            (best, max) = (j, v);
         }
     }
     best as u32

@@ -185,7 +185,7 @@ impl<'a> Params<'a> {
 
     /// All allocated tensors, in allocation order.
     pub fn entries(&self) -> &[ParamEntry] {
-        &self.table[..self.count]
+        self.table.get(..self.count).unwrap_or_default()
     }
 
     /// Handles of all allocated tensors, in allocation order.
@@ -211,75 +211,83 @@ impl<'a> Params<'a> {
     /// Values of one tensor.
     pub fn value(&self, id: ParamId) -> Result<&[f32]> {
         let e = self.entry(id)?;
-        Ok(&self.values[e.range()])
+        self.values.get(e.range()).ok_or(Error::InvalidHandle { what: "param", index: id.index() })
     }
 
     /// Values of one tensor, writable (initialisation, loading weights).
     pub fn value_mut(&mut self, id: ParamId) -> Result<&mut [f32]> {
         let e = self.entry(id)?;
-        Ok(&mut self.values[e.range()])
+        self.values.get_mut(e.range()).ok_or(Error::InvalidHandle { what: "param", index: id.index() })
     }
 
     /// Accumulated gradient of one tensor (an error for a [`fused`](Self::fused) set).
     pub fn grad(&self, id: ParamId) -> Result<&[f32]> {
         let e = self.entry(id)?;
         let n = self.grad_len();
-        self.grads[..n].get(e.range()).ok_or(self.no_grad(&e))
+        self.grads.get(..n).unwrap_or_default().get(e.range()).ok_or(self.no_grad(&e))
     }
 
     /// Accumulated gradient of one tensor, writable (an error for a [`fused`](Self::fused) set).
     pub fn grad_mut(&mut self, id: ParamId) -> Result<&mut [f32]> {
         let e = self.entry(id)?;
         let (n, err) = (self.grad_len(), self.no_grad(&e));
-        self.grads[..n].get_mut(e.range()).ok_or(err)
+        self.grads.get_mut(..n).unwrap_or_default().get_mut(e.range()).ok_or(err)
     }
 
     /// All parameter values in use, flat.
     pub fn values(&self) -> &[f32] {
-        &self.values[..self.used]
+        self.values.get(..self.used).unwrap_or_default()
     }
 
     /// All parameter values in use, flat and writable.
     pub fn values_mut(&mut self) -> &mut [f32] {
-        &mut self.values[..self.used]
+        self.values.get_mut(..self.used).unwrap_or_default()
     }
 
     /// All gradients in use, flat (empty for a [`fused`](Self::fused) set).
     pub fn grads(&self) -> &[f32] {
-        &self.grads[..self.grad_len()]
+        self.grads.get(..self.grad_len()).unwrap_or_default()
     }
 
     /// All gradients in use, flat and writable (clipping, coupled weight decay); empty for a
     /// [`fused`](Self::fused) set.
     pub fn grads_mut(&mut self) -> &mut [f32] {
         let n = self.grad_len();
-        &mut self.grads[..n]
+        self.grads.get_mut(..n).unwrap_or_default()
     }
 
     /// Values (writable), gradients and the tensor table at once: what an update rule needs.
     /// The gradients are empty for a [`fused`](Self::fused) set.
     pub fn split_mut(&mut self) -> (&mut [f32], &mut [f32], &[ParamEntry]) {
         let n = self.grad_len();
-        (&mut self.values[..self.used], &mut self.grads[..n], &self.table[..self.count])
+        (
+            self.values.get_mut(..self.used).unwrap_or_default(),
+            self.grads.get_mut(..n).unwrap_or_default(),
+            self.table.get(..self.count).unwrap_or_default(),
+        )
     }
 
     /// Values (writable), the row scratch and the table: what a fused backward needs.
     pub(crate) fn split_fused(&mut self) -> (&mut [f32], &mut [f32], &[ParamEntry]) {
-        (&mut self.values[..self.used], &mut self.grads[..], &self.table[..self.count])
+        (
+            self.values.get_mut(..self.used).unwrap_or_default(),
+            &mut *self.grads,
+            self.table.get(..self.count).unwrap_or_default(),
+        )
     }
 
     /// Sets every gradient to zero (call before each backward unless accumulating on purpose).
     pub fn zero_grad(&mut self) {
         let n = self.grad_len();
-        self.grads[..n].fill(0.0);
+        self.grads.get_mut(..n).unwrap_or_default().fill(0.0);
     }
 
     /// Value buffer for a tensor, read-only, plus its gradient writable: what an op's backward needs.
     pub(crate) fn value_and_grad_mut(&mut self, id: ParamId) -> Result<(&[f32], &mut [f32])> {
         let e = self.entry(id)?;
         let (n, err) = (self.grad_len(), self.no_grad(&e));
-        let g = self.grads[..n].get_mut(e.range()).ok_or(err)?;
-        Ok((&self.values[e.range()], g))
+        let g = self.grads.get_mut(..n).unwrap_or_default().get_mut(e.range()).ok_or(err)?;
+        Ok((self.values.get(e.range()).unwrap_or_default(), g))
     }
 }
 

@@ -294,7 +294,7 @@ impl<'a> Tape<'a> {
 
     /// The recorded nodes, oldest first.
     pub fn nodes(&self) -> &[Node] {
-        &self.nodes[..self.len]
+        self.nodes.get(..self.len).unwrap_or_default()
     }
 
     /// The node that produced `v`.
@@ -310,7 +310,7 @@ impl<'a> Tape<'a> {
     /// Values of `v`, row-major.
     pub fn value(&self, v: Var) -> Result<&[f32]> {
         let n = self.node(v)?;
-        Ok(&self.floats[n.range()])
+        self.floats.get(n.range()).ok_or(Error::InvalidHandle { what: "var", index: v.index() })
     }
 
     /// Gradient of the last [`backward`](Self::backward) loss with respect to `v`. Values that
@@ -319,7 +319,7 @@ impl<'a> Tape<'a> {
     pub fn grad(&self, v: Var) -> Result<&[f32]> {
         let n = self.node(v)?;
         match n.grad_range() {
-            Some(r) => Ok(&self.floats[r]),
+            Some(r) => self.floats.get(r).ok_or(Error::InvalidHandle { what: "var", index: v.index() }),
             None => Err(Error::InvalidHandle { what: "var without gradient", index: v.index() }),
         }
     }
@@ -330,7 +330,7 @@ impl<'a> Tape<'a> {
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op: "scalar", expected: Shape::SCALAR, found: n.shape });
         }
-        Ok(self.floats[n.off])
+        self.floats.get(n.off).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
     }
 
     /// Copies `data` onto the tape as a `shape` value that receives no gradient.
@@ -339,7 +339,9 @@ impl<'a> Tape<'a> {
             return Err(Error::Shape { op: "input", expected: shape, found: Shape::new(1, data.len()) });
         }
         let (v, off) = self.push(Op::Input, shape, 0, false)?;
-        self.floats[off..off + data.len()].copy_from_slice(data);
+        if let Some(out) = self.floats.get_mut(off..off + data.len()) {
+            out.copy_from_slice(data); // reserved by `push`
+        }
         Ok(v)
     }
 
@@ -348,14 +350,17 @@ impl<'a> Tape<'a> {
     pub fn param(&mut self, params: &Params, id: ParamId) -> Result<Var> {
         let e = params.entry(id)?;
         let (v, off) = self.push(Op::Param(id), e.shape, 0, true)?;
-        self.floats[off..off + e.shape.len()].copy_from_slice(params.value(id)?);
+        let value = params.value(id)?;
+        if let Some(out) = self.floats.get_mut(off..off + value.len()) {
+            out.copy_from_slice(value); // reserved by `push`
+        }
         Ok(v)
     }
 
     /// The first `len` scratch floats of `node` (they start right after its output).
     pub(crate) fn scratch(&self, node: Node, len: usize) -> &[f32] {
         let s = node.off + node.shape.len();
-        &self.floats[s..s + len]
+        self.floats.get(s..s + len).unwrap_or_default()
     }
 
     /// Offset the next pushed node's output will get (so an op can record its scratch offset).
@@ -398,7 +403,9 @@ impl<'a> Tape<'a> {
             });
         }
         let off = self.used;
-        self.nodes[self.len] = Node { op, off, shape, goff: goff as u32, needs_grad };
+        if let Some(slot) = self.nodes.get_mut(self.len) {
+            *slot = Node { op, off, shape, goff: goff as u32, needs_grad }; // checked above
+        }
         let v = Var(self.len as u32);
         self.len += 1;
         self.used = end;
@@ -430,7 +437,9 @@ impl<'a> Tape<'a> {
     /// Output values of the node just pushed (and its scratch) plus all values below it,
     /// read-only: what a forward kernel writes into and reads from.
     pub(crate) fn split_for_write(&mut self, off: usize) -> (&[f32], &mut [f32]) {
-        let (lo, hi) = self.floats[..self.used].split_at_mut(off);
+        // `off` is the offset `push` just returned, within the values in use.
+        let used = self.floats.get_mut(..self.used).unwrap_or_default();
+        let (lo, hi) = used.split_at_mut(off.min(used.len()));
         (lo, hi)
     }
 
@@ -440,26 +449,38 @@ impl<'a> Tape<'a> {
     ///
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
-        self.backward_ops(loss, params, OpSet::ALL)
+        self.backward_ops(loss, params, OpSet::ALL, false)
     }
 
     /// [`backward`](Self::backward) over a graph made of the ops in `ops` only (meeting another
     /// is an [`Error::Unsupported`]). Inlined with a constant set (an
     /// [`MlpSpec`](crate::mlp::MlpSpec) `const`'s ops), the other ops' backward code is left out
     /// of the binary: a firmware then carries the backward of its own model only.
+    ///
+    /// `recorded_with` says that the caller recorded the graph with this very `params` in this
+    /// step (an MLP step holding `&mut Params` throughout): the ops checked the parameter shapes
+    /// then, so [`check_params`](Self::check_params) is skipped.
     #[inline]
-    pub(crate) fn backward_ops(&mut self, loss: Var, params: &mut Params, ops: OpSet) -> Result<()> {
+    pub(crate) fn backward_ops(
+        &mut self,
+        loss: Var,
+        params: &mut Params,
+        ops: OpSet,
+        recorded_with: bool,
+    ) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
             let needed = params.len();
             return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
         }
-        self.check_params(loss, params)?;
+        if !recorded_with {
+            self.check_params(loss, params)?;
+        }
         if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
         }
         for i in (0..=loss.index()).rev() {
-            let node = self.nodes[i];
+            let Some(&node) = self.nodes.get(i) else { break };
             if node.needs_grad {
                 self.backward_node(node, params, ops)?;
             }
@@ -496,7 +517,7 @@ impl<'a> Tape<'a> {
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
     pub fn backward_overwrite(&mut self, loss: Var, params: &mut Params) -> Result<()> {
-        self.backward_overwrite_ops(loss, params, OpSet::ALL)
+        self.backward_overwrite_ops(loss, params, OpSet::ALL, false)
     }
 
     /// [`backward_overwrite`](Self::backward_overwrite) over a graph of the ops in `ops` only
@@ -507,13 +528,16 @@ impl<'a> Tape<'a> {
         loss: Var,
         params: &mut Params,
         ops: OpSet,
+        recorded_with: bool,
     ) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
             let needed = params.len();
             return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
         }
-        self.check_params(loss, params)?;
+        if !recorded_with {
+            self.check_params(loss, params)?;
+        }
         let seeded = self.node(loss)?.needs_grad;
         let written =
             if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
@@ -531,7 +555,7 @@ impl<'a> Tape<'a> {
             return Ok(()); // nothing trainable upstream of the loss: all zeroed above
         }
         for i in (0..=loss.index()).rev() {
-            let node = self.nodes[i];
+            let Some(&node) = self.nodes.get(i) else { break };
             if !node.needs_grad {
                 continue;
             }
@@ -567,12 +591,13 @@ impl<'a> Tape<'a> {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
-        self.backward_fused_ops(loss, params, rule, state, lr, OpSet::ALL)
+        self.backward_fused_ops(loss, params, rule, state, lr, OpSet::ALL, false)
     }
 
     /// [`backward_fused`](Self::backward_fused) over a graph of the ops in `ops` only (see
     /// [`backward_ops`](Self::backward_ops)).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward_fused_ops<U: FusedUpdate + ?Sized>(
         &mut self,
         loss: Var,
@@ -581,9 +606,12 @@ impl<'a> Tape<'a> {
         state: &mut [f32],
         lr: f32,
         ops: OpSet,
+        recorded_with: bool,
     ) -> Result<()> {
         self.check_loss(loss, "backward_fused")?;
-        self.check_params(loss, params)?;
+        if !recorded_with {
+            self.check_params(loss, params)?;
+        }
         let walked = self.nodes.get(..=loss.index()).unwrap_or_default();
         for (i, node) in walked.iter().enumerate() {
             if let Op::BatchNorm { .. } | Op::BatchNormEval { .. } = node.op {
@@ -602,7 +630,7 @@ impl<'a> Tape<'a> {
             return Ok(()); // nothing trainable upstream of the loss
         }
         for i in (0..=loss.index()).rev() {
-            let node = self.nodes[i];
+            let Some(&node) = self.nodes.get(i) else { break };
             if !node.needs_grad {
                 continue;
             }
@@ -632,7 +660,7 @@ impl<'a> Tape<'a> {
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op, expected: Shape::SCALAR, found: n.shape });
         }
-        if !self.floats[n.off].is_finite() {
+        if !self.floats.get(n.off).is_some_and(|l| l.is_finite()) {
             return Err(Error::NonFinite { what: "loss", index: 0 });
         }
         Ok(())
@@ -675,16 +703,21 @@ impl<'a> Tape<'a> {
             return Ok(false);
         };
         let base = self.floats.len() - self.gused;
-        self.floats[base..].fill(0.0);
-        self.floats[seed.start] = 1.0;
+        if let Some(g) = self.floats.get_mut(base..) {
+            g.fill(0.0);
+        }
+        if let Some(s) = self.floats.get_mut(seed.start) {
+            *s = 1.0;
+        }
         Ok(true)
     }
 
     /// The backward view of the arena: values, gradients, nodes.
     pub(crate) fn grads_view(&mut self) -> Grads<'_> {
         let base = self.floats.len() - self.gused;
-        let (front, back) = self.floats.split_at_mut(base);
-        Grads { vals: &front[..self.used], grads: back, base, nodes: &self.nodes[..self.len] }
+        let (front, back) = self.floats.split_at_mut(base.min(self.floats.len()));
+        let vals = front.get(..self.used).unwrap_or_default();
+        Grads { vals, grads: back, base, nodes: self.nodes.get(..self.len).unwrap_or_default() }
     }
 
     // Always inlined, so that a constant `ops` leaves only its own arms.
@@ -771,7 +804,7 @@ pub(crate) struct Grads<'t> {
 impl Grads<'_> {
     /// The operand's node (handles were validated when the op was recorded).
     pub(crate) fn node(&self, v: Var) -> Node {
-        self.nodes[v.index()]
+        self.nodes.get(v.index()).copied().unwrap_or(Node::EMPTY)
     }
 
     /// Index range of `node`'s gradient in `grads` (the node must need a gradient).
@@ -782,26 +815,27 @@ impl Grads<'_> {
 
     /// The upstream gradient of `node`.
     pub(crate) fn out(&self, node: Node) -> &[f32] {
-        &self.grads[self.range_of(node)]
+        self.grads.get(self.range_of(node)).unwrap_or_default()
     }
 
     /// The upstream gradient of `node`, writable (a fused update may clip it in place).
     pub(crate) fn out_mut(&mut self, node: Node) -> &mut [f32] {
         let r = self.range_of(node);
-        &mut self.grads[r]
+        self.grads.get_mut(r).unwrap_or_default()
     }
 
     /// The upstream gradient of `node` and the writable gradient of operand `v` — empty if `v`
     /// needs no gradient (a data input).
     pub(crate) fn out_and(&mut self, node: Node, v: Var) -> (&[f32], &mut [f32]) {
-        let vn = self.nodes[v.index()];
+        let vn = self.node(v);
         let r = self.range_of(node);
         if !vn.needs_grad {
-            return (&self.grads[r], &mut []);
+            return (self.grads.get(r).unwrap_or_default(), &mut []);
         }
+        // Operands were recorded first, so their gradients sit above the node's.
         let rv = self.range_of(vn);
-        let (lo, hi) = self.grads.split_at_mut(rv.start);
-        (&lo[r], &mut hi[..rv.len()])
+        let (lo, hi) = self.grads.split_at_mut(rv.start.min(self.grads.len()));
+        (lo.get(r).unwrap_or_default(), hi.get_mut(..rv.len()).unwrap_or_default())
     }
 }
 

@@ -156,7 +156,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         let loss = spec.loss(tape, logits, targets)?;
         let data_loss = tape.scalar(loss)?;
         let total = data_loss + opt.decay_loss(params);
-        let stepped = tape.backward_fused_ops(loss, params, &mut opt, self.state, lr, spec.ops(rows));
+        let stepped = tape.backward_fused_ops(loss, params, &mut opt, self.state, lr, spec.ops(rows), true);
         self.optimizer.take_progress(&opt);
         stepped.map(|()| total)
     }

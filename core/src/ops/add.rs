@@ -15,8 +15,8 @@ impl Tape<'_> {
         }
         let (v, off) = self.push(Op::Add { a, b }, an.shape, 0, an.needs_grad || bn.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        let (x, y) = (&lo[an.range()], &lo[bn.range()]);
-        let out = &mut out[..x.len()];
+        let (x, y) = (lo.get(an.range()).unwrap_or_default(), lo.get(bn.range()).unwrap_or_default());
+        let out = out.get_mut(..x.len()).unwrap_or_default();
         if bn.shape == an.shape {
             for ((o, &xv), &yv) in out.iter_mut().zip(x).zip(y) {
                 *o = xv + yv;

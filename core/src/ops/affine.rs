@@ -63,9 +63,9 @@ impl Tape<'_> {
         let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
-        kernels::matmul_rows(&lo[xn.range()], params.value(w)?, out, m, k, n, rows)?;
+        kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, m, k, n, rows)?;
         // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
-        for row in out[..m * n].chunks_exact_mut(n.max(1)) {
+        for row in out.get_mut(..m * n).unwrap_or_default().chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
                 *o += bv;
             }
@@ -151,18 +151,18 @@ fn backward_body(
     let (pv, pg, _) = params.split_mut();
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc_rows(dy, &pv[we.range()], dx, m, n, k, rows)?;
+        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
     }
-    let xv = &vals[xn.range()];
+    let xv = vals.get(xn.range()).unwrap_or_default();
     if write[0] {
-        kernels::matmul_tn_rows(xv, dy, &mut pg[we.range()], m, k, n, rows)?;
+        kernels::matmul_tn_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), m, k, n, rows)?;
     } else {
-        kernels::matmul_tn_acc_rows(xv, dy, &mut pg[we.range()], m, k, n, rows)?;
+        kernels::matmul_tn_acc_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), m, k, n, rows)?;
     }
     if write[1] {
-        pg[be.range()].fill(0.0);
+        pg.get_mut(be.range()).unwrap_or_default().fill(0.0);
     }
-    kernels::col_sum_acc(dy, &mut pg[be.range()], m, n);
+    kernels::col_sum_acc(dy, pg.get_mut(be.range()).unwrap_or_default(), m, n);
     Ok(())
 }
 
@@ -214,16 +214,24 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
         scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad {
-        kernels::matmul_nt_acc_rows(dy, &pv[we.range()], dx, m, n, k, rows)?;
+        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
     }
     if n == 0 {
         return Ok(()); // a zero-width layer has nothing to update
     }
-    let xv = &vals[xn.range()];
+    let xv = vals.get(xn.range()).unwrap_or_default();
     if we.kind.trainable() && m == 1 {
         // Batch 1: `dW = xᵀ·dy` is an outer product, which a rule may fuse with its update.
         let at = FusedChunk { entry: we, start: 0 };
-        rule.update_outer(at, &mut pv[we.range()], &xv[..k], &dy[..n], row, state, lr)?;
+        rule.update_outer(
+            at,
+            pv.get_mut(we.range()).unwrap_or_default(),
+            xv.get(..k).unwrap_or_default(),
+            dy.get(..n).unwrap_or_default(),
+            row,
+            state,
+            lr,
+        )?;
     } else if we.kind.trainable() {
         for (p, wrow) in pv[we.range()].chunks_exact_mut(n).enumerate() {
             kernels::outer_row(xv, dy, row, p, m, k, n);
@@ -234,7 +242,7 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
         row.fill(0.0);
         kernels::col_sum_acc(dy, row, m, n);
         let at = FusedChunk { entry: be, start: 0 };
-        rule.update(at, &mut pv[be.range()], row, state, lr)?;
+        rule.update(at, pv.get_mut(be.range()).unwrap_or_default(), row, state, lr)?;
     }
     Ok(())
 }

@@ -19,7 +19,14 @@ impl Tape<'_> {
         let (m, k, n) = (an.shape.rows, an.shape.cols, bn.shape.cols);
         let (v, off) = self.push(Op::MatMul { a, b }, Shape::new(m, n), 0, an.needs_grad || bn.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        kernels::matmul(&lo[an.range()], &lo[bn.range()], out, m, k, n)?;
+        kernels::matmul(
+            lo.get(an.range()).unwrap_or_default(),
+            lo.get(bn.range()).unwrap_or_default(),
+            out,
+            m,
+            k,
+            n,
+        )?;
         Ok(v)
     }
 }
@@ -30,11 +37,11 @@ pub(crate) fn backward(mut g: Grads, node: Node, a: Var, b: Var) -> Result<()> {
     let vals = g.vals;
     if an.needs_grad {
         let (dy, da) = g.out_and(node, a);
-        kernels::matmul_nt_acc(dy, &vals[bn.range()], da, m, n, k)?;
+        kernels::matmul_nt_acc(dy, vals.get(bn.range()).unwrap_or_default(), da, m, n, k)?;
     }
     if bn.needs_grad {
         let (dy, db) = g.out_and(node, b);
-        kernels::matmul_tn_acc(&vals[an.range()], dy, db, m, k, n)?;
+        kernels::matmul_tn_acc(vals.get(an.range()).unwrap_or_default(), dy, db, m, k, n)?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ impl Tape<'_> {
         }
         let (v, off) = self.push(Op::Mean(a), Shape::SCALAR, 0, an.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        out[0] = kernels::sum(&lo[an.range()]) / an.shape.len() as f32;
+        out[0] = kernels::sum(lo.get(an.range()).unwrap_or_default()) / an.shape.len() as f32;
         Ok(v)
     }
 }

@@ -28,7 +28,7 @@ impl Tape<'_> {
         let an = self.node(a)?;
         let (v, off) = self.push(op, an.shape, 0, an.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        crate::kernels::map(&lo[an.range()], out, f);
+        crate::kernels::map(lo.get(an.range()).unwrap_or_default(), out, f);
         Ok(v)
     }
 }
@@ -41,8 +41,8 @@ pub(crate) fn unary_backward(
     df: impl Fn(f32, f32, f32) -> f32,
 ) -> Result<()> {
     let vals = g.vals;
-    let x = &vals[g.node(a).range()];
-    let y = &vals[node.range()];
+    let x = vals.get(g.node(a).range()).unwrap_or_default();
+    let y = vals.get(node.range()).unwrap_or_default();
     let (dy, da) = g.out_and(node, a);
     crate::kernels::map_acc3(x, y, dy, da, df);
     Ok(())

@@ -14,7 +14,7 @@ impl Tape<'_> {
         }
         let (v, off) = self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad || tn.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        out[0] = value(&lo[an.range()], &lo[tn.range()]);
+        out.fill(value(lo.get(an.range()).unwrap_or_default(), lo.get(tn.range()).unwrap_or_default())); // the 1 × 1 loss
         Ok(v)
     }
 }
@@ -42,14 +42,14 @@ pub(crate) fn backward_pred(x: &[f32], t: &[f32], dy: f32, dx: &mut [f32]) {
 pub(crate) fn backward(mut g: Grads, node: Node, a: Var, target: Var) -> Result<()> {
     let (an, tn) = (g.node(a), g.node(target));
     let vals = g.vals;
-    let (x, t) = (&vals[an.range()], &vals[tn.range()]);
+    let (x, t) = (vals.get(an.range()).unwrap_or_default(), vals.get(tn.range()).unwrap_or_default());
     if an.needs_grad {
         let (dy, da) = g.out_and(node, a);
-        backward_pred(x, t, dy[0], da);
+        backward_pred(x, t, dy.first().copied().unwrap_or_default(), da);
     }
     if tn.needs_grad {
         let (dy, dt) = g.out_and(node, target);
-        let c = dy[0] * (2.0 / x.len() as f32);
+        let c = dy.first().copied().unwrap_or_default() * (2.0 / x.len() as f32);
         for ((d, &x), &t) in dt.iter_mut().zip(x).zip(t) {
             *d -= c * (x - t);
         }

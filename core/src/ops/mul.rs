@@ -12,7 +12,11 @@ impl Tape<'_> {
         }
         let (v, off) = self.push(Op::Mul { a, b }, an.shape, 0, an.needs_grad || bn.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        for ((o, &x), &y) in out.iter_mut().zip(&lo[an.range()]).zip(&lo[bn.range()]) {
+        for ((o, &x), &y) in out
+            .iter_mut()
+            .zip(lo.get(an.range()).unwrap_or_default())
+            .zip(lo.get(bn.range()).unwrap_or_default())
+        {
             *o = x * y;
         }
         Ok(v)
@@ -24,13 +28,13 @@ pub(crate) fn backward(mut g: Grads, node: Node, a: Var, b: Var) -> Result<()> {
     let vals = g.vals;
     if an.needs_grad {
         let (dy, da) = g.out_and(node, a);
-        for ((d, &dy), &y) in da.iter_mut().zip(dy).zip(&vals[bn.range()]) {
+        for ((d, &dy), &y) in da.iter_mut().zip(dy).zip(vals.get(bn.range()).unwrap_or_default()) {
             *d += dy * y;
         }
     }
     if bn.needs_grad {
         let (dy, db) = g.out_and(node, b);
-        for ((d, &dy), &x) in db.iter_mut().zip(dy).zip(&vals[an.range()]) {
+        for ((d, &dy), &x) in db.iter_mut().zip(dy).zip(vals.get(an.range()).unwrap_or_default()) {
             *d += dy * x;
         }
     }

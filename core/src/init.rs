@@ -182,7 +182,7 @@ pub fn uniform01(rng: &mut impl RngCore) -> f32 {
 pub fn normal_pair(rng: &mut impl RngCore) -> (f32, f32) {
     let u1 = ((rng.next_u32() >> 8) + 1) as f32 * (1.0 / 16_777_216.0);
     let j = rng.next_u32() >> 8;
-    let r = crate::kernels::sqrt(-2.0 * libm::logf(u1));
+    let r = crate::kernels::sqrt(-2.0 * crate::kernels::logf(u1));
     let (cos, sin) = cos_sin_turn(j);
     (r * cos, r * sin)
 }

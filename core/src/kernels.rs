@@ -422,7 +422,11 @@ fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], panel: b
             }
         }
     }
-    for (i, row) in c.chunks_exact_mut(n).take(m).enumerate().skip(done) {
+    // Rows below `done` were done by the panel kernel; the rest start at row `done` (a split,
+    // not `skip`, whose first step links a generic `nth`).
+    let rest = c.get_mut(done * n..).unwrap_or_default();
+    for (r, row) in rest.chunks_exact_mut(n).take(m - done).enumerate() {
+        let i = done + r;
         if b.cs == 1 {
             // Tiles of 16 outputs whose partial sums stay in registers while `p` runs up: the
             // same additions in the same order as a one-output loop, but one load of `a(i,p)` and
@@ -618,6 +622,13 @@ pub fn sqrt(x: f32) -> f32 {
 #[inline(always)]
 pub fn expf(x: f32) -> f32 {
     if BLOCKED { expf_branchless(x) } else { libm::expf(x) }
+}
+
+/// `ln x`: `libm::logf`, called out of line, so that its callers (the cross-entropy once per row,
+/// Box–Muller's draws) share one copy in a firmware.
+#[inline(never)]
+pub(crate) fn logf(x: f32) -> f32 {
+    libm::logf(x)
 }
 
 /// libm's `expf` (FreeBSD `e_expf.c`) with every branch computed and the result selected:

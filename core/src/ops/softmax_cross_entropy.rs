@@ -85,8 +85,8 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
             *p /= s;
         }
         total += match eps {
-            None => -((xrow.get(t).copied().unwrap_or_default() - max) - libm::logf(s)),
-            Some(e) => -libm::logf(prow.get(t).copied().unwrap_or_default() + e),
+            None => -((xrow.get(t).copied().unwrap_or_default() - max) - kernels::logf(s)),
+            Some(e) => -kernels::logf(prow.get(t).copied().unwrap_or_default() + e),
         };
         if let Some(p) = prow.get_mut(t) {
             *p -= 1.0; // labels were checked: always

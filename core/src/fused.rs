@@ -198,9 +198,9 @@ fn sgd_outer(values: &mut [f32], a: &[f32], d: &[f32], lr: f32) {
         }
         j0 += TILE;
     }
-    let rest = &d[j0..];
+    let rest = d.get(j0..).unwrap_or_default();
     for (row, &ar) in values.chunks_exact_mut(n).zip(a) {
-        for (p, &dv) in row[j0..].iter_mut().zip(rest) {
+        for (p, &dv) in row.get_mut(j0..).unwrap_or_default().iter_mut().zip(rest) {
             sgd::update(p, 0.0 + ar * dv, lr);
         }
     }

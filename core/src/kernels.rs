@@ -280,9 +280,8 @@ pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, m: usize, k: u
     if m == 0 {
         row.fill(0.0);
     }
-    for i in 0..m {
-        let aip = a[i * k + p];
-        let drow = &d[i * n..(i + 1) * n];
+    for (i, drow) in d.chunks_exact(n.max(1)).take(m).enumerate() {
+        let aip = a.get(i * k + p).copied().unwrap_or_default();
         if i == 0 {
             // Written out rather than `fill(0.0)` + add: same bits (0.0 + t), one pass.
             for (o, &dv) in row.iter_mut().zip(drow) {

@@ -620,7 +620,8 @@ impl<'a> Tape<'a> {
                 }
             }
             for id in param_refs(node.op).into_iter().flatten() {
-                if walked[..i].iter().any(|e| param_refs(e.op).contains(&Some(id))) {
+                let earlier = walked.get(..i).unwrap_or_default();
+                if earlier.iter().any(|e| param_refs(e.op).contains(&Some(id))) {
                     return Err(Error::Unsupported { what: "fused update of a parameter used by two nodes" });
                 }
             }
@@ -641,7 +642,8 @@ impl<'a> Tape<'a> {
                         let (pv, _, _) = params.split_fused();
                         let mut g = self.grads_view();
                         let at = FusedChunk { entry: e, start: 0 };
-                        rule.update(at, &mut pv[e.range()], g.out_mut(node), state, lr)?;
+                        let pv = pv.get_mut(e.range()).unwrap_or_default();
+                        rule.update(at, pv, g.out_mut(node), state, lr)?;
                     }
                 }
                 Op::Affine { x, w, b } => {

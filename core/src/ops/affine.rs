@@ -233,7 +233,7 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
             lr,
         )?;
     } else if we.kind.trainable() {
-        for (p, wrow) in pv[we.range()].chunks_exact_mut(n).enumerate() {
+        for (p, wrow) in pv.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(n).enumerate() {
             kernels::outer_row(xv, dy, row, p, m, k, n);
             rule.update(FusedChunk { entry: we, start: p * n }, wrow, row, state, lr)?;
         }

@@ -715,7 +715,8 @@ impl Optimizer {
             clip::clamp_slice(grads, c);
         }
         let split = if self.floats_per_param() == 2 { n } else { needed };
-        let (s0, s1) = state[..needed].split_at_mut(split);
+        let state = state.get_mut(..needed).unwrap_or_default(); // checked above
+        let (s0, s1) = state.split_at_mut(split.min(state.len()));
         self.apply_whole(entry.kind, values, grads, s0, s1, lr);
         Ok(())
     }
@@ -765,13 +766,15 @@ impl Optimizer {
         if let Clip::Value(cv) = self.clip {
             clip::clamp_slice(grads, cv);
         }
-        let (s0, s1) = state[..needed].split_at_mut(if k == 2 { n } else { needed });
-        let (s0, s1) = if k == 0 {
-            (&mut s0[..0], &mut s1[..0])
-        } else if k == 1 {
-            (&mut s0[start..start + c], &mut s1[..0])
-        } else {
-            (&mut s0[start..start + c], &mut s1[start..start + c])
+        let state = state.get_mut(..needed).unwrap_or_default(); // checked above
+        let (s0, s1) = state.split_at_mut(if k == 2 { n } else { needed }.min(state.len()));
+        let (s0, s1): (&mut [f32], &mut [f32]) = match k {
+            0 => (&mut [], &mut []),
+            1 => (s0.get_mut(start..start + c).unwrap_or_default(), &mut []),
+            _ => (
+                s0.get_mut(start..start + c).unwrap_or_default(),
+                s1.get_mut(start..start + c).unwrap_or_default(),
+            ),
         };
         self.apply_whole(entry.kind, values, grads, s0, s1, lr);
         Ok(())

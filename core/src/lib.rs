@@ -9,7 +9,8 @@
 //! * [`Params`] holds all parameter values and gradients in two flat slices.
 //! * Ops live one per file under [`ops`], forward and backward side by side.
 //! * [`gradcheck`] compares any graph's backward with central differences, on a host or a device.
-//! * Arithmetic is deterministic: `libm` for transcendentals, no FMA, and every reduction in the
+//! * Arithmetic is deterministic: `libm` for transcendentals (the initialisation's `cos`/`sin` are
+//!   plain `f32` polynomials, [`init::cos_sin_turn`]), no FMA, and every reduction in the
 //!   canonical order documented in [`kernels`], so x86-64 and Cortex-M give the same bits.
 //!
 //! Training XOR with plain gradient descent:

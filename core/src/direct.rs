@@ -34,8 +34,10 @@ pub(crate) fn applies(spec: &MlpSpec, x: &[f32]) -> bool {
         return false;
     }
     let mut macs = 0usize;
-    for l in 0..spec.layers() {
-        macs = macs.saturating_add(spec.widths[l].saturating_mul(spec.widths[l + 1]));
+    for pair in spec.widths.windows(2) {
+        if let [i, o] = *pair {
+            macs = macs.saturating_add(i.saturating_mul(o));
+        }
     }
     (x.len() / spec.inputs()).saturating_mul(macs) <= MAX_MACS
 }
@@ -145,12 +147,18 @@ struct Net<'a, 's> {
 }
 
 impl Net<'_, '_> {
+    /// Width `i` of the spec (input, hidden…, output); 0 past the end (never, for a layer index).
+    #[inline(always)]
+    fn width(&self, i: usize) -> usize {
+        self.spec.widths.get(i).copied().unwrap_or_default()
+    }
+
     /// Arena offset of layer `l`'s block.
     #[inline(always)]
     fn block(&self, l: usize) -> usize {
         let mut off = 0;
         for j in 0..l {
-            off += 4 * self.rows * self.spec.widths[j + 1];
+            off += 4 * self.rows * self.width(j + 1);
         }
         off
     }
@@ -164,7 +172,7 @@ impl Net<'_, '_> {
     /// `(in, out)` widths of layer `l`.
     #[inline(always)]
     fn widths(&self, l: usize) -> (usize, usize) {
-        (self.spec.widths[l], self.spec.widths[l + 1])
+        (self.width(l), self.width(l + 1))
     }
 
     /// Layer `l`'s input: the data or the previous activation.
@@ -241,8 +249,8 @@ impl Net<'_, '_> {
             hi.get(act..2 * act).unwrap_or_default()
         } else {
             let (zad, dz) = hi.split_at_mut((3 * act).min(hi.len()));
-            let (za, da) = zad.split_at(2 * act);
-            let (z, a) = za.split_at(act);
+            let (za, da) = zad.split_at((2 * act).min(zad.len()));
+            let (z, a) = za.split_at(act.min(za.len()));
             let dz = dz.get_mut(..act).unwrap_or_default();
             activate_back(self.spec.activation, z, a, da, dz);
             dz

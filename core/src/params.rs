@@ -164,11 +164,14 @@ impl<'a> Params<'a> {
             });
         }
         let entry = ParamEntry { offset: self.used, shape, kind };
-        self.values[entry.range()].fill(0.0);
+        // Room for all three was checked above.
+        self.values.get_mut(entry.range()).unwrap_or_default().fill(0.0);
         if !self.fused {
-            self.grads[entry.range()].fill(0.0);
+            self.grads.get_mut(entry.range()).unwrap_or_default().fill(0.0);
         }
-        self.table[self.count] = entry;
+        if let Some(slot) = self.table.get_mut(self.count) {
+            *slot = entry;
+        }
         let id = ParamId(self.count as u16);
         self.count += 1;
         self.used = needed;

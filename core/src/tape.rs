@@ -468,14 +468,7 @@ impl<'a> Tape<'a> {
         ops: OpSet,
         recorded_with: bool,
     ) -> Result<()> {
-        self.check_loss(loss, "backward")?;
-        if params.is_fused() {
-            let needed = params.len();
-            return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
-        }
-        if !recorded_with {
-            self.check_params(loss, params)?;
-        }
+        self.check_backward(loss, params, recorded_with)?;
         if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
         }
@@ -530,14 +523,7 @@ impl<'a> Tape<'a> {
         ops: OpSet,
         recorded_with: bool,
     ) -> Result<()> {
-        self.check_loss(loss, "backward")?;
-        if params.is_fused() {
-            let needed = params.len();
-            return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
-        }
-        if !recorded_with {
-            self.check_params(loss, params)?;
-        }
+        self.check_backward(loss, params, recorded_with)?;
         let seeded = self.node(loss)?.needs_grad;
         let written =
             if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
@@ -652,6 +638,23 @@ impl<'a> Tape<'a> {
                 }
                 _ => self.backward_node(node, params, ops)?,
             }
+        }
+        Ok(())
+    }
+
+    /// What `backward` and `backward_overwrite` refuse before anything is touched: a loss that
+    /// is not a finite `1 × 1` value, a parameter set without a gradient buffer, and (unless
+    /// `recorded_with`, see [`backward_ops`](Self::backward_ops)) parameters other than the
+    /// graph's.
+    #[inline(always)]
+    fn check_backward(&self, loss: Var, params: &Params, recorded_with: bool) -> Result<()> {
+        self.check_loss(loss, "backward")?;
+        if params.is_fused() {
+            let needed = params.len();
+            return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
+        }
+        if !recorded_with {
+            self.check_params(loss, params)?;
         }
         Ok(())
     }

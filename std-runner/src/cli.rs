@@ -8,6 +8,7 @@ use crate::config::{TrainConfig, join};
 use crate::data::{Sampling, SplitSize};
 use crate::model::{self, ModelSpec};
 use crate::report::OutDir;
+use crate::runfolder::{Mode, RunFolder};
 use crate::train::{self, Prepared};
 use crate::{RunError, bench};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -42,6 +43,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Reproduce an experiment of the book's chapter 6 (settings default to the book's).
     Experiment {
+        /// Replace an earlier result in --out: the new one is written beside it and moved into
+        /// place only when it has succeeded.
+        #[arg(long, global = true)]
+        force: bool,
         /// Which experiment.
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
@@ -122,15 +127,20 @@ pub struct TrainArgs {
     /// (its settings come from the checkpoint; --max-steps and --checkpoint-every may change).
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
-    /// Output folder [default: runs/<UTC date and time>].
+    /// Output folder [default: runs/<UTC date and time>]. It must not exist or be empty, unless
+    /// --force is given.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace an existing run in --out: the new run is written beside it and moved into place
+    /// only when it has succeeded, so a failing run leaves the earlier one intact.
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar or per-epoch lines; only the final summary.
     #[arg(long, short)]
     pub quiet: bool,
 
     /// Layer widths, input first, classes last [default: 784,100,100,10].
-    #[arg(long, value_delimiter = ',', value_name = "W,W,…", help_heading = "Model")]
+    #[arg(long, value_delimiter = ',', value_name = "W,W,…", action = clap::ArgAction::Set, help_heading = "Model")]
     pub layers: Option<Vec<usize>>,
     /// Hidden activation: relu, sigmoid or tanh [default: relu].
     #[arg(long, value_name = "NAME", help_heading = "Model")]
@@ -228,7 +238,7 @@ impl TrainArgs {
 #[derive(Args, Debug, Clone)]
 pub struct PlanArgs {
     /// Layer widths, input first.
-    #[arg(long, value_delimiter = ',', value_name = "W,W,…", default_value = "784,100,100,10")]
+    #[arg(long, value_delimiter = ',', value_name = "W,W,…", default_value = "784,100,100,10", action = clap::ArgAction::Set)]
     pub layers: Vec<usize>,
     /// Mini-batch size.
     #[arg(long, default_value_t = 100)]
@@ -276,14 +286,19 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Output file [default: the weights file with extension .rs or .bin; `-` for stdout].
+    /// Output file [default: the weights file with extension .rs or .bin; `-` for stdout]. A
+    /// symlink is written through (the file it names is replaced atomically); a FIFO, device or
+    /// other non-regular file is refused.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
 /// Parses the process arguments, runs, prints any error as one line; returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return parse_error(&e),
+    };
     // The fastest bit-exact matrix kernels this CPU runs (AVX-512, else AVX2, where present):
     // same bits as the portable ones and the Cortex-M, so results do not depend on the machine.
     // `bench --kernels` can choose otherwise.
@@ -300,6 +315,23 @@ pub fn main() -> i32 {
     }
 }
 
+/// A command line clap refuses: `--help` and `--version` print as usual (exit 0); a mistake is
+/// one line, like every other refusal, with exit code 2.
+fn parse_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("staticgrad: error: {first} (see --help)");
+    2
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), RunError> {
     match cli.command {
@@ -309,7 +341,7 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
         Some(Command::Eval(a)) => eval_cmd(&a),
         Some(Command::Export(a)) => export_cmd(&a),
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| RunError::input(format!("bench: {e}"))),
-        Some(Command::Experiment { which }) => which.run().map_err(|e| match e {
+        Some(Command::Experiment { which, force }) => which.run_claimed(force).map_err(|e| match e {
             crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
             crate::experiments::ExpError::Interrupted(_) => RunError::interrupted(format!("experiment: {e}")),
             _ => RunError::failure(format!("experiment: {e}")),
@@ -343,7 +375,13 @@ pub fn default_out_dir() -> PathBuf {
 
 fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
     let resume = match &a.resume {
-        Some(dir) => Some(Checkpoint::load(dir)?),
+        Some(dir) => {
+            // A folder another run is writing: say so, rather than read a checkpoint mid-run.
+            if dir.is_dir() {
+                crate::runfolder::check(dir, Mode::InPlace)?;
+            }
+            Some(Checkpoint::load(dir)?)
+        }
         None => None,
     };
     let cfg = match &resume {
@@ -362,32 +400,52 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
     };
     // Everything is validated and loaded before the output folder is touched.
     let p = train::prepare(&cfg)?;
-    let out_path = match (&a.resume, &a.out) {
-        (Some(dir), None) => dir.clone(),
-        (_, Some(o)) => o.clone(),
-        (None, None) => default_out_dir(),
+    if let (Some(ck), Some(m)) = (&resume, cfg.max_steps)
+        && m <= ck.meta.step
+    {
+        return Err(RunError::input(format!(
+            "--max-steps {m}: the checkpoint is already at step {}; give a larger total",
+            ck.meta.step
+        )));
+    }
+    let (out_path, mode) = match (&a.resume, &a.out) {
+        (Some(dir), None) => (dir.clone(), Mode::InPlace),
+        (Some(dir), Some(o)) if same_path(dir, o) => (o.clone(), Mode::InPlace),
+        (_, Some(o)) => (o.clone(), if a.force { Mode::Replace } else { Mode::New }),
+        (None, None) => (default_out_dir(), Mode::New),
     };
+    let folder = RunFolder::claim(&out_path, mode)?;
+    // Ctrl-C stops at the next step boundary with a checkpoint saved (exit code 130).
+    crate::interrupt::install();
     if !a.quiet {
         announce(&p, resume.as_ref(), default_run);
     }
-    let mut out =
-        OutDir::create(&out_path).map_err(|e| RunError::input(format!("{}: {e}", out_path.display())))?;
-    // Ctrl-C stops at the next step boundary with a checkpoint saved (exit code 130).
-    crate::interrupt::install();
+    let mut out = OutDir::new(folder.dir());
     let result = train::train(&p, resume.as_ref(), Some(&mut out), !a.quiet)
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
-    let o = match result {
-        Ok(o) => o,
-        Err(e) => {
-            // A checkpoint is work to go back to (divergence, Ctrl-C, a full disk): never remove
-            // it; the rest of a failed run's files go.
-            out.keep(checkpoint::FILE);
-            out.discard();
-            return Err(e);
+    match result {
+        Ok(o) => {
+            let dir = folder.commit().map_err(|e| {
+                RunError::failure(format!("{}: moving the new run into place: {e}", out_path.display()))
+            })?;
+            summarize(&p, &o, &dir);
+            Ok(())
         }
-    };
-    summarize(&p, &o, &out.path);
-    Ok(())
+        Err(e) => {
+            // A checkpoint is work to go back to (divergence, Ctrl-C, a full disk): its folder
+            // stays, named in the message. An earlier run's files are never touched.
+            folder.abandon(out.path.join(checkpoint::FILE).exists());
+            Err(e)
+        }
+    }
+}
+
+/// True if `a` and `b` name the same existing folder.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
@@ -560,6 +618,49 @@ pub fn rust_source(
     Ok(s)
 }
 
+/// Where `export --out PATH` writes: PATH itself if it is a regular file or does not exist; the
+/// file a symlink points to (written through, the link stays a link); anything else that is not
+/// a regular file (a FIFO, a device, a socket, a folder) is refused, never replaced by a rename.
+fn export_destination(path: &Path) -> Result<PathBuf, RunError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let mut p = path.to_path_buf();
+    // Follow a chain of symlinks (at most 40, as the kernel does) to what they name.
+    for _ in 0..40 {
+        let m = match std::fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(p),
+            Err(e) => return Err(RunError::input(format!("{}: {e}", path.display()))),
+            Ok(m) => m,
+        };
+        let t = m.file_type();
+        if t.is_symlink() {
+            let target =
+                std::fs::read_link(&p).map_err(|e| RunError::input(format!("{}: {e}", path.display())))?;
+            p = p.parent().map_or(target.clone(), |d| d.join(&target));
+            continue;
+        }
+        if t.is_file() {
+            return Ok(p);
+        }
+        let what = if t.is_dir() {
+            "a folder"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        let via = if p == path { String::new() } else { format!(" (via symlink to {})", p.display()) };
+        return Err(RunError::input(format!(
+            "{}: is {what}{via}; export writes regular files only (--out - writes to stdout)",
+            path.display()
+        )));
+    }
+    Err(RunError::input(format!("{}: too many levels of symbolic links", path.display())))
+}
+
 fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
     let (desc, params) = checkpoint::load_weights(&a.weights)?;
     let src = checkpoint::weights_path(&a.weights);
@@ -575,7 +676,8 @@ fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
         use std::io::Write as _;
         return std::io::stdout().write_all(&bytes).map_err(|e| RunError::failure(format!("stdout: {e}")));
     }
-    crate::report::write_atomic(&out, &bytes)
+    let dest = export_destination(&out)?;
+    crate::report::write_atomic(&dest, &bytes)
         .map_err(|e| RunError::input(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
     Ok(())

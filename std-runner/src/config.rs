@@ -1,8 +1,8 @@
 //! The configuration of a training run: defaults, a TOML file, then command-line flags, each
 //! overriding the one before; and its validation, with one-line errors naming the value.
 
-use crate::RunError;
 use crate::data::{Sampling, SplitSize};
+use crate::{RunError, check};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -143,25 +143,23 @@ impl TrainConfig {
         if self.layers.iter().any(|&w| w == 0 || w > u32::MAX as usize) {
             return bad("--layers", &join(&self.layers), "every width must be at least 1");
         }
-        if let Some(lr) = self.lr
-            && !(lr.is_finite() && lr > 0.0)
-        {
-            return bad("--lr", &lr, "the learning rate must be a positive number");
+        if let Some(lr) = self.lr {
+            check::positive("--lr", lr)?;
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad("--weight-decay", &self.weight_decay, "must be zero or positive");
+        check::non_negative("--weight-decay", self.weight_decay)?;
+        check::fraction("--dropout", self.dropout)?;
+        check::count("--batch", self.batch, 1, usize::MAX)?;
+        check::count("--epochs", self.epochs, 1, usize::MAX)?;
+        check::positive("--csv-scale", self.csv_scale)?;
+        // A TOML file is checked as strictly as the flags (`val = -3` parses as a fraction).
+        for (flag, s) in [("--val", self.val), ("--test", self.test)] {
+            if let SplitSize::Fraction(f) = s {
+                check::fraction(flag, f)?;
+            }
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("--dropout", &self.dropout, "the dropout ratio must be in [0, 1)");
-        }
-        if self.batch == 0 {
-            return bad("--batch", &0, "the batch size must be at least 1");
-        }
-        if self.epochs == 0 {
-            return bad("--epochs", &0, "train for at least 1 epoch");
-        }
-        if !(self.csv_scale.is_finite() && self.csv_scale > 0.0) {
-            return bad("--csv-scale", &self.csv_scale, "must be a positive number");
+        if let Some(m) = self.max_steps {
+            // 0 steps would save a checkpoint at step 0 and advise a --resume with nothing to do.
+            check::count("--max-steps", m, 1, u64::MAX)?;
         }
         if self.mnist_dir.is_some() && self.csv.is_some() {
             return Err(RunError::input("--mnist-dir and --csv: choose one data source"));
@@ -210,7 +208,9 @@ mod tests {
     #[test]
     fn validation_names_the_value() {
         let c = TrainConfig { lr: Some(-0.1), ..TrainConfig::default() };
-        assert_eq!(c.validate().unwrap_err().msg, "--lr -0.1: the learning rate must be a positive number");
+        assert_eq!(c.validate().unwrap_err().msg, "--lr -0.1: must be a positive number");
+        let c: TrainConfig = toml::from_str("val = -3").unwrap();
+        assert_eq!(c.validate().unwrap_err().msg, "--val -3: must be in [0, 1)");
         let c = TrainConfig { layers: vec![784], ..TrainConfig::default() };
         assert!(c.validate().unwrap_err().msg.starts_with("--layers 784:"));
         assert!(TrainConfig::default().validate().is_ok());

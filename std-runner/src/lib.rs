@@ -3,6 +3,7 @@
 //! other tools (benchmarks, the book's experiments) reuse these modules directly.
 
 pub mod bench;
+pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod experiments;
 pub mod interrupt;
 pub mod model;
 pub mod report;
+pub mod runfolder;
 pub mod train;
 
 use std::fmt;

@@ -257,47 +257,60 @@ fn draw_accuracy(svg: &mut String, epochs: &[EpochRecord], title: &str) -> PlotR
     Ok(())
 }
 
-/// A folder of outputs; remembers what it wrote so a failed run can remove exactly that.
+/// A folder of outputs (claimed with [`crate::runfolder::RunFolder`]): single files written
+/// atomically, and a run's final files written all or none.
 #[derive(Debug)]
 pub struct OutDir {
     /// The folder.
     pub path: PathBuf,
-    created: bool,
-    written: Vec<PathBuf>,
 }
 
 impl OutDir {
-    /// Creates the folder (and parents) if needed.
-    pub fn create(path: &Path) -> std::io::Result<OutDir> {
-        let created = !path.exists();
-        std::fs::create_dir_all(path)?;
-        Ok(OutDir { path: path.to_path_buf(), created, written: Vec::new() })
+    /// Writes into `path`, which exists (the work folder of a claimed run).
+    pub fn new(path: &Path) -> OutDir {
+        OutDir { path: path.to_path_buf() }
     }
 
     /// Atomically writes `name` in the folder.
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
         let p = self.path.join(name);
         write_atomic(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-        if !self.written.contains(&p) {
-            self.written.push(p.clone());
-        }
         Ok(p)
     }
 
-    /// Takes `name` off the list [`discard`](Self::discard) removes: it stays on disk.
-    pub fn keep(&mut self, name: &str) {
-        let p = self.path.join(name);
-        self.written.retain(|w| *w != p);
-    }
-
-    /// Removes what this run wrote (and the folder, if this run created it and it is empty).
-    pub fn discard(self) {
-        for p in &self.written {
-            let _ = std::fs::remove_file(p);
+    /// Writes every file or none: each to a temporary name (fsync), then all renamed into place.
+    /// A failure (a full disk) removes the temporary files and leaves the folder's files as they
+    /// were, so a report never links files of another run.
+    pub fn write_all(&mut self, files: &[(&str, &[u8])]) -> Result<(), String> {
+        let tmp = |name: &str| self.path.join(format!(".{name}.tmp"));
+        let mut done: Vec<PathBuf> = Vec::new();
+        let mut staged = || -> Result<(), String> {
+            for (name, bytes) in files {
+                let t = tmp(name);
+                done.push(t.clone());
+                let res = (|| {
+                    let mut f = std::fs::File::create(&t)?;
+                    f.write_all(bytes)?;
+                    f.sync_all()
+                })();
+                res.map_err(|e| format!("{}: {e}", self.path.join(name).display()))?;
+            }
+            Ok(())
+        };
+        if let Err(e) = staged() {
+            for t in &done {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e);
         }
-        if self.created {
-            let _ = std::fs::remove_dir(&self.path);
+        for (name, _) in files {
+            let p = self.path.join(name);
+            std::fs::rename(tmp(name), &p).map_err(|e| format!("{}: {e}", p.display()))?;
         }
+        if let Ok(d) = std::fs::File::open(&self.path) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 }
 
@@ -359,14 +372,22 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_leaves_no_temp() {
+    fn atomic_write_leaves_no_temp_and_write_all_is_all_or_none() {
         let dir = tempfile::tempdir().unwrap();
-        let mut out = OutDir::create(&dir.path().join("run")).unwrap();
+        let mut out = OutDir::new(dir.path());
         out.write("a.txt", b"hello").unwrap();
-        let names: Vec<_> = std::fs::read_dir(&out.path).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
-        let p = out.path.clone();
-        out.discard();
-        assert!(!p.exists());
+        let names = |p: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&out.path), vec![std::ffi::OsString::from("a.txt")]);
+        out.write_all(&[("a.txt", b"new"), ("b.txt", b"b")]).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"new");
+        // A name that cannot be written (its folder does not exist): nothing changes.
+        let err = out.write_all(&[("a.txt", b"newer"), ("no/c.txt", b"c")]).unwrap_err();
+        assert!(err.contains("c.txt"), "{err}");
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"new");
+        assert_eq!(names(&out.path).len(), 2, "no temporary file left");
     }
 }

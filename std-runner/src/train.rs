@@ -417,12 +417,9 @@ pub fn epoch_line(r: &EpochRecord, of: usize) -> String {
 pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), RunError> {
     use crate::report;
     let desc = p.spec.desc()?;
-    out.write(checkpoint::WEIGHTS, &checkpoint::encode_weights(&desc, &o.params))
-        .map_err(RunError::failure)?;
-    out.write("metrics.csv", report::metrics_csv(&o.steps, &o.epochs).as_bytes())
-        .map_err(RunError::failure)?;
-    out.write("metrics.jsonl", report::metrics_jsonl(&o.steps, &o.epochs).as_bytes())
-        .map_err(RunError::failure)?;
+    let weights = checkpoint::encode_weights(&desc, &o.params);
+    let csv = report::metrics_csv(&o.steps, &o.epochs);
+    let jsonl = report::metrics_jsonl(&o.steps, &o.epochs);
     let sched = match p.cfg.schedule {
         ScheduleName::Constant => String::new(),
         ScheduleName::Cosine => " cosine".into(),
@@ -430,10 +427,7 @@ pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), 
     let title = format!("{desc}, {} lr {}{sched}", p.cfg.optimizer, p.lr);
     let loss = report::loss_svg(&o.steps, &o.epochs, &format!("Training loss — {title}"))
         .map_err(RunError::failure)?;
-    out.write("loss.svg", loss.as_bytes()).map_err(RunError::failure)?;
     let acc = report::accuracy_svg(&o.epochs, &format!("Accuracy — {title}")).map_err(RunError::failure)?;
-    out.write("accuracy.svg", acc.as_bytes()).map_err(RunError::failure)?;
-
     let last = o.last();
     let s = &p.splits;
     let summary = serde_json::json!({
@@ -453,9 +447,19 @@ pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), 
         "config": p.cfg,
         "files": ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
     });
-    out.write("summary.json", format!("{:#}\n", summary).as_bytes()).map_err(RunError::failure)?;
-    out.write("report.md", report_md(p, o).as_bytes()).map_err(RunError::failure)?;
-    Ok(())
+    let summary = format!("{:#}\n", summary);
+    let md = report_md(p, o);
+    // All or none: a full disk halfway leaves no report linking files of another run.
+    out.write_all(&[
+        (checkpoint::WEIGHTS, &weights),
+        ("metrics.csv", csv.as_bytes()),
+        ("metrics.jsonl", jsonl.as_bytes()),
+        ("loss.svg", loss.as_bytes()),
+        ("accuracy.svg", acc.as_bytes()),
+        ("summary.json", summary.as_bytes()),
+        ("report.md", md.as_bytes()),
+    ])
+    .map_err(RunError::failure)
 }
 
 fn pct(a: Option<f32>) -> String {

@@ -180,10 +180,10 @@ fn hpsearch_is_thread_count_independent_and_shards_merge_to_the_unsharded_run() 
         assert_eq!(part.len(), 2);
         files.push(s.out.join("trials.jsonl"));
     }
-    let merged = hpsearch::merge(&files, &dir.path().join("merged"), 20).unwrap().broad;
+    let merged = hpsearch::merge(&files, &dir.path().join("merged"), 20, false).unwrap().broad;
     assert_eq!(merged, one);
     assert_eq!(std::fs::read_to_string(dir.path().join("merged/trials.csv")).unwrap(), t1);
     // A shard given twice is refused.
     files.push(files[0].clone());
-    assert!(hpsearch::merge(&files, &dir.path().join("bad"), 20).is_err());
+    assert!(hpsearch::merge(&files, &dir.path().join("bad"), 20, false).is_err());
 }

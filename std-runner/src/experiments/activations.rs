@@ -207,13 +207,26 @@ fn spread_ratio(s: &[LayerStats]) -> f64 {
     hi / lo
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::count;
+        for (flag, v) in [
+            ("--samples", self.samples),
+            ("--width", self.width),
+            ("--layers", self.layers),
+            ("--bins", self.bins),
+            ("--repeats", self.repeats),
+        ] {
+            count(flag, v, 1, usize::MAX)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
-    if args.samples == 0 || args.width == 0 || args.layers == 0 || args.bins == 0 {
-        return Err(super::ExpError::Input(
-            "--samples, --width, --layers and --bins must be positive".into(),
-        ));
-    }
+    args.validate()?;
     let mut out = Output::new(&args.out)?;
     let mut all = Vec::new();
     for (ai, &act) in Act::ALL.iter().enumerate() {

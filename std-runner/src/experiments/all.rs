@@ -40,6 +40,28 @@ struct One {
 
 /// Runs every experiment and writes `report.md`.
 pub fn run(args: &Args) -> Result<()> {
+    run_with(args, |cmd| cmd.run())
+}
+
+/// [`run`] as the command line does: every experiment's folder is checked before the first one
+/// starts (an earlier result is refused unless `force`), then each is claimed in turn (see
+/// [`ExperimentCmd::run_claimed`]).
+pub fn run_claimed(args: &Args, force: bool) -> Result<()> {
+    let mode = if force { crate::runfolder::Mode::Replace } else { crate::runfolder::Mode::New };
+    for (name, _) in ORDER {
+        crate::runfolder::check(&args.out.join(name), mode)?;
+    }
+    let report = args.out.join("report.md");
+    if !force && report.exists() {
+        return Err(super::ExpError::Input(format!(
+            "{}: holds an earlier report; choose another --out, or --force to replace it",
+            report.display()
+        )));
+    }
+    run_with(args, |cmd| cmd.run_claimed(force))
+}
+
+fn run_with(args: &Args, run_one: impl Fn(&ExperimentCmd) -> Result<()>) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let mut report = String::from(
         "# Chapter 6 of *Deep Learning from Scratch*, reproduced with staticgrad\n\nEach experiment ran with the \
@@ -58,7 +80,7 @@ pub fn run(args: &Args) -> Result<()> {
         let one = One::try_parse_from(&argv).map_err(|e| super::ExpError::Input(e.to_string()))?;
         let t = Instant::now();
         super::emit(&format!("=== {name} → {}", dir.display()));
-        one.cmd.run()?;
+        run_one(&one.cmd)?;
         let secs = t.elapsed().as_secs_f64();
         let _ = writeln!(sections, "\n## {title}\n\n[summary]({name}/summary.md) · {secs:.0} s\n");
         for f in figures(&dir) {
@@ -72,7 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
     report.push_str(&checks);
     report.push_str(&sections);
     let p = args.out.join("report.md");
-    std::fs::write(&p, report)?;
+    crate::report::write_atomic(&p, report.as_bytes())?;
     super::emit(&format!("report: {}", p.display()));
     Ok(())
 }

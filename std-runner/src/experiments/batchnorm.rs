@@ -19,7 +19,7 @@ use staticgrad::optim::Optimizer;
 
 use super::net::{Net, NetStorage};
 use super::plot::{self, Chart, Series, Style};
-use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use super::{Check, Output, Result, f64s, fmt, mnist_common, reference};
 use crate::data::below;
 
 /// Settings of `staticgrad experiment batchnorm`.
@@ -126,11 +126,26 @@ fn run_scale(
     Ok(ScaleRun { w, bn: acc_bn, plain: acc_plain, plain_diverged: plain.diverged, bn_diverged: bn.diverged })
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::{count, positive};
+        for (flag, v) in [
+            ("--samples", self.samples),
+            ("--scales", self.scales),
+            ("--epochs", self.epochs),
+            ("--batch", self.batch),
+        ] {
+            count(flag, v, 1, usize::MAX)?;
+        }
+        positive("--lr", self.lr)?;
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
-    if args.scales == 0 || args.epochs == 0 || args.batch == 0 {
-        return Err(ExpError::Input("--scales, --epochs and --batch must be positive".into()));
-    }
+    args.validate()?;
     let data = mnist_common::load()?;
     let (train, _) = mnist_common::split_head_tail(&data, args.samples, 0)?;
     let mut widths = vec![784];

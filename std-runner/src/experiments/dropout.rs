@@ -57,8 +57,22 @@ pub struct Report {
     pub dropout: AccCurves,
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::{count, fraction, positive};
+        fraction("--ratio", self.ratio)?;
+        count("--samples", self.samples, 1, usize::MAX)?;
+        count("--epochs", self.epochs, 1, usize::MAX)?;
+        count("--batch", self.batch, 1, usize::MAX)?;
+        positive("--lr", self.lr)?;
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
+    args.validate()?;
     let d = Dropout {
         ratio: args.ratio,
         form: if args.inverted { DropoutForm::Inverted } else { DropoutForm::Book },

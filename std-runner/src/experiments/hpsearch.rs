@@ -41,6 +41,10 @@ pub enum HpCmd {
         /// Best trials drawn in the figure.
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// Write the result even if trials are missing (it says which); without it a missing
+        /// trial is an error (exit code 2) and nothing is written.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
 }
 
@@ -73,10 +77,10 @@ pub struct Args {
     #[arg(long, default_value_t = 6)]
     pub hidden: usize,
     /// log10 range of the learning rate (the book: −6 to −2).
-    #[arg(long, num_args = 2, value_names = ["LO", "HI"], allow_negative_numbers = true, default_values_t = [-6.0, -2.0])]
+    #[arg(long, num_args = 2, value_names = ["LO", "HI"], allow_negative_numbers = true, action = clap::ArgAction::Set, default_values_t = [-6.0, -2.0])]
     pub lr_exp: Vec<f64>,
     /// log10 range of the weight decay (the book: −8 to −4).
-    #[arg(long, num_args = 2, value_names = ["LO", "HI"], allow_negative_numbers = true, default_values_t = [-8.0, -4.0])]
+    #[arg(long, num_args = 2, value_names = ["LO", "HI"], allow_negative_numbers = true, action = clap::ArgAction::Set, default_values_t = [-8.0, -4.0])]
     pub wd_exp: Vec<f64>,
     /// Best trials drawn in the figure (the book: 20).
     #[arg(long, default_value_t = 20)]
@@ -247,7 +251,10 @@ pub fn run_search_saving(
     if let Some(t) = threads {
         b = b.num_threads(t.max(1));
     }
-    let pool = b.build().map_err(|e| ExpError::Io(std::io::Error::other(e)))?;
+    let shown = threads.map_or("(all cores)".to_string(), |t| t.to_string());
+    let pool = b
+        .build()
+        .map_err(|e| ExpError::Input(format!("--threads {shown}: cannot start the worker threads: {e}")))?;
     let sink = match done {
         Some(p) => {
             Some(std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?))
@@ -556,22 +563,50 @@ fn summarize(
     out.finish("Hyperparameter random search (book §6.5)")
 }
 
+/// The log10 range a learning rate or weight decay may be drawn from: every value is a normal,
+/// finite f32 (10^-30 … 100).
+pub const EXP_RANGE: (f64, f64) = (-30.0, 2.0);
+
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::{MAX_THREADS, count, exponents, fraction};
+        if let Some(HpCmd::Merge { top, .. }) = &self.cmd {
+            count("--top", *top, 1, usize::MAX)?;
+            return Ok(());
+        }
+        for (flag, v) in [
+            ("--trials", self.trials),
+            ("--samples", self.samples),
+            ("--epochs", self.epochs),
+            ("--batch", self.batch),
+            ("--top", self.top),
+            ("--narrow-top", self.narrow_top),
+        ] {
+            count(flag, v, 1, usize::MAX)?;
+        }
+        fraction("--val-frac", self.val_frac)?;
+        exponents("--lr-exp", &self.lr_exp, EXP_RANGE.0, EXP_RANGE.1)?;
+        exponents("--wd-exp", &self.wd_exp, EXP_RANGE.0, EXP_RANGE.1)?;
+        if let Some(t) = self.threads {
+            count("--threads", t, 1, MAX_THREADS)?;
+        }
+        if self.narrow && self.shard.is_some() {
+            return Err(ExpError::Input(
+                "--narrow needs every broad trial: merge the shards first, then run the narrowed box with --lr-exp/--wd-exp".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the search (or the merge) and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
-    if let Some(HpCmd::Merge { files, out, top }) = &args.cmd {
-        return merge(files, out, *top);
+    if let Some(HpCmd::Merge { files, out, top, allow_incomplete }) = &args.cmd {
+        args.validate()?;
+        return merge(files, out, *top, *allow_incomplete);
     }
-    if args.trials == 0 || args.epochs == 0 || args.batch == 0 {
-        return Err(ExpError::Input("--trials, --epochs and --batch must be positive".into()));
-    }
-    if args.lr_exp.len() != 2 || args.wd_exp.len() != 2 {
-        return Err(ExpError::Input("--lr-exp and --wd-exp take two numbers".into()));
-    }
-    if args.narrow && args.shard.is_some() {
-        return Err(ExpError::Input(
-            "--narrow needs every broad trial: merge the shards first, then run the narrowed box with --lr-exp/--wd-exp".into(),
-        ));
-    }
+    args.validate()?;
     let search = Search {
         seed: args.seed,
         trials: args.trials,
@@ -588,7 +623,6 @@ pub fn run(args: &Args) -> Result<Report> {
     // Finished trials go to disk as they end; Ctrl-C lets the running ones finish, then saves.
     crate::interrupt::install();
     let done = out.dir().join("trials.done.jsonl");
-    let _ = std::fs::remove_file(&done);
     let (broad, interrupted) = run_search_saving(&search, args.shard, args.threads, Some(&done))?;
     if interrupted {
         let p = out.path("trials.jsonl");
@@ -624,33 +658,103 @@ pub fn run(args: &Args) -> Result<Report> {
     Ok(Report { broad, narrow })
 }
 
-/// `hpsearch merge`: joins shards (same search settings, no trial twice) and writes the unsharded
-/// run's files.
-pub fn merge(files: &[PathBuf], out_dir: &std::path::Path, top: usize) -> Result<Report> {
+/// The first setting in which two searches differ, as `name a vs b`.
+fn differing(a: &Search, b: &Search) -> String {
+    let pair = |x: &[f64; 2]| format!("{} {}", x[0], x[1]);
+    let rows = [
+        ("seed", a.seed.to_string(), b.seed.to_string()),
+        ("trials", a.trials.to_string(), b.trials.to_string()),
+        ("samples", a.samples.to_string(), b.samples.to_string()),
+        ("val_frac", a.val_frac.to_string(), b.val_frac.to_string()),
+        ("epochs", a.epochs.to_string(), b.epochs.to_string()),
+        ("batch", a.batch.to_string(), b.batch.to_string()),
+        ("hidden", a.hidden.to_string(), b.hidden.to_string()),
+        ("lr_exp", pair(&a.lr_exp), pair(&b.lr_exp)),
+        ("wd_exp", pair(&a.wd_exp), pair(&b.wd_exp)),
+        ("stage", a.stage.clone(), b.stage.clone()),
+    ];
+    rows.iter()
+        .find(|(_, x, y)| x != y)
+        .map_or_else(|| "settings".into(), |(n, x, y)| format!("{n} {x} vs {y}"))
+}
+
+/// `hpsearch merge`: joins shards (same search settings, no trial twice, every index and
+/// accuracy in range) and writes the unsharded run's files. Missing trials are an error unless
+/// `allow_incomplete`, and then the summary says how many are missing.
+pub fn merge(
+    files: &[PathBuf],
+    out_dir: &std::path::Path,
+    top: usize,
+    allow_incomplete: bool,
+) -> Result<Report> {
     let mut trials = read_jsonl(files)?;
     let Some(first) = trials.first().map(|t| t.search.clone()) else {
         return Err(ExpError::Input("hpsearch merge: the files hold no trials".into()));
     };
     if let Some(t) = trials.iter().find(|t| t.search != first) {
         return Err(ExpError::Input(format!(
-            "hpsearch merge: trial {} comes from a different search ({:?} vs {:?})",
-            t.trial, t.search, first
+            "hpsearch merge: trial {} comes from a different search ({})",
+            t.trial,
+            differing(&first, &t.search)
         )));
+    }
+    for t in &trials {
+        if t.trial >= first.trials {
+            return Err(ExpError::Input(format!(
+                "hpsearch merge: trial index {} is out of range for a search of {} trials",
+                t.trial, first.trials
+            )));
+        }
+        for (what, v) in [("val_acc", t.val_acc), ("train_acc", t.train_acc)]
+            .into_iter()
+            .chain(t.val_curve.iter().map(|&v| ("val_curve", v)))
+            .chain(t.train_curve.iter().map(|&v| ("train_curve", v)))
+        {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ExpError::Input(format!(
+                    "hpsearch merge: trial {}: {what} {v} is not an accuracy in [0, 1]",
+                    t.trial
+                )));
+            }
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0 && t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return Err(ExpError::Input(format!(
+                "hpsearch merge: trial {}: lr {} and weight decay {} must be finite and positive",
+                t.trial, t.lr, t.weight_decay
+            )));
+        }
     }
     trials.sort_by_key(|t| t.trial);
     if let Some(w) = trials.windows(2).find(|w| w[0].trial == w[1].trial) {
         return Err(ExpError::Input(format!("hpsearch merge: trial {} appears twice", w[0].trial)));
     }
-    let mut out = Output::new(out_dir)?;
-    if trials.len() < first.trials {
-        out.line(format!(
-            "**Incomplete:** {} of {} trials present (missing shards?).\n",
-            trials.len(),
-            first.trials
-        ));
-    }
     let (broad, narrow): (Vec<Trial>, Vec<Trial>) =
         trials.into_iter().partition(|t| t.search.stage != "narrow");
+    let missing: Vec<usize> = {
+        let have: std::collections::BTreeSet<usize> = broad.iter().chain(&narrow).map(|t| t.trial).collect();
+        (0..first.trials).filter(|i| !have.contains(i)).collect()
+    };
+    let shown = |m: &[usize]| {
+        let head: Vec<String> = m.iter().take(8).map(|i| i.to_string()).collect();
+        format!("{}{}", head.join(", "), if m.len() > 8 { ", …" } else { "" })
+    };
+    if !missing.is_empty() && !allow_incomplete {
+        return Err(ExpError::Input(format!(
+            "hpsearch merge: {} of {} trials missing (trials {}; a shard not given?); --allow-incomplete merges what there is",
+            missing.len(),
+            first.trials,
+            shown(&missing)
+        )));
+    }
+    let mut out = Output::new(out_dir)?;
+    if !missing.is_empty() {
+        out.line(format!(
+            "**Incomplete:** {} of {} trials present; missing trials {} (missing shards?).\n",
+            first.trials - missing.len(),
+            first.trials,
+            shown(&missing)
+        ));
+    }
     let text = summarize(&mut out, &broad, &narrow, top, Some(first.trials))?;
     super::emit(&text);
     Ok(Report { broad, narrow })

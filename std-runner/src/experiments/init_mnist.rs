@@ -72,8 +72,21 @@ pub struct Report {
     pub he_below_xavier: bool,
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::{count, positive};
+        count("--iters", self.iters, 1, usize::MAX)?;
+        count("--batch", self.batch, 1, usize::MAX)?;
+        count("--train", self.train, 1, usize::MAX)?;
+        positive("--lr", self.lr)?;
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
+    args.validate()?;
     let data = mnist_common::load()?;
     let (train, test) = mnist_common::split_head_tail(&data, args.train, args.test)?;
     let widths = [784, 100, 100, 100, 100, 10];

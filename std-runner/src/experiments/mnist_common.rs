@@ -12,7 +12,7 @@ pub fn load() -> Result<Dataset> {
 /// `train` images from the start and `test` from the end of the bundled set, refusing overlap.
 pub fn split_head_tail(d: &Dataset, train: usize, test: usize) -> Result<(Dataset, Dataset)> {
     let n = d.len();
-    if train == 0 || train + test > n {
+    if train == 0 || train.checked_add(test).is_none_or(|t| t > n) {
         return Err(ExpError::Input(format!(
             "--train {train} and --test {test} do not fit in the {n} bundled images (need train ≥ 1, train + test ≤ {n})"
         )));

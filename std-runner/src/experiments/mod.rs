@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::runfolder::{Mode, RunFolder};
+
 /// `staticgrad experiment <name>`.
 #[derive(clap::Subcommand, Clone, Debug)]
 pub enum ExperimentCmd {
@@ -66,6 +68,86 @@ impl ExperimentCmd {
             ExperimentCmd::Hpsearch(a) => hpsearch::run(a).map(drop),
             ExperimentCmd::All(a) => all::run(a),
         }
+    }
+}
+
+impl ExperimentCmd {
+    /// Refuses a setting that cannot run, before anything is created.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ExperimentCmd::Optimizers2d(a) => a.validate(),
+            ExperimentCmd::Activations(a) => a.validate(),
+            ExperimentCmd::OptimizersMnist(a) => a.validate(),
+            ExperimentCmd::InitMnist(a) => a.validate(),
+            ExperimentCmd::Batchnorm(a) => a.validate(),
+            ExperimentCmd::Overfit(a) => a.validate(),
+            ExperimentCmd::Dropout(a) => a.validate(),
+            ExperimentCmd::Hpsearch(a) => a.validate(),
+            ExperimentCmd::All(_) => Ok(()),
+        }
+    }
+
+    /// The output folder (`None` for `all`, whose experiments each have their own).
+    pub fn out_dir(&self) -> Option<&Path> {
+        Some(match self {
+            ExperimentCmd::Optimizers2d(a) => &a.out,
+            ExperimentCmd::Activations(a) => &a.out,
+            ExperimentCmd::OptimizersMnist(a) => &a.out,
+            ExperimentCmd::InitMnist(a) => &a.out,
+            ExperimentCmd::Batchnorm(a) => &a.out,
+            ExperimentCmd::Overfit(a) => &a.out,
+            ExperimentCmd::Dropout(a) => &a.out,
+            ExperimentCmd::Hpsearch(a) => match &a.cmd {
+                Some(hpsearch::HpCmd::Merge { out, .. }) => out,
+                None => &a.out,
+            },
+            ExperimentCmd::All(_) => return None,
+        })
+    }
+
+    fn with_out(&self, dir: &Path) -> ExperimentCmd {
+        let mut c = self.clone();
+        match &mut c {
+            ExperimentCmd::Optimizers2d(a) => a.out = dir.into(),
+            ExperimentCmd::Activations(a) => a.out = dir.into(),
+            ExperimentCmd::OptimizersMnist(a) => a.out = dir.into(),
+            ExperimentCmd::InitMnist(a) => a.out = dir.into(),
+            ExperimentCmd::Batchnorm(a) => a.out = dir.into(),
+            ExperimentCmd::Overfit(a) => a.out = dir.into(),
+            ExperimentCmd::Dropout(a) => a.out = dir.into(),
+            ExperimentCmd::Hpsearch(a) => match &mut a.cmd {
+                Some(hpsearch::HpCmd::Merge { out, .. }) => *out = dir.into(),
+                None => a.out = dir.into(),
+            },
+            ExperimentCmd::All(_) => {}
+        }
+        c
+    }
+
+    /// Runs the experiment as the command line does: settings validated, then its output folder
+    /// claimed (refused if it holds an earlier result, unless `force`; locked while in use), the
+    /// files written there (or, replacing an earlier result, beside it and moved into place on
+    /// success). A failed run leaves an earlier result as it was.
+    pub fn run_claimed(&self, force: bool) -> Result<()> {
+        self.validate()?;
+        let ExperimentCmd::All(a) = self else {
+            let dir = self.out_dir().unwrap_or(Path::new("runs"));
+            let mode = if force { Mode::Replace } else { Mode::New };
+            let folder = RunFolder::claim(dir, mode)?;
+            let res = self.with_out(folder.dir()).run();
+            return match res {
+                Ok(()) => folder
+                    .commit()
+                    .map(drop)
+                    .map_err(|e| ExpError::Io(std::io::Error::other(format!("{}: {e}", dir.display())))),
+                Err(e) => {
+                    // An interrupted search saved its finished trials: they stay, named in the message.
+                    folder.abandon(matches!(e, ExpError::Interrupted(_)));
+                    Err(e)
+                }
+            };
+        };
+        all::run_claimed(a, force)
     }
 }
 

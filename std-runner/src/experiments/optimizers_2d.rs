@@ -112,8 +112,17 @@ pub fn golden_path(name: &str) -> Option<Vec<(f64, f64)>> {
     Some(out)
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        crate::check::count("--steps", self.steps, 1, usize::MAX)?;
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
+    args.validate()?;
     let mut out = Output::new(&args.out)?;
     let mut rules = Vec::new();
     for c in &CASES {

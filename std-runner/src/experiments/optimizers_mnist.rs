@@ -31,7 +31,7 @@ pub struct Args {
     pub test: usize,
     /// Update rules, by name, each with its book default learning rate (the book: these four;
     /// rmsprop and nesterov may be added).
-    #[arg(long, value_delimiter = ',', default_value = "sgd,momentum,adagrad,adam")]
+    #[arg(long, value_delimiter = ',', default_value = "sgd,momentum,adagrad,adam", action = clap::ArgAction::Set)]
     pub rules: Vec<String>,
     /// Hidden layers of 100 units (the book: 4).
     #[arg(long, default_value_t = 4)]
@@ -94,8 +94,29 @@ pub struct Report {
     pub sgd_highest: bool,
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::count;
+        count("--iters", self.iters, 1, usize::MAX)?;
+        count("--batch", self.batch, 1, usize::MAX)?;
+        count("--train", self.train, 1, usize::MAX)?;
+        if self.rules.is_empty() {
+            return Err(ExpError::Input("--rules: name at least one update rule".into()));
+        }
+        if let Some(r) = self.rules.iter().find(|r| Optimizer::by_name(r).is_none()) {
+            return Err(ExpError::Input(format!(
+                "--rules {}: unknown update rule {r:?}",
+                self.rules.join(",")
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
+    args.validate()?;
     let data = mnist_common::load()?;
     let (train, test) = mnist_common::split_head_tail(&data, args.train, args.test)?;
     let mut widths = vec![784];

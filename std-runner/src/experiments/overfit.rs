@@ -197,8 +197,22 @@ pub struct Report {
     pub decay: AccCurves,
 }
 
+impl Args {
+    /// Refuses a setting that cannot run (before anything is created).
+    pub fn validate(&self) -> Result<()> {
+        use crate::check::{count, non_negative, positive};
+        count("--samples", self.samples, 1, usize::MAX)?;
+        count("--epochs", self.epochs, 1, usize::MAX)?;
+        count("--batch", self.batch, 1, usize::MAX)?;
+        positive("--lr", self.lr)?;
+        non_negative("--lambda", self.lambda)?;
+        Ok(())
+    }
+}
+
 /// Runs the experiment and writes its files.
 pub fn run(args: &Args) -> Result<Report> {
+    args.validate()?;
     let (train, test) = split(args.samples, args.test)?;
     let w = widths(args.hidden);
     let spec = MlpSpec::new(&w)

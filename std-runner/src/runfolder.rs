@@ -159,6 +159,15 @@ impl Drop for Lock {
     }
 }
 
+/// Removes `dirs` (innermost first) while they are empty.
+fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
 /// An output folder claimed by this process: locked, and either the folder itself or a staging
 /// folder that replaces it on [`commit`](RunFolder::commit).
 #[derive(Debug)]
@@ -166,7 +175,8 @@ pub struct RunFolder {
     target: PathBuf,
     work: PathBuf,
     staged: bool,
-    created: bool,
+    /// Folders this run created (the folder and missing parents), innermost first.
+    created: Vec<PathBuf>,
     fresh: bool,
     lock: Option<Lock>,
 }
@@ -177,14 +187,17 @@ impl RunFolder {
     pub fn claim(dir: &Path, mode: Mode) -> Result<RunFolder, Invalid> {
         check(dir, mode)?;
         let shown = dir.display();
-        let existed = dir.exists();
+        // The folders this creates, innermost first, so a failed run can take them away again.
+        let created: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir).map_err(|e| Invalid(format!("{shown}: {e}")))?;
         let lock = match Lock::take(dir) {
             Ok(l) => l,
             Err(e) => {
-                if !existed {
-                    let _ = std::fs::remove_dir(dir);
-                }
+                remove_empty(&created);
                 return Err(e);
             }
         };
@@ -205,7 +218,7 @@ impl RunFolder {
             dir.to_path_buf()
         };
         let fresh = !full;
-        Ok(RunFolder { target: dir.to_path_buf(), work, staged, created: !existed, fresh, lock: Some(lock) })
+        Ok(RunFolder { target: dir.to_path_buf(), work, staged, created, fresh, lock: Some(lock) })
     }
 
     /// Where the run writes its files now (the folder, or its staging folder).
@@ -252,9 +265,7 @@ impl RunFolder {
                     }
                 }
                 self.lock = None;
-                if self.created {
-                    let _ = std::fs::remove_dir(&self.work);
-                }
+                remove_empty(&self.created);
             }
         }
         self.lock = None;

@@ -41,10 +41,11 @@ fn leftover(name: &str) -> bool {
 /// and holds nothing, `None` if it does not exist.
 fn holds_results(dir: &Path) -> Result<Option<bool>, Invalid> {
     let shown = dir.display();
-    match std::fs::symlink_metadata(dir) {
+    // A symlink to a folder counts as that folder.
+    match std::fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Invalid(format!("{shown}: {e}"))),
-        Ok(m) if !m.is_dir() && !(m.file_type().is_symlink() && dir.is_dir()) => {
+        Ok(m) if !m.is_dir() => {
             return Err(Invalid(format!("{shown}: exists and is not a folder")));
         }
         Ok(_) => {}

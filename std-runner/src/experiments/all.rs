@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use super::{ExperimentCmd, Result};
+use crate::budget::Budget;
 
 /// Settings of `staticgrad experiment all`.
 #[derive(clap::Args, Clone, Debug)]
@@ -38,16 +39,8 @@ struct One {
     cmd: ExperimentCmd,
 }
 
-/// Runs every experiment and writes `report.md`.
-pub fn run(args: &Args) -> Result<()> {
-    std::fs::create_dir_all(&args.out)?;
-    let mut report = String::from(
-        "# Chapter 6 of *Deep Learning from Scratch*, reproduced with staticgrad\n\nEach experiment ran with the \
-         book's settings on the bundled MNIST images (10,000 images from the official training file; where the \
-         book uses all 60,000 images or the 10,000-image test set, the summary says what this run used).\n\n",
-    );
-    let mut checks = String::from("| experiment | claim | holds | numbers |\n|---|---|---|---|\n");
-    let mut sections = String::new();
+fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One)>> {
+    let mut v = Vec::new();
     for (name, title) in ORDER {
         let dir = args.out.join(name);
         let mut argv =
@@ -56,9 +49,45 @@ pub fn run(args: &Args) -> Result<()> {
             argv.push("--narrow".into());
         }
         let one = One::try_parse_from(&argv).map_err(|e| super::ExpError::Input(e.to_string()))?;
+        v.push((name, title, dir, one));
+    }
+    Ok(v)
+}
+
+/// Charges each experiment (one after the other, each to a fresh copy of `budget`): all must fit
+/// before the first one starts.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    for (name, _, _, one) in commands(args)? {
+        one.cmd.charge(&mut budget.clone()).map_err(|e| super::ExpError::Input(format!("{name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// [`run`], each experiment checked against a budget of `max_memory` bytes (default: a share of
+/// this machine's memory) before it starts.
+pub fn run_within(args: &Args, max_memory: Option<u64>) -> Result<()> {
+    run_each(args, &|cmd: &ExperimentCmd| cmd.run_within(max_memory))
+}
+
+/// Runs every experiment and writes `report.md`.
+pub fn run(args: &Args) -> Result<()> {
+    run_each(args, &|cmd: &ExperimentCmd| cmd.run())
+}
+
+fn run_each(args: &Args, go: &dyn Fn(&ExperimentCmd) -> Result<()>) -> Result<()> {
+    let cmds = commands(args)?;
+    std::fs::create_dir_all(&args.out)?;
+    let mut report = String::from(
+        "# Chapter 6 of *Deep Learning from Scratch*, reproduced with staticgrad\n\nEach experiment ran with the \
+         book's settings on the bundled MNIST images (10,000 images from the official training file; where the \
+         book uses all 60,000 images or the 10,000-image test set, the summary says what this run used).\n\n",
+    );
+    let mut checks = String::from("| experiment | claim | holds | numbers |\n|---|---|---|---|\n");
+    let mut sections = String::new();
+    for (name, title, dir, one) in cmds {
         let t = Instant::now();
         super::emit(&format!("=== {name} → {}", dir.display()));
-        one.cmd.run()?;
+        go(&one.cmd)?;
         let secs = t.elapsed().as_secs_f64();
         let _ = writeln!(sections, "\n## {title}\n\n[summary]({name}/summary.md) · {secs:.0} s\n");
         for f in figures(&dir) {

@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::budget::{self, Budget, OverBudget};
+use crate::data::Dataset;
+
 /// `staticgrad experiment <name>`.
 #[derive(clap::Subcommand, Clone, Debug)]
 pub enum ExperimentCmd {
@@ -53,6 +56,33 @@ pub enum ExperimentCmd {
 }
 
 impl ExperimentCmd {
+    /// Charges everything the experiment will allocate, computed from its settings with checked
+    /// arithmetic, to `budget`; refused (an input error naming the setting) if it does not fit.
+    pub fn charge(&self, budget: &mut Budget) -> Result<()> {
+        match self {
+            ExperimentCmd::Optimizers2d(a) => optimizers_2d::charge(a, budget),
+            ExperimentCmd::Activations(a) => activations::charge(a, budget),
+            ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::charge(a, budget),
+            ExperimentCmd::InitMnist(a) => init_mnist::charge(a, budget),
+            ExperimentCmd::Batchnorm(a) => batchnorm::charge(a, budget),
+            ExperimentCmd::Overfit(a) => overfit::charge(a, budget),
+            ExperimentCmd::Dropout(a) => dropout::charge(a, budget),
+            ExperimentCmd::Hpsearch(a) => hpsearch::charge(a, budget),
+            ExperimentCmd::All(a) => all::charge(a, budget),
+        }
+    }
+
+    /// Checks the experiment against a memory budget of `max_memory` bytes (default: a share of
+    /// this machine's memory), before anything is created, then runs it.
+    pub fn run_within(&self, max_memory: Option<u64>) -> Result<()> {
+        let mut budget = Budget::from_flag(max_memory);
+        self.charge(&mut budget)?;
+        match self {
+            ExperimentCmd::All(a) => all::run_within(a, max_memory),
+            _ => self.run(),
+        }
+    }
+
     /// Runs the experiment; its summary is printed and written to its output folder.
     pub fn run(&self) -> Result<()> {
         match self {
@@ -111,6 +141,28 @@ impl From<crate::data::DataError> for ExpError {
     fn from(e: crate::data::DataError) -> Self {
         ExpError::Input(e.to_string())
     }
+}
+
+impl From<OverBudget> for ExpError {
+    fn from(e: OverBudget) -> Self {
+        ExpError::Input(e.0)
+    }
+}
+
+/// Bytes of `count` records of `per` bytes each (checked).
+pub fn records(count: usize, per: u64) -> Option<u64> {
+    (count as u64).checked_mul(per)
+}
+
+/// Threads that run experiment parts at once (rayon's pool).
+pub fn parallel() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Bytes of the bundled images as stored (pixel bytes and labels) and a copy of `rows` of them.
+pub fn bundled_bytes(rows: usize) -> Option<u64> {
+    let n = crate::data::BUNDLED_COUNT;
+    budget::sum(&[Dataset::bytes_for(n, 784, 1), Dataset::bytes_for(rows.min(n), 784, 1)])
 }
 
 impl From<serde_json::Error> for ExpError {

@@ -168,3 +168,34 @@ fn budget_experiments() {
         &["--steps 30", "budget"],
     );
 }
+
+#[test]
+fn budget_resume_csv_and_bench() {
+    let p = Place::new();
+    let run = p.arg("run");
+    p.ok(&[&["train"], SMALL, &["--max-steps", "5", "--out", &run]].concat());
+    assert!(p.path().join("run/checkpoint.bin").is_file());
+    p.refused(&["train", "--resume", &run, "--max-memory", "1K"], &["--resume", "checkpoint.bin", "budget"]);
+    p.ok(&["train", "--resume", &run, "--max-memory", "256M", "-q"]);
+    assert!(p.path().join("run/model.bin").is_file());
+
+    // A CSV's values are charged from its first row and its line count before they are stored.
+    let mut csv = String::new();
+    for i in 0..2000 {
+        csv.push_str(&(i % 10).to_string());
+        for j in 0..784 {
+            csv.push_str(if (i + j) % 7 == 0 { ",255" } else { ",0" });
+        }
+        csv.push('\n');
+    }
+    std::fs::write(p.path().join("big.csv"), &csv).unwrap();
+    p.refused(
+        &["train", "--csv", "big.csv", "--layers", "784,8,10", "--max-memory", "8M", "-q", "--out", "csvrun"],
+        &["big.csv", "2000 rows of 785 fields", "budget"],
+    );
+
+    let out = p.run(&["bench", "tiny", "--check", "--max-memory", "1K"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bench tiny"));
+    p.ok(&["bench", "tiny", "--check", "--max-memory", "1M"]);
+}

@@ -162,12 +162,19 @@ impl Dataset {
     /// Examples `idx`, in that order, as a new dataset (stored the same way).
     pub fn select(&self, idx: &[usize]) -> Dataset {
         let f = self.features;
+        // Sized exactly up front (a flattening iterator would grow the vector by doubling).
+        let pick =
+            |dst: &mut dyn FnMut(std::ops::Range<usize>)| idx.iter().for_each(|&i| dst(i * f..(i + 1) * f));
         let x = match &self.x {
             Features::Bytes(b) => {
-                Features::Bytes(idx.iter().flat_map(|&i| b[i * f..(i + 1) * f].iter().copied()).collect())
+                let mut v = Vec::with_capacity(idx.len() * f);
+                pick(&mut |r| v.extend_from_slice(&b[r]));
+                Features::Bytes(v)
             }
-            Features::Floats(v) => {
-                Features::Floats(idx.iter().flat_map(|&i| v[i * f..(i + 1) * f].iter().copied()).collect())
+            Features::Floats(src) => {
+                let mut v = Vec::with_capacity(idx.len() * f);
+                pick(&mut |r| v.extend_from_slice(&src[r]));
+                Features::Floats(v)
             }
         };
         Dataset { source: self.source.clone(), features: f, x, y: idx.iter().map(|&i| self.y[i]).collect() }

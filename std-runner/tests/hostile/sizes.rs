@@ -49,6 +49,9 @@ fn budget_train_huge_batch_is_the_whole_set_and_fits() {
         assert!(out.contains("done: 1 steps"), "{out}");
         assert!(p.path().join("run/model.bin").is_file());
     }
+    // The default model and data, as `cargo run --release` trains them, fit under the limit.
+    let p = Place::new();
+    p.ok(&["train", "-q", "--epochs", "1", "--out", &p.arg("run")]);
     // Under a budget too small for those rows, the refusal names --batch and the rows used.
     let p = Place::new();
     p.refused(

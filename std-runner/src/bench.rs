@@ -127,18 +127,38 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Sizes every buffer for `w`.
-    pub fn new(w: &Workload) -> Storage {
+    /// (parameter floats, tape floats) of `w`.
+    fn floats(w: &Workload) -> (usize, usize) {
         let n_params: usize = w.sizes.windows(2).map(|s| s[0] * s[1] + s[1]).sum();
         // Tape, per half (values, gradients): the input, per layer an affine and an activation
         // output, the loss and its softmax scratch.
         let acts: usize = w.sizes[1..].iter().map(|&n| 2 * w.batch * n).sum();
         let per_half = w.batch * w.n_in() + acts + 1 + w.batch * w.n_out();
+        (n_params, 2 * per_half)
+    }
+
+    /// Bytes [`Storage::new`] and the data pool of [`Storage::split`] take for `w` (the
+    /// workloads are fixed, so this cannot overflow; checked anyway).
+    pub fn bytes(w: &Workload) -> Option<u64> {
+        let (params, tape) = Storage::floats(w);
+        crate::budget::sum(&[
+            crate::budget::of::<f32>(params)?.checked_mul(2),
+            crate::budget::of::<ParamEntry>(2 * w.n_layers()),
+            crate::budget::of::<f32>(tape),
+            crate::budget::of::<Node>(2 * w.n_layers() + 2),
+            crate::budget::of::<f32>(POOL * w.batch * w.n_in()),
+            crate::budget::of::<u32>(POOL * w.batch),
+        ])
+    }
+
+    /// Sizes every buffer for `w`.
+    pub fn new(w: &Workload) -> Storage {
+        let (n_params, tape) = Storage::floats(w);
         Storage {
             values: vec![0.0; n_params],
             grads: vec![0.0; n_params],
             table: vec![ParamEntry::EMPTY; 2 * w.n_layers()],
-            floats: vec![0.0; 2 * per_half],
+            floats: vec![0.0; tape],
             nodes: vec![Node::EMPTY; 2 * w.n_layers() + 2],
         }
     }
@@ -267,6 +287,9 @@ pub struct BenchArgs {
     /// `STATICGRAD_KERNELS` sets the default.
     #[arg(long, value_enum)]
     pub kernels: Option<KernelChoice>,
+    /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// The `--kernels` choice.
@@ -333,6 +356,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     if matches!(choice, KernelChoice::Fast | KernelChoice::Avx2Fast) && running.bit_exact() {
         return Err("--kernels fast needs an x86-64 CPU with AVX2 and FMA".into());
     }
+    crate::budget::Budget::from_flag(args.max_memory)
+        .charge(&format!("bench {}: parameters, tape and data", w.name), Storage::bytes(&w))
+        .map_err(|e| e.0)?;
     eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
     let mut storage = Storage::new(&w);
     let (mut params, mut tape, t) = storage.split(&w).map_err(|e| e.to_string())?;

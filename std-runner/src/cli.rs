@@ -3,6 +3,7 @@
 //!
 //! Adding a subcommand: a variant in [`Command`] and an arm in [`run`].
 
+use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{TrainConfig, join};
 use crate::data::{Sampling, SplitSize};
@@ -47,6 +48,11 @@ pub enum Command {
         /// place only when it has succeeded.
         #[arg(long, global = true)]
         force: bool,
+        /// Memory budget (bytes, or K/M/G/T): the experiment is refused (exit code 2) before
+        /// anything is created if what it needs exceeds it [default: a share of this machine's
+        /// memory; see train].
+        #[arg(long, global = true, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+        max_memory: Option<u64>,
         /// Which experiment.
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
@@ -190,6 +196,11 @@ pub struct TrainArgs {
     /// Stop after N steps in total, writing a checkpoint to resume from.
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub max_steps: Option<u64>,
+    /// Memory budget: the run is refused (exit code 2) before anything is allocated or written
+    /// if what it needs exceeds it. Bytes, or K/M/G/T (512M, 4G) [default: 3/4 of the physical
+    /// memory, the cgroup limit or what RLIMIT_AS/RLIMIT_DATA leave, whichever is smallest].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 
     /// Data source and splits.
     #[command(flatten)]
@@ -229,6 +240,9 @@ impl TrainArgs {
         if self.max_steps.is_some() {
             c.max_steps = self.max_steps;
         }
+        if self.max_memory.is_some() {
+            c.max_memory = self.max_memory;
+        }
         self.data.apply(&mut c);
         Ok(c)
     }
@@ -260,9 +274,12 @@ pub struct EvalArgs {
     /// Weights file (model.bin) or a run folder holding one.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
-    /// Rows per forward pass.
+    /// Rows per forward pass (at most the number of examples scored).
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
     /// Data source and splits (the test set is scored).
     #[command(flatten)]
     pub data: DataArgs,
@@ -291,6 +308,9 @@ pub struct ExportArgs {
     /// other non-regular file is refused.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Parses the process arguments, runs, prints any error as one line; returns the exit code.
@@ -341,11 +361,15 @@ pub fn run(cli: Cli) -> Result<(), RunError> {
         Some(Command::Eval(a)) => eval_cmd(&a),
         Some(Command::Export(a)) => export_cmd(&a),
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| RunError::input(format!("bench: {e}"))),
-        Some(Command::Experiment { which, force }) => which.run_claimed(force).map_err(|e| match e {
-            crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
-            crate::experiments::ExpError::Interrupted(_) => RunError::interrupted(format!("experiment: {e}")),
-            _ => RunError::failure(format!("experiment: {e}")),
-        }),
+        Some(Command::Experiment { force, max_memory, which }) => {
+            which.run_claimed(force, max_memory).map_err(|e| match e {
+                crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
+                crate::experiments::ExpError::Interrupted(_) => {
+                    RunError::interrupted(format!("experiment: {e}"))
+                }
+                _ => RunError::failure(format!("experiment: {e}")),
+            })
+        }
     }
 }
 
@@ -374,15 +398,21 @@ pub fn default_out_dir() -> PathBuf {
 }
 
 fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
-    let resume = match &a.resume {
-        Some(dir) => {
+    // Everything the run will hold is charged to the budget before it is allocated: a
+    // checkpoint to resume from, the model, the data, the tape, the metrics.
+    let mut budget = match (&a.resume, &a.config) {
+        (None, Some(_)) => None,
+        _ => Some(Budget::from_flag(a.max_memory)),
+    };
+    let resume = match (&a.resume, budget.as_mut()) {
+        (Some(dir), Some(b)) => {
             // A folder another run is writing: say so, rather than read a checkpoint mid-run.
             if dir.is_dir() {
                 crate::runfolder::check(dir, Mode::InPlace)?;
             }
-            Some(Checkpoint::load(dir)?)
+            Some(Checkpoint::load_within(dir, b)?)
         }
-        None => None,
+        _ => None,
     };
     let cfg = match &resume {
         Some(ck) => {
@@ -393,13 +423,16 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
                 c.max_steps = None;
             }
             set(&mut c.checkpoint_every, a.checkpoint_every);
+            c.max_memory = a.max_memory;
             c
         }
-        None if default_run => TrainConfig::default_run(),
+        None if default_run => TrainConfig { max_memory: a.max_memory, ..TrainConfig::default_run() },
         None => a.config()?,
     };
-    // Everything is validated and loaded before the output folder is touched.
-    let p = train::prepare(&cfg)?;
+    // The budget of a --config run may come from its file.
+    let mut budget = budget.unwrap_or_else(|| Budget::from_flag(cfg.max_memory));
+    // Everything is validated, charged and loaded before the output folder is touched.
+    let p = train::prepare_within(&cfg, &mut budget)?;
     if let (Some(ck), Some(m)) = (&resume, cfg.max_steps)
         && m <= ck.meta.step
     {
@@ -538,19 +571,25 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
 }
 
 fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
-    let (desc, values) = checkpoint::load_weights(&a.weights)?;
-    let wpath = checkpoint::weights_path(&a.weights);
-    let spec = ModelSpec::from_desc(&desc)?;
     let mut cfg = TrainConfig::default();
     a.data.apply(&mut cfg);
     cfg.validate()?;
     if a.batch == 0 {
         return Err(RunError::input("--batch 0: the batch size must be at least 1"));
     }
-    let splits = train::load_data(&cfg)?;
+    let mut budget = Budget::from_flag(a.max_memory);
+    let (desc, values) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
+    let wpath = checkpoint::weights_path(&a.weights);
+    let spec = ModelSpec::from_desc(&desc)?;
+    let mlp = spec.mlp();
+    let need = budget::sum(&[
+        budget::of::<f32>(mlp.param_len()).and_then(|b| b.checked_mul(2)),
+        budget::of::<ParamEntry>(mlp.param_tensors()),
+    ]);
+    budget.charge(&format!("{}: the model {desc}", wpath.display()), need)?;
+    let splits = train::load_data_within(&cfg, &mut budget)?;
     train::check_fit(&spec, &splits)
         .map_err(|e| RunError::input(format!("{}: {} (weights hold {desc})", wpath.display(), e.msg)))?;
-    let mlp = spec.mlp();
     if values.len() != mlp.param_len() {
         return Err(RunError::input(format!(
             "{}: {} parameters, the model {desc} needs {}",
@@ -565,12 +604,22 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
     let mut params = Params::new(&mut v, &mut g, &mut table);
     mlp.alloc(&mut params).map_err(RunError::failure)?;
     params.values_mut().copy_from_slice(&values);
-    let mut floats = vec![0.0f32; mlp.eval_tape_floats(a.batch)];
-    let mut nodes = vec![Node::EMPTY; mlp.eval_tape_nodes()];
-    let mut tape = Tape::new(&mut floats, &mut nodes);
     let (set, name) =
         if splits.test.is_empty() { (&splits.train, "training") } else { (&splits.test, "test") };
-    let acc = train::accuracy(&spec, &mut tape, &params, set, a.batch)?.unwrap_or(0.0);
+    // A pass of more rows than the set holds is the whole set: the tape is sized for that.
+    let rows = a.batch.min(set.len()).max(1);
+    let tape_floats = mlp.eval_tape_floats(rows);
+    let need = budget::sum(&[
+        budget::of::<f32>(tape_floats).filter(|_| tape_floats != usize::MAX),
+        budget::of::<Node>(mlp.eval_tape_nodes()),
+        rows.checked_mul(set.features).and_then(budget::of::<f32>),
+    ]);
+    budget
+        .charge(&format!("--batch {} ({rows} rows used) with the model {desc}: the tape", a.batch), need)?;
+    let mut floats = vec![0.0f32; tape_floats];
+    let mut nodes = vec![Node::EMPTY; mlp.eval_tape_nodes()];
+    let mut tape = Tape::new(&mut floats, &mut nodes);
+    let acc = train::accuracy(&spec, &mut tape, &params, set, rows)?.unwrap_or(0.0);
     println!(
         "{desc}: accuracy {acc:.4} ({} of {} {name} examples of {})",
         (acc * set.len() as f32).round() as usize,
@@ -661,9 +710,21 @@ fn export_destination(path: &Path) -> Result<PathBuf, RunError> {
     Err(RunError::input(format!("{}: too many levels of symbolic links", path.display())))
 }
 
+/// Bytes of Rust source per parameter, at most: `{v:?}` of an `f32` is at most 15 characters,
+/// plus `, ` and its share of a line and of the line's eight formatted strings.
+pub const RUST_BYTES_PER_PARAM: u64 = 64;
+
 fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
-    let (desc, params) = checkpoint::load_weights(&a.weights)?;
+    let mut budget = Budget::from_flag(a.max_memory);
+    let (desc, params) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let src = checkpoint::weights_path(&a.weights);
+    let need = match a.format {
+        Format::Rust => {
+            (params.len() as u64).checked_mul(RUST_BYTES_PER_PARAM).and_then(|b| b.checked_add(4096))
+        }
+        Format::Bin => Some(staticgrad::weights::encoded_len(desc.widths().len(), params.len(), 0) as u64),
+    };
+    budget.charge(&format!("--format {:?} of {} parameters", a.format, params.len()).to_lowercase(), need)?;
     let bytes = match a.format {
         Format::Rust => rust_source(&desc, &params, &src.display().to_string())?.into_bytes(),
         Format::Bin => checkpoint::encode_weights(&desc, &params),

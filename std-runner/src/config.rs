@@ -70,6 +70,30 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Stop after this many steps in total (a checkpoint is written so the run can resume).
     pub max_steps: Option<u64>,
+    /// Memory budget in bytes (TOML: bytes, or a string such as "512M"); `None` takes the
+    /// default share of this machine's memory ([`crate::budget`]). A property of the machine,
+    /// not of the run: not written to checkpoints or summaries.
+    #[serde(skip_serializing, deserialize_with = "de_max_memory")]
+    pub max_memory: Option<u64>,
+}
+
+/// `max_memory = 536870912` or `max_memory = "512M"`.
+fn de_max_memory<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(0) => {
+            Err(serde::de::Error::custom("max_memory: the memory budget must be at least 1 byte"))
+        }
+        Size::Bytes(b) => Ok(Some(b)),
+        Size::Text(t) => crate::budget::parse_size(&t)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("max_memory {e}"))),
+    }
 }
 
 impl Default for TrainConfig {
@@ -102,6 +126,7 @@ impl Default for TrainConfig {
             csv_scale: 255.0,
             checkpoint_every: 0,
             max_steps: None,
+            max_memory: None,
         }
     }
 }
@@ -202,7 +227,18 @@ mod tests {
         assert_eq!(c.val, SplitSize::Fraction(0.2));
         assert_eq!(c.sampling, Sampling::Replace);
         assert_eq!(c.batch, 100);
+        assert_eq!(c.max_memory, None);
         assert!(toml::from_str::<TrainConfig>("learning_rate = 1").is_err());
+        let c: TrainConfig = toml::from_str("max_memory = \"512M\"").unwrap();
+        assert_eq!(c.max_memory, Some(512 << 20));
+        let c: TrainConfig = toml::from_str("max_memory = 4096").unwrap();
+        assert_eq!(c.max_memory, Some(4096));
+        for bad in ["max_memory = \"lots\"", "max_memory = 0", "max_memory = -1"] {
+            assert!(toml::from_str::<TrainConfig>(bad).is_err(), "{bad}");
+        }
+        // A machine's budget is not part of the run: not written, so a checkpoint reads back.
+        let c = TrainConfig { max_memory: Some(1 << 30), ..TrainConfig::default() };
+        assert!(!serde_json::to_string(&c).unwrap().contains("max_memory"));
     }
 
     #[test]

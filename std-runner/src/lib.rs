@@ -3,6 +3,7 @@
 //! other tools (benchmarks, the book's experiments) reuse these modules directly.
 
 pub mod bench;
+pub mod budget;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;

@@ -6,6 +6,7 @@
 //! only needs the step counter besides the parameters and optimizer state, and a resumed run
 //! replays exactly the batches and masks an uninterrupted one would have used.
 
+use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
@@ -69,16 +70,23 @@ pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Plan {
 }
 
 /// Loads the data a configuration names: the training pool and, if the source has one, a test set.
+/// No memory budget; see [`load_data_within`].
 pub fn load_data(cfg: &TrainConfig) -> Result<Splits, RunError> {
+    load_data_within(cfg, &mut Budget::unlimited())
+}
+
+/// [`load_data`], charging every file's data (from its header, before reading it) and the
+/// held-out copies of the splits to `budget`.
+pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits, RunError> {
     let (mut pool, test) = if let Some(dir) = &cfg.mnist_dir {
-        data::read_mnist_dir(dir)?
+        data::read_mnist_dir(dir, budget)?
     } else if let Some(csv) = &cfg.csv {
         let fmt = CsvFormat { label_col: cfg.csv_label_col, header: cfg.csv_header, scale: cfg.csv_scale };
-        let mut train = data::read_csv(csv, &fmt)?;
+        let mut train = data::read_csv_within(csv, &fmt, budget)?;
         train.source = csv.display().to_string();
         let test = match &cfg.csv_test {
             Some(t) => {
-                let mut d = data::read_csv(t, &fmt)?;
+                let mut d = data::read_csv_within(t, &fmt, budget)?;
                 d.source = t.display().to_string();
                 if d.features != train.features {
                     return Err(RunError::input(format!(
@@ -94,10 +102,18 @@ pub fn load_data(cfg: &TrainConfig) -> Result<Splits, RunError> {
         };
         (train, test)
     } else {
-        (data::bundled()?, None)
+        (data::bundled_within(budget)?, None)
     };
     if let Some(n) = cfg.limit {
         pool.truncate(n);
+    }
+    // A split that leaves nothing to train on is refused by `split` itself, with its message.
+    if let Some(rows) = data::split_copy_rows(pool.len(), test.is_some(), cfg.val, cfg.test) {
+        let need = data::Dataset::bytes_for(rows, pool.features, pool.x.value_bytes());
+        budget.charge(
+            &format!("{}: {rows} held-out examples (--val {}, --test {})", pool.source, cfg.val, cfg.test),
+            need,
+        )?;
     }
     Ok(data::split(pool, test, cfg.val, cfg.test)?)
 }
@@ -120,18 +136,135 @@ pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Validates the configuration, loads the data and checks the model fits it.
+/// Validates the configuration, loads the data and checks the model fits it, within the memory
+/// budget of `cfg.max_memory` (or the default); see [`prepare_within`].
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
+    prepare_within(cfg, &mut Budget::from_flag(cfg.max_memory))
+}
+
+/// Validates the configuration, charges the model (parameters, gradients, optimizer state) to
+/// `budget`, loads the data (each file charged from its header before it is read), checks the
+/// model fits it, and charges everything training will allocate ([`charge_training`]). Nothing
+/// is allocated beyond what was charged, and nothing is written.
+pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, RunError> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
-    let splits = load_data(cfg)?;
+    let opt = model::optimizer(cfg)?;
+    charge_model(&spec, &opt, budget)?;
+    let splits = load_data_within(cfg, budget)?;
     check_fit(&spec, &splits)?;
     if splits.train.is_empty() {
         return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
     }
-    let opt = model::optimizer(cfg)?;
     let lr = cfg.lr.unwrap_or(opt.default_lr());
-    Ok(Prepared { cfg: cfg.clone(), splits, spec, opt, lr })
+    let p = Prepared { cfg: cfg.clone(), splits, spec, opt, lr };
+    charge_training(&p, budget)?;
+    Ok(p)
+}
+
+/// Bytes a step's records take, at most: the [`StepRecord`] itself, its rows in `metrics.csv`
+/// and `metrics.jsonl`, its entry in a checkpoint's JSON and its point in `loss.svg` (each well
+/// under 128 bytes; epochs likewise).
+pub const RECORD_BYTES: u64 = 512;
+
+/// Charges the model's parameters, gradients, parameter table and optimizer state, three copies
+/// of the parameters and state (the outcome, a checkpoint and its bytes, the weights file), and
+/// refuses a model whose sizes overflow.
+pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), RunError> {
+    let m = spec.mlp();
+    let pl = m.plan(1, opt);
+    let floats = pl.param_floats.checked_add(pl.state_floats);
+    let need = budget::sum(&[
+        budget::of::<f32>(pl.param_floats),
+        budget::of::<f32>(pl.grad_floats),
+        budget::of::<ParamEntry>(pl.param_tensors),
+        budget::of::<f32>(pl.state_floats),
+        floats.and_then(budget::of::<f32>).and_then(|b| b.checked_mul(3)),
+    ]);
+    // A width that saturated the core's planner (usize::MAX) overflows here too.
+    let need = need.filter(|_| pl.param_floats != usize::MAX && pl.state_floats != usize::MAX);
+    budget.charge(
+        &format!(
+            "--layers {}: {} parameters with {} optimizer state",
+            crate::config::join(&spec.widths),
+            pl.param_floats,
+            opt.name()
+        ),
+        need,
+    )?;
+    Ok(())
+}
+
+/// Rows of the training batch actually used: `--batch`, or the whole training set if smaller.
+pub fn batch_rows(p: &Prepared) -> usize {
+    p.cfg.batch.min(p.splits.train.len()).max(1)
+}
+
+/// Rows of an evaluation pass: `--batch`, or the largest set if smaller.
+pub fn eval_rows(p: &Prepared) -> usize {
+    let s = &p.splits;
+    p.cfg.batch.min(s.train.len().max(s.val.len()).max(s.test.len())).max(1)
+}
+
+/// The steps a run takes in all (`epochs × steps per epoch`), refused when it overflows.
+pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
+    let spe = data::steps_per_epoch(p.splits.train.len(), batch_rows(p)) as u64;
+    spe.checked_mul(p.cfg.epochs as u64).ok_or_else(|| {
+        RunError::input(format!(
+            "--epochs {}: {} epochs of {spe} steps overflow the step count",
+            p.cfg.epochs, p.cfg.epochs
+        ))
+    })
+}
+
+/// The memory plan of a prepared run: the training step for the rows actually used, the tape also
+/// large enough for evaluation passes of [`eval_rows`].
+pub fn run_plan(p: &Prepared) -> Plan {
+    let m = p.spec.mlp();
+    let mut pl = plan(&p.spec, batch_rows(p), &p.opt);
+    pl.tape_floats = pl.tape_floats.max(m.eval_tape_floats(eval_rows(p)));
+    pl
+}
+
+/// Charges what training allocates besides the model: the tape for the rows actually used and for
+/// evaluation, the batch buffers, an epoch's example order, and the per-step and per-epoch records
+/// ([`RECORD_BYTES`] each) up to the last step of the run.
+pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), RunError> {
+    let (rows, eval) = (batch_rows(p), eval_rows(p));
+    let features = p.splits.train.features;
+    let pl = run_plan(p);
+    let need = budget::sum(&[
+        budget::of::<f32>(pl.tape_floats).filter(|_| pl.tape_floats != usize::MAX),
+        budget::of::<Node>(pl.tape_nodes),
+        rows.checked_mul(features).and_then(budget::of::<f32>),
+        budget::of::<u32>(rows),
+        eval.checked_mul(features).and_then(budget::of::<f32>),
+    ]);
+    budget.charge(
+        &format!(
+            "--batch {} ({rows} rows used, {eval} per evaluation) with --layers {}: the tape and batch buffers",
+            p.cfg.batch,
+            crate::config::join(&p.spec.widths)
+        ),
+        need,
+    )?;
+    let n = p.splits.train.len();
+    budget.charge(
+        &format!("{}: the order of {n} training examples", p.splits.train.source),
+        budget::of::<usize>(n),
+    )?;
+    let total = total_steps(p)?;
+    let steps = p.cfg.max_steps.map_or(total, |m| m.min(total));
+    let need = steps.checked_add(p.cfg.epochs as u64).and_then(|r| r.checked_mul(RECORD_BYTES));
+    let stop = match p.cfg.max_steps {
+        Some(m) if m < total => format!(", stopped at --max-steps {m}"),
+        _ => String::new(),
+    };
+    budget.charge(
+        &format!("--epochs {} ({total} steps{stop}): the metrics of every step", p.cfg.epochs),
+        need,
+    )?;
+    Ok(())
 }
 
 /// What a run produced.
@@ -169,7 +302,7 @@ pub fn accuracy(
     if data.is_empty() {
         return Ok(None);
     }
-    let hits = spec.mlp().correct(tape, params, &data.x, &data.y, batch).map_err(RunError::failure)?;
+    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(RunError::failure)?;
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
@@ -241,16 +374,18 @@ pub fn train(
     let cfg = &p.cfg;
     let mlp = p.spec.mlp();
     let train = &p.splits.train;
-    let batch = cfg.batch.min(train.len());
+    let batch = batch_rows(p);
     let spe = data::steps_per_epoch(train.len(), batch) as u64;
-    let total = spe * cfg.epochs as u64;
+    let total = total_steps(p)?;
     let stop_at = cfg.max_steps.map_or(total, |m| m.min(total));
     let mut opt = p.opt;
     let sched = match cfg.schedule {
         ScheduleName::Constant => Schedule::constant(p.lr),
         ScheduleName::Cosine => Schedule::cosine(p.lr, total.min(u32::MAX as u64) as u32, 0.0),
     };
-    let pl = plan(&p.spec, cfg.batch, &opt);
+    // Sized for the rows actually used (a batch larger than the set is the whole set), which
+    // `prepare` charged to the memory budget.
+    let pl = run_plan(p);
 
     // Caller-owned storage, sized by the core's planner, allocated once.
     let mut values = vec![0.0f32; pl.param_floats];
@@ -298,7 +433,10 @@ pub fn train(
     let t0 = Instant::now();
     let start_step = step;
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
-    let (mut xb, mut yb) = (Vec::new(), Vec::new());
+    let (mut xb, mut yb) = (Vec::with_capacity(batch * train.features), Vec::with_capacity(batch));
+    // Evaluation passes of at most `eval` rows: the same chunks as `--batch` rows whenever a set
+    // has more examples than that, so the same results.
+    let eval = eval_rows(p);
     let mut order: Option<(u64, Vec<usize>)> = None;
     // Loss sum of the current epoch so far (non-zero only when resuming mid-epoch).
     let mut epoch_loss: f64 = steps.iter().filter(|s| s.epoch == step / spe + 1).map(|s| s.loss as f64).sum();
@@ -360,9 +498,9 @@ pub fn train(
                 epoch: epoch + 1,
                 step,
                 train_loss: (epoch_loss / spe as f64) as f32,
-                train_acc: accuracy(&p.spec, &mut tape, &params, train, cfg.batch)?.unwrap_or(0.0),
-                val_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.val, cfg.batch)?,
-                test_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.test, cfg.batch)?,
+                train_acc: accuracy(&p.spec, &mut tape, &params, train, eval)?.unwrap_or(0.0),
+                val_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.val, eval)?,
+                test_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.test, eval)?,
                 elapsed_s: elapsed(&t0),
             };
             epoch_loss = 0.0;
@@ -531,4 +669,37 @@ pub fn report_md(p: &Prepared, o: &Outcome) -> String {
     md += "- `summary.json`: the numbers above, machine-readable\n";
     md += "- `loss.svg`, `accuracy.svg`: the plots\n";
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tape_is_sized_for_the_rows_actually_used() {
+        // 2 training rows with the default batch of 100: the plan is for 2 rows, not 100.
+        let cfg = TrainConfig { limit: Some(3), test: data::SplitSize::Count(1), ..TrainConfig::default() };
+        let mut budget = Budget::new(64 << 20, "test");
+        let p = prepare_within(&cfg, &mut budget).unwrap();
+        assert_eq!((p.splits.train.len(), batch_rows(&p), eval_rows(&p)), (2, 2, 2));
+        let m = p.spec.mlp();
+        assert_eq!(run_plan(&p).tape_floats, m.tape_floats(2).max(m.eval_tape_floats(2)));
+        assert!(run_plan(&p).tape_floats < m.tape_floats(100));
+        assert!(budget.used() > 0);
+        // The training itself runs on those buffers.
+        let o = train(&p, None, None, false).unwrap();
+        assert_eq!(o.steps.len(), cfg.epochs);
+    }
+
+    #[test]
+    fn the_step_total_is_checked() {
+        let cfg = TrainConfig { epochs: 1 << 60, ..TrainConfig::default() };
+        let e = prepare_within(&cfg, &mut Budget::unlimited()).unwrap_err();
+        assert_eq!(e.code, 2);
+        assert!(
+            e.msg.starts_with("--epochs 1152921504606846976:") && e.msg.contains("overflow"),
+            "{}",
+            e.msg
+        );
+    }
 }

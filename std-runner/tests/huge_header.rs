@@ -45,6 +45,11 @@ fn parser_refuses_the_claim() {
     std::fs::write(&gz, gzip(&b)).unwrap();
     let e = read_idx(&gz, 3).unwrap_err();
     assert!(e.to_string().contains("truncated"), "{e}");
+    // Within a budget, a gzip file's claim (its length is unknown up front) is refused from the
+    // header, before the body is read.
+    let mut budget = staticgrad_runner::budget::Budget::new(1 << 30, "test");
+    let e = staticgrad_runner::data::read_idx_within(&gz, 3, &mut budget).unwrap_err();
+    assert!(e.to_string().contains("784000000000 data bytes") && e.to_string().contains("budget"), "{e}");
 }
 
 /// Peak resident set size of all waited-for children, in KiB.
@@ -80,7 +85,10 @@ fn binary_refuses_the_claim_without_allocating_it() {
             stderr.trim()
         );
         assert_eq!(out.status.code(), Some(2), "bad input is exit code 2: {stderr}");
-        assert!(stderr.contains("truncated"), "{stderr}");
+        // A plain file is known to be short; a gzip stream's claim is refused by the budget
+        // before its body is read.
+        let cause = if gz { "over the memory budget" } else { "truncated" };
+        assert!(stderr.contains(cause), "{stderr}");
         assert!(stderr.lines().count() == 1, "one-line cause: {stderr}");
         // The claim is 784 GB; the process must stay near its baseline (tens of MB).
         assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");

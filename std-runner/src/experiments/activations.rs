@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use staticgrad::init::Init;
 use staticgrad::{Node, Shape, Tape};
 
+use crate::budget::{self, Budget};
+
 use super::plot::{self, Histogram};
 use super::{Check, Output, Result, fmt};
 
@@ -222,6 +224,36 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// Bytes one histogram bin of one layer and combination takes, at most: its count, its JSON
+/// number and its bar in the SVG figure.
+pub const BIN_BYTES: u64 = 256;
+
+/// Charges the inputs, weights and tape of one stack (`--samples × --width`, `--layers`), and
+/// the histograms (`--bins` per layer of each of the 12 combinations).
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    let (n, d, l) = (args.samples, args.width, args.layers);
+    let nd = n.checked_mul(d);
+    let dd = d.checked_mul(d);
+    let per_layer = dd.zip(nd.and_then(|v| v.checked_mul(2))).and_then(|(a, b)| a.checked_add(b));
+    let floats = per_layer
+        .and_then(|p| p.checked_mul(l))
+        .zip(nd)
+        .and_then(|(a, b)| a.checked_add(b))
+        .and_then(|v| v.checked_mul(2));
+    let nodes = l.checked_mul(3).and_then(|v| v.checked_add(1));
+    let need = budget::sum(&[
+        nd.and_then(budget::of::<f32>),
+        floats.and_then(budget::of::<f32>),
+        nodes.and_then(budget::of::<staticgrad::Node>),
+        dd.and_then(budget::of::<f32>),
+    ]);
+    budget.charge(&format!("--samples {n} --width {d} --layers {l}: inputs, weights and tape"), need)?;
+    let combos = Act::ALL.len() * INITS.len();
+    let bins = args.bins.checked_mul(l).and_then(|b| b.checked_mul(combos));
+    let need = bins.and_then(|b| super::records(b, BIN_BYTES));
+    Ok(budget.charge(&format!("--bins {} --layers {l}: the histograms", args.bins), need)?)
 }
 
 /// Runs the experiment and writes its files.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use super::{ExperimentCmd, Result};
+use crate::budget::Budget;
 
 /// Settings of `staticgrad experiment all`.
 #[derive(clap::Args, Clone, Debug)]
@@ -38,15 +39,39 @@ struct One {
     cmd: ExperimentCmd,
 }
 
+fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One)>> {
+    let mut v = Vec::new();
+    for (name, title) in ORDER {
+        let dir = args.out.join(name);
+        let mut argv =
+            vec!["experiment".to_string(), name.to_string(), "--out".into(), dir.display().to_string()];
+        if name == "hpsearch" && !args.no_narrow {
+            argv.push("--narrow".into());
+        }
+        let one = One::try_parse_from(&argv).map_err(|e| super::ExpError::Input(e.to_string()))?;
+        v.push((name, title, dir, one));
+    }
+    Ok(v)
+}
+
+/// Charges each experiment (one after the other, each to a fresh copy of `budget`): all must fit
+/// before the first one starts.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    for (name, _, _, one) in commands(args)? {
+        one.cmd.charge(&mut budget.clone()).map_err(|e| super::ExpError::Input(format!("{name}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Runs every experiment and writes `report.md`.
 pub fn run(args: &Args) -> Result<()> {
-    run_with(args, |cmd| cmd.run())
+    run_each(args, &|cmd: &ExperimentCmd| cmd.run())
 }
 
 /// [`run`] as the command line does: every experiment's folder is checked before the first one
-/// starts (an earlier result is refused unless `force`), then each is claimed in turn (see
-/// [`ExperimentCmd::run_claimed`]).
-pub fn run_claimed(args: &Args, force: bool) -> Result<()> {
+/// starts (an earlier result is refused unless `force`), then each is charged to a budget of
+/// `max_memory` bytes and claimed in turn (see [`ExperimentCmd::run_claimed`]).
+pub fn run_claimed(args: &Args, force: bool, max_memory: Option<u64>) -> Result<()> {
     let mode = if force { crate::runfolder::Mode::Replace } else { crate::runfolder::Mode::New };
     for (name, _) in ORDER {
         crate::runfolder::check(&args.out.join(name), mode)?;
@@ -58,10 +83,11 @@ pub fn run_claimed(args: &Args, force: bool) -> Result<()> {
             report.display()
         )));
     }
-    run_with(args, |cmd| cmd.run_claimed(force))
+    run_each(args, &|cmd: &ExperimentCmd| cmd.run_claimed(force, max_memory))
 }
 
-fn run_with(args: &Args, run_one: impl Fn(&ExperimentCmd) -> Result<()>) -> Result<()> {
+fn run_each(args: &Args, go: &dyn Fn(&ExperimentCmd) -> Result<()>) -> Result<()> {
+    let cmds = commands(args)?;
     std::fs::create_dir_all(&args.out)?;
     let mut report = String::from(
         "# Chapter 6 of *Deep Learning from Scratch*, reproduced with staticgrad\n\nEach experiment ran with the \
@@ -70,17 +96,10 @@ fn run_with(args: &Args, run_one: impl Fn(&ExperimentCmd) -> Result<()>) -> Resu
     );
     let mut checks = String::from("| experiment | claim | holds | numbers |\n|---|---|---|---|\n");
     let mut sections = String::new();
-    for (name, title) in ORDER {
-        let dir = args.out.join(name);
-        let mut argv =
-            vec!["experiment".to_string(), name.to_string(), "--out".into(), dir.display().to_string()];
-        if name == "hpsearch" && !args.no_narrow {
-            argv.push("--narrow".into());
-        }
-        let one = One::try_parse_from(&argv).map_err(|e| super::ExpError::Input(e.to_string()))?;
+    for (name, title, dir, one) in cmds {
         let t = Instant::now();
         super::emit(&format!("=== {name} → {}", dir.display()));
-        run_one(&one.cmd)?;
+        go(&one.cmd)?;
         let secs = t.elapsed().as_secs_f64();
         let _ = writeln!(sections, "\n## {title}\n\n[summary]({name}/summary.md) · {secs:.0} s\n");
         for f in figures(&dir) {

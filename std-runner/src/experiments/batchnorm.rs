@@ -20,6 +20,7 @@ use staticgrad::optim::Optimizer;
 use super::net::{Net, NetStorage};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::budget::Budget;
 use crate::data::below;
 
 /// Settings of `staticgrad experiment batchnorm`.
@@ -118,8 +119,8 @@ fn run_scale(
         bn.step(&x, &y, args.lr)?;
         plain.step(&x, &y, args.lr)?;
         if it % per_epoch == 0 {
-            acc_bn.push(bn.accuracy(&train.x, &train.y)?);
-            acc_plain.push(plain.accuracy(&train.x, &train.y)?);
+            acc_bn.push(bn.accuracy(train)?);
+            acc_plain.push(plain.accuracy(train)?);
         }
         it += 1;
     }
@@ -141,6 +142,32 @@ impl Args {
         positive("--lr", self.lr)?;
         Ok(())
     }
+}
+
+/// Bytes one evaluation of one weight scale leaves behind, at most: two accuracies, their CSV
+/// row and JSON numbers, and two points in the figure.
+pub const EVAL_BYTES: u64 = 256;
+
+/// Charges the bundled images, two networks per weight scale running at once (`--hidden`,
+/// `--batch`; as many scales at once as rayon has threads), and `--epochs` evaluations of every
+/// one of the `--scales`.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    budget.charge("the bundled images", super::bundled_bytes(args.samples))?;
+    let widths = super::curves::widths_within(args.hidden, budget)?;
+    let base = MlpSpec::new(&widths);
+    let opt = Optimizer::sgd();
+    let pair = super::net::storage_bytes(&base.with_batch_norm(BatchNormConfig::BOOK), &opt, args.batch)
+        .zip(super::net::storage_bytes(&base, &opt, args.batch))
+        .and_then(|(a, b)| a.checked_add(b));
+    let at_once = args.scales.min(super::parallel()) as u64;
+    budget.charge(
+        &format!("--batch {} --hidden {}: {at_once} pairs of networks at once", args.batch, args.hidden),
+        pair.and_then(|p| p.checked_mul(at_once)),
+    )?;
+    let evals = args.epochs.checked_mul(args.scales);
+    let need = evals.and_then(|e| super::records(e, EVAL_BYTES));
+    Ok(budget
+        .charge(&format!("--epochs {} --scales {}: the accuracy curves", args.epochs, args.scales), need)?)
 }
 
 /// Runs the experiment and writes its files.

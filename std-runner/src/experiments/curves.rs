@@ -102,11 +102,47 @@ pub fn compare(
     }
     let mut out = Vec::new();
     for (c, (mut net, lr, loss)) in contenders.iter().zip(nets) {
-        let test_acc = net.accuracy(&test.x, &test.y)?;
+        let test_acc = net.accuracy(test)?;
         let smoothed = smooth_curve(&loss);
         out.push(Curve { name: c.name.to_string(), lr, loss, smoothed, test_acc, diverged: net.diverged });
     }
     Ok(out)
+}
+
+/// Bytes one iteration of one contender leaves behind, at most: its raw and smoothed loss, its
+/// `loss.csv` cells and its point in the figure.
+pub const ITER_BYTES: u64 = 128;
+
+/// Charges a comparison of `contenders` networks of `widths` (784 inputs, `hidden` layers),
+/// trained together on `batch` rows for `iters` iterations, with `rows` bundled images copied
+/// out as train and test sets.
+pub fn charge(
+    contenders: &[(MlpSpec, Optimizer)],
+    batch: usize,
+    iters: usize,
+    rows: usize,
+    what: &str,
+    budget: &mut crate::budget::Budget,
+) -> Result<()> {
+    budget.charge("the bundled images", super::bundled_bytes(rows))?;
+    let nets = contenders
+        .iter()
+        .try_fold(0u64, |acc, (s, o)| acc.checked_add(super::net::storage_bytes(s, o, batch)?));
+    budget.charge(&format!("--batch {batch} {what}: {} networks", contenders.len()), nets)?;
+    let need = iters.checked_mul(contenders.len()).and_then(|n| super::records(n, ITER_BYTES));
+    Ok(budget.charge(&format!("--iters {iters}: the loss curves"), need)?)
+}
+
+/// `784, 100 × hidden, 10`, with the `usize`s it takes charged first (`--hidden` can be huge).
+pub fn widths_within(hidden: usize, budget: &mut crate::budget::Budget) -> Result<Vec<usize>> {
+    budget.charge(
+        &format!("--hidden {hidden}: the layer widths"),
+        hidden.checked_add(2).and_then(crate::budget::of::<usize>),
+    )?;
+    let mut widths = vec![784];
+    widths.extend(std::iter::repeat_n(100, hidden));
+    widths.push(10);
+    Ok(widths)
 }
 
 /// The seed-0 rerun of the book's script for one contender: mean loss over the last 100

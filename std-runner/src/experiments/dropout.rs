@@ -10,6 +10,8 @@ use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 use staticgrad::{Dropout, DropoutForm};
 
+use crate::budget::Budget;
+
 use super::overfit::{self, AccCurves, book_final, train_curves};
 use super::{Check, ExpError, Output, Result, fmt};
 
@@ -68,6 +70,14 @@ impl Args {
         positive("--lr", self.lr)?;
         Ok(())
     }
+}
+
+/// Charges the bundled images and the two runs (with and without dropout) at once.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    budget.charge("the bundled images", super::bundled_bytes(crate::data::BUNDLED_COUNT))?;
+    let w = super::curves::widths_within(args.hidden, budget)?;
+    let what = format!("--hidden {}", args.hidden);
+    overfit::charge_runs(&MlpSpec::new(&w), 2, args.samples, args.epochs, args.batch, &what, budget)
 }
 
 /// Runs the experiment and writes its files.

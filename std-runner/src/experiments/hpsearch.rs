@@ -22,6 +22,8 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
+use crate::budget::Budget;
+
 use super::overfit::{train_curves, widths};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, fmt, mnist_common, reference};
@@ -188,9 +190,7 @@ pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Datase
     for i in (1..samples).rev() {
         order.swap(i, crate::data::below(&mut rng, i + 1));
     }
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    pool.gather(&order, &mut x, &mut y);
-    let shuffled = Dataset { source: pool.source.clone(), features: pool.features, x, y };
+    let shuffled = pool.select(&order);
     let nval = (samples as f64 * val_frac) as usize;
     if nval == 0 || nval >= samples {
         return Err(ExpError::Input(format!(
@@ -598,6 +598,60 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// Bytes of one evaluation in a kept trial, at most: two accuracies in the trial, in its JSON
+/// line, and in the copies the report ranks and sorts (four in all).
+pub const EVAL_BYTES: u64 = 256;
+/// Bytes of one trial besides its curves (its fields, its JSON line, its CSV row, the copies).
+pub const TRIAL_BYTES: u64 = 4096;
+/// Bytes a merge holds per byte of the `trials.jsonl` it reads: the text, the trials it parses
+/// into (a number of 2 characters becomes 8 bytes) and the copies the report ranks and sorts.
+pub const MERGE_FACTOR: u64 = 20;
+
+/// Charges the images, the networks of the trials running at once (`--hidden`, `--batch`, one
+/// per thread), and the kept results of `--trials` trials of `--epochs` evaluations (twice with
+/// `--narrow`); for `merge`, the files read.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    if let Some(HpCmd::Merge { files, .. }) = &args.cmd {
+        let mut total = Some(0u64);
+        for f in files {
+            let len =
+                std::fs::metadata(f).map_err(|e| ExpError::Input(format!("{}: {e}", f.display())))?.len();
+            total = total.and_then(|t| t.checked_add(len));
+        }
+        let need = total.and_then(|t| t.checked_mul(MERGE_FACTOR));
+        return Ok(
+            budget.charge(&format!("hpsearch merge: {} bytes of trials", total.unwrap_or(u64::MAX)), need)?
+        );
+    }
+    let rows = args.samples.min(crate::data::BUNDLED_COUNT);
+    let images = super::bundled_bytes(rows).zip(crate::data::Dataset::bytes_for(rows, 784, 1));
+    let need = images
+        .and_then(|(a, b)| a.checked_add(b.checked_mul(2)?))
+        .and_then(|b| b.checked_add(8 * rows as u64));
+    budget.charge("the bundled images", need)?;
+    let w = super::curves::widths_within(args.hidden, budget)?;
+    let spec = MlpSpec::new(&w);
+    let threads = args.threads.map_or_else(super::parallel, |t| t.max(1));
+    let (k, n) = args.shard.unwrap_or((0, 1));
+    let mine = args.trials.saturating_sub(k).div_ceil(n.max(1));
+    let at_once = mine.min(threads).max(1);
+    let opt = Optimizer::sgd().with_weight_decay(WeightDecay::L2(1e-6));
+    let net = super::net::storage_bytes(&spec, &opt, args.batch);
+    budget.charge(
+        &format!("--batch {} --hidden {}: {at_once} trials at once", args.batch, args.hidden),
+        net.and_then(|b| b.checked_mul(at_once as u64)),
+    )?;
+    let stages = if args.narrow { 2 } else { 1 };
+    let per_trial = args
+        .epochs
+        .checked_mul(2)
+        .and_then(|e| super::records(e, EVAL_BYTES))
+        .and_then(|b| b.checked_add(TRIAL_BYTES));
+    let need = per_trial.and_then(|p| p.checked_mul(mine as u64)).and_then(|b| b.checked_mul(stages));
+    Ok(budget
+        .charge(&format!("--trials {} --epochs {}: the trials' results", args.trials, args.epochs), need)?)
 }
 
 /// Runs the search (or the merge) and writes its files.

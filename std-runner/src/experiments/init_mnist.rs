@@ -8,6 +8,8 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
+use crate::budget::Budget;
+
 use super::curves::{self, BookRow, Contender};
 use super::{Check, Output, Result, fmt, mnist_common};
 
@@ -82,6 +84,15 @@ impl Args {
         positive("--lr", self.lr)?;
         Ok(())
     }
+}
+
+/// Charges the bundled images, the three networks (`--batch`) and the curves of `--iters`
+/// iterations.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    let widths = [784, 100, 100, 100, 100, 10];
+    let spec = MlpSpec::new(&widths);
+    let nets = [(spec, Optimizer::sgd()); 3];
+    curves::charge(&nets, args.batch, args.iters, args.train.saturating_add(args.test), "", budget)
 }
 
 /// Runs the experiment and writes its files.

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::budget::{self, Budget, OverBudget};
+use crate::data::Dataset;
 use crate::runfolder::{Mode, RunFolder};
 
 /// `staticgrad experiment <name>`.
@@ -55,6 +57,22 @@ pub enum ExperimentCmd {
 }
 
 impl ExperimentCmd {
+    /// Charges everything the experiment will allocate, computed from its settings with checked
+    /// arithmetic, to `budget`; refused (an input error naming the setting) if it does not fit.
+    pub fn charge(&self, budget: &mut Budget) -> Result<()> {
+        match self {
+            ExperimentCmd::Optimizers2d(a) => optimizers_2d::charge(a, budget),
+            ExperimentCmd::Activations(a) => activations::charge(a, budget),
+            ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::charge(a, budget),
+            ExperimentCmd::InitMnist(a) => init_mnist::charge(a, budget),
+            ExperimentCmd::Batchnorm(a) => batchnorm::charge(a, budget),
+            ExperimentCmd::Overfit(a) => overfit::charge(a, budget),
+            ExperimentCmd::Dropout(a) => dropout::charge(a, budget),
+            ExperimentCmd::Hpsearch(a) => hpsearch::charge(a, budget),
+            ExperimentCmd::All(a) => all::charge(a, budget),
+        }
+    }
+
     /// Runs the experiment; its summary is printed and written to its output folder.
     pub fn run(&self) -> Result<()> {
         match self {
@@ -128,8 +146,12 @@ impl ExperimentCmd {
     /// claimed (refused if it holds an earlier result, unless `force`; locked while in use), the
     /// files written there (or, replacing an earlier result, beside it and moved into place on
     /// success). A failed run leaves an earlier result as it was.
-    pub fn run_claimed(&self, force: bool) -> Result<()> {
+    /// Before anything is created, the settings are validated and everything the experiment will
+    /// allocate is charged to a budget of `max_memory` bytes (default: a share of this machine's
+    /// memory).
+    pub fn run_claimed(&self, force: bool, max_memory: Option<u64>) -> Result<()> {
         self.validate()?;
+        self.charge(&mut Budget::from_flag(max_memory))?;
         let ExperimentCmd::All(a) = self else {
             let dir = self.out_dir().unwrap_or(Path::new("runs"));
             let mode = if force { Mode::Replace } else { Mode::New };
@@ -147,7 +169,7 @@ impl ExperimentCmd {
                 }
             };
         };
-        all::run_claimed(a, force)
+        all::run_claimed(a, force, max_memory)
     }
 }
 
@@ -193,6 +215,28 @@ impl From<crate::data::DataError> for ExpError {
     fn from(e: crate::data::DataError) -> Self {
         ExpError::Input(e.to_string())
     }
+}
+
+impl From<OverBudget> for ExpError {
+    fn from(e: OverBudget) -> Self {
+        ExpError::Input(e.0)
+    }
+}
+
+/// Bytes of `count` records of `per` bytes each (checked).
+pub fn records(count: usize, per: u64) -> Option<u64> {
+    (count as u64).checked_mul(per)
+}
+
+/// Threads that run experiment parts at once (rayon's pool).
+pub fn parallel() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Bytes of the bundled images as stored (pixel bytes and labels) and a copy of `rows` of them.
+pub fn bundled_bytes(rows: usize) -> Option<u64> {
+    let n = crate::data::BUNDLED_COUNT;
+    budget::sum(&[Dataset::bytes_for(n, 784, 1), Dataset::bytes_for(rows.min(n), 784, 1)])
 }
 
 impl From<serde_json::Error> for ExpError {

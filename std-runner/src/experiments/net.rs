@@ -18,6 +18,8 @@ use staticgrad::train::Trainer;
 use staticgrad::{Node, ParamEntry, Params, Tape};
 
 use super::Result;
+use crate::budget;
+use crate::data::Dataset;
 
 /// Rows evaluated per tape pass.
 pub const EVAL_CHUNK: usize = 500;
@@ -31,6 +33,31 @@ pub struct NetStorage {
     state: Vec<f32>,
     floats: Vec<f32>,
     nodes: Vec<Node>,
+}
+
+/// Bytes [`NetStorage::new`] allocates for `spec`, `opt` and `batch`, plus the batch buffers a
+/// training loop gathers into (`batch` rows of `f32` features, labels and indices); `None` when
+/// a size overflows (the core's planner saturates at `usize::MAX`).
+pub fn storage_bytes(spec: &MlpSpec, opt: &Optimizer, batch: usize) -> Option<u64> {
+    let sat = |v: usize| (v != usize::MAX).then_some(v);
+    let eval =
+        sat(spec.eval_tape_floats(EVAL_CHUNK))?.checked_add(sat(spec.loss_tape_floats(EVAL_CHUNK))?)?;
+    let loss = sat(spec.eval_tape_floats(batch))?.checked_add(sat(spec.loss_tape_floats(batch))?)?;
+    let floats = sat(spec.tape_floats(batch))?.max(eval).max(loss);
+    let nodes = spec.tape_nodes().max(spec.eval_tape_nodes() + spec.loss_tape_nodes());
+    let params = sat(spec.param_len())?;
+    budget::sum(&[
+        budget::of::<f32>(params)?.checked_mul(2),
+        budget::of::<ParamEntry>(spec.param_tensors()),
+        budget::of::<f32>(sat(spec.state_len(opt))?),
+        budget::of::<f32>(floats),
+        budget::of::<Node>(nodes),
+        batch.checked_mul(spec.inputs()).and_then(budget::of::<f32>),
+        budget::of::<u32>(batch),
+        budget::of::<usize>(batch),
+        // The evaluation conversion buffer of byte-stored images.
+        EVAL_CHUNK.checked_mul(spec.inputs()).and_then(budget::of::<f32>),
+    ])
 }
 
 impl NetStorage {
@@ -127,12 +154,13 @@ impl<'a> Net<'a> {
         Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer().decay_loss(&self.params))
     }
 
-    /// Accuracy on `x`/`y` in eval mode (running statistics, no dropout).
-    pub fn accuracy(&mut self, x: &[f32], y: &[u32]) -> Result<f64> {
-        if y.is_empty() {
+    /// Accuracy on `data` in eval mode (running statistics, no dropout), [`EVAL_CHUNK`] rows at
+    /// a time.
+    pub fn accuracy(&mut self, data: &Dataset) -> Result<f64> {
+        if data.is_empty() {
             return Ok(0.0);
         }
-        let hits = self.spec.correct(&mut self.tape, &self.params, x, y, EVAL_CHUNK)?;
-        Ok(hits as f64 / y.len() as f64)
+        let hits = data.correct(&self.spec, &mut self.tape, &self.params, EVAL_CHUNK)?;
+        Ok(hits as f64 / data.len() as f64)
     }
 }

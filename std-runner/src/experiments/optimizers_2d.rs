@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use staticgrad::optim::Optimizer;
 use staticgrad::{ParamKind, ParamStorage, Shape};
 
+use crate::budget::Budget;
+
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, Output, Result, fmt};
 
@@ -118,6 +120,17 @@ impl Args {
         crate::check::count("--steps", self.steps, 1, usize::MAX)?;
         Ok(())
     }
+}
+
+/// Bytes one update of one rule leaves behind, at most: its point in the path, in the figure and
+/// its `paths.csv` row and SVG text.
+pub const STEP_BYTES: u64 = 256;
+
+/// Charges the paths, table rows and figure points of `--steps` updates of the six rules.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    let points = args.steps.checked_add(1).and_then(|p| p.checked_mul(CASES.len()));
+    let need = points.and_then(|p| super::records(p, STEP_BYTES));
+    Ok(budget.charge(&format!("--steps {}: the paths of {} rules", args.steps, CASES.len()), need)?)
 }
 
 /// Runs the experiment and writes its files.

@@ -8,6 +8,8 @@ use staticgrad::init::Init;
 use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
+use crate::budget::Budget;
+
 use super::curves::{self, BookRow, Contender};
 use super::{Check, ExpError, Output, Result, fmt, mnist_common};
 
@@ -112,6 +114,21 @@ impl Args {
         }
         Ok(())
     }
+}
+
+/// Charges the bundled images, one network per rule (`--hidden`, `--batch`) and the curves of
+/// `--iters` iterations.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    let widths = curves::widths_within(args.hidden, budget)?;
+    let spec = MlpSpec::new(&widths);
+    let mut nets = Vec::new();
+    for r in &args.rules {
+        let opt = Optimizer::by_name(r)
+            .ok_or_else(|| ExpError::Input(format!("--rules: unknown update rule {r:?}")))?;
+        nets.push((spec, opt));
+    }
+    let rows = args.train.saturating_add(args.test);
+    curves::charge(&nets, args.batch, args.iters, rows, &format!("--hidden {}", args.hidden), budget)
 }
 
 /// Runs the experiment and writes its files.

@@ -15,6 +15,7 @@ use staticgrad::optim::{Optimizer, WeightDecay};
 use super::net::{Net, NetStorage};
 use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::budget::{self, Budget};
 use crate::data::Dataset;
 use crate::data::below;
 
@@ -128,8 +129,8 @@ pub fn train_curves(
         train.gather(&idx, &mut x, &mut y);
         c.loss.push(net.step(&x, &y, lr)? as f64);
         if it % per_epoch == 0 {
-            c.train.push(net.accuracy(&train.x, &train.y)?);
-            c.test.push(net.accuracy(&test.x, &test.y)?);
+            c.train.push(net.accuracy(train)?);
+            c.test.push(net.accuracy(test)?);
         }
         it += 1;
     }
@@ -208,6 +209,45 @@ impl Args {
         non_negative("--lambda", self.lambda)?;
         Ok(())
     }
+}
+
+/// Bytes one evaluation of one run leaves behind, at most (two accuracies, CSV cells, JSON
+/// numbers, figure points).
+pub const EVAL_BYTES: u64 = 256;
+/// Bytes one training iteration of one run leaves behind: its loss and its JSON number.
+pub const ITER_BYTES: u64 = 40;
+
+/// Charges `runs` networks of `spec` trained at once on `batch` rows, and `epochs` evaluations
+/// (each `samples / batch` iterations) of each.
+pub fn charge_runs(
+    spec: &MlpSpec,
+    runs: usize,
+    samples: usize,
+    epochs: usize,
+    batch: usize,
+    what: &str,
+    budget: &mut Budget,
+) -> Result<()> {
+    let net = super::net::storage_bytes(spec, &Optimizer::sgd(), batch);
+    budget.charge(
+        &format!("--batch {batch} {what}: {runs} networks at once"),
+        net.and_then(|n| n.checked_mul(runs as u64)),
+    )?;
+    let per_epoch = (samples / batch.max(1)).max(1);
+    let iters = epochs.saturating_sub(1).checked_mul(per_epoch).and_then(|i| i.checked_add(1));
+    let need = budget::sum(&[
+        epochs.checked_mul(runs).and_then(|e| super::records(e, EVAL_BYTES)),
+        iters.and_then(|i| i.checked_mul(runs)).and_then(|i| super::records(i, ITER_BYTES)),
+    ]);
+    Ok(budget.charge(&format!("--epochs {epochs} (of {per_epoch} iterations): the curves"), need)?)
+}
+
+/// Charges the bundled images and the two runs (λ = 0 and λ = `--lambda`) at once.
+pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
+    budget.charge("the bundled images", super::bundled_bytes(crate::data::BUNDLED_COUNT))?;
+    let w = super::curves::widths_within(args.hidden, budget)?;
+    let what = format!("--hidden {}", args.hidden);
+    charge_runs(&MlpSpec::new(&w), 2, args.samples, args.epochs, args.batch, &what, budget)
 }
 
 /// Runs the experiment and writes its files.

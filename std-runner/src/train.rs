@@ -129,6 +129,17 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
     if splits.train.is_empty() {
         return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
     }
+    // The step total must be exact: it sets the cosine schedule, whose step counter is a u32.
+    let spe = data::steps_per_epoch(splits.train.len(), cfg.batch.min(splits.train.len())) as u64;
+    let total = spe.checked_mul(cfg.epochs as u64).filter(|&t| t <= u64::from(u32::MAX));
+    if total.is_none() {
+        return Err(RunError::input(format!(
+            "--epochs {}: {} epochs of {spe} steps exceed {} steps in total",
+            cfg.epochs,
+            cfg.epochs,
+            u32::MAX
+        )));
+    }
     let opt = model::optimizer(cfg)?;
     let lr = cfg.lr.unwrap_or(opt.default_lr());
     Ok(Prepared { cfg: cfg.clone(), splits, spec, opt, lr })

@@ -458,9 +458,7 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     match result {
         Ok(o) => {
-            let dir = folder.commit().map_err(|e| {
-                RunError::failure(format!("{}: moving the new run into place: {e}", out_path.display()))
-            })?;
+            let dir = folder.commit().map_err(RunError::failure)?;
             summarize(&p, &o, &dir);
             Ok(())
         }

@@ -209,8 +209,10 @@ impl RunFolder {
         }
         let staged = mode == Mode::Replace && full;
         let work = if staged {
-            let name =
-                dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+            // `.`, `..` or `/` cannot be swapped by a rename.
+            let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                return Err(Invalid(format!("{shown}: --force replaces a named folder; give its name")));
+            };
             let w = dir.with_file_name(format!("{name}.staging-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&w); // A stale one of a dead process with our pid.
             std::fs::create_dir(&w).map_err(|e| Invalid(format!("{}: {e}", w.display())))?;
@@ -232,15 +234,23 @@ impl RunFolder {
         &self.target
     }
 
-    /// The run succeeded: a staged run replaces the earlier folder; the lock is released.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    /// The run succeeded: a staged run replaces the earlier folder; the lock is released. If
+    /// the swap fails, both runs stay and the message says where the new one is.
+    pub fn commit(mut self) -> Result<PathBuf, String> {
         if self.staged {
             let name = self.target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let old = self.target.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
-            std::fs::rename(&self.target, &old)?;
+            let failed = |e: io::Error| {
+                format!(
+                    "{}: cannot move the new run into place ({e}); it is in {}",
+                    self.target.display(),
+                    self.work.display()
+                )
+            };
+            std::fs::rename(&self.target, &old).map_err(failed)?;
             if let Err(e) = std::fs::rename(&self.work, &self.target) {
                 let _ = std::fs::rename(&old, &self.target);
-                return Err(e);
+                return Err(failed(e));
             }
             // The earlier run (and our lock file in it) goes only now that the new one is in place.
             let _ = std::fs::remove_dir_all(&old);

@@ -206,13 +206,16 @@ pub fn eval_rows(p: &Prepared) -> usize {
     p.cfg.batch.min(s.train.len().max(s.val.len()).max(s.test.len())).max(1)
 }
 
-/// The steps a run takes in all (`epochs × steps per epoch`), refused when it overflows.
+/// The steps a run takes in all (`epochs × steps per epoch`), refused when it overflows or
+/// exceeds the schedules' step counter (a `u32`).
 pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
     let spe = data::steps_per_epoch(p.splits.train.len(), batch_rows(p)) as u64;
-    spe.checked_mul(p.cfg.epochs as u64).ok_or_else(|| {
+    spe.checked_mul(p.cfg.epochs as u64).filter(|&t| t <= u64::from(u32::MAX)).ok_or_else(|| {
         RunError::input(format!(
-            "--epochs {}: {} epochs of {spe} steps overflow the step count",
-            p.cfg.epochs, p.cfg.epochs
+            "--epochs {}: {} epochs of {spe} steps exceed {} steps in total",
+            p.cfg.epochs,
+            p.cfg.epochs,
+            u32::MAX
         ))
     })
 }

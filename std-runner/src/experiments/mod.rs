@@ -158,13 +158,13 @@ impl ExperimentCmd {
             let folder = RunFolder::claim(dir, mode)?;
             let res = self.with_out(folder.dir()).run();
             return match res {
-                Ok(()) => folder
-                    .commit()
-                    .map(drop)
-                    .map_err(|e| ExpError::Io(std::io::Error::other(format!("{}: {e}", dir.display())))),
+                Ok(()) => folder.commit().map(drop).map_err(|e| ExpError::Io(std::io::Error::other(e))),
                 Err(e) => {
-                    // An interrupted search saved its finished trials: they stay, named in the message.
-                    folder.abandon(matches!(e, ExpError::Interrupted(_)));
+                    // An interrupted search saved its finished trials, a failed one logged them:
+                    // they stay, for `hpsearch merge`.
+                    let log = folder.dir().join("trials.done.jsonl");
+                    let logged = std::fs::metadata(log).is_ok_and(|m| m.len() > 0);
+                    folder.abandon(logged || matches!(e, ExpError::Interrupted(_)));
                     Err(e)
                 }
             };

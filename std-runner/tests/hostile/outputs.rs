@@ -37,6 +37,10 @@ fn a_second_run_into_a_run_folder_is_refused_and_the_first_stays_byte_for_byte()
         ["experiment", "hpsearch", "--trials", "2", "--epochs", "1", "--samples", "50", "--shard", "0/2"];
     p.ok(&[&shard[..], &["--out", "shard0"]].concat());
     p.refused(&[&shard[..], &["--out", "shard0"]].concat(), &["shard0", "--force"]);
+    // `experiment all` checks every experiment's folder before the first one starts.
+    std::fs::create_dir_all(p.path().join("book/hpsearch")).unwrap();
+    std::fs::write(p.path().join("book/hpsearch/trials.jsonl"), b"{}\n").unwrap();
+    p.refused(&["experiment", "all", "--out", "book"], &["book/hpsearch", "--force"]);
     // An output path that is a file, not a folder.
     std::fs::write(p.path().join("file"), b"x").unwrap();
     p.refused(&train("file", &[]), &["file", "not a folder"]);

@@ -81,6 +81,9 @@ fn train_plan_and_eval_settings_are_refused() {
     }
     p.refused(&t(&["--lr=-inf"]), &["--lr", "-inf"]);
     p.refused(&t(&["--val", "1.5"]), &["--val", "1.5"]);
+    // The step total overflows (or exceeds what the schedule counts): refused, not 0 steps.
+    p.refused(&t(&["--epochs", "1152921504606846976"]), &["--epochs", "1152921504606846976"]);
+    p.refused(&t(&["--epochs", "2000000000", "--limit", "360"]), &["--epochs", "2000000000", "steps"]);
     // `--layers` twice is refused, not concatenated into 784,16,10,784,16,10.
     p.refused(&t(&["--layers", "784,16,10", "--layers", "784,16,10"]), &["--layers", "multiple times"]);
     p.refused(&["plan", "--layers", "784,10", "--layers", "16"], &["--layers", "multiple times"]);

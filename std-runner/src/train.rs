@@ -700,7 +700,7 @@ mod tests {
         let e = prepare_within(&cfg, &mut Budget::unlimited()).unwrap_err();
         assert_eq!(e.code, 2);
         assert!(
-            e.msg.starts_with("--epochs 1152921504606846976:") && e.msg.contains("overflow"),
+            e.msg.starts_with("--epochs 1152921504606846976:") && e.msg.contains("steps in total"),
             "{}",
             e.msg
         );

@@ -150,30 +150,50 @@ pub struct Plan {
 
 const F32: usize = core::mem::size_of::<f32>();
 
+/// Byte counts of a [`Plan`]. Exact for a plan from [`MlpSpec::try_plan`] (which refuses one
+/// whose bytes overflow); a plan built by hand, or by [`MlpSpec::plan`] for a spec that overflows,
+/// saturates at `usize::MAX` — never wraps to a small number.
 impl Plan {
     /// Parameter values and the parameter table.
     pub const fn param_bytes(&self) -> usize {
-        self.param_floats * F32 + self.param_tensors * core::mem::size_of::<ParamEntry>()
+        sat(self.checked_param_bytes())
     }
 
     /// Parameter gradients.
     pub const fn grad_bytes(&self) -> usize {
-        self.grad_floats * F32
+        sat(mul(Some(self.grad_floats), Some(F32)))
     }
 
     /// Optimizer state.
     pub const fn state_bytes(&self) -> usize {
-        self.state_floats * F32
+        sat(mul(Some(self.state_floats), Some(F32)))
     }
 
     /// Tape arena and op records.
     pub const fn tape_bytes(&self) -> usize {
-        self.tape_floats * F32 + self.tape_nodes * core::mem::size_of::<Node>()
+        sat(self.checked_tape_bytes())
     }
 
     /// All of the above. (Table and node sizes are this target's `size_of`.)
     pub const fn total_bytes(&self) -> usize {
-        self.param_bytes() + self.grad_bytes() + self.state_bytes() + self.tape_bytes()
+        sat(self.checked_total_bytes())
+    }
+
+    const fn checked_param_bytes(&self) -> Option<usize> {
+        let table = mul(Some(self.param_tensors), Some(core::mem::size_of::<ParamEntry>()));
+        add(mul(Some(self.param_floats), Some(F32)), table)
+    }
+
+    const fn checked_tape_bytes(&self) -> Option<usize> {
+        let nodes = mul(Some(self.tape_nodes), Some(core::mem::size_of::<Node>()));
+        add(mul(Some(self.tape_floats), Some(F32)), nodes)
+    }
+
+    /// [`total_bytes`](Self::total_bytes), `None` if it overflows `usize`.
+    const fn checked_total_bytes(&self) -> Option<usize> {
+        let grads = mul(Some(self.grad_floats), Some(F32));
+        let state = mul(Some(self.state_floats), Some(F32));
+        add(add(self.checked_param_bytes(), grads), add(state, self.checked_tape_bytes()))
     }
 }
 
@@ -196,12 +216,33 @@ impl RngCore for NoDraws {
     }
 }
 
-const fn add(a: usize, b: usize) -> usize {
-    a.saturating_add(b)
+// Checked size arithmetic for the planner (`const`, so `?` is spelled out): `None` once any step
+// overflowed, and it stays `None`.
+const fn add(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.checked_add(b),
+        _ => None,
+    }
 }
 
-const fn mul(a: usize, b: usize) -> usize {
-    a.saturating_mul(b)
+const fn mul(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.checked_mul(b),
+        _ => None,
+    }
+}
+
+/// The unchecked planner functions' value of a size: itself, or `usize::MAX` if it overflowed (an
+/// impossible buffer length — a `const` array of it fails to compile — rather than a wrapped one).
+const fn sat(n: Option<usize>) -> usize {
+    match n {
+        Some(n) => n,
+        None => usize::MAX,
+    }
+}
+
+const fn overflow(what: &'static str, batch: usize) -> Error {
+    Error::Overflow { what, batch }
 }
 
 impl<'a> MlpSpec<'a> {
@@ -274,98 +315,138 @@ impl<'a> MlpSpec<'a> {
         if self.batch_norm.is_some() { 2 + BatchNorm::TENSORS } else { 2 }
     }
 
-    /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run).
-    pub const fn weight(&self, l: usize) -> ParamId {
-        ParamId((l * self.tensors_per_hidden()) as u16)
+    /// The `k`-th tensor of layer `l`, or `None` if there is no layer `l` or its index does not
+    /// fit a [`ParamId`] (a spec [`validate`](Self::validate) refuses).
+    const fn param_id(&self, l: usize, k: usize) -> Option<ParamId> {
+        if l >= self.layers() {
+            return None;
+        }
+        match add(mul(Some(l), Some(self.tensors_per_hidden())), Some(k)) {
+            Some(i) if i <= u16::MAX as usize => Some(ParamId(i as u16)),
+            _ => None,
+        }
     }
 
-    /// Handle of layer `l`'s bias.
-    pub const fn bias(&self, l: usize) -> ParamId {
-        ParamId((l * self.tensors_per_hidden() + 1) as u16)
+    /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run); `None` if the
+    /// spec has no layer `l` (`l ≥ layers()`).
+    pub const fn weight(&self, l: usize) -> Option<ParamId> {
+        self.param_id(l, 0)
     }
 
-    /// Batch-norm handles of hidden layer `l`, if the spec has batch norm and `l` is hidden.
+    /// Handle of layer `l`'s bias; `None` if the spec has no layer `l`.
+    pub const fn bias(&self, l: usize) -> Option<ParamId> {
+        self.param_id(l, 1)
+    }
+
+    /// Weight and bias of layer `l`, or [`Error::InvalidHandle`] naming the layer.
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
+    fn weight_and_bias(&self, l: usize) -> Result<(ParamId, ParamId)> {
+        match (self.weight(l), self.bias(l)) {
+            (Some(w), Some(b)) => Ok((w, b)),
+            _ => Err(Error::InvalidHandle { what: "MLP layer", index: l }),
+        }
+    }
+
+    /// Batch-norm handles of hidden layer `l`, if the spec has batch norm and `l` is hidden
+    /// (`None` for the output layer and for any `l ≥ layers()`).
     pub const fn batch_norm_layer(&self, l: usize) -> Option<BatchNorm> {
-        match self.batch_norm {
-            Some(config) if l + 1 < self.layers() => {
-                let g = l * self.tensors_per_hidden() + 2;
-                Some(BatchNorm {
-                    gamma: ParamId(g as u16),
-                    beta: ParamId((g + 1) as u16),
-                    running_mean: ParamId((g + 2) as u16),
-                    running_var: ParamId((g + 3) as u16),
-                    config,
-                })
+        let Some(config) = self.batch_norm else { return None };
+        if l >= self.layers().saturating_sub(1) {
+            return None; // the output layer has none, and there is no layer `l`
+        }
+        match (self.param_id(l, 2), self.param_id(l, 3), self.param_id(l, 4), self.param_id(l, 5)) {
+            (Some(gamma), Some(beta), Some(running_mean), Some(running_var)) => {
+                Some(BatchNorm { gamma, beta, running_mean, running_var, config })
             }
             _ => None,
         }
     }
 
     // ----- planner ------------------------------------------------------------------------
+    //
+    // Every count is computed with checked arithmetic (`checked_*`, `None` on overflow). The
+    // plain functions return the count or, for a spec or batch that overflows `usize`,
+    // `usize::MAX` (never a wrapped number); `validate` and `try_plan` turn an overflow into
+    // `Err(Error::Overflow)`.
 
-    /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table).
+    /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table);
+    /// `usize::MAX` if that overflows (see [`try_plan`](Self::try_plan)).
     pub const fn param_tensors(&self) -> usize {
-        let l = self.layers();
-        if l == 0 { 0 } else { add(mul(l - 1, self.tensors_per_hidden()), 2) }
+        sat(self.checked_param_tensors())
     }
 
-    /// Parameter floats (values; the gradient buffer is as long), running statistics included.
+    const fn checked_param_tensors(&self) -> Option<usize> {
+        let l = self.layers();
+        if l == 0 { Some(0) } else { add(mul(Some(l - 1), Some(self.tensors_per_hidden())), Some(2)) }
+    }
+
+    /// Parameter floats (values; the gradient buffer is as long), running statistics included;
+    /// `usize::MAX` if that overflows (a spec [`validate`](Self::validate) refuses).
     #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_len(&self) -> usize {
-        let mut n = 0usize;
+        sat(self.checked_param_len())
+    }
+
+    #[inline(always)]
+    const fn checked_param_len(&self) -> Option<usize> {
+        let mut n = Some(0);
         let mut l = 0;
         while l < self.layers() {
-            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            let (i, o) = (Some(self.widths[l]), Some(self.widths[l + 1]));
             n = add(n, add(mul(i, o), o));
             if self.batch_norm.is_some() && l + 1 < self.layers() {
-                n = add(n, BatchNorm::param_len(o));
+                n = add(n, mul(o, Some(BatchNorm::TENSORS)));
             }
             l += 1;
         }
         n
     }
 
-    /// Optimizer state floats for `optimizer` over this model's parameters.
+    /// Optimizer state floats for `optimizer` over this model's parameters (`usize::MAX` if
+    /// that overflows).
     #[inline(always)] // folds to a constant for a `const` spec and optimizer
     pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
-        optimizer.state_len(self.param_len())
+        sat(mul(self.checked_param_len(), Some(optimizer.floats_per_param())))
     }
 
     /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows: the
     /// values of every op (and its scratch) plus a gradient for each value downstream of a
-    /// parameter (the input batch and op scratch get none).
+    /// parameter (the input batch and op scratch get none). `usize::MAX` if that overflows
+    /// (a batch [`try_plan`](Self::try_plan) refuses).
     #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_floats(&self, batch: usize) -> usize {
-        let (floats, _) = self.tape_use(batch, Mode::Train, true);
-        floats
+        sat(self.tape_use(batch, Mode::Train, true).0)
     }
 
     /// Tape nodes of one training forward + loss.
     #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_nodes(&self) -> usize {
-        let (_, nodes) = self.tape_use(1, Mode::Train, true);
-        nodes
+        self.nodes_of(Mode::Train, true)
     }
 
     /// Tape floats of an evaluation forward pass over `batch` rows ([`logits`](Self::logits),
     /// [`predict`](Self::predict), [`correct`](Self::correct) with `chunk = batch`). Gradients are
-    /// off there, so this is values only.
+    /// off there, so this is values only. Never more than [`tape_floats`](Self::tape_floats),
+    /// so exact whenever [`try_plan`](Self::try_plan) is `Ok` (else `usize::MAX` on overflow).
     pub const fn eval_tape_floats(&self, batch: usize) -> usize {
-        let (floats, _) = self.tape_use(batch, Mode::Eval, false);
-        floats
+        sat(self.tape_use(batch, Mode::Eval, false).0)
     }
 
     /// Tape nodes of an evaluation forward pass.
     pub const fn eval_tape_nodes(&self) -> usize {
-        let (_, nodes) = self.tape_use(1, Mode::Eval, false);
-        nodes
+        self.nodes_of(Mode::Eval, false)
     }
 
     /// Tape floats of the loss in an evaluation pass: the `1 × 1` loss plus the cross-entropy's
     /// scratch, or the MSE target input plus the loss. [`eval_loss`](Self::eval_loss) needs
-    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats`.
+    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats` (both below
+    /// [`tape_floats`](Self::tape_floats); `usize::MAX` on overflow).
     pub const fn loss_tape_floats(&self, batch: usize) -> usize {
-        add(1, mul(batch, self.outputs()))
+        sat(self.checked_loss_tape_floats(batch))
+    }
+
+    const fn checked_loss_tape_floats(&self, batch: usize) -> Option<usize> {
+        add(Some(1), mul(Some(batch), Some(self.outputs())))
     }
 
     /// Tape nodes of [`loss`](Self::loss): 1 for cross-entropy, 2 for MSE (target input + loss).
@@ -376,52 +457,65 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
-    /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
-    /// In train mode every value after the input needs a gradient (parameters are upstream);
-    /// eval passes run with gradients off.
+    /// Nodes of [`tape_use`](Self::tape_use): they do not depend on the batch (`usize::MAX` if
+    /// they overflow, which takes more layers than memory holds).
+    #[inline(always)]
+    const fn nodes_of(&self, mode: Mode, with_loss: bool) -> usize {
+        sat(self.tape_use(1, mode, with_loss).1)
+    }
+
+    /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op;
+    /// `None` for a count that overflows `usize`. In train mode every value after the input needs
+    /// a gradient (parameters are upstream); eval passes run with gradients off.
     #[inline(always)] // constant for a `const` spec inside a firmware's step
-    const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (usize, usize) {
+    const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (Option<usize>, Option<usize>) {
         let train = matches!(mode, Mode::Train);
-        let mut v = mul(batch, self.inputs()); // the input: values only
-        let mut g = 0usize;
-        let mut nodes = 1;
+        let mut v = mul(Some(batch), Some(self.inputs())); // the input: values only
+        let mut g = Some(0);
+        let mut nodes = Some(1);
+        let one = Some(1);
         let mut l = 0;
         while l < self.layers() {
-            let o = self.widths[l + 1];
-            let act = mul(batch, o);
+            let o = Some(self.widths[l + 1]);
+            let act = mul(Some(batch), o);
             v = add(v, act); // affine
             g = add(g, act);
-            nodes += 1;
+            nodes = add(nodes, one);
             if l + 1 < self.layers() {
                 if self.batch_norm.is_some() {
-                    v = add(v, add(act, BatchNorm::scratch_len(o)));
+                    // BatchNorm::scratch_len, checked: μ and σ² per feature, and eps
+                    v = add(v, add(act, add(mul(o, Some(2)), one)));
                     g = add(g, act);
-                    nodes += 1;
+                    nodes = add(nodes, one);
                 }
                 v = add(v, act); // activation
                 g = add(g, act);
-                nodes += 1;
+                nodes = add(nodes, one);
                 if let Some(d) = self.dropout {
                     if train {
-                        v = add(v, add(act, Dropout::scratch_len(act)));
+                        let mask = match act {
+                            Some(n) => Some(Dropout::scratch_len(n)), // n / 32 rounded up
+                            None => None,
+                        };
+                        v = add(v, add(act, mask));
                         g = add(g, act);
-                        nodes += 1;
+                        nodes = add(nodes, one);
                     } else if d.eval_nodes() == 1 {
                         v = add(v, act); // the book form's scale by 1 − p
                         g = add(g, act);
-                        nodes += 1;
+                        nodes = add(nodes, one);
                     }
                 }
             }
             l += 1;
         }
         if with_loss {
-            v = add(v, self.loss_tape_floats(batch));
-            g = add(g, 1);
-            nodes += self.loss_tape_nodes();
+            v = add(v, self.checked_loss_tape_floats(batch));
+            g = add(g, one);
+            nodes = add(nodes, Some(self.loss_tape_nodes()));
         }
         if !train {
-            g = 0;
+            g = Some(0);
         }
         (add(v, g), nodes)
     }
@@ -455,7 +549,9 @@ impl<'a> MlpSpec<'a> {
         Plan { grad_floats: self.fused_grad_floats(), ..self.plan(batch, optimizer) }
     }
 
-    /// Everything a training step with `batch` rows and `optimizer` needs.
+    /// Everything a training step with `batch` rows and `optimizer` needs. A count that
+    /// overflows `usize` reads `usize::MAX` (so a `const` array of it fails to compile); call
+    /// [`try_plan`](Self::try_plan) for an `Err` instead.
     pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan {
             param_floats: self.param_len(),
@@ -467,26 +563,100 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
+    /// [`plan`](Self::plan), or [`Error::Overflow`] naming the first count (floats, tensors,
+    /// nodes or bytes) that does not fit in `usize` — never a wrapped or saturated number. When
+    /// it is `Ok`, every count of the spec at this batch is exact, the eval-mode ones
+    /// ([`eval_tape_floats`](Self::eval_tape_floats), …) included, and so are the plan's
+    /// byte counts. A `const fn`:
+    ///
+    /// ```
+    /// use staticgrad::mlp::MlpSpec;
+    /// use staticgrad::optim::Optimizer;
+    /// use staticgrad::Error;
+    /// const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    /// const _: () = assert!(SPEC.try_plan(8, &Optimizer::adam()).is_ok());
+    /// let huge = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    /// assert!(matches!(huge.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
+    /// assert!(matches!(SPEC.try_plan(usize::MAX, &Optimizer::sgd()), Err(Error::Overflow { .. })));
+    /// ```
+    pub const fn try_plan(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
+        let Some(param_floats) = self.checked_param_len() else {
+            return Err(overflow("MLP parameter floats", batch));
+        };
+        let Some(param_tensors) = self.checked_param_tensors() else {
+            return Err(overflow("MLP parameter tensors", batch));
+        };
+        let Some(state_floats) = param_floats.checked_mul(optimizer.floats_per_param()) else {
+            return Err(overflow("optimizer state floats", batch));
+        };
+        let (Some(tape_floats), Some(tape_nodes)) = self.tape_use(batch, Mode::Train, true) else {
+            return Err(overflow("MLP tape floats", batch));
+        };
+        let plan = Plan {
+            param_floats,
+            param_tensors,
+            grad_floats: param_floats,
+            state_floats,
+            tape_floats,
+            tape_nodes,
+        };
+        if plan.checked_total_bytes().is_none() {
+            return Err(overflow("MLP memory plan bytes", batch));
+        }
+        Ok(plan)
+    }
+
+    /// [`plan_fused`](Self::plan_fused), checked as [`try_plan`](Self::try_plan).
+    pub const fn try_plan_fused(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
+        match self.try_plan(batch, optimizer) {
+            // The fused gradient scratch is one row, never more than the gradient buffer.
+            Ok(plan) => Ok(Plan { grad_floats: self.fused_grad_floats(), ..plan }),
+            Err(e) => Err(e),
+        }
+    }
+
     // ----- building -----------------------------------------------------------------------
 
     /// Checks the spec: at least two widths, none zero, at most 65535 tensors, valid batch-norm
-    /// and dropout settings.
+    /// and dropout settings, and sizes that fit in `usize`: a training step at batch 1 with plain
+    /// SGD is [planned](Self::try_plan) without overflow ([`Error::Overflow`] otherwise; larger
+    /// batches and optimizers with state are [`try_plan`](Self::try_plan)'s to check).
+    /// A `const fn`, so a `const` spec can be checked at compile time:
+    ///
+    /// ```
+    /// use staticgrad::mlp::MlpSpec;
+    /// const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    /// const _: () = assert!(SPEC.validate().is_ok());
+    /// const HUGE: MlpSpec = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    /// const _: () = assert!(HUGE.validate().is_err());
+    /// ```
     #[inline(always)] // a `const` spec's checks fold away (a firmware keeps none of them)
-    pub fn validate(&self) -> Result<()> {
+    pub const fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 {
             return Err(Error::InvalidArgument { what: "MLP widths (need input and output)", value: 0.0 });
         }
-        if self.widths.contains(&0) {
-            return Err(Error::InvalidArgument { what: "MLP width", value: 0.0 });
+        let mut l = 0;
+        while l < self.widths.len() {
+            if self.widths[l] == 0 {
+                return Err(Error::InvalidArgument { what: "MLP width", value: 0.0 });
+            }
+            l += 1;
+        }
+        if let Err(e) = self.try_plan(1, &Optimizer::sgd()) {
+            return Err(e);
         }
         if self.param_tensors() > u16::MAX as usize {
             return Err(Error::InvalidArgument { what: "MLP depth", value: self.layers() as f32 });
         }
         if let Some(c) = self.batch_norm {
-            c.validate()?;
+            if let Err(e) = c.validate() {
+                return Err(e);
+            }
         }
         if let Some(d) = self.dropout {
-            d.validate()?;
+            if let Err(e) = d.validate() {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -520,8 +690,9 @@ impl<'a> MlpSpec<'a> {
     pub fn init(&self, params: &mut Params, rng: &mut impl RngCore) -> Result<()> {
         self.check_layout(params)?;
         for l in 0..self.layers() {
-            self.init.fill_param(params, self.weight(l), rng)?;
-            params.value_mut(self.bias(l))?.fill(0.0);
+            let (w, b) = self.weight_and_bias(l)?;
+            self.init.fill_param(params, w, rng)?;
+            params.value_mut(b)?.fill(0.0);
             if let Some(bn) = self.batch_norm_layer(l) {
                 bn.reset(params)?;
             }
@@ -540,7 +711,8 @@ impl<'a> MlpSpec<'a> {
         }
         for l in 0..self.layers() {
             let (i, o) = (self.widths[l], self.widths[l + 1]);
-            let (w, b) = (params.entry(self.weight(l))?, params.entry(self.bias(l))?);
+            let (w, b) = self.weight_and_bias(l)?;
+            let (w, b) = (params.entry(w)?, params.entry(b)?);
             if w.shape != Shape::new(i, o) || w.kind != ParamKind::Weight {
                 return Err(Error::Shape { op: "MLP weight", expected: Shape::new(i, o), found: w.shape });
             }
@@ -585,9 +757,10 @@ impl<'a> MlpSpec<'a> {
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
             for i in start..tape.nodes_used() {
-                if let Op::BatchNorm { gamma, .. } = tape.nodes()[i].op() {
+                let (Some(node), Some(v)) = (tape.nodes().get(i), tape.var_at(i)) else { break };
+                if let Op::BatchNorm { gamma, .. } = node.op() {
                     if let Some(bn) = self.batch_norm_layer(gamma.index() / per) {
-                        bn.update_running(tape, Var(i as u32), params)?;
+                        bn.update_running(tape, v, params)?;
                     }
                 }
             }
@@ -624,7 +797,8 @@ impl<'a> MlpSpec<'a> {
     ) -> Result<Var> {
         let mut h = x;
         for l in 0..self.layers() {
-            h = tape.affine_rows(h, params, self.weight(l), self.bias(l), rows)?;
+            let (w, b) = self.weight_and_bias(l)?;
+            h = tape.affine_rows(h, params, w, b, rows)?;
             if l + 1 == self.layers() {
                 break;
             }
@@ -863,7 +1037,12 @@ mod tests {
         spec.alloc(&mut params).unwrap();
         assert_eq!(params.tensor_count(), spec.param_tensors());
         assert_eq!(params.len(), spec.param_len());
-        assert_eq!(params.entry(spec.weight(2)).unwrap().shape, Shape::new(3, 2));
+        assert_eq!(params.entry(spec.weight(2).unwrap()).unwrap().shape, Shape::new(3, 2));
+        // Out-of-range layers have no handles (no panic, no wrapped index).
+        for l in [3, 70000, usize::MAX / 4, usize::MAX] {
+            assert_eq!((spec.weight(l), spec.bias(l)), (None, None));
+            assert!(spec.batch_norm_layer(l).is_none());
+        }
         let bn = spec.batch_norm_layer(1).unwrap();
         assert_eq!(params.entry(bn.running_var).unwrap().kind, ParamKind::RunningVar);
         assert_eq!(params.value(bn.gamma).unwrap(), &[1.0; 3]);

@@ -461,7 +461,7 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(&cfg)?;
     let opt = model::optimizer(&cfg)?;
-    let pl = spec.mlp().plan(a.batch, &opt);
+    let pl = train::plan(&spec, a.batch, &opt)?;
     println!("memory plan of {}, batch {}, {} (training step)\n", spec.desc_string(), a.batch, opt.name());
     print!("{}", train::plan_table(&pl));
     println!("\nfor a firmware:");
@@ -489,6 +489,10 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
     if a.batch == 0 {
         return Err(RunError::input("--batch 0: the batch size must be at least 1"));
     }
+    // Sizes fit in usize (the widths come from the file, the batch from the flag) before any
+    // data is read or buffer allocated.
+    spec.mlp().validate().map_err(|e| RunError::input(format!("{}: model {desc}: {e}", wpath.display())))?;
+    train::plan(&spec, a.batch, &staticgrad::Optimizer::sgd())?;
     let splits = train::load_data(&cfg)?;
     train::check_fit(&spec, &splits)
         .map_err(|e| RunError::input(format!("{}: {} (weights hold {desc})", wpath.display(), e.msg)))?;

@@ -59,13 +59,22 @@ pub fn plan_json(p: &Plan) -> serde_json::Value {
 }
 
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
-/// enough for evaluation in chunks of `batch` rows.
-pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Plan {
+/// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
+/// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
+pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, RunError> {
     let m = spec.mlp();
-    let mut p = m.plan(batch, opt);
+    let mut p = m.try_plan(batch, opt).map_err(|e| {
+        let setting = if m.try_plan(1, opt).is_err() {
+            format!("--layers {}", join(&spec.widths))
+        } else {
+            format!("--batch {batch}")
+        };
+        RunError::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
+    })?;
+    // Exact: `try_plan` being Ok bounds every eval-mode count at this batch.
     p.tape_floats = p.tape_floats.max(m.eval_tape_floats(batch));
     p.tape_nodes = p.tape_nodes.max(m.eval_tape_nodes());
-    p
+    Ok(p)
 }
 
 /// Loads the data a configuration names: the training pool and, if the source has one, a test set.
@@ -124,12 +133,13 @@ pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
+    let opt = model::optimizer(cfg)?;
+    plan(&spec, cfg.batch, &opt)?; // every size fits in usize before any data is read
     let splits = load_data(cfg)?;
     check_fit(&spec, &splits)?;
     if splits.train.is_empty() {
         return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
     }
-    let opt = model::optimizer(cfg)?;
     let lr = cfg.lr.unwrap_or(opt.default_lr());
     Ok(Prepared { cfg: cfg.clone(), splits, spec, opt, lr })
 }
@@ -250,7 +260,7 @@ pub fn train(
         ScheduleName::Constant => Schedule::constant(p.lr),
         ScheduleName::Cosine => Schedule::cosine(p.lr, total.min(u32::MAX as u64) as u32, 0.0),
     };
-    let pl = plan(&p.spec, cfg.batch, &opt);
+    let pl = plan(&p.spec, cfg.batch, &opt)?;
 
     // Caller-owned storage, sized by the core's planner, allocated once.
     let mut values = vec![0.0f32; pl.param_floats];

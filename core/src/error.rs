@@ -76,7 +76,8 @@ pub enum Error {
     Overflow {
         /// Which size (e.g. `"MLP parameter floats"`, `"MLP tape floats"`).
         what: &'static str,
-        /// The batch rows the size was computed for (1 for the spec's own check).
+        /// The batch rows the size was planned for (0 for the parameters, which do not depend
+        /// on it).
         batch: usize,
     },
     /// A scalar argument outside its domain (negative learning rate, dropout ratio ≥ 1, …).
@@ -120,7 +121,8 @@ impl fmt::Display for Error {
             Error::InvalidHandle { what, index } => write!(f, "{what} handle {index} is not valid here"),
             Error::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
             Error::Overflow { what, batch } => {
-                write!(f, "{what} for a batch of {batch} rows do not fit in {} bits", usize::BITS)
+                write!(f, "{what} do not fit in {}-bit sizes", usize::BITS)?;
+                if batch > 0 { write!(f, " (planned for a batch of {batch})") } else { Ok(()) }
             }
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
         }

@@ -161,12 +161,12 @@ impl Plan {
 
     /// Parameter gradients.
     pub const fn grad_bytes(&self) -> usize {
-        sat(mul(Some(self.grad_floats), Some(F32)))
+        mul(self.grad_floats, F32)
     }
 
     /// Optimizer state.
     pub const fn state_bytes(&self) -> usize {
-        sat(mul(Some(self.state_floats), Some(F32)))
+        mul(self.state_floats, F32)
     }
 
     /// Tape arena and op records.
@@ -179,21 +179,34 @@ impl Plan {
         sat(self.checked_total_bytes())
     }
 
+    #[inline(always)]
     const fn checked_param_bytes(&self) -> Option<usize> {
-        let table = mul(Some(self.param_tensors), Some(core::mem::size_of::<ParamEntry>()));
-        add(mul(Some(self.param_floats), Some(F32)), table)
+        let table = checked_mul(self.param_tensors, core::mem::size_of::<ParamEntry>());
+        checked_add(checked_mul(self.param_floats, F32), table)
     }
 
+    #[inline(always)]
     const fn checked_tape_bytes(&self) -> Option<usize> {
-        let nodes = mul(Some(self.tape_nodes), Some(core::mem::size_of::<Node>()));
-        add(mul(Some(self.tape_floats), Some(F32)), nodes)
+        let nodes = checked_mul(self.tape_nodes, core::mem::size_of::<Node>());
+        checked_add(checked_mul(self.tape_floats, F32), nodes)
     }
 
-    /// [`total_bytes`](Self::total_bytes), `None` if it overflows `usize`.
+    /// [`total_bytes`](Self::total_bytes), `None` if it does not fit in `usize`.
+    #[inline(always)]
     const fn checked_total_bytes(&self) -> Option<usize> {
-        let grads = mul(Some(self.grad_floats), Some(F32));
-        let state = mul(Some(self.state_floats), Some(F32));
-        add(add(self.checked_param_bytes(), grads), add(state, self.checked_tape_bytes()))
+        let grads = checked_mul(self.grad_floats, F32);
+        let state = checked_mul(self.state_floats, F32);
+        checked_add(
+            checked_add(self.checked_param_bytes(), grads),
+            checked_add(state, self.checked_tape_bytes()),
+        )
+    }
+}
+
+const fn sat(n: Option<usize>) -> usize {
+    match n {
+        Some(n) => n,
+        None => usize::MAX,
     }
 }
 
@@ -216,29 +229,31 @@ impl RngCore for NoDraws {
     }
 }
 
-// Checked size arithmetic for the planner (`const`, so `?` is spelled out): `None` once any step
-// overflowed, and it stays `None`.
-const fn add(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+// The planner's arithmetic: saturating, so a count is exact or `usize::MAX`, never wrapped.
+const fn add(a: usize, b: usize) -> usize {
+    a.saturating_add(b)
+}
+
+const fn mul(a: usize, b: usize) -> usize {
+    a.saturating_mul(b)
+}
+
+/// A count that fits in `usize`: not saturated (a buffer of `usize::MAX` elements cannot exist).
+#[inline(always)]
+const fn fits(n: usize) -> Option<usize> {
+    if n == usize::MAX { None } else { Some(n) }
+}
+
+// Checked arithmetic for the byte counts.
+const fn checked_add(a: Option<usize>, b: Option<usize>) -> Option<usize> {
     match (a, b) {
         (Some(a), Some(b)) => a.checked_add(b),
         _ => None,
     }
 }
 
-const fn mul(a: Option<usize>, b: Option<usize>) -> Option<usize> {
-    match (a, b) {
-        (Some(a), Some(b)) => a.checked_mul(b),
-        _ => None,
-    }
-}
-
-/// The unchecked planner functions' value of a size: itself, or `usize::MAX` if it overflowed (an
-/// impossible buffer length — a `const` array of it fails to compile — rather than a wrapped one).
-const fn sat(n: Option<usize>) -> usize {
-    match n {
-        Some(n) => n,
-        None => usize::MAX,
-    }
+const fn checked_mul(a: usize, b: usize) -> Option<usize> {
+    a.checked_mul(b)
 }
 
 const fn overflow(what: &'static str, batch: usize) -> Error {
@@ -321,10 +336,9 @@ impl<'a> MlpSpec<'a> {
         if l >= self.layers() {
             return None;
         }
-        match add(mul(Some(l), Some(self.tensors_per_hidden())), Some(k)) {
-            Some(i) if i <= u16::MAX as usize => Some(ParamId(i as u16)),
-            _ => None,
-        }
+        // Saturating: an index past u16 (saturated or not) has no handle.
+        let i = add(mul(l, self.tensors_per_hidden()), k);
+        if i <= u16::MAX as usize { Some(ParamId(i as u16)) } else { None }
     }
 
     /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run); `None` if the
@@ -364,38 +378,33 @@ impl<'a> MlpSpec<'a> {
 
     // ----- planner ------------------------------------------------------------------------
     //
-    // Every count is computed with checked arithmetic (`checked_*`, `None` on overflow). The
-    // plain functions return the count or, for a spec or batch that overflows `usize`,
-    // `usize::MAX` (never a wrapped number); `validate` and `try_plan` turn an overflow into
-    // `Err(Error::Overflow)`.
+    // Counts are computed with saturating arithmetic, which on these sums and products of
+    // non-negative numbers gives exactly `min(true count, usize::MAX)`: a count is exact, or
+    // `usize::MAX` if it does not fit — never a wrapped number (and a `const` array of
+    // `usize::MAX` floats fails to compile). `try_plan` and `validate` turn a count of
+    // `usize::MAX` (or bytes past it) into `Err(Error::Overflow)`. (Saturating rather than
+    // `Option` arithmetic: the same code a firmware's `const` spec folded before, so its
+    // inlining and size do not move.)
 
     /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table);
-    /// `usize::MAX` if that overflows (see [`try_plan`](Self::try_plan)).
+    /// `usize::MAX` if that does not fit (see [`try_plan`](Self::try_plan)).
+    #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_tensors(&self) -> usize {
-        sat(self.checked_param_tensors())
-    }
-
-    const fn checked_param_tensors(&self) -> Option<usize> {
         let l = self.layers();
-        if l == 0 { Some(0) } else { add(mul(Some(l - 1), Some(self.tensors_per_hidden())), Some(2)) }
+        if l == 0 { 0 } else { add(mul(l - 1, self.tensors_per_hidden()), 2) }
     }
 
     /// Parameter floats (values; the gradient buffer is as long), running statistics included;
-    /// `usize::MAX` if that overflows (a spec [`validate`](Self::validate) refuses).
+    /// `usize::MAX` if that does not fit (a spec [`validate`](Self::validate) refuses).
     #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_len(&self) -> usize {
-        sat(self.checked_param_len())
-    }
-
-    #[inline(always)]
-    const fn checked_param_len(&self) -> Option<usize> {
-        let mut n = Some(0);
+        let mut n = 0usize;
         let mut l = 0;
         while l < self.layers() {
-            let (i, o) = (Some(self.widths[l]), Some(self.widths[l + 1]));
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
             n = add(n, add(mul(i, o), o));
             if self.batch_norm.is_some() && l + 1 < self.layers() {
-                n = add(n, mul(o, Some(BatchNorm::TENSORS)));
+                n = add(n, BatchNorm::param_len(o));
             }
             l += 1;
         }
@@ -403,50 +412,50 @@ impl<'a> MlpSpec<'a> {
     }
 
     /// Optimizer state floats for `optimizer` over this model's parameters (`usize::MAX` if
-    /// that overflows).
+    /// that does not fit).
     #[inline(always)] // folds to a constant for a `const` spec and optimizer
     pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
-        sat(mul(self.checked_param_len(), Some(optimizer.floats_per_param())))
+        optimizer.state_len(self.param_len())
     }
 
     /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows: the
     /// values of every op (and its scratch) plus a gradient for each value downstream of a
-    /// parameter (the input batch and op scratch get none). `usize::MAX` if that overflows
+    /// parameter (the input batch and op scratch get none). `usize::MAX` if that does not fit
     /// (a batch [`try_plan`](Self::try_plan) refuses).
     #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_floats(&self, batch: usize) -> usize {
-        sat(self.tape_use(batch, Mode::Train, true).0)
+        let (floats, _) = self.tape_use(batch, Mode::Train, true);
+        floats
     }
 
     /// Tape nodes of one training forward + loss.
     #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_nodes(&self) -> usize {
-        self.nodes_of(Mode::Train, true)
+        let (_, nodes) = self.tape_use(1, Mode::Train, true);
+        nodes
     }
 
     /// Tape floats of an evaluation forward pass over `batch` rows ([`logits`](Self::logits),
     /// [`predict`](Self::predict), [`correct`](Self::correct) with `chunk = batch`). Gradients are
-    /// off there, so this is values only. Never more than [`tape_floats`](Self::tape_floats),
-    /// so exact whenever [`try_plan`](Self::try_plan) is `Ok` (else `usize::MAX` on overflow).
+    /// off there, so this is values only. Less than [`tape_floats`](Self::tape_floats), so exact
+    /// whenever [`try_plan`](Self::try_plan) is `Ok` (else `usize::MAX` if it does not fit).
     pub const fn eval_tape_floats(&self, batch: usize) -> usize {
-        sat(self.tape_use(batch, Mode::Eval, false).0)
+        let (floats, _) = self.tape_use(batch, Mode::Eval, false);
+        floats
     }
 
     /// Tape nodes of an evaluation forward pass.
     pub const fn eval_tape_nodes(&self) -> usize {
-        self.nodes_of(Mode::Eval, false)
+        let (_, nodes) = self.tape_use(1, Mode::Eval, false);
+        nodes
     }
 
     /// Tape floats of the loss in an evaluation pass: the `1 × 1` loss plus the cross-entropy's
     /// scratch, or the MSE target input plus the loss. [`eval_loss`](Self::eval_loss) needs
-    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats` (both below
-    /// [`tape_floats`](Self::tape_floats); `usize::MAX` on overflow).
+    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats` (both less than
+    /// [`tape_floats`](Self::tape_floats); `usize::MAX` if it does not fit).
     pub const fn loss_tape_floats(&self, batch: usize) -> usize {
-        sat(self.checked_loss_tape_floats(batch))
-    }
-
-    const fn checked_loss_tape_floats(&self, batch: usize) -> Option<usize> {
-        add(Some(1), mul(Some(batch), Some(self.outputs())))
+        add(1, mul(batch, self.outputs()))
     }
 
     /// Tape nodes of [`loss`](Self::loss): 1 for cross-entropy, 2 for MSE (target input + loss).
@@ -457,65 +466,52 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
-    /// Nodes of [`tape_use`](Self::tape_use): they do not depend on the batch (`usize::MAX` if
-    /// they overflow, which takes more layers than memory holds).
-    #[inline(always)]
-    const fn nodes_of(&self, mode: Mode, with_loss: bool) -> usize {
-        sat(self.tape_use(1, mode, with_loss).1)
-    }
-
-    /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op;
-    /// `None` for a count that overflows `usize`. In train mode every value after the input needs
-    /// a gradient (parameters are upstream); eval passes run with gradients off.
+    /// (floats, nodes), mirroring [`forward`](Self::forward) and [`loss`](Self::loss) op by op.
+    /// In train mode every value after the input needs a gradient (parameters are upstream);
+    /// eval passes run with gradients off.
     #[inline(always)] // constant for a `const` spec inside a firmware's step
-    const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (Option<usize>, Option<usize>) {
+    const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (usize, usize) {
         let train = matches!(mode, Mode::Train);
-        let mut v = mul(Some(batch), Some(self.inputs())); // the input: values only
-        let mut g = Some(0);
-        let mut nodes = Some(1);
-        let one = Some(1);
+        let mut v = mul(batch, self.inputs()); // the input: values only
+        let mut g = 0usize;
+        let mut nodes = 1usize;
         let mut l = 0;
         while l < self.layers() {
-            let o = Some(self.widths[l + 1]);
-            let act = mul(Some(batch), o);
+            let o = self.widths[l + 1];
+            let act = mul(batch, o);
             v = add(v, act); // affine
             g = add(g, act);
-            nodes = add(nodes, one);
+            nodes = add(nodes, 1);
             if l + 1 < self.layers() {
                 if self.batch_norm.is_some() {
-                    // BatchNorm::scratch_len, checked: μ and σ² per feature, and eps
-                    v = add(v, add(act, add(mul(o, Some(2)), one)));
+                    v = add(v, add(act, BatchNorm::scratch_len(o)));
                     g = add(g, act);
-                    nodes = add(nodes, one);
+                    nodes = add(nodes, 1);
                 }
                 v = add(v, act); // activation
                 g = add(g, act);
-                nodes = add(nodes, one);
+                nodes = add(nodes, 1);
                 if let Some(d) = self.dropout {
                     if train {
-                        let mask = match act {
-                            Some(n) => Some(Dropout::scratch_len(n)), // n / 32 rounded up
-                            None => None,
-                        };
-                        v = add(v, add(act, mask));
+                        v = add(v, add(act, Dropout::scratch_len(act)));
                         g = add(g, act);
-                        nodes = add(nodes, one);
+                        nodes = add(nodes, 1);
                     } else if d.eval_nodes() == 1 {
                         v = add(v, act); // the book form's scale by 1 − p
                         g = add(g, act);
-                        nodes = add(nodes, one);
+                        nodes = add(nodes, 1);
                     }
                 }
             }
             l += 1;
         }
         if with_loss {
-            v = add(v, self.checked_loss_tape_floats(batch));
-            g = add(g, one);
-            nodes = add(nodes, Some(self.loss_tape_nodes()));
+            v = add(v, self.loss_tape_floats(batch));
+            g = add(g, 1);
+            nodes = add(nodes, self.loss_tape_nodes());
         }
         if !train {
-            g = Some(0);
+            g = 0;
         }
         (add(v, g), nodes)
     }
@@ -552,6 +548,7 @@ impl<'a> MlpSpec<'a> {
     /// Everything a training step with `batch` rows and `optimizer` needs. A count that
     /// overflows `usize` reads `usize::MAX` (so a `const` array of it fails to compile); call
     /// [`try_plan`](Self::try_plan) for an `Err` instead.
+    #[inline(always)] // folds to a constant for a `const` spec (validate calls it, via try_plan)
     pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan {
             param_floats: self.param_len(),
@@ -579,27 +576,22 @@ impl<'a> MlpSpec<'a> {
     /// assert!(matches!(huge.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     /// assert!(matches!(SPEC.try_plan(usize::MAX, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     /// ```
+    #[inline(always)] // folds to a constant for a `const` spec (validate calls it)
     pub const fn try_plan(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
-        let Some(param_floats) = self.checked_param_len() else {
+        let plan = self.plan(batch, optimizer);
+        // Saturated counts are `usize::MAX`: refuse them, naming the first.
+        if fits(plan.param_floats).is_none() {
             return Err(overflow("MLP parameter floats", batch));
-        };
-        let Some(param_tensors) = self.checked_param_tensors() else {
+        }
+        if fits(plan.param_tensors).is_none() {
             return Err(overflow("MLP parameter tensors", batch));
-        };
-        let Some(state_floats) = param_floats.checked_mul(optimizer.floats_per_param()) else {
+        }
+        if fits(plan.state_floats).is_none() {
             return Err(overflow("optimizer state floats", batch));
-        };
-        let (Some(tape_floats), Some(tape_nodes)) = self.tape_use(batch, Mode::Train, true) else {
+        }
+        if fits(plan.tape_floats).is_none() || fits(plan.tape_nodes).is_none() {
             return Err(overflow("MLP tape floats", batch));
-        };
-        let plan = Plan {
-            param_floats,
-            param_tensors,
-            grad_floats: param_floats,
-            state_floats,
-            tape_floats,
-            tape_nodes,
-        };
+        }
         if plan.checked_total_bytes().is_none() {
             return Err(overflow("MLP memory plan bytes", batch));
         }
@@ -618,9 +610,9 @@ impl<'a> MlpSpec<'a> {
     // ----- building -----------------------------------------------------------------------
 
     /// Checks the spec: at least two widths, none zero, at most 65535 tensors, valid batch-norm
-    /// and dropout settings, and sizes that fit in `usize`: a training step at batch 1 with plain
-    /// SGD is [planned](Self::try_plan) without overflow ([`Error::Overflow`] otherwise; larger
-    /// batches and optimizers with state are [`try_plan`](Self::try_plan)'s to check).
+    /// and dropout settings, and parameters whose count and bytes (values, gradients, table) fit
+    /// in `usize` ([`Error::Overflow`] otherwise; the tape of a batch and an optimizer's state
+    /// are [`try_plan`](Self::try_plan)'s to check).
     /// A `const fn`, so a `const` spec can be checked at compile time:
     ///
     /// ```
@@ -642,8 +634,15 @@ impl<'a> MlpSpec<'a> {
             }
             l += 1;
         }
-        if let Err(e) = self.try_plan(1, &Optimizer::sgd()) {
-            return Err(e);
+        // The spec's own sizes: parameter values and gradients, and the table (what a batch
+        // and an optimizer add is `try_plan`'s). Cheap enough to fold away for a `const` spec.
+        let (params, tensors) = (self.param_len(), self.param_tensors());
+        let table = checked_mul(tensors, core::mem::size_of::<ParamEntry>());
+        if fits(params).is_none() {
+            return Err(overflow("MLP parameter floats", 0));
+        }
+        if checked_add(checked_mul(params, 2 * F32), table).is_none() {
+            return Err(overflow("MLP parameter bytes (values and gradients)", 0));
         }
         if self.param_tensors() > u16::MAX as usize {
             return Err(Error::InvalidArgument { what: "MLP depth", value: self.layers() as f32 });

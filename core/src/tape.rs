@@ -356,7 +356,6 @@ impl<'a> Tape<'a> {
 
     /// The node that produced `v`; [`Error::InvalidHandle`] for a `Var` of another tape, from
     /// before the last [`reset`](Self::reset), or past the nodes recorded.
-    #[inline(always)]
     pub fn node(&self, v: Var) -> Result<Node> {
         let invalid = Error::InvalidHandle { what: "var", index: v.index() };
         if v.generation != self.generation || v.tape != self.id() {

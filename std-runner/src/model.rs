@@ -85,7 +85,9 @@ impl ModelSpec {
         };
         s.mlp().validate().map_err(|e| match e {
             // The widths multiply past usize: name the flag that set them.
-            staticgrad::Error::Overflow { .. } => RunError::input(format!("--layers {}: {e}", join(&s.widths))),
+            staticgrad::Error::Overflow { .. } => {
+                RunError::input(format!("--layers {}: {e}", join(&s.widths)))
+            }
             e => RunError::input(format!("model {}: {e}", s.desc_string())),
         })?;
         Ok(s)

@@ -16,8 +16,10 @@
 //! All `const fn`: [`MlpSpec::param_len`], [`MlpSpec::param_tensors`], [`MlpSpec::state_len`],
 //! [`MlpSpec::tape_floats`], [`MlpSpec::tape_nodes`] (and the eval-mode pair), or everything at
 //! once as a [`Plan`] with byte counts. The numbers are exact: a training step with exactly that
-//! storage succeeds and with one float (or node) less it returns [`Error::Capacity`]. A firmware
-//! checks its static buffers at compile time:
+//! storage succeeds and with one float (or node) less it returns [`Error::Capacity`]. A count that
+//! does not fit in `usize` reads `usize::MAX`, never a wrapped number; [`MlpSpec::try_plan`] (and,
+//! for the parameters, [`MlpSpec::validate`]) refuse it as [`Error::Overflow`], in a `const` too.
+//! A firmware checks its static buffers at compile time:
 //!
 //! ```
 //! use staticgrad::mlp::{Activation, MlpSpec};

@@ -163,10 +163,10 @@ impl Net<'_, '_> {
         off
     }
 
-    /// Flat range of parameter tensor `id`.
+    /// Flat range of parameter tensor `id` (empty for none: never, for a layer index).
     #[inline(always)]
-    fn range(&self, id: ParamId) -> Range<usize> {
-        self.table.get(id.index()).map(|e| e.range()).unwrap_or_default()
+    fn range(&self, id: Option<ParamId>) -> Range<usize> {
+        id.and_then(|id| self.table.get(id.index())).map(|e| e.range()).unwrap_or_default()
     }
 
     /// `(in, out)` widths of layer `l`.

@@ -71,6 +71,15 @@ pub enum Error {
         /// What was asked for.
         what: &'static str,
     },
+    /// A size computed from the caller's settings does not fit in `usize` (e.g. an MLP whose
+    /// widths multiply past it, or a batch that large): refused before anything is sized.
+    Overflow {
+        /// Which size (e.g. `"MLP parameter floats"`, `"MLP tape floats"`).
+        what: &'static str,
+        /// The batch rows the size was planned for (0 for the parameters, which do not depend
+        /// on it).
+        batch: usize,
+    },
     /// A scalar argument outside its domain (negative learning rate, dropout ratio ≥ 1, …).
     InvalidArgument {
         /// Which argument.
@@ -111,6 +120,10 @@ impl fmt::Display for Error {
             Error::NonFinite { what, index } => write!(f, "non-finite {what} at index {index}"),
             Error::InvalidHandle { what, index } => write!(f, "{what} handle {index} is not valid here"),
             Error::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
+            Error::Overflow { what, batch } => {
+                write!(f, "{what} do not fit in {}-bit sizes", usize::BITS)?;
+                if batch > 0 { write!(f, " (planned for a batch of {batch})") } else { Ok(()) }
+            }
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
         }
     }

@@ -87,5 +87,5 @@ pub use ops::dropout::{Dropout, DropoutForm};
 pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
 pub use shape::Shape;
-pub use tape::{Mode, Node, Op, Tape, TapeStorage, Var};
+pub use tape::{Mode, Node, NodeIndex, Op, Tape, TapeStorage, Var};
 pub use train::Trainer;

@@ -16,8 +16,10 @@
 //! All `const fn`: [`MlpSpec::param_len`], [`MlpSpec::param_tensors`], [`MlpSpec::state_len`],
 //! [`MlpSpec::tape_floats`], [`MlpSpec::tape_nodes`] (and the eval-mode pair), or everything at
 //! once as a [`Plan`] with byte counts. The numbers are exact: a training step with exactly that
-//! storage succeeds and with one float (or node) less it returns [`Error::Capacity`]. A firmware
-//! checks its static buffers at compile time:
+//! storage succeeds and with one float (or node) less it returns [`Error::Capacity`]. A count that
+//! does not fit in `usize` reads `usize::MAX`, never a wrapped number; [`MlpSpec::try_plan`] (and,
+//! for the parameters, [`MlpSpec::validate`]) refuse it as [`Error::Overflow`], in a `const` too.
+//! A firmware checks its static buffers at compile time:
 //!
 //! ```
 //! use staticgrad::mlp::{Activation, MlpSpec};
@@ -150,30 +152,63 @@ pub struct Plan {
 
 const F32: usize = core::mem::size_of::<f32>();
 
+/// Byte counts of a [`Plan`]. Exact for a plan from [`MlpSpec::try_plan`] (which refuses one
+/// whose bytes overflow); a plan built by hand, or by [`MlpSpec::plan`] for a spec that overflows,
+/// saturates at `usize::MAX` — never wraps to a small number.
 impl Plan {
     /// Parameter values and the parameter table.
     pub const fn param_bytes(&self) -> usize {
-        self.param_floats * F32 + self.param_tensors * core::mem::size_of::<ParamEntry>()
+        sat(self.checked_param_bytes())
     }
 
     /// Parameter gradients.
     pub const fn grad_bytes(&self) -> usize {
-        self.grad_floats * F32
+        mul(self.grad_floats, F32)
     }
 
     /// Optimizer state.
     pub const fn state_bytes(&self) -> usize {
-        self.state_floats * F32
+        mul(self.state_floats, F32)
     }
 
     /// Tape arena and op records.
     pub const fn tape_bytes(&self) -> usize {
-        self.tape_floats * F32 + self.tape_nodes * core::mem::size_of::<Node>()
+        sat(self.checked_tape_bytes())
     }
 
     /// All of the above. (Table and node sizes are this target's `size_of`.)
     pub const fn total_bytes(&self) -> usize {
-        self.param_bytes() + self.grad_bytes() + self.state_bytes() + self.tape_bytes()
+        sat(self.checked_total_bytes())
+    }
+
+    #[inline(always)]
+    const fn checked_param_bytes(&self) -> Option<usize> {
+        let table = checked_mul(self.param_tensors, core::mem::size_of::<ParamEntry>());
+        checked_add(checked_mul(self.param_floats, F32), table)
+    }
+
+    #[inline(always)]
+    const fn checked_tape_bytes(&self) -> Option<usize> {
+        let nodes = checked_mul(self.tape_nodes, core::mem::size_of::<Node>());
+        checked_add(checked_mul(self.tape_floats, F32), nodes)
+    }
+
+    /// [`total_bytes`](Self::total_bytes), `None` if it does not fit in `usize`.
+    #[inline(always)]
+    const fn checked_total_bytes(&self) -> Option<usize> {
+        let grads = checked_mul(self.grad_floats, F32);
+        let state = checked_mul(self.state_floats, F32);
+        checked_add(
+            checked_add(self.checked_param_bytes(), grads),
+            checked_add(state, self.checked_tape_bytes()),
+        )
+    }
+}
+
+const fn sat(n: Option<usize>) -> usize {
+    match n {
+        Some(n) => n,
+        None => usize::MAX,
     }
 }
 
@@ -196,12 +231,35 @@ impl RngCore for NoDraws {
     }
 }
 
+// The planner's arithmetic: saturating, so a count is exact or `usize::MAX`, never wrapped.
 const fn add(a: usize, b: usize) -> usize {
     a.saturating_add(b)
 }
 
 const fn mul(a: usize, b: usize) -> usize {
     a.saturating_mul(b)
+}
+
+/// A count that fits in `usize`: not saturated (a buffer of `usize::MAX` elements cannot exist).
+#[inline(always)]
+const fn fits(n: usize) -> Option<usize> {
+    if n == usize::MAX { None } else { Some(n) }
+}
+
+// Checked arithmetic for the byte counts.
+const fn checked_add(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => a.checked_add(b),
+        _ => None,
+    }
+}
+
+const fn checked_mul(a: usize, b: usize) -> Option<usize> {
+    a.checked_mul(b)
+}
+
+const fn overflow(what: &'static str, batch: usize) -> Error {
+    Error::Overflow { what, batch }
 }
 
 impl<'a> MlpSpec<'a> {
@@ -274,42 +332,72 @@ impl<'a> MlpSpec<'a> {
         if self.batch_norm.is_some() { 2 + BatchNorm::TENSORS } else { 2 }
     }
 
-    /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run).
-    pub const fn weight(&self, l: usize) -> ParamId {
-        ParamId((l * self.tensors_per_hidden()) as u16)
+    /// The `k`-th tensor of layer `l`, or `None` if there is no layer `l` or its index does not
+    /// fit a [`ParamId`] (a spec [`validate`](Self::validate) refuses).
+    const fn param_id(&self, l: usize, k: usize) -> Option<ParamId> {
+        if l >= self.layers() {
+            return None;
+        }
+        // Saturating: an index past u16 (saturated or not) has no handle.
+        let i = add(mul(l, self.tensors_per_hidden()), k);
+        if i <= u16::MAX as usize { Some(ParamId(i as u16)) } else { None }
     }
 
-    /// Handle of layer `l`'s bias.
-    pub const fn bias(&self, l: usize) -> ParamId {
-        ParamId((l * self.tensors_per_hidden() + 1) as u16)
+    /// Handle of layer `l`'s weight (valid once [`alloc`](Self::alloc) has run); `None` if the
+    /// spec has no layer `l` (`l ≥ layers()`).
+    pub const fn weight(&self, l: usize) -> Option<ParamId> {
+        self.param_id(l, 0)
     }
 
-    /// Batch-norm handles of hidden layer `l`, if the spec has batch norm and `l` is hidden.
+    /// Handle of layer `l`'s bias; `None` if the spec has no layer `l`.
+    pub const fn bias(&self, l: usize) -> Option<ParamId> {
+        self.param_id(l, 1)
+    }
+
+    /// Weight and bias of layer `l`, or [`Error::InvalidHandle`] naming the layer.
+    #[inline(always)] // constant for a `const` spec inside a firmware's step
+    fn weight_and_bias(&self, l: usize) -> Result<(ParamId, ParamId)> {
+        match (self.weight(l), self.bias(l)) {
+            (Some(w), Some(b)) => Ok((w, b)),
+            _ => Err(Error::InvalidHandle { what: "MLP layer", index: l }),
+        }
+    }
+
+    /// Batch-norm handles of hidden layer `l`, if the spec has batch norm and `l` is hidden
+    /// (`None` for the output layer and for any `l ≥ layers()`).
     pub const fn batch_norm_layer(&self, l: usize) -> Option<BatchNorm> {
-        match self.batch_norm {
-            Some(config) if l + 1 < self.layers() => {
-                let g = l * self.tensors_per_hidden() + 2;
-                Some(BatchNorm {
-                    gamma: ParamId(g as u16),
-                    beta: ParamId((g + 1) as u16),
-                    running_mean: ParamId((g + 2) as u16),
-                    running_var: ParamId((g + 3) as u16),
-                    config,
-                })
+        let Some(config) = self.batch_norm else { return None };
+        if l >= self.layers().saturating_sub(1) {
+            return None; // the output layer has none, and there is no layer `l`
+        }
+        match (self.param_id(l, 2), self.param_id(l, 3), self.param_id(l, 4), self.param_id(l, 5)) {
+            (Some(gamma), Some(beta), Some(running_mean), Some(running_var)) => {
+                Some(BatchNorm { gamma, beta, running_mean, running_var, config })
             }
             _ => None,
         }
     }
 
     // ----- planner ------------------------------------------------------------------------
+    //
+    // Counts are computed with saturating arithmetic, which on these sums and products of
+    // non-negative numbers gives exactly `min(true count, usize::MAX)`: a count is exact, or
+    // `usize::MAX` if it does not fit — never a wrapped number (and a `const` array of
+    // `usize::MAX` floats fails to compile). `try_plan` and `validate` turn a count of
+    // `usize::MAX` (or bytes past it) into `Err(Error::Overflow)`. (Saturating rather than
+    // `Option` arithmetic: the same code a firmware's `const` spec folded before, so its
+    // inlining and size do not move.)
 
-    /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table).
+    /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table);
+    /// `usize::MAX` if that does not fit (see [`try_plan`](Self::try_plan)).
+    #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_tensors(&self) -> usize {
         let l = self.layers();
         if l == 0 { 0 } else { add(mul(l - 1, self.tensors_per_hidden()), 2) }
     }
 
-    /// Parameter floats (values; the gradient buffer is as long), running statistics included.
+    /// Parameter floats (values; the gradient buffer is as long), running statistics included;
+    /// `usize::MAX` if that does not fit (a spec [`validate`](Self::validate) refuses).
     #[inline(always)] // folds to a constant for a `const` spec
     pub const fn param_len(&self) -> usize {
         let mut n = 0usize;
@@ -325,7 +413,8 @@ impl<'a> MlpSpec<'a> {
         n
     }
 
-    /// Optimizer state floats for `optimizer` over this model's parameters.
+    /// Optimizer state floats for `optimizer` over this model's parameters (`usize::MAX` if
+    /// that does not fit).
     #[inline(always)] // folds to a constant for a `const` spec and optimizer
     pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
         optimizer.state_len(self.param_len())
@@ -333,7 +422,8 @@ impl<'a> MlpSpec<'a> {
 
     /// Tape floats of one forward + loss + backward in [`Mode::Train`] with `batch` rows: the
     /// values of every op (and its scratch) plus a gradient for each value downstream of a
-    /// parameter (the input batch and op scratch get none).
+    /// parameter (the input batch and op scratch get none). `usize::MAX` if that does not fit
+    /// (a batch [`try_plan`](Self::try_plan) refuses).
     #[inline(always)] // constant for a `const` spec inside a firmware's step
     pub const fn tape_floats(&self, batch: usize) -> usize {
         let (floats, _) = self.tape_use(batch, Mode::Train, true);
@@ -349,7 +439,8 @@ impl<'a> MlpSpec<'a> {
 
     /// Tape floats of an evaluation forward pass over `batch` rows ([`logits`](Self::logits),
     /// [`predict`](Self::predict), [`correct`](Self::correct) with `chunk = batch`). Gradients are
-    /// off there, so this is values only.
+    /// off there, so this is values only. Less than [`tape_floats`](Self::tape_floats), so exact
+    /// whenever [`try_plan`](Self::try_plan) is `Ok` (else `usize::MAX` if it does not fit).
     pub const fn eval_tape_floats(&self, batch: usize) -> usize {
         let (floats, _) = self.tape_use(batch, Mode::Eval, false);
         floats
@@ -363,7 +454,8 @@ impl<'a> MlpSpec<'a> {
 
     /// Tape floats of the loss in an evaluation pass: the `1 × 1` loss plus the cross-entropy's
     /// scratch, or the MSE target input plus the loss. [`eval_loss`](Self::eval_loss) needs
-    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats`.
+    /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats` (both less than
+    /// [`tape_floats`](Self::tape_floats); `usize::MAX` if it does not fit).
     pub const fn loss_tape_floats(&self, batch: usize) -> usize {
         add(1, mul(batch, self.outputs()))
     }
@@ -384,32 +476,32 @@ impl<'a> MlpSpec<'a> {
         let train = matches!(mode, Mode::Train);
         let mut v = mul(batch, self.inputs()); // the input: values only
         let mut g = 0usize;
-        let mut nodes = 1;
+        let mut nodes = 1usize;
         let mut l = 0;
         while l < self.layers() {
             let o = self.widths[l + 1];
             let act = mul(batch, o);
             v = add(v, act); // affine
             g = add(g, act);
-            nodes += 1;
+            nodes = add(nodes, 1);
             if l + 1 < self.layers() {
                 if self.batch_norm.is_some() {
                     v = add(v, add(act, BatchNorm::scratch_len(o)));
                     g = add(g, act);
-                    nodes += 1;
+                    nodes = add(nodes, 1);
                 }
                 v = add(v, act); // activation
                 g = add(g, act);
-                nodes += 1;
+                nodes = add(nodes, 1);
                 if let Some(d) = self.dropout {
                     if train {
                         v = add(v, add(act, Dropout::scratch_len(act)));
                         g = add(g, act);
-                        nodes += 1;
+                        nodes = add(nodes, 1);
                     } else if d.eval_nodes() == 1 {
                         v = add(v, act); // the book form's scale by 1 − p
                         g = add(g, act);
-                        nodes += 1;
+                        nodes = add(nodes, 1);
                     }
                 }
             }
@@ -418,7 +510,7 @@ impl<'a> MlpSpec<'a> {
         if with_loss {
             v = add(v, self.loss_tape_floats(batch));
             g = add(g, 1);
-            nodes += self.loss_tape_nodes();
+            nodes = add(nodes, self.loss_tape_nodes());
         }
         if !train {
             g = 0;
@@ -455,7 +547,10 @@ impl<'a> MlpSpec<'a> {
         Plan { grad_floats: self.fused_grad_floats(), ..self.plan(batch, optimizer) }
     }
 
-    /// Everything a training step with `batch` rows and `optimizer` needs.
+    /// Everything a training step with `batch` rows and `optimizer` needs. A count that
+    /// overflows `usize` reads `usize::MAX` (so a `const` array of it fails to compile); call
+    /// [`try_plan`](Self::try_plan) for an `Err` instead.
+    #[inline(always)] // folds to a constant for a `const` spec (validate calls it, via try_plan)
     pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan {
             param_floats: self.param_len(),
@@ -467,26 +562,102 @@ impl<'a> MlpSpec<'a> {
         }
     }
 
+    /// [`plan`](Self::plan), or [`Error::Overflow`] naming the first count (floats, tensors,
+    /// nodes or bytes) that does not fit in `usize` — never a wrapped or saturated number. When
+    /// it is `Ok`, every count of the spec at this batch is exact, the eval-mode ones
+    /// ([`eval_tape_floats`](Self::eval_tape_floats), …) included, and so are the plan's
+    /// byte counts. A `const fn`:
+    ///
+    /// ```
+    /// use staticgrad::mlp::MlpSpec;
+    /// use staticgrad::optim::Optimizer;
+    /// use staticgrad::Error;
+    /// const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    /// const _: () = assert!(SPEC.try_plan(8, &Optimizer::adam()).is_ok());
+    /// let huge = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    /// assert!(matches!(huge.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
+    /// assert!(matches!(SPEC.try_plan(usize::MAX, &Optimizer::sgd()), Err(Error::Overflow { .. })));
+    /// ```
+    #[inline(always)] // folds to a constant for a `const` spec (validate calls it)
+    pub const fn try_plan(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
+        let plan = self.plan(batch, optimizer);
+        // Saturated counts are `usize::MAX`: refuse them, naming the first.
+        if fits(plan.param_floats).is_none() {
+            return Err(overflow("MLP parameter floats", batch));
+        }
+        if fits(plan.param_tensors).is_none() {
+            return Err(overflow("MLP parameter tensors", batch));
+        }
+        if fits(plan.state_floats).is_none() {
+            return Err(overflow("optimizer state floats", batch));
+        }
+        if fits(plan.tape_floats).is_none() || fits(plan.tape_nodes).is_none() {
+            return Err(overflow("MLP tape floats", batch));
+        }
+        if plan.checked_total_bytes().is_none() {
+            return Err(overflow("MLP memory plan bytes", batch));
+        }
+        Ok(plan)
+    }
+
+    /// [`plan_fused`](Self::plan_fused), checked as [`try_plan`](Self::try_plan).
+    pub const fn try_plan_fused(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
+        match self.try_plan(batch, optimizer) {
+            // The fused gradient scratch is one row, never more than the gradient buffer.
+            Ok(plan) => Ok(Plan { grad_floats: self.fused_grad_floats(), ..plan }),
+            Err(e) => Err(e),
+        }
+    }
+
     // ----- building -----------------------------------------------------------------------
 
     /// Checks the spec: at least two widths, none zero, at most 65535 tensors, valid batch-norm
-    /// and dropout settings.
+    /// and dropout settings, and parameters whose count and bytes (values, gradients, table) fit
+    /// in `usize` ([`Error::Overflow`] otherwise; the tape of a batch and an optimizer's state
+    /// are [`try_plan`](Self::try_plan)'s to check).
+    /// A `const fn`, so a `const` spec can be checked at compile time:
+    ///
+    /// ```
+    /// use staticgrad::mlp::MlpSpec;
+    /// const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    /// const _: () = assert!(SPEC.validate().is_ok());
+    /// const HUGE: MlpSpec = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    /// const _: () = assert!(HUGE.validate().is_err());
+    /// ```
     #[inline(always)] // a `const` spec's checks fold away (a firmware keeps none of them)
-    pub fn validate(&self) -> Result<()> {
+    pub const fn validate(&self) -> Result<()> {
         if self.widths.len() < 2 {
             return Err(Error::InvalidArgument { what: "MLP widths (need input and output)", value: 0.0 });
         }
-        if self.widths.contains(&0) {
-            return Err(Error::InvalidArgument { what: "MLP width", value: 0.0 });
+        let mut l = 0;
+        while l < self.widths.len() {
+            if self.widths[l] == 0 {
+                return Err(Error::InvalidArgument { what: "MLP width", value: 0.0 });
+            }
+            l += 1;
+        }
+        // The spec's own sizes: parameter values and gradients, and the table (what a batch
+        // and an optimizer add is `try_plan`'s). Cheap enough to fold away for a `const` spec.
+        let (params, tensors) = (self.param_len(), self.param_tensors());
+        let table = checked_mul(tensors, core::mem::size_of::<ParamEntry>());
+        if fits(params).is_none() {
+            return Err(overflow("MLP parameter floats", 0));
+        }
+        if checked_add(checked_mul(params, 2 * F32), table).is_none() {
+            return Err(overflow("MLP parameter bytes (values and gradients)", 0));
         }
         if self.param_tensors() > u16::MAX as usize {
             return Err(Error::InvalidArgument { what: "MLP depth", value: self.layers() as f32 });
         }
         if let Some(c) = self.batch_norm {
-            c.validate()?;
+            if let Err(e) = c.validate() {
+                return Err(e);
+            }
         }
         if let Some(d) = self.dropout {
-            d.validate()?;
+            if let Err(e) = d.validate() {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -520,8 +691,9 @@ impl<'a> MlpSpec<'a> {
     pub fn init(&self, params: &mut Params, rng: &mut impl RngCore) -> Result<()> {
         self.check_layout(params)?;
         for l in 0..self.layers() {
-            self.init.fill_param(params, self.weight(l), rng)?;
-            params.value_mut(self.bias(l))?.fill(0.0);
+            let (w, b) = self.weight_and_bias(l)?;
+            self.init.fill_param(params, w, rng)?;
+            params.value_mut(b)?.fill(0.0);
             if let Some(bn) = self.batch_norm_layer(l) {
                 bn.reset(params)?;
             }
@@ -540,7 +712,8 @@ impl<'a> MlpSpec<'a> {
         }
         for l in 0..self.layers() {
             let (i, o) = (self.widths[l], self.widths[l + 1]);
-            let (w, b) = (params.entry(self.weight(l))?, params.entry(self.bias(l))?);
+            let (w, b) = self.weight_and_bias(l)?;
+            let (w, b) = (params.entry(w)?, params.entry(b)?);
             if w.shape != Shape::new(i, o) || w.kind != ParamKind::Weight {
                 return Err(Error::Shape { op: "MLP weight", expected: Shape::new(i, o), found: w.shape });
             }
@@ -585,9 +758,10 @@ impl<'a> MlpSpec<'a> {
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
             for i in start..tape.nodes_used() {
-                if let Op::BatchNorm { gamma, .. } = tape.nodes()[i].op() {
+                let (Some(node), Some(v)) = (tape.nodes().get(i), tape.var_at(i)) else { break };
+                if let Op::BatchNorm { gamma, .. } = node.op() {
                     if let Some(bn) = self.batch_norm_layer(gamma.index() / per) {
-                        bn.update_running(tape, Var(i as u32), params)?;
+                        bn.update_running(tape, v, params)?;
                     }
                 }
             }
@@ -624,7 +798,8 @@ impl<'a> MlpSpec<'a> {
     ) -> Result<Var> {
         let mut h = x;
         for l in 0..self.layers() {
-            h = tape.affine_rows(h, params, self.weight(l), self.bias(l), rows)?;
+            let (w, b) = self.weight_and_bias(l)?;
+            h = tape.affine_rows(h, params, w, b, rows)?;
             if l + 1 == self.layers() {
                 break;
             }
@@ -863,7 +1038,12 @@ mod tests {
         spec.alloc(&mut params).unwrap();
         assert_eq!(params.tensor_count(), spec.param_tensors());
         assert_eq!(params.len(), spec.param_len());
-        assert_eq!(params.entry(spec.weight(2)).unwrap().shape, Shape::new(3, 2));
+        assert_eq!(params.entry(spec.weight(2).unwrap()).unwrap().shape, Shape::new(3, 2));
+        // Out-of-range layers have no handles (no panic, no wrapped index).
+        for l in [3, 70000, usize::MAX / 4, usize::MAX] {
+            assert_eq!((spec.weight(l), spec.bias(l)), (None, None));
+            assert!(spec.batch_norm_layer(l).is_none());
+        }
         let bn = spec.batch_norm_layer(1).unwrap();
         assert_eq!(params.entry(bn.running_var).unwrap().kind, ParamKind::RunningVar);
         assert_eq!(params.value(bn.gamma).unwrap(), &[1.0; 3]);

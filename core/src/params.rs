@@ -59,7 +59,7 @@ impl ParamEntry {
 
     /// The element range of this tensor in the flat buffers.
     pub const fn range(&self) -> core::ops::Range<usize> {
-        self.offset..self.offset + self.shape.len()
+        self.offset..self.offset.saturating_add(self.shape.len()) // saturates: the fields are public
     }
 }
 

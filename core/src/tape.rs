@@ -39,16 +39,47 @@ use crate::ops;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
-/// Handle to a value on the tape: the index of the node that produced it.
+/// Handle to a value on the tape: the index of the node that produced it, tagged with the tape
+/// that made it and that tape's generation (bumped by [`Tape::reset`]). Every tape accessor and
+/// op refuses, as [`Error::InvalidHandle`], a `Var` from another tape or from before a reset —
+/// it would name some other value. (A tape is told apart by the address of its node storage;
+/// a new [`Tape`] over storage an earlier one used continues that one's generations, so the
+/// earlier `Var`s stay refused. Generations are 32-bit: only a `Var` kept over 2³² resets of
+/// its tape could be taken for a new one.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Var(pub(crate) u32);
+pub struct Var {
+    index: u32,
+    generation: u32,
+    tape: usize,
+}
 
 impl Var {
+    /// Index of the producing node on its tape.
+    pub const fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The operand reference an op record keeps (checked when the op was recorded).
+    #[inline(always)]
+    pub(crate) const fn at(self) -> NodeIndex {
+        NodeIndex(self.index)
+    }
+}
+
+/// An operand in an op record ([`Op`]): the index of the node that produced it on the same
+/// tape. Checked when the op was recorded, so a record stays small (no tape tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeIndex(pub(crate) u32);
+
+impl NodeIndex {
     /// Index of the producing node on its tape.
     pub const fn index(self) -> usize {
         self.0 as usize
     }
 }
+
+/// `goff` of a node without a gradient.
+const NO_GRAD: u32 = u32::MAX;
 
 /// Forward-pass mode for ops that behave differently in training and evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,14 +132,14 @@ pub enum Op {
     /// `a · b` (matrix product).
     MatMul {
         /// Left operand, `m × k`.
-        a: Var,
+        a: NodeIndex,
         /// Right operand, `k × n`.
-        b: Var,
+        b: NodeIndex,
     },
     /// `x · W + b` with parameters read in place.
     Affine {
         /// Input, `batch × in`.
-        x: Var,
+        x: NodeIndex,
         /// Weight, `in × out`.
         w: ParamId,
         /// Bias, `1 × out`.
@@ -117,53 +148,53 @@ pub enum Op {
     /// `a + b`; `b` may be a `1 × cols` row broadcast over the rows of `a`.
     Add {
         /// Left operand.
-        a: Var,
+        a: NodeIndex,
         /// Right operand (same shape or a row).
-        b: Var,
+        b: NodeIndex,
     },
     /// Element-wise `a ⊙ b`.
     Mul {
         /// Left operand.
-        a: Var,
+        a: NodeIndex,
         /// Right operand, same shape.
-        b: Var,
+        b: NodeIndex,
     },
     /// `k · a`.
     Scale {
         /// Operand.
-        a: Var,
+        a: NodeIndex,
         /// Constant factor.
         k: f32,
     },
     /// `max(a, 0)`, with gradient 0 at 0 (as the book).
-    Relu(Var),
+    Relu(NodeIndex),
     /// `1 / (1 + e^−a)`.
-    Sigmoid(Var),
+    Sigmoid(NodeIndex),
     /// `tanh a`.
-    Tanh(Var),
+    Tanh(NodeIndex),
     /// Fused softmax + cross-entropy with class-index labels, mean over the batch.
     SoftmaxCrossEntropy {
         /// Logits, `batch × classes`.
-        logits: Var,
+        logits: NodeIndex,
         /// Scratch offset of `(softmax − onehot) / batch`, the gradient for a unit upstream.
         dlogits: usize,
     },
     /// Mean squared error `Σ (a − t)² / n` over all elements.
     Mse {
         /// Prediction.
-        a: Var,
+        a: NodeIndex,
         /// Target (no gradient).
-        target: Var,
+        target: NodeIndex,
     },
     /// Sum of all elements.
-    Sum(Var),
+    Sum(NodeIndex),
     /// Mean of all elements.
-    Mean(Var),
+    Mean(NodeIndex),
     /// Train-mode batch normalisation (batch statistics); `μ`, `σ²` and `eps` sit in scratch
     /// right after the output.
     BatchNorm {
         /// Input, `batch × features`.
-        x: Var,
+        x: NodeIndex,
         /// Scale γ.
         gamma: ParamId,
         /// Shift β.
@@ -173,7 +204,7 @@ pub enum Op {
     /// for [`Op::BatchNorm`].
     BatchNormEval {
         /// Input, `batch × features`.
-        x: Var,
+        x: NodeIndex,
         /// Scale γ.
         gamma: ParamId,
         /// Shift β.
@@ -182,7 +213,7 @@ pub enum Op {
     /// Train-mode dropout; the keep-mask sits in scratch right after the output, as bits.
     Dropout {
         /// Input.
-        x: Var,
+        x: NodeIndex,
         /// Factor applied to kept elements.
         scale: f32,
     },
@@ -194,15 +225,16 @@ pub struct Node {
     pub(crate) op: Op,
     pub(crate) off: usize,
     pub(crate) shape: Shape,
-    /// Arena offset of the gradient (meaningful only if `needs_grad`).
+    /// Arena offset of the gradient, [`NO_GRAD`] for a node without one.
     pub(crate) goff: u32,
-    pub(crate) needs_grad: bool,
+    /// The tape generation that recorded it (a new tape over this storage starts after it).
+    pub(crate) generation: u32,
 }
 
 impl Node {
     /// An unused record (for initialising storage arrays).
     pub const EMPTY: Node =
-        Node { op: Op::Input, off: 0, shape: Shape::new(0, 0), goff: 0, needs_grad: false };
+        Node { op: Op::Input, off: 0, shape: Shape::new(0, 0), goff: NO_GRAD, generation: 0 };
 
     /// The op this node recorded.
     pub const fn op(&self) -> Op {
@@ -221,12 +253,12 @@ impl Node {
 
     /// Offset of the node's gradient in the tape's float arena, if it has one.
     pub const fn grad_offset(&self) -> Option<usize> {
-        if self.needs_grad { Some(self.goff as usize) } else { None }
+        if self.needs_grad() { Some(self.goff as usize) } else { None }
     }
 
     /// True if some parameter is upstream of this node, so backward visits it.
     pub const fn needs_grad(&self) -> bool {
-        self.needs_grad
+        self.goff != NO_GRAD
     }
 
     pub(crate) fn range(&self) -> core::ops::Range<usize> {
@@ -236,7 +268,7 @@ impl Node {
     /// Arena range of the gradient, if the node has one.
     pub(crate) fn grad_range(&self) -> Option<core::ops::Range<usize>> {
         let s = self.goff as usize;
-        if self.needs_grad { Some(s..s + self.shape.len()) } else { None }
+        if self.needs_grad() { Some(s..s + self.shape.len()) } else { None }
     }
 }
 
@@ -255,20 +287,45 @@ pub struct Tape<'a> {
     gused: usize,
     len: usize,
     grad_enabled: bool,
+    /// Bumped by every reset: `Var`s carry it, so older ones are refused.
+    generation: u32,
 }
 
 impl<'a> Tape<'a> {
     /// A tape over `floats` (values and gradients) and `nodes`, with gradients enabled.
     pub fn new(floats: &'a mut [f32], nodes: &'a mut [Node]) -> Self {
-        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true }
+        // The first node of the storage holds the generation of the last one that recorded
+        // anything there (each generation's first op lands on it): start after it, so a `Var` of
+        // an earlier tape over this storage is refused here too.
+        let generation = nodes.first().map_or(0, |n| n.generation).wrapping_add(1);
+        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true, generation }
     }
 
     /// Forgets every node and rewinds the arena: O(1), ready for the next step.
-    /// Every [`Var`] handed out before becomes invalid. (Leaves [`grad_enabled`](Self::grad_enabled) as it is.)
+    /// Every [`Var`] handed out before becomes invalid: accessors and ops refuse it as
+    /// [`Error::InvalidHandle`]. (Leaves [`grad_enabled`](Self::grad_enabled) as it is.)
     pub fn reset(&mut self) {
         self.used = 0;
         self.gused = 0;
         self.len = 0;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// This tape's identity in its `Var`s: the address of its node storage (two live tapes
+    /// cannot share it).
+    #[inline(always)]
+    fn id(&self) -> usize {
+        self.nodes.as_ptr() as usize
+    }
+
+    /// The handle of node `i` (recorded since the last reset), for code that walks the nodes.
+    #[inline(always)]
+    pub(crate) fn var_at(&self, i: usize) -> Option<Var> {
+        if i < self.len {
+            Some(Var { index: i as u32, generation: self.generation, tape: self.id() }) // len ≤ u32::MAX
+        } else {
+            None
+        }
     }
 
     /// Switches gradient recording on or off (like `torch.no_grad`). While off, new nodes get no
@@ -297,9 +354,14 @@ impl<'a> Tape<'a> {
         self.nodes.get(..self.len).unwrap_or_default()
     }
 
-    /// The node that produced `v`.
+    /// The node that produced `v`; [`Error::InvalidHandle`] for a `Var` of another tape, from
+    /// before the last [`reset`](Self::reset), or past the nodes recorded.
     pub fn node(&self, v: Var) -> Result<Node> {
-        self.nodes().get(v.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
+        let invalid = Error::InvalidHandle { what: "var", index: v.index() };
+        if v.generation != self.generation || v.tape != self.id() {
+            return Err(invalid);
+        }
+        self.nodes().get(v.index()).copied().ok_or(invalid)
     }
 
     /// Shape of `v`.
@@ -387,7 +449,7 @@ impl<'a> Tape<'a> {
             return Err(Error::Capacity { region: Region::TapeFloats, needed: total, available: cap });
         }
         let goff = cap - gend;
-        if goff > u32::MAX as usize {
+        if goff >= NO_GRAD as usize {
             // Gradient offsets are stored as u32: an arena beyond 2³² floats is not usable.
             return Err(Error::Capacity {
                 region: Region::TapeFloats,
@@ -404,9 +466,11 @@ impl<'a> Tape<'a> {
         }
         let off = self.used;
         if let Some(slot) = self.nodes.get_mut(self.len) {
-            *slot = Node { op, off, shape, goff: goff as u32, needs_grad }; // checked above
+            // `goff` is below NO_GRAD (checked above)
+            let goff = if needs_grad { goff as u32 } else { NO_GRAD };
+            *slot = Node { op, off, shape, goff, generation: self.generation };
         }
-        let v = Var(self.len as u32);
+        let v = Var { index: self.len as u32, generation: self.generation, tape: self.id() };
         self.len += 1;
         self.used = end;
         self.gused = gend;
@@ -474,7 +538,7 @@ impl<'a> Tape<'a> {
         }
         for i in (0..=loss.index()).rev() {
             let Some(&node) = self.nodes.get(i) else { break };
-            if node.needs_grad {
+            if node.needs_grad() {
                 self.backward_node(node, params, ops)?;
             }
         }
@@ -524,7 +588,7 @@ impl<'a> Tape<'a> {
         recorded_with: bool,
     ) -> Result<()> {
         self.check_backward(loss, params, recorded_with)?;
-        let seeded = self.node(loss)?.needs_grad;
+        let seeded = self.node(loss)?.needs_grad();
         let written =
             if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
         let writes = |id: ParamId| id.index() < 64 && written & (1 << id.index()) != 0;
@@ -542,7 +606,7 @@ impl<'a> Tape<'a> {
         }
         for i in (0..=loss.index()).rev() {
             let Some(&node) = self.nodes.get(i) else { break };
-            if !node.needs_grad {
+            if !node.needs_grad() {
                 continue;
             }
             match node.op {
@@ -601,7 +665,7 @@ impl<'a> Tape<'a> {
         let walked = self.nodes.get(..=loss.index()).unwrap_or_default();
         for (i, node) in walked.iter().enumerate() {
             if let Op::BatchNorm { .. } | Op::BatchNormEval { .. } = node.op {
-                if node.needs_grad {
+                if node.needs_grad() {
                     return Err(Error::Unsupported { what: "fused update of batch-norm parameters" });
                 }
             }
@@ -618,7 +682,7 @@ impl<'a> Tape<'a> {
         }
         for i in (0..=loss.index()).rev() {
             let Some(&node) = self.nodes.get(i) else { break };
-            if !node.needs_grad {
+            if !node.needs_grad() {
                 continue;
             }
             match node.op {
@@ -687,7 +751,7 @@ impl<'a> Tape<'a> {
             match node.op {
                 Op::Param(id) => check(id, node.shape)?,
                 Op::Affine { x, w, b } => {
-                    let k = self.node(x)?.shape.cols;
+                    let k = self.nodes().get(x.index()).map_or(0, |n| n.shape.cols); // recorded below it
                     check(w, Shape::new(k, node.shape.cols))?;
                     check(b, Shape::row(node.shape.cols))?;
                 }
@@ -771,7 +835,7 @@ impl<'a> Tape<'a> {
 fn written_by_affine(walked: &[Node]) -> u64 {
     let (mut seen, mut other) = (0u64, 0u64);
     for n in walked {
-        let by_affine = n.needs_grad && matches!(n.op, Op::Affine { .. });
+        let by_affine = n.needs_grad() && matches!(n.op, Op::Affine { .. });
         for id in param_refs(n.op).into_iter().flatten() {
             let bit = if id.index() < 64 { 1u64 << id.index() } else { 0 };
             // A second read, or a read by anything else, rules the tensor out.
@@ -808,7 +872,7 @@ pub(crate) struct Grads<'t> {
 
 impl Grads<'_> {
     /// The operand's node (handles were validated when the op was recorded).
-    pub(crate) fn node(&self, v: Var) -> Node {
+    pub(crate) fn node(&self, v: NodeIndex) -> Node {
         self.nodes.get(v.index()).copied().unwrap_or(Node::EMPTY)
     }
 
@@ -831,10 +895,10 @@ impl Grads<'_> {
 
     /// The upstream gradient of `node` and the writable gradient of operand `v` — empty if `v`
     /// needs no gradient (a data input).
-    pub(crate) fn out_and(&mut self, node: Node, v: Var) -> (&[f32], &mut [f32]) {
+    pub(crate) fn out_and(&mut self, node: Node, v: NodeIndex) -> (&[f32], &mut [f32]) {
         let vn = self.node(v);
         let r = self.range_of(node);
-        if !vn.needs_grad {
+        if !vn.needs_grad() {
             return (self.grads.get(r).unwrap_or_default(), &mut []);
         }
         // Operands were recorded first, so their gradients sit above the node's.

@@ -550,7 +550,7 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(&cfg)?;
     let opt = model::optimizer(&cfg)?;
-    let pl = spec.mlp().plan(a.batch, &opt);
+    let pl = train::plan(&spec, a.batch, &opt)?;
     println!("memory plan of {}, batch {}, {} (training step)\n", spec.desc_string(), a.batch, opt.name());
     print!("{}", train::plan_table(&pl));
     println!("\nfor a firmware:");
@@ -579,6 +579,9 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
     let (desc, values) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let wpath = checkpoint::weights_path(&a.weights);
     let spec = ModelSpec::from_desc(&desc)?;
+    // The widths come from the file: every size fits in usize before anything is charged.
+    spec.mlp().validate().map_err(|e| RunError::input(format!("{}: model {desc}: {e}", wpath.display())))?;
+    train::plan(&spec, 1, &staticgrad::Optimizer::sgd())?;
     let mlp = spec.mlp();
     let need = budget::sum(&[
         budget::of::<f32>(mlp.param_len()).and_then(|b| b.checked_mul(2)),

@@ -166,7 +166,7 @@ impl TrainConfig {
             );
         }
         if self.layers.iter().any(|&w| w == 0 || w > u32::MAX as usize) {
-            return bad("--layers", &join(&self.layers), "every width must be at least 1");
+            return bad("--layers", &join(&self.layers), "every width must be from 1 to 4294967295");
         }
         if let Some(lr) = self.lr {
             check::positive("--lr", lr)?;

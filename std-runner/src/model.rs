@@ -2,7 +2,7 @@
 //! [`MlpSpec`] and [`Optimizer`], and from a weights file's stored spec back to an `MlpSpec`.
 
 use crate::RunError;
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, join};
 use staticgrad::optim::{NAMES, WeightDecay};
 use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
 use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Optimizer};
@@ -83,7 +83,13 @@ impl ModelSpec {
             dropout: cfg.dropout,
             init: parse_init(&cfg.init)?,
         };
-        s.mlp().validate().map_err(|e| RunError::input(format!("model {}: {e}", s.desc_string())))?;
+        s.mlp().validate().map_err(|e| match e {
+            // The widths multiply past usize: name the flag that set them.
+            staticgrad::Error::Overflow { .. } => {
+                RunError::input(format!("--layers {}: {e}", join(&s.widths)))
+            }
+            e => RunError::input(format!("model {}: {e}", s.desc_string())),
+        })?;
         Ok(s)
     }
 

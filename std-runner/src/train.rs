@@ -60,13 +60,22 @@ pub fn plan_json(p: &Plan) -> serde_json::Value {
 }
 
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
-/// enough for evaluation in chunks of `batch` rows.
-pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Plan {
+/// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
+/// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
+pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, RunError> {
     let m = spec.mlp();
-    let mut p = m.plan(batch, opt);
+    let mut p = m.try_plan(batch, opt).map_err(|e| {
+        let setting = if m.try_plan(1, opt).is_err() {
+            format!("--layers {}", join(&spec.widths))
+        } else {
+            format!("--batch {batch}")
+        };
+        RunError::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
+    })?;
+    // Exact: `try_plan` being Ok bounds every eval-mode count at this batch.
     p.tape_floats = p.tape_floats.max(m.eval_tape_floats(batch));
     p.tape_nodes = p.tape_nodes.max(m.eval_tape_nodes());
-    p
+    Ok(p)
 }
 
 /// Loads the data a configuration names: the training pool and, if the source has one, a test set.
@@ -150,6 +159,7 @@ pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
     let opt = model::optimizer(cfg)?;
+    plan(&spec, 1, &opt)?; // every width-only size fits in usize before anything is charged
     charge_model(&spec, &opt, budget)?;
     let splits = load_data_within(cfg, budget)?;
     check_fit(&spec, &splits)?;
@@ -222,11 +232,12 @@ pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
 
 /// The memory plan of a prepared run: the training step for the rows actually used, the tape also
 /// large enough for evaluation passes of [`eval_rows`].
-pub fn run_plan(p: &Prepared) -> Plan {
+pub fn run_plan(p: &Prepared) -> Result<Plan, RunError> {
     let m = p.spec.mlp();
-    let mut pl = plan(&p.spec, batch_rows(p), &p.opt);
+    let mut pl = plan(&p.spec, batch_rows(p), &p.opt)?;
+    // Saturates rather than wraps; `charge_training` refuses a saturated count.
     pl.tape_floats = pl.tape_floats.max(m.eval_tape_floats(eval_rows(p)));
-    pl
+    Ok(pl)
 }
 
 /// Charges what training allocates besides the model: the tape for the rows actually used and for
@@ -235,7 +246,7 @@ pub fn run_plan(p: &Prepared) -> Plan {
 pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), RunError> {
     let (rows, eval) = (batch_rows(p), eval_rows(p));
     let features = p.splits.train.features;
-    let pl = run_plan(p);
+    let pl = run_plan(p)?;
     let need = budget::sum(&[
         budget::of::<f32>(pl.tape_floats).filter(|_| pl.tape_floats != usize::MAX),
         budget::of::<Node>(pl.tape_nodes),
@@ -388,7 +399,7 @@ pub fn train(
     };
     // Sized for the rows actually used (a batch larger than the set is the whole set), which
     // `prepare` charged to the memory budget.
-    let pl = run_plan(p);
+    let pl = run_plan(p)?;
 
     // Caller-owned storage, sized by the core's planner, allocated once.
     let mut values = vec![0.0f32; pl.param_floats];
@@ -686,8 +697,8 @@ mod tests {
         let p = prepare_within(&cfg, &mut budget).unwrap();
         assert_eq!((p.splits.train.len(), batch_rows(&p), eval_rows(&p)), (2, 2, 2));
         let m = p.spec.mlp();
-        assert_eq!(run_plan(&p).tape_floats, m.tape_floats(2).max(m.eval_tape_floats(2)));
-        assert!(run_plan(&p).tape_floats < m.tape_floats(100));
+        assert_eq!(run_plan(&p).unwrap().tape_floats, m.tape_floats(2).max(m.eval_tape_floats(2)));
+        assert!(run_plan(&p).unwrap().tape_floats < m.tape_floats(100));
         assert!(budget.used() > 0);
         // The training itself runs on those buffers.
         let o = train(&p, None, None, false).unwrap();

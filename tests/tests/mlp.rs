@@ -27,8 +27,8 @@ fn net_spec(name: &str) -> (MlpSpec<'static>, f32) {
 fn named(spec: &MlpSpec) -> Vec<(String, ParamId)> {
     let mut v = Vec::new();
     for l in 0..3 {
-        v.push((format!("W{}", l + 1), spec.weight(l)));
-        v.push((format!("b{}", l + 1), spec.bias(l)));
+        v.push((format!("W{}", l + 1), spec.weight(l).expect("layer of the spec")));
+        v.push((format!("b{}", l + 1), spec.bias(l).expect("layer of the spec")));
         if let Some(bn) = spec.batch_norm_layer(l) {
             v.push((format!("gamma{}", l + 1), bn.gamma));
             v.push((format!("beta{}", l + 1), bn.beta));

@@ -37,6 +37,7 @@ fn outcome<T>(r: &Result<T, Error>) -> &'static str {
         Err(Error::InvalidHandle { .. }) => "InvalidHandle",
         Err(Error::InvalidArgument { .. }) => "InvalidArgument",
         Err(Error::Unsupported { .. }) => "Unsupported",
+        Err(Error::Overflow { .. }) => "Overflow",
     }
 }
 use std::fmt::Debug;
@@ -315,6 +316,8 @@ struct MNode {
 /// The tape as the model sees it.
 struct TapeModel {
     nodes: Vec<MNode>,
+    /// The handles recorded since the last reset: every other `Var` is refused.
+    live: Vec<Var>,
     /// Value floats from the front, gradient floats from the back.
     used: usize,
     gused: usize,
@@ -331,7 +334,11 @@ struct Push {
 
 impl TapeModel {
     fn get(&self, v: Var) -> Result<MNode, Error> {
-        self.nodes.get(v.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
+        let invalid = Error::InvalidHandle { what: "var", index: v.index() };
+        if !self.live.contains(&v) {
+            return Err(invalid); // stale (before a reset) or foreign (another tape)
+        }
+        self.nodes.get(v.index()).copied().ok_or(invalid)
     }
 
     fn push(&self, mut p: Push) -> Result<Push, Error> {
@@ -414,6 +421,7 @@ fn check_forward(
             prop_assert_eq!(tape.value(v).map(<[f32]>::len), Ok(p.node.shape.len()));
             model.commit(p);
             prop_assert_eq!(tape.floats_used(), model.floats_used());
+            model.live.push(v);
             pool.push(v);
         }
     }
@@ -460,12 +468,13 @@ fn program() -> impl Strategy<Value = Program> {
 /// The main property: run a random program, checking every call.
 fn run_program(p: Program) -> Result<(), TestCaseError> {
     let s = &p.setup;
-    // Foreign handles first: vars of another tape and ids of another parameter set.
+    // Foreign handles first: vars of another tape and ids of another parameter set. The other
+    // tape's storage lives as long as this one's (a tape is told apart by its storage's address,
+    // which a freed buffer may hand on to a new one).
     let mut pool: Vec<Var> = Vec::new();
+    let (mut other_floats, mut other_nodes) = (vec![0.0f32; 64], vec![Node::EMPTY; 20]);
     {
-        let mut floats = vec![0.0f32; 64];
-        let mut nodes = vec![Node::EMPTY; 20];
-        let mut other = Tape::new(&mut floats, &mut nodes);
+        let mut other = Tape::new(&mut other_floats, &mut other_nodes);
         let mut all = Vec::new();
         for _ in 0..20 {
             all.push(other.input(&[1.0], Shape::SCALAR).map_err(|e| TestCaseError::fail(format!("{e:?}")))?);
@@ -505,6 +514,7 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
     let mut tape = Tape::new(&mut floats, &mut nodes);
     let mut model = TapeModel {
         nodes: Vec::new(),
+        live: Vec::new(),
         used: 0,
         gused: 0,
         floats: s.tape_floats,
@@ -816,6 +826,7 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                 live_from = pool.len();
                 tape.reset();
                 model.nodes.clear();
+                model.live.clear();
                 model.used = 0;
                 model.gused = 0;
                 prop_assert_eq!(tape.nodes_used(), 0);

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `a + b`, with `b` of `a`'s shape or a `1 × a.cols` row.
@@ -13,7 +13,8 @@ impl Tape<'_> {
         if bn.shape != an.shape && !broadcast {
             return Err(Error::Shape { op: "add", expected: an.shape, found: bn.shape });
         }
-        let (v, off) = self.push(Op::Add { a, b }, an.shape, 0, an.needs_grad || bn.needs_grad)?;
+        let (v, off) =
+            self.push(Op::Add { a: a.at(), b: b.at() }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         let (x, y) = (lo.get(an.range()).unwrap_or_default(), lo.get(bn.range()).unwrap_or_default());
         let out = out.get_mut(..x.len()).unwrap_or_default();
@@ -32,15 +33,15 @@ impl Tape<'_> {
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var, b: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex, b: NodeIndex) -> Result<()> {
     let (an, bn) = (g.node(a), g.node(b));
-    if an.needs_grad {
+    if an.needs_grad() {
         let (dy, da) = g.out_and(node, a);
         for (d, &v) in da.iter_mut().zip(dy) {
             *d += v;
         }
     }
-    if bn.needs_grad {
+    if bn.needs_grad() {
         let (dy, db) = g.out_and(node, b);
         if bn.shape == node.shape {
             for (d, &v) in db.iter_mut().zip(dy) {

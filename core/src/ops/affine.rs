@@ -7,7 +7,7 @@ use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::{self, Rows};
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `x · W + b` for `x: batch×in`, `W: in×out`, `b: 1×out`.
@@ -60,7 +60,7 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (xn.shape.rows, xn.shape.cols, we.shape.cols);
-        let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
+        let (v, off) = self.push(Op::Affine { x: x.at(), w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
         kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, m, k, n, rows)?;
@@ -77,7 +77,7 @@ impl Tape<'_> {
 pub(crate) fn backward(
     g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -95,7 +95,7 @@ pub(crate) fn backward(
 pub(crate) fn backward_into(
     g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -111,7 +111,7 @@ pub(crate) fn backward_into(
 fn backward_one(
     g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -123,7 +123,7 @@ fn backward_one(
 fn backward_any(
     g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -137,7 +137,7 @@ fn backward_any(
 fn backward_body(
     mut g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -150,7 +150,7 @@ fn backward_body(
     let (we, be) = (params.entry(w)?, params.entry(b)?);
     let (pv, pg, _) = params.split_mut();
     let (dy, dx) = g.out_and(node, x);
-    if xn.needs_grad {
+    if xn.needs_grad() {
         kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
@@ -175,7 +175,7 @@ fn backward_body(
 pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -195,7 +195,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
 fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
     mut g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     w: ParamId,
     b: ParamId,
     params: &mut Params,
@@ -213,7 +213,7 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
     let row =
         scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
     let (dy, dx) = g.out_and(node, x);
-    if xn.needs_grad {
+    if xn.needs_grad() {
         kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
     }
     if n == 0 {

@@ -34,7 +34,7 @@
 use crate::error::{Error, Result};
 use crate::params::{ParamId, ParamKind, Params};
 use crate::shape::Shape;
-use crate::tape::{Grads, Mode, Node, Op, Tape, Var};
+use crate::tape::{Grads, Mode, Node, NodeIndex, Op, Tape, Var};
 
 /// Batch-norm hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,8 +57,9 @@ impl BatchNormConfig {
     pub const STANDARD: BatchNormConfig = BatchNormConfig { momentum: 0.9, eps: 1e-5, running_var_init: 1.0 };
 
     /// Checks `0 ≤ momentum ≤ 1`, `eps > 0` and a finite, non-negative running-variance start.
-    pub fn validate(&self) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.momentum) {
+    /// A `const fn`, so a `const` spec can be checked at compile time.
+    pub const fn validate(&self) -> Result<()> {
+        if !(self.momentum >= 0.0 && self.momentum <= 1.0) {
             return Err(Error::InvalidArgument { what: "batch-norm momentum", value: self.momentum });
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
@@ -102,14 +103,16 @@ impl BatchNorm {
     pub const TENSORS: usize = 4;
 
     /// Parameter floats a layer over `features` features allocates.
+    /// Saturates at `usize::MAX` (never wraps); the MLP planner checks it.
     pub const fn param_len(features: usize) -> usize {
-        4 * features
+        features.saturating_mul(4)
     }
 
     /// Tape scratch floats (values only, no gradient) the op reserves after its output: `μ`, `σ²` and `eps`
     /// (kept there rather than in the op record, so every tape node stays small).
+    /// Saturates at `usize::MAX` (never wraps); the MLP planner checks it.
     pub const fn scratch_len(features: usize) -> usize {
-        2 * features + 1
+        features.saturating_mul(2).saturating_add(1)
     }
 
     /// Allocates γ, β, running mean and running variance (in that order) and initialises them:
@@ -206,8 +209,11 @@ impl Tape<'_> {
         let eps = bn.config.eps;
         let batch_stats = mode == Mode::Train;
         let (gamma, beta) = (bn.gamma, bn.beta);
-        let op =
-            if batch_stats { Op::BatchNorm { x, gamma, beta } } else { Op::BatchNormEval { x, gamma, beta } };
+        let op = if batch_stats {
+            Op::BatchNorm { x: x.at(), gamma, beta }
+        } else {
+            Op::BatchNormEval { x: x.at(), gamma, beta }
+        };
         let (v, off) = self.push(op, xn.shape, BatchNorm::scratch_len(d), true)?;
         let (lo, out) = self.split_for_write(off);
         let x = &lo[xn.range()];
@@ -256,7 +262,7 @@ impl Tape<'_> {
 pub(crate) fn backward(
     mut g: Grads,
     node: Node,
-    x: Var,
+    x: NodeIndex,
     (gamma, beta): (ParamId, ParamId),
     batch_stats: bool,
     params: &mut Params,

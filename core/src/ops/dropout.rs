@@ -24,7 +24,7 @@
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tape::{Grads, Mode, Node, Op, Tape, Var};
+use crate::tape::{Grads, Mode, Node, NodeIndex, Op, Tape, Var};
 use rand_core::RngCore;
 
 /// Mask bits stored per scratch float.
@@ -62,9 +62,9 @@ impl Dropout {
         Dropout { ratio, form: DropoutForm::Book }
     }
 
-    /// Checks `0 ≤ ratio < 1` (and not NaN).
-    pub fn validate(&self) -> Result<()> {
-        if (0.0..1.0).contains(&self.ratio) {
+    /// Checks `0 ≤ ratio < 1` (and not NaN). A `const fn`, as [`MlpSpec::validate`](crate::mlp::MlpSpec::validate).
+    pub const fn validate(&self) -> Result<()> {
+        if self.ratio >= 0.0 && self.ratio < 1.0 {
             Ok(())
         } else {
             Err(Error::InvalidArgument { what: "dropout ratio", value: self.ratio })
@@ -156,7 +156,7 @@ impl Tape<'_> {
         let n = xn.shape.len();
         let scale = cfg.train_scale();
         let (v, off) =
-            self.push(Op::Dropout { x, scale }, xn.shape, Dropout::scratch_len(n), xn.needs_grad)?;
+            self.push(Op::Dropout { x: x.at(), scale }, xn.shape, Dropout::scratch_len(n), xn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         let (y, words) = out.split_at_mut(n);
         let xs = &lo[xn.range()];
@@ -176,7 +176,7 @@ impl Tape<'_> {
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, x: Var, scale: f32) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, x: NodeIndex, scale: f32) -> Result<()> {
     let n = node.shape.len();
     let vals = g.vals;
     let words = &vals[node.off + n..node.off + n + Dropout::scratch_len(n)];

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `a · b` with `a: m×k`, `b: k×n`.
@@ -17,7 +17,12 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (an.shape.rows, an.shape.cols, bn.shape.cols);
-        let (v, off) = self.push(Op::MatMul { a, b }, Shape::new(m, n), 0, an.needs_grad || bn.needs_grad)?;
+        let (v, off) = self.push(
+            Op::MatMul { a: a.at(), b: b.at() },
+            Shape::new(m, n),
+            0,
+            an.needs_grad() || bn.needs_grad(),
+        )?;
         let (lo, out) = self.split_for_write(off);
         kernels::matmul(
             lo.get(an.range()).unwrap_or_default(),
@@ -31,15 +36,15 @@ impl Tape<'_> {
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var, b: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex, b: NodeIndex) -> Result<()> {
     let (an, bn) = (g.node(a), g.node(b));
     let (m, k, n) = (an.shape.rows, an.shape.cols, bn.shape.cols);
     let vals = g.vals;
-    if an.needs_grad {
+    if an.needs_grad() {
         let (dy, da) = g.out_and(node, a);
         kernels::matmul_nt_acc(dy, vals.get(bn.range()).unwrap_or_default(), da, m, n, k)?;
     }
-    if bn.needs_grad {
+    if bn.needs_grad() {
         let (dy, db) = g.out_and(node, b);
         kernels::matmul_tn_acc(vals.get(an.range()).unwrap_or_default(), dy, db, m, k, n)?;
     }

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Mean of all elements of `a` (at least one), as a `1 × 1` value.
@@ -12,14 +12,14 @@ impl Tape<'_> {
         if an.shape.is_empty() {
             return Err(Error::Shape { op: "mean", expected: Shape::SCALAR, found: an.shape });
         }
-        let (v, off) = self.push(Op::Mean(a), Shape::SCALAR, 0, an.needs_grad)?;
+        let (v, off) = self.push(Op::Mean(a.at()), Shape::SCALAR, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out[0] = kernels::sum(lo.get(an.range()).unwrap_or_default()) / an.shape.len() as f32;
         Ok(v)
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     let (dy, da) = g.out_and(node, a);
     let d = dy[0] / da.len() as f32;
     for x in da.iter_mut() {

@@ -20,13 +20,13 @@ pub mod sum;
 pub mod tanh;
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Records an element-wise op `y = f(x)` of `a`'s shape.
     pub(crate) fn unary(&mut self, op: Op, a: Var, f: impl Fn(f32) -> f32) -> Result<Var> {
         let an = self.node(a)?;
-        let (v, off) = self.push(op, an.shape, 0, an.needs_grad)?;
+        let (v, off) = self.push(op, an.shape, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         crate::kernels::map(lo.get(an.range()).unwrap_or_default(), out, f);
         Ok(v)
@@ -37,7 +37,7 @@ impl Tape<'_> {
 pub(crate) fn unary_backward(
     mut g: Grads,
     node: Node,
-    a: Var,
+    a: NodeIndex,
     df: impl Fn(f32, f32, f32) -> f32,
 ) -> Result<()> {
     let vals = g.vals;

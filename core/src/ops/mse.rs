@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Mean of `(a − target)²` over all elements; shapes must match.
@@ -12,7 +12,12 @@ impl Tape<'_> {
         if an.shape != tn.shape || an.shape.is_empty() {
             return Err(Error::Shape { op: "mse", expected: an.shape, found: tn.shape });
         }
-        let (v, off) = self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad || tn.needs_grad)?;
+        let (v, off) = self.push(
+            Op::Mse { a: a.at(), target: target.at() },
+            Shape::SCALAR,
+            0,
+            an.needs_grad() || tn.needs_grad(),
+        )?;
         let (lo, out) = self.split_for_write(off);
         out.fill(value(lo.get(an.range()).unwrap_or_default(), lo.get(tn.range()).unwrap_or_default())); // the 1 × 1 loss
         Ok(v)
@@ -39,15 +44,15 @@ pub(crate) fn backward_pred(x: &[f32], t: &[f32], dy: f32, dx: &mut [f32]) {
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var, target: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex, target: NodeIndex) -> Result<()> {
     let (an, tn) = (g.node(a), g.node(target));
     let vals = g.vals;
     let (x, t) = (vals.get(an.range()).unwrap_or_default(), vals.get(tn.range()).unwrap_or_default());
-    if an.needs_grad {
+    if an.needs_grad() {
         let (dy, da) = g.out_and(node, a);
         backward_pred(x, t, dy.first().copied().unwrap_or_default(), da);
     }
-    if tn.needs_grad {
+    if tn.needs_grad() {
         let (dy, dt) = g.out_and(node, target);
         let c = dy.first().copied().unwrap_or_default() * (2.0 / x.len() as f32);
         for ((d, &x), &t) in dt.iter_mut().zip(x).zip(t) {

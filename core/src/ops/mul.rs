@@ -1,7 +1,7 @@
 //! Element-wise product: `y = a ⊙ b` (same shapes); backward `da += dy ⊙ b`, `db += dy ⊙ a`.
 
 use crate::error::{Error, Result};
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `a ⊙ b`, element-wise, same shapes.
@@ -10,7 +10,8 @@ impl Tape<'_> {
         if bn.shape != an.shape {
             return Err(Error::Shape { op: "mul", expected: an.shape, found: bn.shape });
         }
-        let (v, off) = self.push(Op::Mul { a, b }, an.shape, 0, an.needs_grad || bn.needs_grad)?;
+        let (v, off) =
+            self.push(Op::Mul { a: a.at(), b: b.at() }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         for ((o, &x), &y) in out
             .iter_mut()
@@ -23,16 +24,16 @@ impl Tape<'_> {
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var, b: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex, b: NodeIndex) -> Result<()> {
     let (an, bn) = (g.node(a), g.node(b));
     let vals = g.vals;
-    if an.needs_grad {
+    if an.needs_grad() {
         let (dy, da) = g.out_and(node, a);
         for ((d, &dy), &y) in da.iter_mut().zip(dy).zip(vals.get(bn.range()).unwrap_or_default()) {
             *d += dy * y;
         }
     }
-    if bn.needs_grad {
+    if bn.needs_grad() {
         let (dy, db) = g.out_and(node, b);
         for ((d, &dy), &x) in db.iter_mut().zip(dy).zip(vals.get(an.range()).unwrap_or_default()) {
             *d += dy * x;

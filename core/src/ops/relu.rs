@@ -2,12 +2,12 @@
 //! output 0 and gradient 0; NaN passes through so divergence stays visible.
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Element-wise `max(a, 0)`.
     pub fn relu(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Relu(a), a, f)
+        self.unary(Op::Relu(a.at()), a, f)
     }
 }
 
@@ -23,7 +23,7 @@ pub(crate) fn df(x: f32, _: f32, dy: f32) -> f32 {
     if x <= 0.0 { 0.0 } else { dy }
 }
 
-pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(g, node, a, df)
 }
 

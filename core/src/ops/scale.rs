@@ -1,16 +1,16 @@
 //! Scale by a constant: `y = k·a`; backward `da += k·dy`.
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `k · a`, element-wise.
     pub fn scale(&mut self, a: Var, k: f32) -> Result<Var> {
-        self.unary(Op::Scale { a, k }, a, |x| k * x)
+        self.unary(Op::Scale { a: a.at(), k }, a, |x| k * x)
     }
 }
 
-pub(crate) fn backward(g: Grads, node: Node, a: Var, k: f32) -> Result<()> {
+pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex, k: f32) -> Result<()> {
     super::unary_backward(g, node, a, |_, _, dy| k * dy)
 }
 

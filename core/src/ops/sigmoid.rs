@@ -1,13 +1,13 @@
 //! Sigmoid: `y = 1 / (1 + e^−x)`; backward `dx = (dy·(1 − y))·y`, in the book's order.
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Element-wise logistic sigmoid.
     pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
         // `kernels::expf` is `libm::expf` bit for bit, in a form LLVM vectorises on SIMD hosts.
-        self.unary(Op::Sigmoid(a), a, f)
+        self.unary(Op::Sigmoid(a.at()), a, f)
     }
 }
 
@@ -23,7 +23,7 @@ pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
     (dy * (1.0 - y)) * y
 }
 
-pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(g, node, a, df)
 }
 

@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 /// The book's `eps` inside the logarithm.
 pub const BOOK_EPS: f32 = 1e-7;
@@ -34,8 +34,8 @@ impl Tape<'_> {
         check_labels(labels, rows, classes)?;
         // Scratch (the per-element gradient) sits right after the 1-float output.
         let dlogits = self.next_offset() + 1;
-        let op = Op::SoftmaxCrossEntropy { logits, dlogits };
-        let (v, off) = self.push(op, Shape::SCALAR, rows * classes, ln.needs_grad)?;
+        let op = Op::SoftmaxCrossEntropy { logits: logits.at(), dlogits };
+        let (v, off) = self.push(op, Shape::SCALAR, rows * classes, ln.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         // `push` reserved the loss and its scratch: never empty.
         let Some((loss, probs)) = out.split_first_mut() else { return Ok(v) };
@@ -98,7 +98,7 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
     total * inv_n
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, logits: Var, dlogits: usize) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, logits: NodeIndex, dlogits: usize) -> Result<()> {
     let vals = g.vals;
     let (dy, dx) = g.out_and(node, logits);
     let dy = dy.first().copied().unwrap_or_default();

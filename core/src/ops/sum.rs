@@ -3,20 +3,20 @@
 use crate::error::Result;
 use crate::kernels;
 use crate::shape::Shape;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// `Σ a` over all elements, as a `1 × 1` value.
     pub fn sum(&mut self, a: Var) -> Result<Var> {
         let an = self.node(a)?;
-        let (v, off) = self.push(Op::Sum(a), Shape::SCALAR, 0, an.needs_grad)?;
+        let (v, off) = self.push(Op::Sum(a.at()), Shape::SCALAR, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out[0] = kernels::sum(lo.get(an.range()).unwrap_or_default());
         Ok(v)
     }
 }
 
-pub(crate) fn backward(mut g: Grads, node: Node, a: Var) -> Result<()> {
+pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     let (dy, da) = g.out_and(node, a);
     let dy = dy[0];
     for d in da.iter_mut() {

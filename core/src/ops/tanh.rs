@@ -1,12 +1,12 @@
 //! Tanh: `y = tanh x`; backward `dx = dy·(1 − y²)`.
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 impl Tape<'_> {
     /// Element-wise hyperbolic tangent.
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Tanh(a), a, f)
+        self.unary(Op::Tanh(a.at()), a, f)
     }
 }
 
@@ -22,7 +22,7 @@ pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
     dy * (1.0 - y * y)
 }
 
-pub(crate) fn backward(g: Grads, node: Node, a: Var) -> Result<()> {
+pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(g, node, a, df)
 }
 

@@ -250,6 +250,9 @@ fn print_error(name: &str, e: &staticgrad::Error) {
         E::Unsupported { what } => {
             l.s("unsupported: ").s(what);
         }
+        E::Overflow { what, batch } => {
+            l.s(what).s(" overflow usize at batch ").u(batch);
+        }
     }
     l.print();
 }

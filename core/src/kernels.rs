@@ -1,4 +1,4 @@
-//! Matrix kernels shared by the ops, in the **canonical summation order** (DESIGN §2.5).
+//! Matrix kernels shared by the ops, in the **canonical summation order** (docs/DESIGN.md §7).
 //!
 //! The rule: every output element adds its terms one at a time, in increasing index order, onto
 //! its starting value (0.0 for a fresh output, the current gradient for an accumulating kernel).

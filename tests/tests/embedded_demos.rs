@@ -1,4 +1,4 @@
-//! The bit-identical promise (DESIGN §2.5), host side: runs the firmware's demos
+//! The bit-identical promise (docs/DESIGN.md §9), host side: runs the firmware's demos
 //! (`embedded/demos`, the same code, data, seeds and steps) on this machine, checks each meets its
 //! bar, and — when `STATICGRAD_FIRMWARE_LOG` names a log of the firmware runs under QEMU
 //! (`embedded/run-all.sh` writes one) — that every demo's final-weight checksum equals the

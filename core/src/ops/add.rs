@@ -14,8 +14,7 @@ impl Tape<'_> {
         if bn.shape != an.shape && !broadcast {
             return Err(Error::Shape { op: "add", expected: an.shape, found: bn.shape });
         }
-        let (v, off) =
-            self.push(Op::Add { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
+        let (v, off) = self.push(Op::Add { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         let (x, y) = (lo.get(an.range()).unwrap_or_default(), lo.get(bn.range()).unwrap_or_default());
         let out = out.get_mut(..x.len()).unwrap_or_default();

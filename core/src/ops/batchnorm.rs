@@ -229,11 +229,8 @@ impl Tape<'_> {
         let eps = bn.config.eps;
         let batch_stats = mode == Mode::Train;
         let (gamma, beta) = (bn.gamma, bn.beta);
-        let op = if batch_stats {
-            Op::BatchNorm { x, gamma, beta }
-        } else {
-            Op::BatchNormEval { x, gamma, beta }
-        };
+        let op =
+            if batch_stats { Op::BatchNorm { x, gamma, beta } } else { Op::BatchNormEval { x, gamma, beta } };
         let (v, off) = self.push(op, xn.shape, BatchNorm::scratch_len(d), true)?;
         let (lo, out) = self.split_for_write(off);
         let x = &lo[xn.range()];

@@ -163,7 +163,12 @@ impl Tape<'_> {
         Ok(self.var(y))
     }
 
-    fn dropout_keep(&mut self, x: NodeIndex, cfg: Dropout, mut keep: impl FnMut(usize) -> bool) -> Result<NodeIndex> {
+    fn dropout_keep(
+        &mut self,
+        x: NodeIndex,
+        cfg: Dropout,
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Result<NodeIndex> {
         let xn = self.node_at(x)?;
         let n = xn.shape.len();
         let scale = cfg.train_scale();

@@ -18,12 +18,8 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (an.shape.rows, an.shape.cols, bn.shape.cols);
-        let (v, off) = self.push(
-            Op::MatMul { a, b },
-            Shape::new(m, n),
-            0,
-            an.needs_grad() || bn.needs_grad(),
-        )?;
+        let (v, off) =
+            self.push(Op::MatMul { a, b }, Shape::new(m, n), 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         kernels::matmul(
             lo.get(an.range()).unwrap_or_default(),

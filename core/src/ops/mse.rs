@@ -18,12 +18,8 @@ impl Tape<'_> {
         if an.shape != tn.shape || an.shape.is_empty() {
             return Err(Error::Shape { op: "mse", expected: an.shape, found: tn.shape });
         }
-        let (v, off) = self.push(
-            Op::Mse { a, target },
-            Shape::SCALAR,
-            0,
-            an.needs_grad() || tn.needs_grad(),
-        )?;
+        let (v, off) =
+            self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad() || tn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out.fill(value(lo.get(an.range()).unwrap_or_default(), lo.get(tn.range()).unwrap_or_default())); // the 1 × 1 loss
         Ok(v)

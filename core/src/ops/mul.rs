@@ -11,8 +11,7 @@ impl Tape<'_> {
         if bn.shape != an.shape {
             return Err(Error::Shape { op: "mul", expected: an.shape, found: bn.shape });
         }
-        let (v, off) =
-            self.push(Op::Mul { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
+        let (v, off) = self.push(Op::Mul { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         for ((o, &x), &y) in out
             .iter_mut()

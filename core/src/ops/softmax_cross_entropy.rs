@@ -31,7 +31,12 @@ impl Tape<'_> {
     }
 
     /// Either form, of node `logits` (the core's own recording path); `eps` for the book's.
-    pub(crate) fn softmax_ce(&mut self, logits: NodeIndex, labels: &[u32], eps: Option<f32>) -> Result<NodeIndex> {
+    pub(crate) fn softmax_ce(
+        &mut self,
+        logits: NodeIndex,
+        labels: &[u32],
+        eps: Option<f32>,
+    ) -> Result<NodeIndex> {
         let ln = self.node_at(logits)?;
         let (rows, classes) = (ln.shape.rows, ln.shape.cols);
         check_labels(labels, rows, classes)?;

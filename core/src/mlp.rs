@@ -359,7 +359,7 @@ impl<'a> MlpSpec<'a> {
     fn weight_and_bias(&self, l: usize) -> Result<(ParamId, ParamId)> {
         match (self.weight(l), self.bias(l)) {
             (Some(w), Some(b)) => Ok((w, b)),
-            _ => Err(Error::InvalidHandle { what: "MLP layer", index: l }),
+            _ => Err(no_layer(l)),
         }
     }
 
@@ -925,7 +925,9 @@ impl<'a> MlpSpec<'a> {
         }
         let logits = self.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
         let loss = self.loss_at(tape, logits, targets)?;
-        if params.len() >= 1024 {
+        // The spec's size, not `params.len()`: constant for a `const` spec, so a firmware keeps
+        // one of the two backward passes (same bits either way).
+        if self.param_len() >= 1024 {
             // = zero_grad + backward, bit for bit: the layers write their weight gradients (at
             // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
             // adds to it. A tiny net is cheaper with the one `memset` of `zero_grad`. Only the
@@ -1027,6 +1029,15 @@ impl<'a> MlpSpec<'a> {
         tape.reset();
         Ok(hits)
     }
+}
+
+/// The error of a layer index without handles. Cold and out of line: in a firmware's step the
+/// branch to it must not look likely, or LLVM treats the whole training loop as cold and stops
+/// inlining its step (+0.5 KB flash on the MNIST firmwares).
+#[cold]
+#[inline(never)]
+fn no_layer(l: usize) -> Error {
+    Error::InvalidHandle { what: "MLP layer", index: l }
 }
 
 fn argmax(row: &[f32]) -> u32 {

@@ -927,7 +927,7 @@ impl<'a> MlpSpec<'a> {
         let loss = self.loss_at(tape, logits, targets)?;
         // The spec's size, not `params.len()`: constant for a `const` spec, so a firmware keeps
         // one of the two backward passes (same bits either way).
-        if self.param_len() >= 1024 {
+        if params.len() >= 1024 {
             // = zero_grad + backward, bit for bit: the layers write their weight gradients (at
             // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
             // adds to it. A tiny net is cheaper with the one `memset` of `zero_grad`. Only the

@@ -55,7 +55,7 @@ use crate::ops::softmax_cross_entropy::BOOK_EPS;
 use crate::optim::Optimizer;
 use crate::params::{ParamEntry, ParamId, ParamKind, Params};
 use crate::shape::Shape;
-use crate::tape::{Mode, Node, Op, OpSet, Tape, Var};
+use crate::tape::{Mode, Node, NodeIndex, Op, OpSet, Tape, Var};
 use rand_core::RngCore;
 
 /// Hidden-layer activation.
@@ -359,7 +359,7 @@ impl<'a> MlpSpec<'a> {
     fn weight_and_bias(&self, l: usize) -> Result<(ParamId, ParamId)> {
         match (self.weight(l), self.bias(l)) {
             (Some(w), Some(b)) => Ok((w, b)),
-            _ => Err(Error::InvalidHandle { what: "MLP layer", index: l }),
+            _ => Err(no_layer(l)),
         }
     }
 
@@ -738,30 +738,30 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<Var> {
         self.validate()?;
-        self.forward_valid(tape, params, x, mode, rng, Rows::Any)
+        let y = self.forward_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
+        Ok(tape.var(y))
     }
 
     /// [`forward`](Self::forward) of a spec already [validated](Self::validate), with the
-    /// kernels' [`Rows`] hint for the batch of `x`.
+    /// kernels' [`Rows`] hint for the batch of `x` (a node the core just recorded).
     #[inline(always)]
     pub(crate) fn forward_valid(
         &self,
         tape: &mut Tape,
         params: &mut Params,
-        x: Var,
+        x: NodeIndex,
         mode: Mode,
         rng: &mut impl RngCore,
         rows: Rows,
-    ) -> Result<Var> {
+    ) -> Result<NodeIndex> {
         let start = tape.nodes_used();
         let y = self.layers_valid(tape, params, x, mode, rng, rows)?;
         if mode == Mode::Train && self.batch_norm.is_some() {
             let per = self.tensors_per_hidden();
-            for i in start..tape.nodes_used() {
-                let (Some(node), Some(v)) = (tape.nodes().get(i), tape.var_at(i)) else { break };
+            for (i, node) in tape.nodes().iter().enumerate().skip(start) {
                 if let Op::BatchNorm { gamma, .. } = node.op() {
                     if let Some(bn) = self.batch_norm_layer(gamma.index() / per) {
-                        bn.update_running(tape, v, params)?;
+                        bn.update_running_at(tape, NodeIndex(i as u32), params)?; // a recorded index
                     }
                 }
             }
@@ -781,21 +781,22 @@ impl<'a> MlpSpec<'a> {
         rng: &mut impl RngCore,
     ) -> Result<Var> {
         self.validate()?;
-        self.layers_valid(tape, params, x, mode, rng, Rows::Any)
+        let y = self.layers_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
+        Ok(tape.var(y))
     }
 
     /// The layers of [`forward_no_update`](Self::forward_no_update), spec already validated;
-    /// `rows` is the kernels' hint for the batch of `x`.
+    /// `rows` is the kernels' hint for the batch of `x` (a node the core just recorded).
     #[inline(always)]
     fn layers_valid(
         &self,
         tape: &mut Tape,
         params: &Params,
-        x: Var,
+        x: NodeIndex,
         mode: Mode,
         rng: &mut impl RngCore,
         rows: Rows,
-    ) -> Result<Var> {
+    ) -> Result<NodeIndex> {
         let mut h = x;
         for l in 0..self.layers() {
             let (w, b) = self.weight_and_bias(l)?;
@@ -804,15 +805,15 @@ impl<'a> MlpSpec<'a> {
                 break;
             }
             if let Some(bn) = self.batch_norm_layer(l) {
-                h = tape.batch_norm_no_update(h, params, &bn, mode)?;
+                h = tape.batch_norm_at(h, params, &bn, mode)?;
             }
             h = match self.activation {
-                Activation::Relu => tape.relu(h)?,
-                Activation::Sigmoid => tape.sigmoid(h)?,
-                Activation::Tanh => tape.tanh(h)?,
+                Activation::Relu => tape.relu_at(h)?,
+                Activation::Sigmoid => tape.sigmoid_at(h)?,
+                Activation::Tanh => tape.tanh_at(h)?,
             };
             if let Some(d) = self.dropout {
-                h = tape.dropout(h, d, mode, rng)?;
+                h = tape.dropout_at(h, d, mode, rng)?;
             }
         }
         Ok(h)
@@ -821,14 +822,26 @@ impl<'a> MlpSpec<'a> {
     /// The spec's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
     #[inline(always)]
     pub fn loss(&self, tape: &mut Tape, logits: Var, targets: Targets) -> Result<Var> {
+        // Targets that do not fit the loss are refused before the handle, as `loss_at` does.
+        let fits = matches!(
+            (self.loss, targets),
+            (Loss::SoftmaxCrossEntropy | Loss::SoftmaxCrossEntropyBook, Targets::Labels(_))
+                | (Loss::Mse, Targets::Values(_))
+        );
+        let logits = if fits { tape.check(logits)? } else { NodeIndex(0) }; // unread: `loss_at` refuses
+        let y = self.loss_at(tape, logits, targets)?;
+        Ok(tape.var(y))
+    }
+
+    /// [`loss`](Self::loss) of node `logits` (a node the core just recorded).
+    #[inline(always)]
+    pub(crate) fn loss_at(&self, tape: &mut Tape, logits: NodeIndex, targets: Targets) -> Result<NodeIndex> {
         match (self.loss, targets) {
-            (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_cross_entropy(logits, t),
-            (Loss::SoftmaxCrossEntropyBook, Targets::Labels(t)) => {
-                tape.softmax_cross_entropy_eps(logits, t, BOOK_EPS)
-            }
+            (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_ce(logits, t, None),
+            (Loss::SoftmaxCrossEntropyBook, Targets::Labels(t)) => tape.softmax_ce(logits, t, Some(BOOK_EPS)),
             (Loss::Mse, Targets::Values(t)) => {
-                let target = tape.input(t, tape.shape(logits)?)?;
-                tape.mse(logits, target)
+                let target = tape.input_at(t, tape.node_at(logits)?.shape)?;
+                tape.mse_at(logits, target)
             }
             _ => Err(Error::InvalidArgument {
                 what: "targets do not fit the loss (labels for cross-entropy, values for MSE)",
@@ -906,12 +919,14 @@ impl<'a> MlpSpec<'a> {
         tape.reset();
         tape.set_grad_enabled(true);
         let rows = self.rows(x)?;
-        let xv = tape.input(x, Shape::new(rows, self.inputs()))?;
+        let xv = tape.input_at(x, Shape::new(rows, self.inputs()))?;
         if validate {
             self.validate()?;
         }
         let logits = self.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
-        let loss = self.loss(tape, logits, targets)?;
+        let loss = self.loss_at(tape, logits, targets)?;
+        // The spec's size, not `params.len()`: constant for a `const` spec, so a firmware keeps
+        // one of the two backward passes (same bits either way).
         if params.len() >= 1024 {
             // = zero_grad + backward, bit for bit: the layers write their weight gradients (at
             // batch 1 an outer product, one pass) instead of a pass that zeroes the buffer and
@@ -922,17 +937,23 @@ impl<'a> MlpSpec<'a> {
             params.zero_grad();
             tape.backward_ops(loss, params, self.ops(rows), true)?;
         }
-        tape.scalar(loss)
+        tape.scalar_at(loss)
     }
 
     /// Eval-mode logits of `x` on a reset tape, recorded with gradients off (read them with
     /// [`Tape::value`]).
     pub fn logits(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<Var> {
+        let y = self.logits_at(tape, params, x)?;
+        Ok(tape.var(y))
+    }
+
+    /// [`logits`](Self::logits) as the node's index (for the core's own readers).
+    fn logits_at(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<NodeIndex> {
         tape.reset();
         let rows = self.rows(x)?;
         let was = tape.grad_enabled();
         tape.set_grad_enabled(false);
-        let out = tape.input(x, Shape::new(rows, self.inputs())).and_then(|xv| {
+        let out = tape.input_at(x, Shape::new(rows, self.inputs())).and_then(|xv| {
             self.validate()?;
             self.layers_valid(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
         });
@@ -945,10 +966,10 @@ impl<'a> MlpSpec<'a> {
     /// [`eval_tape_floats`](Self::eval_tape_floats)` + `[`loss_tape_floats`](Self::loss_tape_floats).
     pub fn eval_loss(&self, tape: &mut Tape, params: &Params, x: &[f32], targets: Targets) -> Result<f32> {
         let was = tape.grad_enabled();
-        let out = self.logits(tape, params, x).and_then(|y| {
+        let out = self.logits_at(tape, params, x).and_then(|y| {
             tape.set_grad_enabled(false);
-            let l = self.loss(tape, y, targets)?;
-            tape.scalar(l)
+            let l = self.loss_at(tape, y, targets)?;
+            tape.scalar_at(l)
         });
         tape.set_grad_enabled(was);
         tape.reset();
@@ -958,8 +979,8 @@ impl<'a> MlpSpec<'a> {
     /// Predicted class (arg-max of the eval-mode logits; the first maximum, or the first NaN as
     /// numpy's `argmax` does) of each row of `x`, written to `out` (one per row). Resets the tape.
     pub fn predict(&self, tape: &mut Tape, params: &Params, x: &[f32], out: &mut [u32]) -> Result<()> {
-        let logits = self.logits(tape, params, x)?;
-        let shape = tape.shape(logits)?;
+        let logits = self.logits_at(tape, params, x)?;
+        let shape = tape.node_at(logits)?.shape;
         if out.len() != shape.rows {
             tape.reset();
             return Err(Error::Shape {
@@ -968,7 +989,7 @@ impl<'a> MlpSpec<'a> {
                 found: Shape::new(out.len(), 1),
             });
         }
-        for (o, row) in out.iter_mut().zip(tape.value(logits)?.chunks_exact(shape.cols.max(1))) {
+        for (o, row) in out.iter_mut().zip(tape.value_at(logits)?.chunks_exact(shape.cols.max(1))) {
             *o = argmax(row);
         }
         tape.reset();
@@ -999,15 +1020,24 @@ impl<'a> MlpSpec<'a> {
         let i = self.inputs();
         let mut hits = 0;
         for (xs, ls) in x.chunks(chunk.saturating_mul(i)).zip(labels.chunks(chunk)) {
-            let logits = self.logits(tape, params, xs)?;
-            let cols = tape.shape(logits)?.cols;
-            for (row, &l) in tape.value(logits)?.chunks_exact(cols.max(1)).zip(ls) {
+            let logits = self.logits_at(tape, params, xs)?;
+            let cols = tape.node_at(logits)?.shape.cols;
+            for (row, &l) in tape.value_at(logits)?.chunks_exact(cols.max(1)).zip(ls) {
                 hits += usize::from(argmax(row) == l);
             }
         }
         tape.reset();
         Ok(hits)
     }
+}
+
+/// The error of a layer index without handles. Cold and out of line: in a firmware's step the
+/// branch to it must not look likely, or LLVM treats the whole training loop as cold and stops
+/// inlining its step (+0.5 KB flash on the MNIST firmwares).
+#[cold]
+#[inline(never)]
+fn no_layer(l: usize) -> Error {
+    Error::InvalidHandle { what: "MLP layer", index: l }
 }
 
 fn argmax(row: &[f32]) -> u32 {

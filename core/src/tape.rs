@@ -304,6 +304,9 @@ impl<'a> Tape<'a> {
     /// Forgets every node and rewinds the arena: O(1), ready for the next step.
     /// Every [`Var`] handed out before becomes invalid: accessors and ops refuse it as
     /// [`Error::InvalidHandle`]. (Leaves [`grad_enabled`](Self::grad_enabled) as it is.)
+    // Out of line: a step calls it in several places, and inlined copies tipped LLVM into
+    // outlining parts of a firmware's fused step (up to +0.4 KB flash); a call costs ~5 instructions.
+    #[inline(never)]
     pub fn reset(&mut self) {
         self.used = 0;
         self.gused = 0;
@@ -318,14 +321,23 @@ impl<'a> Tape<'a> {
         self.nodes.as_ptr() as usize
     }
 
-    /// The handle of node `i` (recorded since the last reset), for code that walks the nodes.
-    #[inline(always)]
-    pub(crate) fn var_at(&self, i: usize) -> Option<Var> {
-        if i < self.len {
-            Some(Var { index: i as u32, generation: self.generation, tape: self.id() }) // len ≤ u32::MAX
+    /// The index of a caller's `v` on this tape: [`Error::InvalidHandle`] for a `Var` of another
+    /// tape, from before the last [`reset`](Self::reset), or past the nodes recorded. The one
+    /// check at the public boundary: the core's own paths (an MLP step, backward's walk) pass
+    /// the [`NodeIndex`] they just recorded, so the check costs neither them nor the firmware.
+    #[inline]
+    pub(crate) fn check(&self, v: Var) -> Result<NodeIndex> {
+        if v.generation == self.generation && v.tape == self.id() && v.index() < self.len {
+            Ok(v.at())
         } else {
-            None
+            Err(Error::InvalidHandle { what: "var", index: v.index() })
         }
+    }
+
+    /// The caller's handle of node `i`, recorded since the last reset (what a public op returns).
+    #[inline(always)]
+    pub(crate) fn var(&self, i: NodeIndex) -> Var {
+        Var { index: i.0, generation: self.generation, tape: self.id() }
     }
 
     /// Switches gradient recording on or off (like `torch.no_grad`). While off, new nodes get no
@@ -357,11 +369,13 @@ impl<'a> Tape<'a> {
     /// The node that produced `v`; [`Error::InvalidHandle`] for a `Var` of another tape, from
     /// before the last [`reset`](Self::reset), or past the nodes recorded.
     pub fn node(&self, v: Var) -> Result<Node> {
-        let invalid = Error::InvalidHandle { what: "var", index: v.index() };
-        if v.generation != self.generation || v.tape != self.id() {
-            return Err(invalid);
-        }
-        self.nodes().get(v.index()).copied().ok_or(invalid)
+        self.node_at(self.check(v)?)
+    }
+
+    /// The node at `i` (an index the core recorded; refused past the nodes recorded).
+    #[inline(always)]
+    pub(crate) fn node_at(&self, i: NodeIndex) -> Result<Node> {
+        self.nodes().get(i.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: i.index() })
     }
 
     /// Shape of `v`.
@@ -371,8 +385,13 @@ impl<'a> Tape<'a> {
 
     /// Values of `v`, row-major.
     pub fn value(&self, v: Var) -> Result<&[f32]> {
-        let n = self.node(v)?;
-        self.floats.get(n.range()).ok_or(Error::InvalidHandle { what: "var", index: v.index() })
+        self.value_at(self.check(v)?)
+    }
+
+    /// [`value`](Self::value) of node `i`.
+    pub(crate) fn value_at(&self, i: NodeIndex) -> Result<&[f32]> {
+        let n = self.node_at(i)?;
+        self.floats.get(n.range()).ok_or(Error::InvalidHandle { what: "var", index: i.index() })
     }
 
     /// Gradient of the last [`backward`](Self::backward) loss with respect to `v`. Values that
@@ -388,15 +407,26 @@ impl<'a> Tape<'a> {
 
     /// The single value of a `1 × 1` var (a loss).
     pub fn scalar(&self, v: Var) -> Result<f32> {
-        let n = self.node(v)?;
+        self.scalar_at(self.check(v)?)
+    }
+
+    /// [`scalar`](Self::scalar) of node `i`.
+    pub(crate) fn scalar_at(&self, i: NodeIndex) -> Result<f32> {
+        let n = self.node_at(i)?;
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op: "scalar", expected: Shape::SCALAR, found: n.shape });
         }
-        self.floats.get(n.off).copied().ok_or(Error::InvalidHandle { what: "var", index: v.index() })
+        self.floats.get(n.off).copied().ok_or(Error::InvalidHandle { what: "var", index: i.index() })
     }
 
     /// Copies `data` onto the tape as a `shape` value that receives no gradient.
     pub fn input(&mut self, data: &[f32], shape: Shape) -> Result<Var> {
+        let v = self.input_at(data, shape)?;
+        Ok(self.var(v))
+    }
+
+    /// [`input`](Self::input), returning the node's index.
+    pub(crate) fn input_at(&mut self, data: &[f32], shape: Shape) -> Result<NodeIndex> {
         if data.len() != shape.len() {
             return Err(Error::Shape { op: "input", expected: shape, found: Shape::new(1, data.len()) });
         }
@@ -416,7 +446,7 @@ impl<'a> Tape<'a> {
         if let Some(out) = self.floats.get_mut(off..off + value.len()) {
             out.copy_from_slice(value); // reserved by `push`
         }
-        Ok(v)
+        Ok(self.var(v))
     }
 
     /// The first `len` scratch floats of `node` (they start right after its output).
@@ -439,7 +469,7 @@ impl<'a> Tape<'a> {
         shape: Shape,
         scratch: usize,
         needs_grad: bool,
-    ) -> Result<(Var, usize)> {
+    ) -> Result<(NodeIndex, usize)> {
         let needs_grad = needs_grad && self.grad_enabled;
         let end = self.used.saturating_add(shape.len().saturating_add(scratch));
         let gend = self.gused.saturating_add(if needs_grad { shape.len() } else { 0 });
@@ -470,7 +500,7 @@ impl<'a> Tape<'a> {
             let goff = if needs_grad { goff as u32 } else { NO_GRAD };
             *slot = Node { op, off, shape, goff, generation: self.generation };
         }
-        let v = Var { index: self.len as u32, generation: self.generation, tape: self.id() };
+        let v = NodeIndex(self.len as u32); // below u32::MAX (checked above)
         self.len += 1;
         self.used = end;
         self.gused = gend;
@@ -513,6 +543,7 @@ impl<'a> Tape<'a> {
     ///
     /// A non-finite loss is refused before anything is touched.
     pub fn backward(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        let loss = self.check(loss)?;
         self.backward_ops(loss, params, OpSet::ALL, false)
     }
 
@@ -527,7 +558,7 @@ impl<'a> Tape<'a> {
     #[inline]
     pub(crate) fn backward_ops(
         &mut self,
-        loss: Var,
+        loss: NodeIndex,
         params: &mut Params,
         ops: OpSet,
         recorded_with: bool,
@@ -574,6 +605,7 @@ impl<'a> Tape<'a> {
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
     pub fn backward_overwrite(&mut self, loss: Var, params: &mut Params) -> Result<()> {
+        let loss = self.check(loss)?;
         self.backward_overwrite_ops(loss, params, OpSet::ALL, false)
     }
 
@@ -582,13 +614,13 @@ impl<'a> Tape<'a> {
     #[inline(always)]
     pub(crate) fn backward_overwrite_ops(
         &mut self,
-        loss: Var,
+        loss: NodeIndex,
         params: &mut Params,
         ops: OpSet,
         recorded_with: bool,
     ) -> Result<()> {
         self.check_backward(loss, params, recorded_with)?;
-        let seeded = self.node(loss)?.needs_grad();
+        let seeded = self.node_at(loss)?.needs_grad();
         let written =
             if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
         let writes = |id: ParamId| id.index() < 64 && written & (1 << id.index()) != 0;
@@ -641,6 +673,7 @@ impl<'a> Tape<'a> {
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
+        let loss = self.check(loss)?;
         self.backward_fused_ops(loss, params, rule, state, lr, OpSet::ALL, false)
     }
 
@@ -650,7 +683,7 @@ impl<'a> Tape<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward_fused_ops<U: FusedUpdate + ?Sized>(
         &mut self,
-        loss: Var,
+        loss: NodeIndex,
         params: &mut Params,
         rule: &mut U,
         state: &mut [f32],
@@ -711,7 +744,7 @@ impl<'a> Tape<'a> {
     /// `recorded_with`, see [`backward_ops`](Self::backward_ops)) parameters other than the
     /// graph's.
     #[inline(always)]
-    fn check_backward(&self, loss: Var, params: &Params, recorded_with: bool) -> Result<()> {
+    fn check_backward(&self, loss: NodeIndex, params: &Params, recorded_with: bool) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
             let needed = params.len();
@@ -724,8 +757,8 @@ impl<'a> Tape<'a> {
     }
 
     /// Refuses a loss that is not a finite `1 × 1` value (`op` names the caller in the error).
-    pub(crate) fn check_loss(&self, loss: Var, op: &'static str) -> Result<()> {
-        let n = self.node(loss)?;
+    pub(crate) fn check_loss(&self, loss: NodeIndex, op: &'static str) -> Result<()> {
+        let n = self.node_at(loss)?;
         if n.shape != Shape::SCALAR {
             return Err(Error::Shape { op, expected: Shape::SCALAR, found: n.shape });
         }
@@ -738,7 +771,7 @@ impl<'a> Tape<'a> {
     /// Refuses, before any gradient is touched, a parameter set other than the one the nodes up to
     /// `loss` were recorded with: every parameter they read must exist with the recorded shape
     /// (op backwards index the parameter buffers by those shapes).
-    pub(crate) fn check_params(&self, loss: Var, params: &Params) -> Result<()> {
+    pub(crate) fn check_params(&self, loss: NodeIndex, params: &Params) -> Result<()> {
         let check = |id: ParamId, expected: Shape| {
             let found = params.entry(id)?.shape;
             if found == expected {
@@ -767,8 +800,8 @@ impl<'a> Tape<'a> {
 
     /// Zeroes every tape gradient and sets d loss/d loss = 1. Returns false (and touches
     /// nothing) if the loss has no gradient, i.e. nothing trainable is upstream.
-    pub(crate) fn seed_gradients(&mut self, loss: Var) -> Result<bool> {
-        let Some(seed) = self.node(loss)?.grad_range() else {
+    pub(crate) fn seed_gradients(&mut self, loss: NodeIndex) -> Result<bool> {
+        let Some(seed) = self.node_at(loss)?.grad_range() else {
             return Ok(false);
         };
         let base = self.floats.len() - self.gused;

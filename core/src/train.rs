@@ -151,10 +151,10 @@ impl<'s, 'b> Trainer<'s, 'b> {
         // Local copies, as in `step_inner`: no pointer into `self` escapes.
         let (spec, mut opt) = (self.spec, self.optimizer);
         let rows = spec.rows(x)?;
-        let xv = tape.input(x, Shape::new(rows, spec.inputs()))?;
+        let xv = tape.input_at(x, Shape::new(rows, spec.inputs()))?;
         let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
-        let loss = spec.loss(tape, logits, targets)?;
-        let data_loss = tape.scalar(loss)?;
+        let loss = spec.loss_at(tape, logits, targets)?;
+        let data_loss = tape.scalar_at(loss)?;
         let total = data_loss + opt.decay_loss(params);
         let stepped = tape.backward_fused_ops(loss, params, &mut opt, self.state, lr, spec.ops(rows), true);
         self.optimizer.take_progress(&opt);

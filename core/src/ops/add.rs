@@ -8,13 +8,13 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `a + b`, with `b` of `a`'s shape or a `1 × a.cols` row.
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (an, bn) = (self.node(a)?, self.node(b)?);
+        let (a, b) = (self.check(a)?, self.check(b)?);
+        let (an, bn) = (self.node_at(a)?, self.node_at(b)?);
         let broadcast = bn.shape.rows == 1 && bn.shape.cols == an.shape.cols;
         if bn.shape != an.shape && !broadcast {
             return Err(Error::Shape { op: "add", expected: an.shape, found: bn.shape });
         }
-        let (v, off) =
-            self.push(Op::Add { a: a.at(), b: b.at() }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
+        let (v, off) = self.push(Op::Add { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         let (x, y) = (lo.get(an.range()).unwrap_or_default(), lo.get(bn.range()).unwrap_or_default());
         let out = out.get_mut(..x.len()).unwrap_or_default();
@@ -29,7 +29,7 @@ impl Tape<'_> {
                 }
             }
         }
-        Ok(v)
+        Ok(self.var(v))
     }
 }
 

@@ -12,38 +12,46 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `x · W + b` for `x: batch×in`, `W: in×out`, `b: 1×out`.
     pub fn affine(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
-        self.affine_rows(x, params, w, b, Rows::Any)
+        let y = self.affine_rows(self.check(x)?, params, w, b, Rows::Any)?;
+        Ok(self.var(y))
     }
 
-    /// [`affine`](Self::affine) with the caller's [`Rows`] hint: one function per hint (not
+    /// [`affine`](Self::affine) of node `x` (the core's own recording path) with the caller's [`Rows`] hint: one function per hint (not
     /// generic, so each exists once in a program), and a hint that is a constant once inlined
     /// keeps one of them.
     #[inline(always)]
     pub(crate) fn affine_rows(
         &mut self,
-        x: Var,
+        x: NodeIndex,
         params: &Params,
         w: ParamId,
         b: ParamId,
         rows: Rows,
-    ) -> Result<Var> {
+    ) -> Result<NodeIndex> {
         match rows {
             Rows::One => self.affine_one(x, params, w, b),
             Rows::Any => self.affine_any(x, params, w, b),
         }
     }
 
-    fn affine_one(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
+    fn affine_one(&mut self, x: NodeIndex, params: &Params, w: ParamId, b: ParamId) -> Result<NodeIndex> {
         self.affine_body(x, params, w, b, Rows::One)
     }
 
-    fn affine_any(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
+    fn affine_any(&mut self, x: NodeIndex, params: &Params, w: ParamId, b: ParamId) -> Result<NodeIndex> {
         self.affine_body(x, params, w, b, Rows::Any)
     }
 
     #[inline(always)]
-    fn affine_body(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId, rows: Rows) -> Result<Var> {
-        let xn = self.node(x)?;
+    fn affine_body(
+        &mut self,
+        x: NodeIndex,
+        params: &Params,
+        w: ParamId,
+        b: ParamId,
+        rows: Rows,
+    ) -> Result<NodeIndex> {
+        let xn = self.node_at(x)?;
         let (we, be) = (params.entry(w)?, params.entry(b)?);
         if we.shape.rows != xn.shape.cols {
             return Err(Error::Shape {
@@ -60,7 +68,7 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (xn.shape.rows, xn.shape.cols, we.shape.cols);
-        let (v, off) = self.push(Op::Affine { x: x.at(), w, b }, Shape::new(m, n), 0, true)?;
+        let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
         kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, m, k, n, rows)?;

@@ -144,7 +144,12 @@ impl BatchNorm {
     /// [`Tape::batch_norm`] does in train mode; call it yourself after
     /// [`Tape::batch_norm_no_update`] to defer the update (e.g. after a whole forward pass).
     pub fn update_running(&self, tape: &Tape, y: Var, params: &mut Params) -> Result<()> {
-        let node = tape.node(y)?;
+        self.update_running_at(tape, tape.check(y)?, params)
+    }
+
+    /// [`update_running`](Self::update_running) from node `y` (the core's own path).
+    pub(crate) fn update_running_at(&self, tape: &Tape, y: NodeIndex, params: &mut Params) -> Result<()> {
+        let node = tape.node_at(y)?;
         match node.op {
             Op::BatchNorm { gamma, .. } if gamma == self.gamma => {}
             _ => return Err(Error::InvalidHandle { what: "var", index: y.index() }),
@@ -179,11 +184,12 @@ impl Tape<'_> {
     /// Batch normalisation of `x: batch × features`. [`Mode::Train`]: batch statistics, and the
     /// running statistics in `params` are updated; [`Mode::Eval`]: running statistics.
     pub fn batch_norm(&mut self, x: Var, params: &mut Params, bn: &BatchNorm, mode: Mode) -> Result<Var> {
-        let y = self.batch_norm_no_update(x, params, bn, mode)?;
+        bn.config.validate()?; // refused before the handle, as in `batch_norm_at`
+        let y = self.batch_norm_at(self.check(x)?, params, bn, mode)?;
         if mode == Mode::Train {
-            bn.update_running(self, y, params)?;
+            bn.update_running_at(self, y, params)?;
         }
-        Ok(y)
+        Ok(self.var(y))
     }
 
     /// [`batch_norm`](Self::batch_norm) without updating the running statistics (so it only
@@ -195,8 +201,22 @@ impl Tape<'_> {
         bn: &BatchNorm,
         mode: Mode,
     ) -> Result<Var> {
+        bn.config.validate()?; // refused before the handle, as in `batch_norm_at`
+        let y = self.batch_norm_at(self.check(x)?, params, bn, mode)?;
+        Ok(self.var(y))
+    }
+
+    /// [`batch_norm_no_update`](Self::batch_norm_no_update) of node `x` (the core's own
+    /// recording path).
+    pub(crate) fn batch_norm_at(
+        &mut self,
+        x: NodeIndex,
+        params: &Params,
+        bn: &BatchNorm,
+        mode: Mode,
+    ) -> Result<NodeIndex> {
         bn.config.validate()?;
-        let xn = self.node(x)?;
+        let xn = self.node_at(x)?;
         let d = bn.features(params)?;
         let n = xn.shape.rows;
         if xn.shape.cols != d || n == 0 || d == 0 {
@@ -209,11 +229,8 @@ impl Tape<'_> {
         let eps = bn.config.eps;
         let batch_stats = mode == Mode::Train;
         let (gamma, beta) = (bn.gamma, bn.beta);
-        let op = if batch_stats {
-            Op::BatchNorm { x: x.at(), gamma, beta }
-        } else {
-            Op::BatchNormEval { x: x.at(), gamma, beta }
-        };
+        let op =
+            if batch_stats { Op::BatchNorm { x, gamma, beta } } else { Op::BatchNormEval { x, gamma, beta } };
         let (v, off) = self.push(op, xn.shape, BatchNorm::scratch_len(d), true)?;
         let (lo, out) = self.split_for_write(off);
         let x = &lo[xn.range()];

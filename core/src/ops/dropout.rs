@@ -123,15 +123,25 @@ impl Tape<'_> {
     /// element if the draw is greater than the ratio. [`Mode::Eval`]: the form's eval scale
     /// (the inverted form returns `x` itself and records nothing; `rng` is not used).
     pub fn dropout(&mut self, x: Var, cfg: Dropout, mode: Mode, rng: &mut impl RngCore) -> Result<Var> {
+        cfg.validate()?; // refused before the handle, as in `dropout_at`
+        let y = self.dropout_at(self.check(x)?, cfg, mode, rng)?;
+        Ok(self.var(y))
+    }
+
+    /// [`dropout`](Self::dropout) of node `x` (the core's own recording path).
+    pub(crate) fn dropout_at(
+        &mut self,
+        x: NodeIndex,
+        cfg: Dropout,
+        mode: Mode,
+        rng: &mut impl RngCore,
+    ) -> Result<NodeIndex> {
         cfg.validate()?;
         match mode {
             Mode::Train => self.dropout_keep(x, cfg, |_| uniform(rng) > cfg.ratio),
             Mode::Eval => match cfg.form {
-                DropoutForm::Inverted => {
-                    self.node(x)?;
-                    Ok(x)
-                }
-                DropoutForm::Book => self.scale(x, cfg.eval_scale()),
+                DropoutForm::Inverted => Ok(x),
+                DropoutForm::Book => self.scale_at(x, cfg.eval_scale()),
             },
         }
     }
@@ -140,7 +150,8 @@ impl Tape<'_> {
     /// element `i` is kept if `u[i] > ratio`. For tests, gradient checks and replaying a mask.
     pub fn dropout_with_uniform(&mut self, x: Var, cfg: Dropout, u: &[f32]) -> Result<Var> {
         cfg.validate()?;
-        let shape = self.node(x)?.shape;
+        let x = self.check(x)?;
+        let shape = self.node_at(x)?.shape;
         if u.len() != shape.len() {
             return Err(Error::Shape {
                 op: "dropout uniform draws",
@@ -148,15 +159,21 @@ impl Tape<'_> {
                 found: Shape::row(u.len()),
             });
         }
-        self.dropout_keep(x, cfg, |i| u[i] > cfg.ratio)
+        let y = self.dropout_keep(x, cfg, |i| u[i] > cfg.ratio)?;
+        Ok(self.var(y))
     }
 
-    fn dropout_keep(&mut self, x: Var, cfg: Dropout, mut keep: impl FnMut(usize) -> bool) -> Result<Var> {
-        let xn = self.node(x)?;
+    fn dropout_keep(
+        &mut self,
+        x: NodeIndex,
+        cfg: Dropout,
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Result<NodeIndex> {
+        let xn = self.node_at(x)?;
         let n = xn.shape.len();
         let scale = cfg.train_scale();
         let (v, off) =
-            self.push(Op::Dropout { x: x.at(), scale }, xn.shape, Dropout::scratch_len(n), xn.needs_grad())?;
+            self.push(Op::Dropout { x, scale }, xn.shape, Dropout::scratch_len(n), xn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         let (y, words) = out.split_at_mut(n);
         let xs = &lo[xn.range()];

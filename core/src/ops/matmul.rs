@@ -8,7 +8,8 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `a · b` with `a: m×k`, `b: k×n`.
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (an, bn) = (self.node(a)?, self.node(b)?);
+        let (a, b) = (self.check(a)?, self.check(b)?);
+        let (an, bn) = (self.node_at(a)?, self.node_at(b)?);
         if an.shape.cols != bn.shape.rows {
             return Err(Error::Shape {
                 op: "matmul",
@@ -17,12 +18,8 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (an.shape.rows, an.shape.cols, bn.shape.cols);
-        let (v, off) = self.push(
-            Op::MatMul { a: a.at(), b: b.at() },
-            Shape::new(m, n),
-            0,
-            an.needs_grad() || bn.needs_grad(),
-        )?;
+        let (v, off) =
+            self.push(Op::MatMul { a, b }, Shape::new(m, n), 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         kernels::matmul(
             lo.get(an.range()).unwrap_or_default(),
@@ -32,7 +29,7 @@ impl Tape<'_> {
             k,
             n,
         )?;
-        Ok(v)
+        Ok(self.var(v))
     }
 }
 

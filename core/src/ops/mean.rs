@@ -8,14 +8,15 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// Mean of all elements of `a` (at least one), as a `1 × 1` value.
     pub fn mean(&mut self, a: Var) -> Result<Var> {
-        let an = self.node(a)?;
+        let a = self.check(a)?;
+        let an = self.node_at(a)?;
         if an.shape.is_empty() {
             return Err(Error::Shape { op: "mean", expected: Shape::SCALAR, found: an.shape });
         }
-        let (v, off) = self.push(Op::Mean(a.at()), Shape::SCALAR, 0, an.needs_grad())?;
+        let (v, off) = self.push(Op::Mean(a), Shape::SCALAR, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out[0] = kernels::sum(lo.get(an.range()).unwrap_or_default()) / an.shape.len() as f32;
-        Ok(v)
+        Ok(self.var(v))
     }
 }
 

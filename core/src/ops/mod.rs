@@ -20,12 +20,12 @@ pub mod sum;
 pub mod tanh;
 
 use crate::error::Result;
-use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
+use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 
 impl Tape<'_> {
     /// Records an element-wise op `y = f(x)` of `a`'s shape.
-    pub(crate) fn unary(&mut self, op: Op, a: Var, f: impl Fn(f32) -> f32) -> Result<Var> {
-        let an = self.node(a)?;
+    pub(crate) fn unary(&mut self, op: Op, a: NodeIndex, f: impl Fn(f32) -> f32) -> Result<NodeIndex> {
+        let an = self.node_at(a)?;
         let (v, off) = self.push(op, an.shape, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         crate::kernels::map(lo.get(an.range()).unwrap_or_default(), out, f);

@@ -8,16 +8,18 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// Mean of `(a − target)²` over all elements; shapes must match.
     pub fn mse(&mut self, a: Var, target: Var) -> Result<Var> {
-        let (an, tn) = (self.node(a)?, self.node(target)?);
+        let y = self.mse_at(self.check(a)?, self.check(target)?)?;
+        Ok(self.var(y))
+    }
+
+    /// [`mse`](Self::mse) of nodes `a` and `target` (the core's own recording path).
+    pub(crate) fn mse_at(&mut self, a: NodeIndex, target: NodeIndex) -> Result<NodeIndex> {
+        let (an, tn) = (self.node_at(a)?, self.node_at(target)?);
         if an.shape != tn.shape || an.shape.is_empty() {
             return Err(Error::Shape { op: "mse", expected: an.shape, found: tn.shape });
         }
-        let (v, off) = self.push(
-            Op::Mse { a: a.at(), target: target.at() },
-            Shape::SCALAR,
-            0,
-            an.needs_grad() || tn.needs_grad(),
-        )?;
+        let (v, off) =
+            self.push(Op::Mse { a, target }, Shape::SCALAR, 0, an.needs_grad() || tn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out.fill(value(lo.get(an.range()).unwrap_or_default(), lo.get(tn.range()).unwrap_or_default())); // the 1 × 1 loss
         Ok(v)

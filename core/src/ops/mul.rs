@@ -6,12 +6,12 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `a ⊙ b`, element-wise, same shapes.
     pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (an, bn) = (self.node(a)?, self.node(b)?);
+        let (a, b) = (self.check(a)?, self.check(b)?);
+        let (an, bn) = (self.node_at(a)?, self.node_at(b)?);
         if bn.shape != an.shape {
             return Err(Error::Shape { op: "mul", expected: an.shape, found: bn.shape });
         }
-        let (v, off) =
-            self.push(Op::Mul { a: a.at(), b: b.at() }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
+        let (v, off) = self.push(Op::Mul { a, b }, an.shape, 0, an.needs_grad() || bn.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         for ((o, &x), &y) in out
             .iter_mut()
@@ -20,7 +20,7 @@ impl Tape<'_> {
         {
             *o = x * y;
         }
-        Ok(v)
+        Ok(self.var(v))
     }
 }
 

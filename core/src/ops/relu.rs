@@ -7,7 +7,13 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// Element-wise `max(a, 0)`.
     pub fn relu(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Relu(a.at()), a, f)
+        let y = self.relu_at(self.check(a)?)?;
+        Ok(self.var(y))
+    }
+
+    /// [`relu`](Self::relu) of node `a` (the core's own recording path).
+    pub(crate) fn relu_at(&mut self, a: NodeIndex) -> Result<NodeIndex> {
+        self.unary(Op::Relu(a), a, f)
     }
 }
 

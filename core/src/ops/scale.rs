@@ -6,7 +6,13 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `k · a`, element-wise.
     pub fn scale(&mut self, a: Var, k: f32) -> Result<Var> {
-        self.unary(Op::Scale { a: a.at(), k }, a, |x| k * x)
+        let y = self.scale_at(self.check(a)?, k)?;
+        Ok(self.var(y))
+    }
+
+    /// [`scale`](Self::scale) of node `a` (the core's own recording path).
+    pub(crate) fn scale_at(&mut self, a: NodeIndex, k: f32) -> Result<NodeIndex> {
+        self.unary(Op::Scale { a, k }, a, |x| k * x)
     }
 }
 

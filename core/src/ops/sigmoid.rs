@@ -6,8 +6,14 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// Element-wise logistic sigmoid.
     pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
+        let y = self.sigmoid_at(self.check(a)?)?;
+        Ok(self.var(y))
+    }
+
+    /// [`sigmoid`](Self::sigmoid) of node `a` (the core's own recording path).
+    pub(crate) fn sigmoid_at(&mut self, a: NodeIndex) -> Result<NodeIndex> {
         // `kernels::expf` is `libm::expf` bit for bit, in a form LLVM vectorises on SIMD hosts.
-        self.unary(Op::Sigmoid(a.at()), a, f)
+        self.unary(Op::Sigmoid(a), a, f)
     }
 }
 

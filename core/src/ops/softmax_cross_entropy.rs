@@ -20,21 +20,29 @@ pub const BOOK_EPS: f32 = 1e-7;
 impl Tape<'_> {
     /// Mean over rows of `−log softmax(logits)[label]`; `labels[i] < logits.cols`.
     pub fn softmax_cross_entropy(&mut self, logits: Var, labels: &[u32]) -> Result<Var> {
-        self.softmax_ce(logits, labels, None)
+        let y = self.softmax_ce(self.check(logits)?, labels, None)?;
+        Ok(self.var(y))
     }
 
     /// The book's form: mean over rows of `−ln(softmax(logits)[label] + eps)`.
     pub fn softmax_cross_entropy_eps(&mut self, logits: Var, labels: &[u32], eps: f32) -> Result<Var> {
-        self.softmax_ce(logits, labels, Some(eps))
+        let y = self.softmax_ce(self.check(logits)?, labels, Some(eps))?;
+        Ok(self.var(y))
     }
 
-    fn softmax_ce(&mut self, logits: Var, labels: &[u32], eps: Option<f32>) -> Result<Var> {
-        let ln = self.node(logits)?;
+    /// Either form, of node `logits` (the core's own recording path); `eps` for the book's.
+    pub(crate) fn softmax_ce(
+        &mut self,
+        logits: NodeIndex,
+        labels: &[u32],
+        eps: Option<f32>,
+    ) -> Result<NodeIndex> {
+        let ln = self.node_at(logits)?;
         let (rows, classes) = (ln.shape.rows, ln.shape.cols);
         check_labels(labels, rows, classes)?;
         // Scratch (the per-element gradient) sits right after the 1-float output.
         let dlogits = self.next_offset() + 1;
-        let op = Op::SoftmaxCrossEntropy { logits: logits.at(), dlogits };
+        let op = Op::SoftmaxCrossEntropy { logits, dlogits };
         let (v, off) = self.push(op, Shape::SCALAR, rows * classes, ln.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         // `push` reserved the loss and its scratch: never empty.

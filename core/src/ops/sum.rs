@@ -8,11 +8,12 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// `Σ a` over all elements, as a `1 × 1` value.
     pub fn sum(&mut self, a: Var) -> Result<Var> {
-        let an = self.node(a)?;
-        let (v, off) = self.push(Op::Sum(a.at()), Shape::SCALAR, 0, an.needs_grad())?;
+        let a = self.check(a)?;
+        let an = self.node_at(a)?;
+        let (v, off) = self.push(Op::Sum(a), Shape::SCALAR, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
         out[0] = kernels::sum(lo.get(an.range()).unwrap_or_default());
-        Ok(v)
+        Ok(self.var(v))
     }
 }
 

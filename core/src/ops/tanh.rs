@@ -6,7 +6,13 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 impl Tape<'_> {
     /// Element-wise hyperbolic tangent.
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
-        self.unary(Op::Tanh(a.at()), a, f)
+        let y = self.tanh_at(self.check(a)?)?;
+        Ok(self.var(y))
+    }
+
+    /// [`tanh`](Self::tanh) of node `a` (the core's own recording path).
+    pub(crate) fn tanh_at(&mut self, a: NodeIndex) -> Result<NodeIndex> {
+        self.unary(Op::Tanh(a), a, f)
     }
 }
 

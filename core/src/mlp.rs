@@ -1033,7 +1033,7 @@ impl<'a> MlpSpec<'a> {
 
 /// The error of a layer index without handles. Cold and out of line: in a firmware's step the
 /// branch to it must not look likely, or LLVM treats the whole training loop as cold and stops
-/// inlining its step (+0.5 KB flash on the MNIST firmwares).
+/// inlining its step.
 #[cold]
 #[inline(never)]
 fn no_layer(l: usize) -> Error {

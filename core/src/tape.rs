@@ -305,7 +305,7 @@ impl<'a> Tape<'a> {
     /// Every [`Var`] handed out before becomes invalid: accessors and ops refuse it as
     /// [`Error::InvalidHandle`]. (Leaves [`grad_enabled`](Self::grad_enabled) as it is.)
     // Out of line: a step calls it in several places, and inlined copies tipped LLVM into
-    // outlining parts of a firmware's fused step (up to +0.4 KB flash); a call costs ~5 instructions.
+    // outlining parts of a firmware's fused step; a call costs a few instructions.
     #[inline(never)]
     pub fn reset(&mut self) {
         self.used = 0;

@@ -324,10 +324,10 @@ fn map_acc3_avx2(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: &impl Fn(f
 // The tile is 16 rows × one 16-lane register. Each step multiplies the panel row by `a(r, p)`
 // taken straight from memory with an embedded broadcast (`vmulps zmm, zmm, [a]{1to16}`, or
 // `vfmadd231ps` with the same operand): LLVM folds the broadcast into the multiply when each
-// value is used once. Wider tiles (6×64, 8×32) reuse a broadcast register instead, and a
+// value is used once. Wider tiles (6×64, 8×32) would reuse a broadcast register instead, and a
 // register broadcast of a zmm occupies a vector pipe on Zen 4 — the pipes the exact kernel's
-// `vaddps` need — which held the exact kernel at about 80% of the FMA kernel; with folded
-// broadcasts it runs within a few percent of it. (Measured on the book shapes, see the README.)
+// `vaddps` need. With folded broadcasts the exact kernel keeps up with the FMA kernel
+// (measurements: docs/PERFORMANCE.md).
 // ---------------------------------------------------------------------------------------------
 
 /// Rows of an AVX-512 register tile (edge tiles use 8, 4, 2 or 1).

@@ -783,8 +783,8 @@ impl Optimizer {
     /// [`apply`](Self::apply) for a whole tensor (from `step`) or a part of one (the fused
     /// update): an inlined test for SGD, then
     /// loops kept out of line (inlined into the step's loop over tensors, LLVM compiles the rule
-    /// loops worse, Adam by 2.5 %). With a `const` SGD optimizer only SGD's loop is compiled in.
-    /// (Adam's loop specialised the same way ran 13 % more instructions per step on the M4F.)
+    /// loops worse). With a `const` SGD optimizer only SGD's loop is compiled in; Adam stays on
+    /// the shared loop, which ran faster than one specialised like SGD's (docs/PERFORMANCE.md §3).
     #[inline(always)]
     fn apply_whole(
         &self,

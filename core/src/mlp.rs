@@ -56,7 +56,7 @@ use crate::optim::Optimizer;
 use crate::params::{ParamEntry, ParamId, ParamKind, Params};
 use crate::shape::Shape;
 use crate::tape::{Mode, Node, NodeIndex, Op, OpSet, Tape, Var};
-use rand_core::RngCore;
+use rand_core::Rng;
 
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -215,17 +215,15 @@ const fn sat(n: Option<usize>) -> usize {
 /// Stand-in generator for eval-mode passes, where dropout draws nothing.
 pub(crate) struct NoDraws;
 
-impl RngCore for NoDraws {
-    fn next_u32(&mut self) -> u32 {
-        0
+impl rand_core::TryRng for NoDraws {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        Ok(0)
     }
-    fn next_u64(&mut self) -> u64 {
-        0
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        Ok(0)
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.fill(0);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), Self::Error> {
         dest.fill(0);
         Ok(())
     }
@@ -688,7 +686,7 @@ impl<'a> MlpSpec<'a> {
     /// Draws every weight with the spec's [`Init`] (layer by layer, in order, so a seed gives the
     /// same model everywhere), zeroes the biases and resets batch norm (γ = 1, β = 0, running
     /// statistics to their start values).
-    pub fn init(&self, params: &mut Params, rng: &mut impl RngCore) -> Result<()> {
+    pub fn init(&self, params: &mut Params, rng: &mut impl Rng) -> Result<()> {
         self.check_layout(params)?;
         for l in 0..self.layers() {
             let (w, b) = self.weight_and_bias(l)?;
@@ -735,7 +733,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: Var,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<Var> {
         self.validate()?;
         let y = self.forward_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
@@ -751,7 +749,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: NodeIndex,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         rows: Rows,
     ) -> Result<NodeIndex> {
         let start = tape.nodes_used();
@@ -778,7 +776,7 @@ impl<'a> MlpSpec<'a> {
         params: &Params,
         x: Var,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<Var> {
         self.validate()?;
         let y = self.layers_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
@@ -794,7 +792,7 @@ impl<'a> MlpSpec<'a> {
         params: &Params,
         x: NodeIndex,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         rows: Rows,
     ) -> Result<NodeIndex> {
         let mut h = x;
@@ -898,7 +896,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: &[f32],
         targets: Targets,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         self.gradient_checked(tape, params, x, targets, rng, true)
     }
@@ -913,7 +911,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: &[f32],
         targets: Targets,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         validate: bool,
     ) -> Result<f32> {
         tape.reset();

@@ -7,7 +7,7 @@
 //! `avx512`, `avx512fma`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
 use staticgrad::{

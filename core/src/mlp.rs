@@ -150,7 +150,7 @@ pub struct Plan {
     pub tape_nodes: usize,
 }
 
-const F32: usize = core::mem::size_of::<f32>();
+const F32: usize = size_of::<f32>();
 
 /// Byte counts of a [`Plan`]. Exact for a plan from [`MlpSpec::try_plan`] (which refuses one
 /// whose bytes overflow); a plan built by hand, or by [`MlpSpec::plan`] for a spec that overflows,
@@ -183,13 +183,13 @@ impl Plan {
 
     #[inline(always)]
     const fn checked_param_bytes(&self) -> Option<usize> {
-        let table = checked_mul(self.param_tensors, core::mem::size_of::<ParamEntry>());
+        let table = checked_mul(self.param_tensors, size_of::<ParamEntry>());
         checked_add(checked_mul(self.param_floats, F32), table)
     }
 
     #[inline(always)]
     const fn checked_tape_bytes(&self) -> Option<usize> {
-        let nodes = checked_mul(self.tape_nodes, core::mem::size_of::<Node>());
+        let nodes = checked_mul(self.tape_nodes, size_of::<Node>());
         checked_add(checked_mul(self.tape_floats, F32), nodes)
     }
 
@@ -637,7 +637,7 @@ impl<'a> MlpSpec<'a> {
         // The spec's own sizes: parameter values and gradients, and the table (what a batch
         // and an optimizer add is `try_plan`'s). Cheap enough to fold away for a `const` spec.
         let (params, tensors) = (self.param_len(), self.param_tensors());
-        let table = checked_mul(tensors, core::mem::size_of::<ParamEntry>());
+        let table = checked_mul(tensors, size_of::<ParamEntry>());
         if fits(params).is_none() {
             return Err(overflow("MLP parameter floats", 0));
         }

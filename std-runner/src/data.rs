@@ -134,7 +134,7 @@ impl Dataset {
 
     /// Bytes the examples take as stored (features and labels).
     pub fn stored_bytes(&self) -> usize {
-        self.x.len() * self.x.value_bytes() + self.y.len() * std::mem::size_of::<u32>()
+        self.x.len() * self.x.value_bytes() + self.y.len() * size_of::<u32>()
     }
 
     /// Bytes a set of `examples × features` takes stored as `value_bytes` per value, with its

@@ -626,7 +626,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
         );
     }
     let rows = args.samples.min(crate::data::BUNDLED_COUNT);
-    let images = super::bundled_bytes(rows).zip(crate::data::Dataset::bytes_for(rows, 784, 1));
+    let images = super::bundled_bytes(rows).zip(Dataset::bytes_for(rows, 784, 1));
     let need = images
         .and_then(|(a, b)| a.checked_add(b.checked_mul(2)?))
         .and_then(|b| b.checked_add(8 * rows as u64));

@@ -1,4 +1,4 @@
-//! Weight initialisation (book §6.2), drawing from any `&mut impl RngCore`.
+//! Weight initialisation (book §6.2), drawing from any `&mut impl Rng`.
 //!
 //! Why the scale matters: a layer's output variance is `fan_in · Var(w) · E[x²]`. Too large and
 //! sigmoid/tanh saturate (activations pile up at the ends, gradients vanish); too small and every
@@ -29,7 +29,7 @@
 //! Each `fill` consumes exactly `2·⌈len/2⌉` (normal) or `len` (uniform) `u32`s, so the same seed gives
 //! the same weights on every platform (all arithmetic is `libm` and IEEE `f32`, no FMA). The project's
 //! default generator is `rand_xoshiro::Xoshiro128PlusPlus` (small state, 32-bit outputs: cheap on a
-//! Cortex-M); any `RngCore` works.
+//! Cortex-M); any `Rng` works.
 //!
 //! ```
 //! use rand_core::SeedableRng;
@@ -49,7 +49,7 @@
 
 use crate::error::{Error, Result};
 use crate::params::{ParamId, Params};
-use rand_core::RngCore;
+use rand_core::Rng;
 
 /// An initialisation scheme. `fan_in`/`fan_out` are the weight's rows and columns
 /// (`in × out`, as the affine op stores it).
@@ -131,13 +131,7 @@ impl Init {
     /// Fills `values` with this scheme for a weight of `fan_in` inputs and `fan_out` outputs.
     /// Zero fans for a scheme that divides by them, a negative or non-finite std or constant, or
     /// `low > high` give `InvalidArgument` and leave `values` unchanged.
-    pub fn fill(
-        &self,
-        values: &mut [f32],
-        fan_in: usize,
-        fan_out: usize,
-        rng: &mut impl RngCore,
-    ) -> Result<()> {
+    pub fn fill(&self, values: &mut [f32], fan_in: usize, fan_out: usize, rng: &mut impl Rng) -> Result<()> {
         match self.dist(fan_in, fan_out)? {
             Dist::Const(c) => values.fill(c),
             Dist::Normal(std) => {
@@ -162,7 +156,7 @@ impl Init {
     }
 
     /// Fills parameter `id` of `params`, taking `fan_in` = rows and `fan_out` = cols of its shape.
-    pub fn fill_param(&self, params: &mut Params, id: ParamId, rng: &mut impl RngCore) -> Result<()> {
+    pub fn fill_param(&self, params: &mut Params, id: ParamId, rng: &mut impl Rng) -> Result<()> {
         let shape = params.entry(id)?.shape;
         self.fill(params.value_mut(id)?, shape.rows, shape.cols, rng)
     }
@@ -170,7 +164,7 @@ impl Init {
 
 /// A uniform draw from `[0, 1)`: the top 24 bits of one `next_u32`, times 2⁻²⁴ (exact).
 #[inline]
-pub fn uniform01(rng: &mut impl RngCore) -> f32 {
+pub fn uniform01(rng: &mut impl Rng) -> f32 {
     (rng.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
@@ -179,7 +173,7 @@ pub fn uniform01(rng: &mut impl RngCore) -> f32 {
 /// `(r cos θ, r sin θ)` for `θ = 2π·j·2⁻²⁴` ([`cos_sin_turn`]). Out of line: initialisation
 /// is cold, and [`Init::fill`] calls it from two places.
 #[inline(never)]
-pub fn normal_pair(rng: &mut impl RngCore) -> (f32, f32) {
+pub fn normal_pair(rng: &mut impl Rng) -> (f32, f32) {
     let u1 = ((rng.next_u32() >> 8) + 1) as f32 * (1.0 / 16_777_216.0);
     let j = rng.next_u32() >> 8;
     let r = crate::kernels::sqrt(-2.0 * crate::kernels::logf(u1));

@@ -750,19 +750,19 @@ mod tests {
     fn matmul_tn_overwrite_equals_zeroed_accumulate() {
         use std::vec::Vec;
         for (m, k, n) in [(1, 1, 1), (1, 7, 33), (1, 196, 32), (1, 4, 10), (2, 5, 3), (8, 9, 17), (1, 3, 0)] {
-            let mut a = crate::testutil::random_values(m * k, 0.0, 1);
-            let d = crate::testutil::random_values(m * n, 0.0, 2);
+            let mut a = random_values(m * k, 0.0, 1);
+            let d = random_values(m * n, 0.0, 2);
             if let Some(x) = a.first_mut() {
                 *x = -0.0; // products of −0: the sum from 0.0 turns them into +0
             }
             let mut want = std::vec![0.0f32; k * n];
-            super::matmul_tn_acc(&a, &d, &mut want, m, k, n).unwrap();
+            matmul_tn_acc(&a, &d, &mut want, m, k, n).unwrap();
             let mut got = std::vec![f32::NAN; k * n];
-            super::matmul_tn(&a, &d, &mut got, m, k, n).unwrap();
+            matmul_tn(&a, &d, &mut got, m, k, n).unwrap();
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{m}×{k}×{n}");
         }
-        assert!(super::matmul_tn(&[1.0], &[1.0, 2.0], &mut [0.0; 1], 1, 1, 2).is_err());
+        assert!(matmul_tn(&[1.0], &[1.0, 2.0], &mut [0.0; 1], 1, 1, 2).is_err());
     }
 
     #[test]
@@ -770,7 +770,7 @@ mod tests {
         // f64's square root rounded to f32 is the correctly rounded f32 square root (53 ≥ 2·24 + 2
         // bits, so no double-rounding error): an oracle independent of libm and of the FPU.
         let check = |x: f32| {
-            let (got, want) = (super::sqrt(x), (x as f64).sqrt() as f32);
+            let (got, want) = (sqrt(x), (x as f64).sqrt() as f32);
             if want.is_nan() {
                 assert!(got.is_nan() && libm::sqrtf(x).is_nan(), "{x:e}");
             } else {

@@ -89,3 +89,7 @@ pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
 pub use shape::Shape;
 pub use tape::{Mode, Node, NodeIndex, Op, Tape, TapeStorage, Var};
 pub use train::Trainer;
+
+/// The `rand_core` this crate draws from (0.10, the one `rand` 0.10 uses): every `rng` argument is
+/// an `impl rand_core::Rng`. Name the traits through this path to get exactly this version.
+pub use rand_core;

@@ -56,7 +56,7 @@ use crate::optim::Optimizer;
 use crate::params::{ParamEntry, ParamId, ParamKind, Params};
 use crate::shape::Shape;
 use crate::tape::{Mode, Node, NodeIndex, Op, OpSet, Tape, Var};
-use rand_core::RngCore;
+use rand_core::Rng;
 
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -150,7 +150,7 @@ pub struct Plan {
     pub tape_nodes: usize,
 }
 
-const F32: usize = core::mem::size_of::<f32>();
+const F32: usize = size_of::<f32>();
 
 /// Byte counts of a [`Plan`]. Exact for a plan from [`MlpSpec::try_plan`] (which refuses one
 /// whose bytes overflow); a plan built by hand, or by [`MlpSpec::plan`] for a spec that overflows,
@@ -183,13 +183,13 @@ impl Plan {
 
     #[inline(always)]
     const fn checked_param_bytes(&self) -> Option<usize> {
-        let table = checked_mul(self.param_tensors, core::mem::size_of::<ParamEntry>());
+        let table = checked_mul(self.param_tensors, size_of::<ParamEntry>());
         checked_add(checked_mul(self.param_floats, F32), table)
     }
 
     #[inline(always)]
     const fn checked_tape_bytes(&self) -> Option<usize> {
-        let nodes = checked_mul(self.tape_nodes, core::mem::size_of::<Node>());
+        let nodes = checked_mul(self.tape_nodes, size_of::<Node>());
         checked_add(checked_mul(self.tape_floats, F32), nodes)
     }
 
@@ -215,17 +215,15 @@ const fn sat(n: Option<usize>) -> usize {
 /// Stand-in generator for eval-mode passes, where dropout draws nothing.
 pub(crate) struct NoDraws;
 
-impl RngCore for NoDraws {
-    fn next_u32(&mut self) -> u32 {
-        0
+impl rand_core::TryRng for NoDraws {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Self::Error> {
+        Ok(0)
     }
-    fn next_u64(&mut self) -> u64 {
-        0
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Self::Error> {
+        Ok(0)
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.fill(0);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), rand_core::Error> {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> core::result::Result<(), Self::Error> {
         dest.fill(0);
         Ok(())
     }
@@ -639,7 +637,7 @@ impl<'a> MlpSpec<'a> {
         // The spec's own sizes: parameter values and gradients, and the table (what a batch
         // and an optimizer add is `try_plan`'s). Cheap enough to fold away for a `const` spec.
         let (params, tensors) = (self.param_len(), self.param_tensors());
-        let table = checked_mul(tensors, core::mem::size_of::<ParamEntry>());
+        let table = checked_mul(tensors, size_of::<ParamEntry>());
         if fits(params).is_none() {
             return Err(overflow("MLP parameter floats", 0));
         }
@@ -688,7 +686,7 @@ impl<'a> MlpSpec<'a> {
     /// Draws every weight with the spec's [`Init`] (layer by layer, in order, so a seed gives the
     /// same model everywhere), zeroes the biases and resets batch norm (γ = 1, β = 0, running
     /// statistics to their start values).
-    pub fn init(&self, params: &mut Params, rng: &mut impl RngCore) -> Result<()> {
+    pub fn init(&self, params: &mut Params, rng: &mut impl Rng) -> Result<()> {
         self.check_layout(params)?;
         for l in 0..self.layers() {
             let (w, b) = self.weight_and_bias(l)?;
@@ -735,7 +733,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: Var,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<Var> {
         self.validate()?;
         let y = self.forward_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
@@ -751,7 +749,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: NodeIndex,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         rows: Rows,
     ) -> Result<NodeIndex> {
         let start = tape.nodes_used();
@@ -778,7 +776,7 @@ impl<'a> MlpSpec<'a> {
         params: &Params,
         x: Var,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<Var> {
         self.validate()?;
         let y = self.layers_valid(tape, params, tape.check(x)?, mode, rng, Rows::Any)?;
@@ -794,7 +792,7 @@ impl<'a> MlpSpec<'a> {
         params: &Params,
         x: NodeIndex,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         rows: Rows,
     ) -> Result<NodeIndex> {
         let mut h = x;
@@ -898,7 +896,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: &[f32],
         targets: Targets,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         self.gradient_checked(tape, params, x, targets, rng, true)
     }
@@ -913,7 +911,7 @@ impl<'a> MlpSpec<'a> {
         params: &mut Params,
         x: &[f32],
         targets: Targets,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
         validate: bool,
     ) -> Result<f32> {
         tape.reset();

@@ -3,7 +3,7 @@
 
 use crate::gradcheck::{GradcheckConfig, GradcheckReport, gradcheck};
 use crate::{Node, ParamEntry, ParamKind, Params, Result, Shape, Tape, Var};
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use std::vec;
 use std::vec::Vec;

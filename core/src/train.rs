@@ -49,7 +49,7 @@ use crate::optim::Optimizer;
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::{Mode, Tape};
-use rand_core::RngCore;
+use rand_core::Rng;
 
 /// A spec, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
 ///
@@ -110,7 +110,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         x: &[f32],
         targets: Targets,
         lr: f32,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         let out = self.step_inner(tape, params, x, targets, lr, rng);
         tape.reset();
@@ -130,7 +130,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         x: &[f32],
         targets: Targets,
         lr: f32,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         let out = self.step_fused_inner(tape, params, x, targets, lr, rng);
         tape.reset();
@@ -145,7 +145,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         x: &[f32],
         targets: Targets,
         lr: f32,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         tape.reset();
         // Local copies, as in `step_inner`: no pointer into `self` escapes.
@@ -169,7 +169,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
         x: &[f32],
         targets: Targets,
         lr: f32,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<f32> {
         // Both validated by `new`. Worked on as local copies, so that no pointer into `self`
         // escapes: with a `const` spec the compiler then sees the activation, the loss and the

@@ -156,7 +156,7 @@ pub fn read_at_most(path: &std::path::Path, len: u64) -> std::io::Result<Vec<u8>
 
 /// Checked `count × size_of::<T>()` in bytes.
 pub fn of<T>(count: usize) -> Option<u64> {
-    (count as u64).checked_mul(std::mem::size_of::<T>() as u64)
+    (count as u64).checked_mul(size_of::<T>() as u64)
 }
 
 /// Checked sum of sizes (`None` if any is `None` or the sum overflows).
@@ -261,6 +261,7 @@ enum Rlimit {
 
 /// What is left under a resource limit: the soft limit minus what the process already has
 /// mapped (`VmSize` for the address space, `VmData` for the data segment).
+#[allow(unsafe_code)] // `getrlimit`: libc has no safe wrapper.
 fn rlimit_left(which: Rlimit) -> Option<u64> {
     let (res, key) = match which {
         Rlimit::As => (libc::RLIMIT_AS, "VmSize:"),

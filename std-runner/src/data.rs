@@ -7,7 +7,7 @@
 
 use crate::budget::{self, Budget};
 use flate2::read::MultiGzDecoder;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use std::fmt;
 use std::fs::File;
@@ -134,7 +134,7 @@ impl Dataset {
 
     /// Bytes the examples take as stored (features and labels).
     pub fn stored_bytes(&self) -> usize {
-        self.x.len() * self.x.value_bytes() + self.y.len() * std::mem::size_of::<u32>()
+        self.x.len() * self.x.value_bytes() + self.y.len() * size_of::<u32>()
     }
 
     /// Bytes a set of `examples × features` takes stored as `value_bytes` per value, with its
@@ -728,7 +728,7 @@ pub mod purpose {
 }
 
 /// Uniform integer in `0..n` without modulo bias (`n > 0`).
-pub fn below(rng: &mut impl RngCore, n: usize) -> usize {
+pub fn below(rng: &mut impl Rng, n: usize) -> usize {
     let n = n as u64;
     let zone = u64::MAX - (u64::MAX % n);
     loop {

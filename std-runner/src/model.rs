@@ -136,7 +136,7 @@ impl ModelSpec {
 
     /// `784-100-10 relu batchnorm` (or the widths alone if the spec cannot be stored).
     pub fn desc_string(&self) -> String {
-        self.desc().map_or_else(|_| crate::config::join(&self.widths), |d| d.to_string())
+        self.desc().map_or_else(|_| join(&self.widths), |d| d.to_string())
     }
 
     /// Number of classes (the last width).

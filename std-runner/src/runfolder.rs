@@ -101,6 +101,7 @@ pub fn check(dir: &Path, mode: Mode) -> Result<(), Invalid> {
 }
 
 /// `flock(LOCK_EX | LOCK_NB)`: `Ok(false)` if another open file holds it.
+#[allow(unsafe_code)] // `flock`: libc has no safe wrapper.
 fn try_lock(f: &File) -> io::Result<bool> {
     // SAFETY: `flock` only reads the descriptor number, which `f` keeps open for the call.
     let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };

@@ -37,8 +37,8 @@ pub struct Prepared {
 /// The planner's table (regions, elements, bytes): the numbers a firmware copies into `static`s.
 pub fn plan_table(p: &Plan) -> String {
     let row = |name: &str, n: usize, bytes: usize| format!("{name:<20}{n:>12}{bytes:>14}\n");
-    let entry = std::mem::size_of::<ParamEntry>();
-    let node = std::mem::size_of::<Node>();
+    let entry = size_of::<ParamEntry>();
+    let node = size_of::<Node>();
     let mut s = format!("{:<20}{:>12}{:>14}\n", "region", "elements", "bytes");
     s += &row("parameter floats", p.param_floats, 4 * p.param_floats);
     s += &row("parameter tensors", p.param_tensors, entry * p.param_tensors);
@@ -118,7 +118,7 @@ pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits
     }
     // A split that leaves nothing to train on is refused by `split` itself, with its message.
     if let Some(rows) = data::split_copy_rows(pool.len(), test.is_some(), cfg.val, cfg.test) {
-        let need = data::Dataset::bytes_for(rows, pool.features, pool.x.value_bytes());
+        let need = Dataset::bytes_for(rows, pool.features, pool.x.value_bytes());
         budget.charge(
             &format!("{}: {rows} held-out examples (--val {}, --test {})", pool.source, cfg.val, cfg.test),
             need,
@@ -196,7 +196,7 @@ pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> R
     budget.charge(
         &format!(
             "--layers {}: {} parameters with {} optimizer state",
-            crate::config::join(&spec.widths),
+            join(&spec.widths),
             pl.param_floats,
             opt.name()
         ),
@@ -258,7 +258,7 @@ pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), RunError
         &format!(
             "--batch {} ({rows} rows used, {eval} per evaluation) with --layers {}: the tape and batch buffers",
             p.cfg.batch,
-            crate::config::join(&p.spec.widths)
+            join(&p.spec.widths)
         ),
         need,
     )?;

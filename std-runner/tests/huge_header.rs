@@ -53,7 +53,9 @@ fn parser_refuses_the_claim() {
 }
 
 /// Peak resident set size of all waited-for children, in KiB.
+#[allow(unsafe_code)] // `getrusage`: libc has no safe wrapper.
 fn children_max_rss_kib() -> i64 {
+    // SAFETY: `rusage` is plain integers and `timeval`s, for which all-zero bytes are valid.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `getrusage` writes one `rusage` into the valid, exclusively borrowed `u`.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };

@@ -7,7 +7,7 @@
 //! * SIGKILL at random moments (24 times) always leaves a checkpoint that loads and resumes —
 //!   never a torn one.
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad_runner::checkpoint::Checkpoint;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! `avx512`, `avx512fma`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
 use staticgrad::{
@@ -220,10 +220,14 @@ fn steps(c: &mut Criterion) {
     kernels::select(Kernels::Portable);
 }
 
-criterion_group! {
+// In a private module: `criterion_group!` makes an undocumented `pub fn`.
+mod group {
+    use super::*;
+    criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
     targets = matmuls, activations, update_rules, batch_norm, steps
+    }
 }
-criterion_main!(benches);
+criterion_main!(group::benches);

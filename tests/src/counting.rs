@@ -14,6 +14,7 @@ thread_local! {
 /// Forwards to the system allocator and counts allocations and bytes on the calling thread.
 pub struct CountingAlloc;
 
+#[allow(unsafe_code)] // A global allocator cannot be written without `unsafe`.
 // SAFETY: every call is forwarded unchanged to `System`, which upholds the GlobalAlloc contract;
 // the counters are const-initialised thread-locals that never allocate.
 unsafe impl GlobalAlloc for CountingAlloc {

@@ -1,7 +1,7 @@
 //! Every op against central differences on random shapes and values (seeded), with the worst
 //! relative error per op printed (`cargo test --test gradcheck_ops -- --nocapture`).
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::gradcheck::{GradcheckConfig, gradcheck};
 use staticgrad::{ParamId, ParamKind, Result, Shape, Tape, Var};

@@ -2,7 +2,7 @@
 //! deviation of the formula within 1 %, the right shape (normal vs uniform), and the same seed
 //! gives the same draws.
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::init::Init;
 

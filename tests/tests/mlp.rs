@@ -318,7 +318,7 @@ fn bytes_to_train_table() {
                 p.state_bytes(),
                 p.tape_bytes(),
                 p.tape_floats * 4,
-                p.tape_nodes * std::mem::size_of::<staticgrad::Node>(),
+                p.tape_nodes * size_of::<staticgrad::Node>(),
                 p.total_bytes(),
                 thumb
             );

@@ -2,7 +2,7 @@
 //! 3-step example, the fused per-tensor path against `step`, weight decay (coupled and decoupled)
 //! and clipping through the optimizer, each written so it fails if the feature did nothing.
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::optim::{Clip, DecayScope, NAMES, Optimizer, WeightDecay};
 use staticgrad::schedule::Schedule;

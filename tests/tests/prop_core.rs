@@ -527,7 +527,8 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
         // Mostly handles recorded since the last reset; one in eight from the whole pool (stale,
         // foreign or live).
         let live = &pool[live_from.min(pool.len())..];
-        let var = |i: u8| if i % 8 != 0 && !live.is_empty() { pick(live, i / 8) } else { pick(&pool, i) };
+        let var =
+            |i: u8| if !i.is_multiple_of(8) && !live.is_empty() { pick(live, i / 8) } else { pick(&pool, i) };
         match st.clone() {
             Step::Input { shape, data, exact } => {
                 let data: Vec<f32> = match (exact, shape.checked_len()) {

@@ -620,7 +620,7 @@ mod tests {
     /// length, plus the workloads' widths (784, 100, 50, 10, 1).
     fn random_shapes() -> Vec<(usize, usize, usize)> {
         let mut rng = <rand_xoshiro::Xoshiro128PlusPlus as rand_core::SeedableRng>::seed_from_u64(8);
-        let mut next = |hi: u32| (rand_core::RngCore::next_u32(&mut rng) % hi) as usize + 1;
+        let mut next = |hi: u32| (rand_core::Rng::next_u32(&mut rng) % hi) as usize + 1;
         let mut shapes: Vec<_> = (0..60).map(|_| (next(40), next(300), next(70))).collect();
         shapes.extend((0..8).map(|_| (next(20), next(600), next(40))));
         let sizes = [1, 10, 50, 100, 784];

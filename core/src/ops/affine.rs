@@ -360,7 +360,7 @@ mod tests {
                 params.zero_grad();
                 tape.backward(loss, &mut params).unwrap();
             }
-            params.grads().iter().map(|g| g.to_bits()).collect::<std::vec::Vec<_>>()
+            params.grads().iter().map(|g| g.to_bits()).collect::<vec::Vec<_>>()
         };
         assert_eq!(run(true), run(false));
     }

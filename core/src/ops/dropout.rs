@@ -25,7 +25,7 @@
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tape::{Grads, Mode, Node, NodeIndex, Op, Tape, Var};
-use rand_core::RngCore;
+use rand_core::Rng;
 
 /// Mask bits stored per scratch float.
 pub const MASK_BITS_PER_FLOAT: usize = 23;
@@ -109,7 +109,7 @@ impl Default for Dropout {
 }
 
 /// A uniform draw in `[0, 1)` on the 2⁻²⁴ grid (every value exact in f32).
-fn uniform(rng: &mut impl RngCore) -> f32 {
+fn uniform(rng: &mut impl Rng) -> f32 {
     (rng.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
@@ -122,7 +122,7 @@ impl Tape<'_> {
     /// Dropout of `x`. [`Mode::Train`]: draws one uniform per element from `rng` and keeps the
     /// element if the draw is greater than the ratio. [`Mode::Eval`]: the form's eval scale
     /// (the inverted form returns `x` itself and records nothing; `rng` is not used).
-    pub fn dropout(&mut self, x: Var, cfg: Dropout, mode: Mode, rng: &mut impl RngCore) -> Result<Var> {
+    pub fn dropout(&mut self, x: Var, cfg: Dropout, mode: Mode, rng: &mut impl Rng) -> Result<Var> {
         cfg.validate()?; // refused before the handle, as in `dropout_at`
         let y = self.dropout_at(self.check(x)?, cfg, mode, rng)?;
         Ok(self.var(y))
@@ -134,7 +134,7 @@ impl Tape<'_> {
         x: NodeIndex,
         cfg: Dropout,
         mode: Mode,
-        rng: &mut impl RngCore,
+        rng: &mut impl Rng,
     ) -> Result<NodeIndex> {
         cfg.validate()?;
         match mode {

@@ -6,7 +6,7 @@
 
 use crate::data::{self, PIXELS, TEST_IMAGES, TEST_LABELS, TEST_N, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_N};
 use crate::{EpochReport, Hooks, Outcome};
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::mlp::{MlpSpec, Plan, Targets};
 use staticgrad::optim::Optimizer;
@@ -139,7 +139,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 /// A shuffle with no storage: the epoch visits `(i·mult + shift) mod TRAIN_N`, a permutation
 /// for `mult` coprime to `TRAIN_N`, both drawn from the seeded generator.
-fn epoch_order(rng: &mut impl RngCore) -> (u32, u32) {
+fn epoch_order(rng: &mut impl Rng) -> (u32, u32) {
     let n = TRAIN_N as u32;
     loop {
         let mult = 1 + rng.next_u32() % (n - 1);

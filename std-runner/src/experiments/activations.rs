@@ -246,7 +246,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     let need = budget::sum(&[
         nd.and_then(budget::of::<f32>),
         floats.and_then(budget::of::<f32>),
-        nodes.and_then(budget::of::<staticgrad::Node>),
+        nodes.and_then(budget::of::<Node>),
         dd.and_then(budget::of::<f32>),
     ]);
     budget.charge(&format!("--samples {n} --width {d} --layers {l}: inputs, weights and tape"), need)?;

@@ -118,7 +118,7 @@ fn run_scale(
         train.gather(&idx, &mut x, &mut y);
         bn.step(&x, &y, args.lr)?;
         plain.step(&x, &y, args.lr)?;
-        if it % per_epoch == 0 {
+        if it.is_multiple_of(per_epoch) {
             acc_bn.push(bn.accuracy(train)?);
             acc_plain.push(plain.accuracy(train)?);
         }

@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use rand_core::{RngCore, SeedableRng};
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -174,7 +174,7 @@ pub fn trial_rng(seed: u64, stage: u64, i: usize) -> Xoshiro128PlusPlus {
         ^ i as u64))
 }
 
-fn uniform(rng: &mut impl RngCore, lo: f64, hi: f64) -> f64 {
+fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
 }
 
@@ -626,7 +626,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
         );
     }
     let rows = args.samples.min(crate::data::BUNDLED_COUNT);
-    let images = super::bundled_bytes(rows).zip(crate::data::Dataset::bytes_for(rows, 784, 1));
+    let images = super::bundled_bytes(rows).zip(Dataset::bytes_for(rows, 784, 1));
     let need = images
         .and_then(|(a, b)| a.checked_add(b.checked_mul(2)?))
         .and_then(|b| b.checked_add(8 * rows as u64));

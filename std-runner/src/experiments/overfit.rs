@@ -128,7 +128,7 @@ pub fn train_curves(
         }
         train.gather(&idx, &mut x, &mut y);
         c.loss.push(net.step(&x, &y, lr)? as f64);
-        if it % per_epoch == 0 {
+        if it.is_multiple_of(per_epoch) {
             c.train.push(net.accuracy(train)?);
             c.test.push(net.accuracy(test)?);
         }

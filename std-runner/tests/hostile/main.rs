@@ -36,10 +36,12 @@ impl Default for Place {
 }
 
 impl Place {
+    /// A fresh temporary folder, removed when the `Place` drops.
     pub fn new() -> Place {
         Place { dir: tempfile::tempdir().expect("a temporary folder") }
     }
 
+    /// The folder's path.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -50,6 +52,7 @@ impl Place {
     }
 
     /// Runs `staticgrad args…` in this folder under the address-space limit.
+    #[allow(unsafe_code)] // `pre_exec` sets the limit in the child.
     pub fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_staticgrad"));
         cmd.args(args).current_dir(self.path()).env_remove("RUST_BACKTRACE");
@@ -103,9 +106,13 @@ impl Place {
 /// One path in a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
+    /// A folder.
     Dir,
+    /// A regular file and its bytes.
     File(Vec<u8>),
+    /// A symbolic link and its target.
     Symlink(PathBuf),
+    /// Anything else (FIFO, socket, device), by kind.
     Other(&'static str),
 }
 

@@ -114,8 +114,9 @@ fn a_failing_force_run_leaves_the_earlier_run_intact() {
 
 /// Runs `args` in `place` with file writes limited to `bytes` (RLIMIT_FSIZE, SIGXFSZ ignored): a
 /// full disk for anything larger, even as root.
-fn run_with_small_disk(place: &Place, args: &[&str], bytes: u64) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_staticgrad"));
+#[allow(unsafe_code)] // `pre_exec` sets the limit in the child.
+fn run_with_small_disk(place: &Place, args: &[&str], bytes: u64) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_staticgrad"));
     cmd.args(args).current_dir(place.path());
     use std::os::unix::process::CommandExt as _;
     // SAFETY: only async-signal-safe calls (`signal`, `setrlimit`) in the child before exec.
@@ -151,7 +152,7 @@ fn a_full_disk_while_writing_the_outputs_loses_nothing() {
 }
 
 fn spawn(place: &Place, args: &[&str]) -> Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_staticgrad"))
+    Command::new(env!("CARGO_BIN_EXE_staticgrad"))
         .args(args)
         .current_dir(place.path())
         .stdout(Stdio::null())
@@ -187,7 +188,7 @@ fn a_folder_in_use_is_locked_and_a_second_run_names_the_holder() {
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains(&run) && err.contains("in use") && err.contains(&pid), "{args:?}: {err}");
     }
-    let st = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let st = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(st.success());
     let o = first.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -215,7 +216,7 @@ fn a_killed_run_does_not_block_its_folder() {
 fn export_writes_through_a_symlink_and_refuses_special_files() {
     let p = Place::new();
     small_run(&p, "run");
-    let mk = std::process::Command::new("mkfifo").arg(p.path().join("fifo")).status().unwrap();
+    let mk = Command::new("mkfifo").arg(p.path().join("fifo")).status().unwrap();
     assert!(mk.success());
     let export =
         |out: &str| ["export", "--weights", "run", "--format", "rust", "--out", out].map(String::from);

@@ -133,7 +133,7 @@ pub struct TrainArgs {
     /// (its settings come from the checkpoint; --max-steps and --checkpoint-every may change).
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
-    /// Output folder [default: runs/<UTC date and time>]. It must not exist or be empty, unless
+    /// Output folder [default: runs/YYYY-MM-DD_HH-MM-SS, UTC]. It must not exist or be empty, unless
     /// --force is given.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

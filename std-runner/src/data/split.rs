@@ -67,36 +67,30 @@ pub fn split(
     val: SplitSize,
     test_size: SplitSize,
 ) -> Result<Splits, DataError> {
-    let n = pool.len();
     // The held-out parts are copied out of the tail and the pool truncated in place, so the
     // examples are stored once plus the held-out copies (see [`split_copy_rows`]).
-    let (mut rest, test) = match test {
+    let (rest, test) = match test {
         Some(t) => (pool, t),
-        None => {
-            let k = test_size.of(n);
-            if k >= n {
-                return Err(DataError::new(
-                    &pool.source,
-                    format!("test split {test_size} leaves nothing to train on ({n} examples)"),
-                ));
-            }
-            let test = pool.slice(n - k..n);
-            let mut pool = pool;
-            pool.truncate(n - k);
-            (pool, test)
-        }
+        None => hold_out_tail(pool, test_size, "test")?,
     };
-    let m = rest.len();
-    let k = val.of(m);
-    if k >= m {
+    let (rest, val) = hold_out_tail(rest, val, "validation")?;
+    Ok(Splits { train: rest, val, test })
+}
+
+/// The last `size` examples of `pool` copied out, and `pool` truncated to the rest; refused when
+/// nothing would be left to train on.
+fn hold_out_tail(mut pool: Dataset, size: SplitSize, what: &str) -> Result<(Dataset, Dataset), DataError> {
+    let n = pool.len();
+    let k = size.of(n);
+    if k >= n {
         return Err(DataError::new(
-            &rest.source,
-            format!("validation split {val} leaves nothing to train on ({m} examples)"),
+            &pool.source,
+            format!("{what} split {size} leaves nothing to train on ({n} examples)"),
         ));
     }
-    let val = rest.slice(m - k..m);
-    rest.truncate(m - k);
-    Ok(Splits { train: rest, val, test })
+    let held = pool.slice(n - k..n);
+    pool.truncate(n - k);
+    Ok((pool, held))
 }
 
 /// Examples [`split`] copies out of a pool of `n` (the test part when there is no separate test

@@ -61,6 +61,15 @@ pub fn count<T: PartialOrd + Copy + Display>(flag: &str, v: T, min: T, max: T) -
     }
 }
 
+/// Counts that must each be at least 1 (sizes, steps, epochs, …), as `(flag, value)` pairs:
+/// the first that is 0 is refused, naming its flag.
+pub fn nonzero(counts: &[(&str, usize)]) -> Result<(), Invalid> {
+    for &(flag, v) in counts {
+        count(flag, v, 1, usize::MAX)?;
+    }
+    Ok(())
+}
+
 /// A range `[lo, hi]` of base-10 exponents: both finite, `lo ≤ hi`, inside `[min, max]`.
 pub fn exponents(flag: &str, v: &[f64], min: f64, max: f64) -> Result<[f64; 2], Invalid> {
     let shown = v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");

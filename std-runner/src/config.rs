@@ -173,8 +173,7 @@ impl TrainConfig {
         }
         check::non_negative("--weight-decay", self.weight_decay)?;
         check::fraction("--dropout", self.dropout)?;
-        check::count("--batch", self.batch, 1, usize::MAX)?;
-        check::count("--epochs", self.epochs, 1, usize::MAX)?;
+        check::nonzero(&[("--batch", self.batch), ("--epochs", self.epochs)])?;
         check::positive("--csv-scale", self.csv_scale)?;
         // A TOML file is checked as strictly as the flags (`val = -3` parses as a fraction).
         for (flag, s) in [("--val", self.val), ("--test", self.test)] {

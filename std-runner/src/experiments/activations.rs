@@ -212,17 +212,13 @@ fn spread_ratio(s: &[LayerStats]) -> f64 {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::count;
-        for (flag, v) in [
+        Ok(crate::check::nonzero(&[
             ("--samples", self.samples),
             ("--width", self.width),
             ("--layers", self.layers),
             ("--bins", self.bins),
             ("--repeats", self.repeats),
-        ] {
-            count(flag, v, 1, usize::MAX)?;
-        }
-        Ok(())
+        ])?)
     }
 }
 

@@ -130,15 +130,13 @@ fn run_scale(
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::{count, positive};
-        for (flag, v) in [
+        use crate::check::{nonzero, positive};
+        nonzero(&[
             ("--samples", self.samples),
             ("--scales", self.scales),
             ("--epochs", self.epochs),
             ("--batch", self.batch),
-        ] {
-            count(flag, v, 1, usize::MAX)?;
-        }
+        ])?;
         positive("--lr", self.lr)?;
         Ok(())
     }

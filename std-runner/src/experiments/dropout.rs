@@ -62,11 +62,9 @@ pub struct Report {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::{count, fraction, positive};
+        use crate::check::{fraction, nonzero, positive};
         fraction("--ratio", self.ratio)?;
-        count("--samples", self.samples, 1, usize::MAX)?;
-        count("--epochs", self.epochs, 1, usize::MAX)?;
-        count("--batch", self.batch, 1, usize::MAX)?;
+        nonzero(&[("--samples", self.samples), ("--epochs", self.epochs), ("--batch", self.batch)])?;
         positive("--lr", self.lr)?;
         Ok(())
     }

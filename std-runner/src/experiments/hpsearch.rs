@@ -570,21 +570,18 @@ pub const EXP_RANGE: (f64, f64) = (-30.0, 2.0);
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::{MAX_THREADS, count, exponents, fraction};
+        use crate::check::{MAX_THREADS, count, exponents, fraction, nonzero};
         if let Some(HpCmd::Merge { top, .. }) = &self.cmd {
-            count("--top", *top, 1, usize::MAX)?;
-            return Ok(());
+            return Ok(nonzero(&[("--top", *top)])?);
         }
-        for (flag, v) in [
+        nonzero(&[
             ("--trials", self.trials),
             ("--samples", self.samples),
             ("--epochs", self.epochs),
             ("--batch", self.batch),
             ("--top", self.top),
             ("--narrow-top", self.narrow_top),
-        ] {
-            count(flag, v, 1, usize::MAX)?;
-        }
+        ])?;
         fraction("--val-frac", self.val_frac)?;
         exponents("--lr-exp", &self.lr_exp, EXP_RANGE.0, EXP_RANGE.1)?;
         exponents("--wd-exp", &self.wd_exp, EXP_RANGE.0, EXP_RANGE.1)?;

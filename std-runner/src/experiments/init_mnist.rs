@@ -77,10 +77,8 @@ pub struct Report {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::{count, positive};
-        count("--iters", self.iters, 1, usize::MAX)?;
-        count("--batch", self.batch, 1, usize::MAX)?;
-        count("--train", self.train, 1, usize::MAX)?;
+        use crate::check::{nonzero, positive};
+        nonzero(&[("--iters", self.iters), ("--batch", self.batch), ("--train", self.train)])?;
         positive("--lr", self.lr)?;
         Ok(())
     }

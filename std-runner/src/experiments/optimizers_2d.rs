@@ -117,8 +117,7 @@ pub fn golden_path(name: &str) -> Option<Vec<(f64, f64)>> {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        crate::check::count("--steps", self.steps, 1, usize::MAX)?;
-        Ok(())
+        Ok(crate::check::nonzero(&[("--steps", self.steps)])?)
     }
 }
 

@@ -99,10 +99,7 @@ pub struct Report {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::count;
-        count("--iters", self.iters, 1, usize::MAX)?;
-        count("--batch", self.batch, 1, usize::MAX)?;
-        count("--train", self.train, 1, usize::MAX)?;
+        crate::check::nonzero(&[("--iters", self.iters), ("--batch", self.batch), ("--train", self.train)])?;
         if self.rules.is_empty() {
             return Err(ExpError::Input("--rules: name at least one update rule".into()));
         }

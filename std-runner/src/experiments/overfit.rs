@@ -201,10 +201,8 @@ pub struct Report {
 impl Args {
     /// Refuses a setting that cannot run (before anything is created).
     pub fn validate(&self) -> Result<()> {
-        use crate::check::{count, non_negative, positive};
-        count("--samples", self.samples, 1, usize::MAX)?;
-        count("--epochs", self.epochs, 1, usize::MAX)?;
-        count("--batch", self.batch, 1, usize::MAX)?;
+        use crate::check::{non_negative, nonzero, positive};
+        nonzero(&[("--samples", self.samples), ("--epochs", self.epochs), ("--batch", self.batch)])?;
         positive("--lr", self.lr)?;
         non_negative("--lambda", self.lambda)?;
         Ok(())

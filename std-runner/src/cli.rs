@@ -552,7 +552,7 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
     let opt = model::optimizer(&cfg)?;
     let pl = train::plan(&spec, a.batch, &opt)?;
     println!("memory plan of {}, batch {}, {} (training step)\n", spec.desc_string(), a.batch, opt.name());
-    print!("{}", train::plan_table(&pl));
+    print!("{}", crate::report::plan::plan_table(&pl));
     println!("\nfor a firmware:");
     println!(
         "    static mut PARAMS: [f32; {}] = [0.0; {}];  // and as many gradient floats",

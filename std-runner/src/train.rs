@@ -34,31 +34,6 @@ pub struct Prepared {
     pub lr: f32,
 }
 
-/// The planner's table (regions, elements, bytes): the numbers a firmware copies into `static`s.
-pub fn plan_table(p: &Plan) -> String {
-    let row = |name: &str, n: usize, bytes: usize| format!("{name:<20}{n:>12}{bytes:>14}\n");
-    let entry = size_of::<ParamEntry>();
-    let node = size_of::<Node>();
-    let mut s = format!("{:<20}{:>12}{:>14}\n", "region", "elements", "bytes");
-    s += &row("parameter floats", p.param_floats, 4 * p.param_floats);
-    s += &row("parameter tensors", p.param_tensors, entry * p.param_tensors);
-    s += &row("gradient floats", p.grad_floats, p.grad_bytes());
-    s += &row("optimizer state", p.state_floats, p.state_bytes());
-    s += &row("tape floats", p.tape_floats, 4 * p.tape_floats);
-    s += &row("tape nodes", p.tape_nodes, node * p.tape_nodes);
-    s += &format!("{:<20}{:>12}{:>14}\n", "total", "", p.total_bytes());
-    s
-}
-
-/// The plan as JSON (floats per region and total bytes).
-pub fn plan_json(p: &Plan) -> serde_json::Value {
-    serde_json::json!({
-        "param_floats": p.param_floats, "param_tensors": p.param_tensors, "grad_floats": p.grad_floats,
-        "state_floats": p.state_floats, "tape_floats": p.tape_floats, "tape_nodes": p.tape_nodes,
-        "total_bytes": p.total_bytes(),
-    })
-}
-
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
 /// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
 /// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
@@ -565,124 +540,16 @@ pub fn epoch_line(r: &EpochRecord, of: usize) -> String {
     s + &format!("  ({:.1} s)", r.elapsed_s)
 }
 
-/// Writes the run's outputs into `out`: weights, metrics, plots, `summary.json`, `report.md`.
+/// Writes the run's outputs into `out`, all or none: the weights and the report
+/// ([`crate::report::run::files`]).
 pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), RunError> {
-    use crate::report;
     let desc = p.spec.desc()?;
     let weights = checkpoint::encode_weights(&desc, &o.params);
-    let csv = report::metrics_csv(&o.steps, &o.epochs);
-    let jsonl = report::metrics_jsonl(&o.steps, &o.epochs);
-    let sched = match p.cfg.schedule {
-        ScheduleName::Constant => String::new(),
-        ScheduleName::Cosine => " cosine".into(),
-    };
-    let title = format!("{desc}, {} lr {}{sched}", p.cfg.optimizer, p.lr);
-    let loss = report::loss_svg(&o.steps, &o.epochs, &format!("Training loss — {title}"))
-        .map_err(RunError::failure)?;
-    let acc = report::accuracy_svg(&o.epochs, &format!("Accuracy — {title}")).map_err(RunError::failure)?;
-    let last = o.last();
-    let s = &p.splits;
-    let summary = serde_json::json!({
-        "model": desc.to_string(),
-        "data": p.cfg.data_name(),
-        "examples": { "train": s.train.len(), "validation": s.val.len(), "test": s.test.len() },
-        "steps": o.steps.len(),
-        "epochs_completed": o.epochs.len(),
-        "stopped_early": o.stopped,
-        "final": last.map(|e| serde_json::json!({
-            "train_loss": e.train_loss, "train_acc": e.train_acc,
-            "val_acc": e.val_acc, "test_acc": e.test_acc,
-        })),
-        "best_test_acc": o.epochs.iter().filter_map(|e| e.test_acc).fold(None, |b: Option<f32>, a| Some(b.map_or(a, |b| b.max(a)))),
-        "train_seconds": o.elapsed_s,
-        "memory_plan": plan_json(&o.plan),
-        "config": p.cfg,
-        "files": ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
-    });
-    let summary = format!("{:#}\n", summary);
-    let md = report_md(p, o);
+    let report = crate::report::run::files(p, o, &desc.to_string())?;
+    let mut files: Vec<(&str, &[u8])> = vec![(checkpoint::WEIGHTS, &weights)];
+    files.extend(report.iter().map(|(name, text)| (*name, text.as_bytes())));
     // All or none: a full disk halfway leaves no report linking files of another run.
-    out.write_all(&[
-        (checkpoint::WEIGHTS, &weights),
-        ("metrics.csv", csv.as_bytes()),
-        ("metrics.jsonl", jsonl.as_bytes()),
-        ("loss.svg", loss.as_bytes()),
-        ("accuracy.svg", acc.as_bytes()),
-        ("summary.json", summary.as_bytes()),
-        ("report.md", md.as_bytes()),
-    ])
-    .map_err(RunError::failure)
-}
-
-fn pct(a: Option<f32>) -> String {
-    a.map_or("—".into(), |a| format!("{:.2} %", 100.0 * a))
-}
-
-/// The Markdown report of a run.
-pub fn report_md(p: &Prepared, o: &Outcome) -> String {
-    use crate::report::md_table;
-    let desc = p.spec.desc_string();
-    let last = o.last();
-    let s = &p.splits;
-    let mut md = format!("# Training report: {desc}\n\n");
-    md += &format!(
-        "{} on {}: {} steps in {:.1} s{}.\n\n",
-        p.cfg.optimizer,
-        p.cfg.data_name(),
-        o.steps.len(),
-        o.elapsed_s,
-        if o.stopped { " (stopped early by --max-steps; resume with --resume)" } else { "" }
-    );
-    md += "## Result\n\n";
-    md += &md_table(&[
-        ("train accuracy", pct(last.map(|e| e.train_acc))),
-        ("validation accuracy", pct(last.and_then(|e| e.val_acc))),
-        ("test (held-out) accuracy", pct(last.and_then(|e| e.test_acc))),
-        ("final epoch mean loss", last.map_or("—".into(), |e| format!("{:.4}", e.train_loss))),
-        (
-            "examples train / validation / test",
-            format!("{} / {} / {}", s.train.len(), s.val.len(), s.test.len()),
-        ),
-    ]);
-    md += "\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n## Per epoch\n\n";
-    md += "| epoch | step | mean loss | train | validation | test | seconds |\n|---:|---:|---:|---:|---:|---:|---:|\n";
-    for e in &o.epochs {
-        md += &format!(
-            "| {} | {} | {:.4} | {} | {} | {} | {:.1} |\n",
-            e.epoch,
-            e.step,
-            e.train_loss,
-            pct(Some(e.train_acc)),
-            pct(e.val_acc),
-            pct(e.test_acc),
-            e.elapsed_s
-        );
-    }
-    let c = &p.cfg;
-    md += "\n## Configuration\n\n";
-    md += &md_table(&[
-        ("layers", join(&c.layers)),
-        ("activation", c.activation.clone()),
-        ("init", c.init.clone()),
-        ("batch-norm", c.batchnorm.to_string()),
-        ("dropout", c.dropout.to_string()),
-        ("optimizer", c.optimizer.clone()),
-        ("learning rate", p.lr.to_string()),
-        ("schedule", format!("{:?}", c.schedule).to_lowercase()),
-        ("weight decay", c.weight_decay.to_string()),
-        ("batch", c.batch.to_string()),
-        ("epochs", c.epochs.to_string()),
-        ("sampling", format!("{:?}", c.sampling).to_lowercase()),
-        ("seed", c.seed.to_string()),
-    ]);
-    md +=
-        &format!("\n## Memory plan (what a firmware puts in `static`s)\n\n```\n{}```\n", plan_table(&o.plan));
-    md += "\n## Files\n\n";
-    md += "- `model.bin`: the weights in the core's format (`staticgrad::weights::parse`)\n";
-    md += "- `metrics.csv`, `metrics.jsonl`: one row per step and per epoch\n";
-    md += "- `summary.json`: the numbers above, machine-readable\n";
-    md += "- `loss.svg`, `accuracy.svg`: the plots\n";
-    md
+    out.write_all(&files).map_err(RunError::failure)
 }
 
 #[cfg(test)]

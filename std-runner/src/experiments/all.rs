@@ -94,7 +94,7 @@ fn run_each(args: &Args, go: &dyn Fn(&ExperimentCmd) -> Result<()>) -> Result<()
          book's settings on the bundled MNIST images (10,000 images from the official training file; where the \
          book uses all 60,000 images or the 10,000-image test set, the summary says what this run used).\n\n",
     );
-    let mut checks = String::from("| experiment | claim | holds | numbers |\n|---|---|---|---|\n");
+    let mut checks = crate::report::markdown::table_head(&["experiment", "claim", "holds", "numbers"]);
     let mut sections = String::new();
     for (name, title, dir, one) in cmds {
         let t = Instant::now();

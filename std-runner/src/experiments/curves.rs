@@ -165,7 +165,7 @@ pub struct BookRow {
 /// figure) and the comparison table into `out`'s summary.
 pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[BookRow]) -> Result<()> {
     use super::fmt;
-    use super::plot::{self, Chart, Series};
+    use crate::report::chart::{self, Chart, Series};
     use serde_json::json;
 
     let n = curves.first().map_or(0, |c| c.loss.len());
@@ -202,13 +202,21 @@ pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[Boo
     ch.x_range = Some((0.0, n.max(1) as f64));
     for (i, c) in curves.iter().enumerate() {
         let pts = c.smoothed.iter().enumerate().map(|(k, &v)| (k as f64, v.min(1.0))).collect();
-        ch.series.push(Series::line(&c.name, pts, plot::color(i)));
+        ch.series.push(Series::line(&c.name, pts, chart::color(i)));
     }
     let p = out.path("loss.svg");
-    plot::save_chart(&p, &ch, (800, 520))?;
+    chart::save_chart(&p, &ch, (800, 520))?;
 
-    out.line("| contender | lr | mean loss, last 100 it. | smoothed loss at the end | first it. smoothed < 0.5 | held-out accuracy | book seed-0: mean last 100 / accuracy / first < 0.5 | notebook loss at it. 1900 |");
-    out.line("|---|---|---|---|---|---|---|---|");
+    out.table_head(&[
+        "contender",
+        "lr",
+        "mean loss, last 100 it.",
+        "smoothed loss at the end",
+        "first it. smoothed < 0.5",
+        "held-out accuracy",
+        "book seed-0: mean last 100 / accuracy / first < 0.5",
+        "notebook loss at it. 1900",
+    ]);
     for c in curves {
         let b = book.iter().find(|b| b.name == c.name);
         let bs = b.map_or("—".into(), |b| {

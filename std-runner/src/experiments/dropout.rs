@@ -118,8 +118,7 @@ pub fn run(args: &Args) -> Result<Report> {
          test images.\n",
         test.len()
     ));
-    out.line("| run | final train acc | final test acc | gap | book seed-0 train / test / gap |");
-    out.line("|---|---|---|---|---|");
+    out.table_head(&["run", "final train acc", "final test acc", "gap", "book seed-0 train / test / gap"]);
     let key = |r: f32| {
         if (r - 0.15).abs() < 1e-6 {
             Some("overfit_drop015")

@@ -25,9 +25,9 @@ use staticgrad::optim::{Optimizer, WeightDecay};
 use crate::budget::Budget;
 
 use super::overfit::{train_curves, widths};
-use super::plot::{self, Chart, Series, Style};
 use super::{Check, ExpError, Output, Result, fmt, mnist_common, reference};
 use crate::data::Dataset;
+use crate::report::chart::{self, Chart, Series, Style};
 
 /// `staticgrad experiment hpsearch merge`.
 #[derive(clap::Subcommand, Clone, Debug)]
@@ -364,15 +364,15 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
             c.y_range = Some((0.0, 1.0));
             c.legend = k == 0;
             let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
-            c.series.push(Series::line("validation", pts(&t.val_curve), plot::color(0)));
-            c.series.push(Series::line("train", pts(&t.train_curve), plot::color(1)).styled(Style::Dashed));
+            c.series.push(Series::line("validation", pts(&t.val_curve), chart::color(0)));
+            c.series.push(Series::line("train", pts(&t.train_curve), chart::color(1)).styled(Style::Dashed));
             c
         })
         .collect();
     if !charts.is_empty() {
         let cols = 5.min(charts.len());
         let p = out.path(&format!("top{tag}.svg"));
-        plot::save_grid(
+        chart::save_grid(
             &p,
             &format!(
                 "{stage} search: best {} of {} trials (validation solid, train dashed)",
@@ -397,14 +397,18 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         sc.x_range = Some((s.lr_exp[0] - pad, s.lr_exp[1] + pad));
     }
     sc.series.push(
-        Series::line("trial", r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(), plot::color(0))
-            .styled(Style::Dots),
+        Series::line(
+            "trial",
+            r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(),
+            chart::color(0),
+        )
+        .styled(Style::Dots),
     );
     sc.series.push(
         Series::line(
             format!("best {}", top.min(r.len())),
             shown.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(),
-            plot::color(3),
+            chart::color(3),
         )
         .styled(Style::Dots),
     );
@@ -420,13 +424,13 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         pl.y_range = Some((s.wd_exp[0] - pad, s.wd_exp[1] + 4.0 * pad));
     }
     let pt = |t: &Trial| ((t.lr as f64).log10(), (t.weight_decay as f64).log10());
-    pl.series.push(Series::line("trial", r.iter().map(pt).collect(), plot::color(7)).styled(Style::Dots));
+    pl.series.push(Series::line("trial", r.iter().map(pt).collect(), chart::color(7)).styled(Style::Dots));
     pl.series.push(
-        Series::line("val ≥ 0.6", r.iter().filter(|t| t.val_acc >= 0.6).map(pt).collect(), plot::color(3))
+        Series::line("val ≥ 0.6", r.iter().filter(|t| t.val_acc >= 0.6).map(pt).collect(), chart::color(3))
             .styled(Style::Dots),
     );
     let p = out.path(&format!("scatter{tag}.svg"));
-    plot::save_grid(&p, &format!("{stage} search over {} trials", r.len()), 1, 2, &[sc, pl], (560, 420))?;
+    chart::save_grid(&p, &format!("{stage} search over {} trials", r.len()), 1, 2, &[sc, pl], (560, 420))?;
 
     out.line(format!("\n## {} search: {} trials\n", stage, r.len()));
     if let Some(s) = r.first().map(|t| &t.search) {
@@ -435,8 +439,7 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
             s.lr_exp[0], s.lr_exp[1], s.wd_exp[0], s.wd_exp[1], s.seed
         ));
     }
-    out.line("| rank | trial | val acc | train acc | lr | weight decay |");
-    out.line("|---|---|---|---|---|---|");
+    out.table_head(&["rank", "trial", "val acc", "train acc", "lr", "weight decay"]);
     for (k, t) in r.iter().take(10).enumerate() {
         out.line(format!(
             "| {} | {} | {} | {} | {:.3e} | {:.3e} |",

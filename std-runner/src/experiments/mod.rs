@@ -17,17 +17,16 @@ pub mod net;
 pub mod optimizers_2d;
 pub mod optimizers_mnist;
 pub mod overfit;
-pub mod plot;
 pub mod reference;
 pub mod smooth;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::budget::{self, Budget, OverBudget};
 use crate::data::Dataset;
+use crate::report::markdown;
 use crate::runfolder::{Mode, RunFolder};
 
 /// `staticgrad experiment <name>`.
@@ -338,31 +337,27 @@ impl Output {
         self.checks.push(c);
     }
 
+    /// Appends the header of a Markdown table with these columns to the summary.
+    pub fn table_head(&mut self, columns: &[&str]) {
+        self.summary.push_str(&markdown::table_head(columns));
+    }
+
     /// Writes `summary.md` (title, body, the checks, the files) and returns its text.
     pub fn finish(&mut self, title: &str) -> Result<String> {
         let mut s = format!("# {title}\n\n{}\n", self.summary.trim_end());
         if !self.checks.is_empty() {
-            s.push_str(
-                "\n## The book's claims, checked on this run\n\n| claim | holds | numbers |\n|---|---|---|\n",
-            );
+            s.push_str("\n## The book's claims, checked on this run\n\n");
+            s.push_str(&markdown::table_head(&["claim", "holds", "numbers"]));
             for c in &self.checks {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} |",
-                    c.claim,
+                s.push_str(&markdown::row(&[
+                    c.claim.as_str(),
                     if c.holds { "yes" } else { "**no**" },
-                    c.detail
-                );
+                    &c.detail,
+                ]));
             }
         }
         s.push_str("\n## Files\n\n");
-        for f in &self.files {
-            if f.ends_with(".svg") {
-                let _ = writeln!(s, "- [{f}]({f})\n\n  ![{f}]({f})");
-            } else {
-                let _ = writeln!(s, "- [{f}]({f})");
-            }
-        }
+        s.push_str(&markdown::file_list(&self.files));
         std::fs::write(self.dir.join("summary.md"), &s)?;
         Ok(s)
     }

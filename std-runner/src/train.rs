@@ -12,11 +12,11 @@ use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
-use crate::{RunError, interrupt};
+use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::mlp::Targets;
 use staticgrad::schedule::Schedule;
-use staticgrad::{Error, Node, Optimizer, ParamEntry, Params, Plan, Tape};
+use staticgrad::{Node, Optimizer, ParamEntry, Params, Plan, Tape};
 use std::time::Instant;
 
 /// A run ready to train: validated configuration, data and model spec.
@@ -37,7 +37,7 @@ pub struct Prepared {
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
 /// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
 /// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
-pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, RunError> {
+pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Error> {
     let m = spec.mlp();
     let mut p = m.try_plan(batch, opt).map_err(|e| {
         let setting = if m.try_plan(1, opt).is_err() {
@@ -45,7 +45,7 @@ pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Run
         } else {
             format!("--batch {batch}")
         };
-        RunError::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
+        Error::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
     })?;
     // Exact: `try_plan` being Ok bounds every eval-mode count at this batch.
     p.tape_floats = p.tape_floats.max(m.eval_tape_floats(batch));
@@ -55,13 +55,13 @@ pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Run
 
 /// Loads the data a configuration names: the training pool and, if the source has one, a test set.
 /// No memory budget; see [`load_data_within`].
-pub fn load_data(cfg: &TrainConfig) -> Result<Splits, RunError> {
+pub fn load_data(cfg: &TrainConfig) -> Result<Splits, Error> {
     load_data_within(cfg, &mut Budget::unlimited())
 }
 
 /// [`load_data`], charging every file's data (from its header, before reading it) and the
 /// held-out copies of the splits to `budget`.
-pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits, RunError> {
+pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits, Error> {
     let (mut pool, test) = if let Some(dir) = &cfg.mnist_dir {
         data::read_mnist_dir(dir, budget)?
     } else if let Some(csv) = &cfg.csv {
@@ -73,7 +73,7 @@ pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits
                 let mut d = data::read_csv_within(t, &fmt, budget)?;
                 d.source = t.display().to_string();
                 if d.features != train.features {
-                    return Err(RunError::input(format!(
+                    return Err(Error::input(format!(
                         "{}: {} features per row, the training file has {}",
                         t.display(),
                         d.features,
@@ -99,14 +99,14 @@ pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits
             need,
         )?;
     }
-    Ok(data::split(pool, test, cfg.val, cfg.test)?)
+    data::split(pool, test, cfg.val, cfg.test)
 }
 
 /// Checks that the model fits the data: input width = features, every label < classes.
-pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
+pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), Error> {
     let features = splits.train.features;
     if spec.widths[0] != features {
-        return Err(RunError::input(format!(
+        return Err(Error::input(format!(
             "--layers {}: the first width ({}) must equal the data's {features} features per example ({})",
             join(&spec.widths),
             spec.widths[0],
@@ -122,7 +122,7 @@ pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
 
 /// Validates the configuration, loads the data and checks the model fits it, within the memory
 /// budget of `cfg.max_memory` (or the default); see [`prepare_within`].
-pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, Error> {
     prepare_within(cfg, &mut Budget::from_flag(cfg.max_memory))
 }
 
@@ -130,7 +130,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
 /// `budget`, loads the data (each file charged from its header before it is read), checks the
 /// model fits it, and charges everything training will allocate ([`charge_training`]). Nothing
 /// is allocated beyond what was charged, and nothing is written.
-pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, RunError> {
+pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, Error> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
     let opt = model::optimizer(cfg)?;
@@ -139,7 +139,7 @@ pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared
     let splits = load_data_within(cfg, budget)?;
     check_fit(&spec, &splits)?;
     if splits.train.is_empty() {
-        return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
+        return Err(Error::input(format!("{}: no training examples", splits.train.source)));
     }
     let lr = cfg.lr.unwrap_or(opt.default_lr());
     let p = Prepared { cfg: cfg.clone(), splits, spec, opt, lr };
@@ -155,7 +155,7 @@ pub const RECORD_BYTES: u64 = 512;
 /// Charges the model's parameters, gradients, parameter table and optimizer state, three copies
 /// of the parameters and state (the outcome, a checkpoint and its bytes, the weights file), and
 /// refuses a model whose sizes overflow.
-pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), RunError> {
+pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), Error> {
     let m = spec.mlp();
     let pl = m.plan(1, opt);
     let floats = pl.param_floats.checked_add(pl.state_floats);
@@ -193,10 +193,10 @@ pub fn eval_rows(p: &Prepared) -> usize {
 
 /// The steps a run takes in all (`epochs × steps per epoch`), refused when it overflows or
 /// exceeds the schedules' step counter (a `u32`).
-pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
+pub fn total_steps(p: &Prepared) -> Result<u64, Error> {
     let spe = data::steps_per_epoch(p.splits.train.len(), batch_rows(p)) as u64;
     spe.checked_mul(p.cfg.epochs as u64).filter(|&t| t <= u64::from(u32::MAX)).ok_or_else(|| {
-        RunError::input(format!(
+        Error::input(format!(
             "--epochs {}: {} epochs of {spe} steps exceed {} steps in total",
             p.cfg.epochs,
             p.cfg.epochs,
@@ -207,7 +207,7 @@ pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
 
 /// The memory plan of a prepared run: the training step for the rows actually used, the tape also
 /// large enough for evaluation passes of [`eval_rows`].
-pub fn run_plan(p: &Prepared) -> Result<Plan, RunError> {
+pub fn run_plan(p: &Prepared) -> Result<Plan, Error> {
     let m = p.spec.mlp();
     let mut pl = plan(&p.spec, batch_rows(p), &p.opt)?;
     // Saturates rather than wraps; `charge_training` refuses a saturated count.
@@ -218,7 +218,7 @@ pub fn run_plan(p: &Prepared) -> Result<Plan, RunError> {
 /// Charges what training allocates besides the model: the tape for the rows actually used and for
 /// evaluation, the batch buffers, an epoch's example order, and the per-step and per-epoch records
 /// ([`RECORD_BYTES`] each) up to the last step of the run.
-pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), RunError> {
+pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), Error> {
     let (rows, eval) = (batch_rows(p), eval_rows(p));
     let features = p.splits.train.features;
     let pl = run_plan(p)?;
@@ -287,11 +287,11 @@ pub fn accuracy(
     params: &Params,
     data: &Dataset,
     batch: usize,
-) -> Result<Option<f32>, RunError> {
+) -> Result<Option<f32>, Error> {
     if data.is_empty() {
         return Ok(None);
     }
-    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(RunError::failure)?;
+    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(Error::failed)?;
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
@@ -300,19 +300,19 @@ type LastGood = Option<(String, u64)>;
 
 /// The error for a refused step. A non-finite loss or gradient is divergence (exit code 3): the
 /// message names the step and the last good checkpoint, which stays on disk.
-fn step_error(e: Error, step: u64, last: &LastGood) -> RunError {
+fn step_error(e: staticgrad::Error, step: u64, last: &LastGood) -> Error {
     match e {
-        Error::NonFinite { what, .. } => diverged(&format!("non-finite {what}"), step, last),
-        e => RunError::failure(format!("step {step}: {e}")),
+        staticgrad::Error::NonFinite { what, .. } => diverged(&format!("non-finite {what}"), step, last),
+        e => Error::failed(format!("step {step}: {e}")),
     }
 }
 
-fn diverged(what: &str, step: u64, last: &LastGood) -> RunError {
+fn diverged(what: &str, step: u64, last: &LastGood) -> Error {
     let last = match last {
         Some((file, at)) => format!("last good checkpoint: {file} (step {at})"),
         None => "no checkpoint was written (--checkpoint-every N keeps one)".into(),
     };
-    RunError::diverged(format!("training diverged: {what} at step {step} (try a smaller --lr); {last}"))
+    Error::diverged(format!("training diverged: {what} at step {step} (try a smaller --lr); {last}"))
 }
 
 /// Everything a checkpoint holds, borrowed from the loop.
@@ -329,7 +329,7 @@ struct Snapshot<'a> {
 
 /// Writes `checkpoint.bin` atomically, unless a parameter is not finite (then the previous
 /// checkpoint stays the last good one and this is divergence).
-fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), RunError> {
+fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error> {
     if let Some(i) = s.params.iter().position(|v| !v.is_finite()) {
         return Err(diverged(&format!("non-finite parameter (index {i})"), s.step, last));
     }
@@ -347,7 +347,7 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), RunEr
         params: s.params.to_vec(),
         state: s.state.to_vec(),
     };
-    let path = out.write(checkpoint::FILE, &ck.to_bytes()).map_err(RunError::failure)?;
+    let path = out.write(checkpoint::FILE, &ck.to_bytes())?;
     *last = Some((path.display().to_string(), s.step));
     Ok(())
 }
@@ -359,7 +359,7 @@ pub fn train(
     resume: Option<&Checkpoint>,
     mut out: Option<&mut OutDir>,
     progress: bool,
-) -> Result<Outcome, RunError> {
+) -> Result<Outcome, Error> {
     let cfg = &p.cfg;
     let mlp = p.spec.mlp();
     let train = &p.splits.train;
@@ -385,13 +385,13 @@ pub fn train(
     let mut nodes = vec![Node::EMPTY; pl.tape_nodes];
     let mut params = Params::new(&mut values, &mut grads, &mut table);
     let mut tape = Tape::new(&mut floats, &mut nodes);
-    mlp.alloc(&mut params).map_err(RunError::failure)?;
-    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(RunError::failure)?;
+    mlp.alloc(&mut params).map_err(Error::failed)?;
+    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
 
     let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
     if let Some(ck) = resume {
         if ck.params.len() != params.len() || ck.state.len() != state.len() {
-            return Err(RunError::input(format!(
+            return Err(Error::input(format!(
                 "checkpoint holds {} parameter and {} state floats, the model needs {} and {}",
                 ck.params.len(),
                 ck.state.len(),
@@ -435,7 +435,7 @@ pub fn train(
         if interrupt::requested() {
             bar.finish_and_clear();
             let Some(out) = out.as_deref_mut() else {
-                return Err(RunError::interrupted(format!(
+                return Err(Error::interrupted(format!(
                     "interrupted at step {step}; nothing saved (no output folder)"
                 )));
             };
@@ -452,7 +452,7 @@ pub fn train(
                 };
                 save(out, &snap, &mut last_good)?;
             }
-            return Err(RunError::interrupted(format!(
+            return Err(Error::interrupted(format!(
                 "interrupted at step {step}; checkpoint saved in {}, continue with: staticgrad train --resume {}",
                 out.path.join(checkpoint::FILE).display(),
                 out.path.display()
@@ -542,14 +542,14 @@ pub fn epoch_line(r: &EpochRecord, of: usize) -> String {
 
 /// Writes the run's outputs into `out`, all or none: the weights and the report
 /// ([`crate::report::run::files`]).
-pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), RunError> {
+pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), Error> {
     let desc = p.spec.desc()?;
     let weights = checkpoint::encode_weights(&desc, &o.params);
     let report = crate::report::run::files(p, o, &desc.to_string())?;
     let mut files: Vec<(&str, &[u8])> = vec![(checkpoint::WEIGHTS, &weights)];
     files.extend(report.iter().map(|(name, text)| (*name, text.as_bytes())));
     // All or none: a full disk halfway leaves no report linking files of another run.
-    out.write_all(&files).map_err(RunError::failure)
+    out.write_all(&files)
 }
 
 #[cfg(test)]
@@ -576,11 +576,12 @@ mod tests {
     fn the_step_total_is_checked() {
         let cfg = TrainConfig { epochs: 1 << 60, ..TrainConfig::default() };
         let e = prepare_within(&cfg, &mut Budget::unlimited()).unwrap_err();
-        assert_eq!(e.code, 2);
+        assert_eq!(e.code(), 2);
         assert!(
-            e.msg.starts_with("--epochs 1152921504606846976:") && e.msg.contains("steps in total"),
+            e.message().starts_with("--epochs 1152921504606846976:")
+                && e.message().contains("steps in total"),
             "{}",
-            e.msg
+            e.message()
         );
     }
 }

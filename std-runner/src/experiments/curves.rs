@@ -8,9 +8,10 @@ use rayon::prelude::*;
 use staticgrad::mlp::MlpSpec;
 use staticgrad::optim::Optimizer;
 
+use super::Result;
 use super::net::{Net, NetStorage};
 use super::smooth::smooth_curve;
-use super::{ExpError, Result};
+use crate::Error;
 use crate::data::Dataset;
 
 /// One network of a comparison.
@@ -74,7 +75,7 @@ pub fn compare(
     seed: u64,
 ) -> Result<Vec<Curve>> {
     if train.is_empty() || batch == 0 || iters == 0 {
-        return Err(ExpError::Input("need training images, a positive batch size and iterations".into()));
+        return Err(Error::Input("need training images, a positive batch size and iterations".into()));
     }
     let mut stores: Vec<NetStorage> =
         contenders.iter().map(|c| NetStorage::new(&c.spec, &c.opt, batch)).collect();

@@ -13,7 +13,8 @@ use staticgrad::{Dropout, DropoutForm};
 use crate::budget::Budget;
 
 use super::overfit::{self, AccCurves, book_final, train_curves};
-use super::{Check, ExpError, Output, Result, fmt};
+use super::{Check, Output, Result, fmt};
+use crate::Error;
 
 /// Settings of `staticgrad experiment dropout`.
 #[derive(clap::Args, Clone, Debug)]
@@ -85,7 +86,7 @@ pub fn run(args: &Args) -> Result<Report> {
         ratio: args.ratio,
         form: if args.inverted { DropoutForm::Inverted } else { DropoutForm::Book },
     };
-    d.validate().map_err(|_| ExpError::Input(format!("--ratio {} is not in [0, 1)", args.ratio)))?;
+    d.validate().map_err(|_| Error::Input(format!("--ratio {} is not in [0, 1)", args.ratio)))?;
     let (train, test) = overfit::split(args.samples, args.test)?;
     let w = overfit::widths(args.hidden);
     let spec = MlpSpec::new(&w)

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::budget::{self, Budget, OverBudget};
+use crate::Error;
+use crate::budget::{self, Budget};
 use crate::data::Dataset;
 use crate::report::markdown;
 use crate::runfolder::{Mode, RunFolder};
@@ -157,68 +158,18 @@ impl ExperimentCmd {
             let folder = RunFolder::claim(dir, mode)?;
             let res = self.with_out(folder.dir()).run();
             return match res {
-                Ok(()) => folder.commit().map(drop).map_err(|e| ExpError::Io(std::io::Error::other(e))),
+                Ok(()) => folder.commit().map(drop),
                 Err(e) => {
                     // An interrupted search saved its finished trials, a failed one logged them:
                     // they stay, for `hpsearch merge`.
                     let log = folder.dir().join("trials.done.jsonl");
                     let logged = std::fs::metadata(log).is_ok_and(|m| m.len() > 0);
-                    folder.abandon(logged || matches!(e, ExpError::Interrupted(_)));
+                    folder.abandon(logged || matches!(e, Error::Interrupted(_)));
                     Err(e)
                 }
             };
         };
         all::run_claimed(a, force, max_memory)
-    }
-}
-
-/// What can stop an experiment.
-#[derive(Debug)]
-pub enum ExpError {
-    /// A flag or input the caller got wrong (exit code 2).
-    Input(String),
-    /// Reading data or writing results failed.
-    Io(std::io::Error),
-    /// The core refused an operation.
-    Core(staticgrad::Error),
-    /// Ctrl-C: what was finished is saved; the message says where (exit code 130).
-    Interrupted(String),
-}
-
-impl std::fmt::Display for ExpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExpError::Input(s) => f.write_str(s),
-            ExpError::Io(e) => write!(f, "{e}"),
-            ExpError::Core(e) => write!(f, "{e}"),
-            ExpError::Interrupted(s) => f.write_str(s),
-        }
-    }
-}
-
-impl std::error::Error for ExpError {}
-
-impl From<std::io::Error> for ExpError {
-    fn from(e: std::io::Error) -> Self {
-        ExpError::Io(e)
-    }
-}
-
-impl From<staticgrad::Error> for ExpError {
-    fn from(e: staticgrad::Error) -> Self {
-        ExpError::Core(e)
-    }
-}
-
-impl From<crate::data::DataError> for ExpError {
-    fn from(e: crate::data::DataError) -> Self {
-        ExpError::Input(e.to_string())
-    }
-}
-
-impl From<OverBudget> for ExpError {
-    fn from(e: OverBudget) -> Self {
-        ExpError::Input(e.0)
     }
 }
 
@@ -238,14 +189,8 @@ pub fn bundled_bytes(rows: usize) -> Option<u64> {
     budget::sum(&[Dataset::bytes_for(n, 784, 1), Dataset::bytes_for(rows.min(n), 784, 1)])
 }
 
-impl From<serde_json::Error> for ExpError {
-    fn from(e: serde_json::Error) -> Self {
-        ExpError::Io(std::io::Error::other(e))
-    }
-}
-
 /// Result of the experiment functions.
-pub type Result<T> = std::result::Result<T, ExpError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// One claim of the book checked against our numbers.
 #[derive(Clone, Debug, PartialEq)]

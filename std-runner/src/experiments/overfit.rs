@@ -13,7 +13,8 @@ use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
 use super::net::{Net, NetStorage};
-use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use super::{Check, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::Error;
 use crate::budget::{self, Budget};
 use crate::data::Dataset;
 use crate::data::below;
@@ -112,7 +113,7 @@ pub fn train_curves(
     seed: u64,
 ) -> Result<AccCurves> {
     if epochs == 0 || batch == 0 {
-        return Err(ExpError::Input("--epochs and --batch must be positive".into()));
+        return Err(Error::Input("--epochs and --batch must be positive".into()));
     }
     let mut st = NetStorage::new(&spec, &opt, batch);
     let mut net = Net::new(spec, opt, &mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;

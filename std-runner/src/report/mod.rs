@@ -19,6 +19,7 @@ pub mod run;
 
 pub use metrics::{EpochRecord, StepRecord};
 
+use crate::Error;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -60,19 +61,19 @@ impl OutDir {
     }
 
     /// Atomically writes `name` in the folder.
-    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
         let p = self.path.join(name);
-        write_atomic(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        write_atomic(&p, bytes).map_err(|e| Error::output(format!("{}: {e}", p.display())))?;
         Ok(p)
     }
 
     /// Writes every file or none: each to a temporary name (fsync), then all renamed into place.
     /// A failure (a full disk) removes the temporary files and leaves the folder's files as they
     /// were, so a report never links files of another run.
-    pub fn write_all(&mut self, files: &[(&str, &[u8])]) -> Result<(), String> {
+    pub fn write_all(&mut self, files: &[(&str, &[u8])]) -> Result<(), Error> {
         let tmp = |name: &str| self.path.join(format!(".{name}.tmp"));
         let mut done: Vec<PathBuf> = Vec::new();
-        let mut staged = || -> Result<(), String> {
+        let mut staged = || -> Result<(), Error> {
             for (name, bytes) in files {
                 let t = tmp(name);
                 done.push(t.clone());
@@ -81,7 +82,7 @@ impl OutDir {
                     f.write_all(bytes)?;
                     f.sync_all()
                 })();
-                res.map_err(|e| format!("{}: {e}", self.path.join(name).display()))?;
+                res.map_err(|e| Error::output(format!("{}: {e}", self.path.join(name).display())))?;
             }
             Ok(())
         };
@@ -93,7 +94,7 @@ impl OutDir {
         }
         for (name, _) in files {
             let p = self.path.join(name);
-            std::fs::rename(tmp(name), &p).map_err(|e| format!("{}: {e}", p.display()))?;
+            std::fs::rename(tmp(name), &p).map_err(|e| Error::output(format!("{}: {e}", p.display())))?;
         }
         if let Ok(d) = std::fs::File::open(&self.path) {
             let _ = d.sync_all();
@@ -121,7 +122,7 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"new");
         // A name that cannot be written (its folder does not exist): nothing changes.
         let err = out.write_all(&[("a.txt", b"newer"), ("no/c.txt", b"c")]).unwrap_err();
-        assert!(err.contains("c.txt"), "{err}");
+        assert!(matches!(&err, Error::Output(m) if m.contains("c.txt")), "{err}");
         assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"new");
         assert_eq!(names(&out.path).len(), 2, "no temporary file left");
     }

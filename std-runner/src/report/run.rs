@@ -6,7 +6,7 @@ use super::chart::chart_svg;
 use super::markdown::{key_value, pct, row, table_head_right};
 use super::metrics::{accuracy_chart, loss_chart, metrics_csv, metrics_jsonl};
 use super::plan::{plan_json, plan_table};
-use crate::RunError;
+use crate::Error;
 use crate::config::{ScheduleName, join};
 use crate::train::{Outcome, Prepared};
 
@@ -15,14 +15,14 @@ pub const FIGURE_SIZE: (u32, u32) = (800, 480);
 
 /// The report files of a run, `(name, text)` in the order they are written. `model` names the
 /// model in titles and `summary.json` (the weights file's description).
-pub fn files(p: &Prepared, o: &Outcome, model: &str) -> Result<Vec<(&'static str, String)>, RunError> {
+pub fn files(p: &Prepared, o: &Outcome, model: &str) -> Result<Vec<(&'static str, String)>, Error> {
     let sched = match p.cfg.schedule {
         ScheduleName::Constant => "",
         ScheduleName::Cosine => " cosine",
     };
     let title = format!("{model}, {} lr {}{sched}", p.cfg.optimizer, p.lr);
     let figure = |name: &str, chart| {
-        chart_svg(&chart, FIGURE_SIZE).map_err(|e| RunError::failure(format!("{name} plot: {e}")))
+        chart_svg(&chart, FIGURE_SIZE).map_err(|e| Error::failed(format!("{name} plot: {e}")))
     };
     let loss = figure("loss", loss_chart(&o.steps, &o.epochs, &format!("Training loss — {title}")))?;
     let acc = figure("accuracy", accuracy_chart(&o.epochs, &format!("Accuracy — {title}")))?;

@@ -345,14 +345,13 @@ pub fn run(args: &Args) -> Result<Report> {
             let j = |f: &dyn Fn(&LayerStats) -> f64| {
                 s.iter().map(|l| format!("{:.3}", f(l))).collect::<Vec<_>>().join(" → ")
             };
-            out.line(format!(
-                "| {} | {} | {} | {} | {} |",
-                act.name(),
-                iname,
+            out.row(&[
+                act.name().to_string(),
+                iname.to_string(),
                 j(&|l| l.mean),
                 j(&|l| l.std),
-                j(&|l| l.frac_lt_005 + l.frac_gt_095)
-            ));
+                j(&|l| l.frac_lt_005 + l.frac_gt_095),
+            ]);
         }
     }
     out.line(

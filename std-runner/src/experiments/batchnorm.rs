@@ -271,13 +271,13 @@ pub fn run(args: &Args) -> Result<Report> {
         let b = book_for(r.w).map_or("—".to_string(), |(p, b)| format!("{} / {}", fmt(p), fmt(b)));
         let div =
             r.plain_diverged.map_or(String::new(), |s| format!(" (diverged at step {s}: NaN → class 0)"));
-        out.line(format!(
-            "| {} | {} | {}{div} | {} | {b} |",
-            i + 1,
+        out.row(&[
+            (i + 1).to_string(),
             fmt(r.w),
-            fmt(last(&r.plain)),
-            fmt(last(&r.bn))
-        ));
+            format!("{}{div}", fmt(last(&r.plain))),
+            fmt(last(&r.bn)),
+            b,
+        ]);
     }
     let book_wins = book_runs
         .iter()

@@ -229,15 +229,16 @@ pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[Boo
             )
         });
         let nb = b.map_or("—".into(), |b| fmt(b.notebook_1900));
-        out.line(format!(
-            "| {} | {} | {} | {} | {} | {} | {bs} | {nb} |",
-            c.name,
-            c.lr,
+        out.row(&[
+            c.name.clone(),
+            c.lr.to_string(),
             fmt(c.mean_last(100)),
             fmt(c.final_smoothed()),
             c.first_below(0.5).map_or("never".into(), |v| v.to_string()),
             fmt(c.test_acc),
-        ));
+            bs,
+            nb,
+        ]);
     }
     Ok(())
 }

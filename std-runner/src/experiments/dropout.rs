@@ -133,13 +133,7 @@ pub fn run(args: &Args) -> Result<Report> {
         let b = k
             .and_then(book_final)
             .map_or("—".into(), |(t, s)| format!("{} / {} / {}", fmt(t), fmt(s), fmt(t - s)));
-        out.line(format!(
-            "| {} | {} | {} | {} | {b} |",
-            r.name,
-            fmt(r.final_train()),
-            fmt(r.final_test()),
-            fmt(r.gap())
-        ));
+        out.row(&[r.name.to_string(), fmt(r.final_train()), fmt(r.final_test()), fmt(r.gap()), b]);
     }
     out.line(
         "\nBook: with dropout the train/test gap closes and train accuracy no longer reaches 100 % (the notebook's \

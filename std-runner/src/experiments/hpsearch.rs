@@ -438,15 +438,14 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
     }
     out.table_head(&["rank", "trial", "val acc", "train acc", "lr", "weight decay"]);
     for (k, t) in r.iter().take(10).enumerate() {
-        out.line(format!(
-            "| {} | {} | {} | {} | {:.3e} | {:.3e} |",
-            k + 1,
-            t.trial,
+        out.row(&[
+            (k + 1).to_string(),
+            t.trial.to_string(),
             fmt(t.val_acc),
             fmt(t.train_acc),
-            t.lr,
-            t.weight_decay
-        ));
+            format!("{:.3e}", t.lr),
+            format!("{:.3e}", t.weight_decay),
+        ]);
     }
     let good: Vec<&Trial> = r.iter().filter(|t| t.val_acc >= 0.6).collect();
     let lr_lo = good.iter().map(|t| t.lr).fold(f32::INFINITY, f32::min);

@@ -287,6 +287,11 @@ impl Output {
         self.summary.push_str(&markdown::table_head(columns));
     }
 
+    /// Appends one row of a Markdown table to the summary.
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+        self.summary.push_str(&markdown::row(cells));
+    }
+
     /// Writes `summary.md` (title, body, the checks, the files) and returns its text.
     pub fn finish(&mut self, title: &str) -> Result<String> {
         let mut s = format!("# {title}\n\n{}\n", self.summary.trim_end());

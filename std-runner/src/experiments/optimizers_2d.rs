@@ -241,7 +241,7 @@ pub fn run(args: &Args) -> Result<Report> {
     ]);
     for (c, r) in CASES.iter().zip(&rules) {
         let dev = r.max_abs_dev.map_or("—".to_string(), |d| format!("{d:.2e}"));
-        out.line(format!("| {} | {} | {} | {} | {dev} |", c.name, c.lr, fmt(r.f_final), fmt(c.book_f)));
+        out.row(&[c.name.to_string(), c.lr.to_string(), fmt(r.f_final), fmt(c.book_f), dev]);
     }
     let order: Vec<&str> = by_f.iter().map(|&i| rules[i].name).collect();
     out.line(format!("\nOrder of the final f values here: {}.", order.join(" < ")));

@@ -292,13 +292,7 @@ pub fn run(args: &Args) -> Result<Report> {
     for (r, key) in [(&plain, "overfit_wd0"), (&decay, "overfit_wd01")] {
         let b = book_final(key)
             .map_or("—".into(), |(t, s)| format!("{} / {} / {}", fmt(t), fmt(s), fmt(t - s)));
-        out.line(format!(
-            "| {} | {} | {} | {} | {b} |",
-            r.name,
-            fmt(r.final_train()),
-            fmt(r.final_test()),
-            fmt(r.gap())
-        ));
+        out.row(&[r.name.to_string(), fmt(r.final_train()), fmt(r.final_test()), fmt(r.gap()), b]);
     }
     let first_one = plain.train.iter().position(|&a| a >= 1.0);
     out.line(format!(

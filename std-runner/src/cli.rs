@@ -356,7 +356,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Plan(a)) => plan_cmd(&a),
         Some(Command::Eval(a)) => eval_cmd(&a),
         Some(Command::Export(a)) => export_cmd(&a),
-        Some(Command::Bench(a)) => bench::run(&a).map_err(|e| Error::input(format!("bench: {e}"))),
+        Some(Command::Bench(a)) => bench::run(&a).map_err(|e| e.context("bench")),
         Some(Command::Experiment { force, max_memory, which }) => {
             which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))
         }

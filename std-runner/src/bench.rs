@@ -344,29 +344,28 @@ fn best(prefs: &[Kernels]) -> Kernels {
 }
 
 /// Runs the benchmark (or, with `--check`, prints the losses of steps 0 and 9).
-pub fn run(args: &BenchArgs) -> Result<(), String> {
+pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     let (workload, check) = (args.workload.as_str(), args.check);
     let w = Workload::by_name(workload)
-        .ok_or_else(|| format!("unknown workload {workload:?} (tiny|book|twolayer)"))?;
+        .ok_or_else(|| crate::Error::input(format!("unknown workload {workload:?} (tiny|book|twolayer)")))?;
     let choice = match args.kernels {
         Some(k) => k,
-        None => KernelChoice::from_env()?,
+        None => KernelChoice::from_env().map_err(crate::Error::input)?,
     };
     let running = choice.apply();
     if matches!(choice, KernelChoice::Fast | KernelChoice::Avx2Fast) && running.bit_exact() {
-        return Err("--kernels fast needs an x86-64 CPU with AVX2 and FMA".into());
+        return Err(crate::Error::input("--kernels fast needs an x86-64 CPU with AVX2 and FMA"));
     }
     crate::budget::Budget::from_flag(args.max_memory)
-        .charge(&format!("bench {}: parameters, tape and data", w.name), Storage::bytes(&w))
-        .map_err(|e| e.0)?;
+        .charge(&format!("bench {}: parameters, tape and data", w.name), Storage::bytes(&w))?;
     eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
     let mut storage = Storage::new(&w);
-    let (mut params, mut tape, t) = storage.split(&w).map_err(|e| e.to_string())?;
+    let (mut params, mut tape, t) = storage.split(&w)?;
     let peer = if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" };
     if check {
         let mut losses = [0f32; 10];
         for (s, l) in losses.iter_mut().enumerate() {
-            *l = t.step(s, &mut tape, &mut params).map_err(|e| e.to_string())?;
+            *l = t.step(s, &mut tape, &mut params)?;
         }
         println!("peer={peer} workload={} check_loss0={:.6} check_loss9={:.6}", w.name, losses[0], losses[9]);
         return Ok(());
@@ -383,7 +382,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         w.flops()
     );
     match err {
-        Some(e) => Err(e.to_string()),
+        Some(e) => Err(e.into()),
         None => Ok(()),
     }
 }

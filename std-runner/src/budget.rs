@@ -31,12 +31,6 @@ impl fmt::Display for OverBudget {
 
 impl std::error::Error for OverBudget {}
 
-impl From<OverBudget> for crate::RunError {
-    fn from(e: OverBudget) -> Self {
-        crate::RunError::input(e)
-    }
-}
-
 /// A memory limit and what has been charged against it so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {

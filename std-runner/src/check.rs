@@ -15,18 +15,6 @@ impl Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-impl From<Invalid> for crate::RunError {
-    fn from(e: Invalid) -> Self {
-        crate::RunError::input(e.0)
-    }
-}
-
-impl From<Invalid> for crate::experiments::ExpError {
-    fn from(e: Invalid) -> Self {
-        crate::experiments::ExpError::Input(e.0)
-    }
-}
-
 /// The refusal of `flag` with value `v`.
 pub fn refuse(flag: &str, v: impl Display, why: impl Display) -> Invalid {
     Invalid(format!("{flag} {v}: {why}"))

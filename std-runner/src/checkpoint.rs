@@ -12,7 +12,7 @@
 //! Final weights use the core's format ([`staticgrad::weights`]), which a firmware reads without
 //! allocating.
 
-use crate::RunError;
+use crate::Error;
 use crate::budget::Budget;
 use crate::config::TrainConfig;
 use crate::report::{EpochRecord, StepRecord};
@@ -125,21 +125,21 @@ impl Checkpoint {
     }
 
     /// Reads `dir/checkpoint.bin` (or the file itself if `path` is a file).
-    pub fn load(path: &Path) -> Result<Checkpoint, RunError> {
+    pub fn load(path: &Path) -> Result<Checkpoint, Error> {
         Checkpoint::load_within(path, &mut Budget::unlimited())
     }
 
     /// [`Checkpoint::load`], charging twice the file's size (its bytes and what they decode to,
     /// which is no larger) to `budget` before reading it.
-    pub fn load_within(path: &Path, budget: &mut Budget) -> Result<Checkpoint, RunError> {
+    pub fn load_within(path: &Path, budget: &mut Budget) -> Result<Checkpoint, Error> {
         let file = if path.is_dir() { path.join(FILE) } else { path.to_path_buf() };
         let len = std::fs::metadata(&file)
-            .map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?
+            .map_err(|e| Error::input(format!("{}: {}", file.display(), io(&e))))?
             .len();
         budget.charge(&format!("--resume {}: {len} bytes", file.display()), len.checked_mul(2))?;
         let bytes = crate::budget::read_at_most(&file, len)
-            .map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?;
-        Checkpoint::from_bytes(&bytes).map_err(|c| RunError::input(format!("{}: {c}", file.display())))
+            .map_err(|e| Error::input(format!("{}: {}", file.display(), io(&e))))?;
+        Checkpoint::from_bytes(&bytes).map_err(|c| Error::input(format!("{}: {c}", file.display())))
     }
 }
 
@@ -162,27 +162,26 @@ pub fn weights_path(p: &Path) -> PathBuf {
 }
 
 /// Reads and validates a weights file; returns its spec and parameter values.
-pub fn load_weights(path: &Path) -> Result<(ModelDesc, Vec<f32>), RunError> {
+pub fn load_weights(path: &Path) -> Result<(ModelDesc, Vec<f32>), Error> {
     load_weights_within(path, &mut Budget::unlimited())
 }
 
 /// [`load_weights`], charging the file's bytes (before reading) and its parameters (before
 /// decoding them) to `budget`.
-pub fn load_weights_within(path: &Path, budget: &mut Budget) -> Result<(ModelDesc, Vec<f32>), RunError> {
+pub fn load_weights_within(path: &Path, budget: &mut Budget) -> Result<(ModelDesc, Vec<f32>), Error> {
     let file = weights_path(path);
-    let len = std::fs::metadata(&file)
-        .map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?
-        .len();
+    let len =
+        std::fs::metadata(&file).map_err(|e| Error::input(format!("{}: {}", file.display(), io(&e))))?.len();
     budget.charge(&format!("--weights {}: {len} bytes", file.display()), Some(len))?;
     let bytes = crate::budget::read_at_most(&file, len)
-        .map_err(|e| RunError::input(format!("{}: {}", file.display(), io(&e))))?;
-    let view = weights::parse(&bytes).map_err(|e| RunError::input(format!("{}: {e}", file.display())))?;
+        .map_err(|e| Error::input(format!("{}: {}", file.display(), io(&e))))?;
+    let view = weights::parse(&bytes).map_err(|e| Error::input(format!("{}: {e}", file.display())))?;
     budget.charge(
         &format!("--weights {}: {} parameters", file.display(), view.param_count()),
         crate::budget::of::<f32>(view.param_count()),
     )?;
     let mut params = vec![0.0; view.param_count()];
-    view.read_params(&mut params).map_err(|e| RunError::input(format!("{}: {e}", file.display())))?;
+    view.read_params(&mut params).map_err(|e| Error::input(format!("{}: {e}", file.display())))?;
     Ok((view.desc(), params))
 }
 

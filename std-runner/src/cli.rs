@@ -11,7 +11,7 @@ use crate::model::{self, ModelSpec};
 use crate::report::OutDir;
 use crate::runfolder::{Mode, RunFolder};
 use crate::train::{self, Prepared};
-use crate::{RunError, bench};
+use crate::{Error, bench};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use staticgrad::{Node, ParamEntry, Params, Tape};
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// Defaults, then the config file, then flags.
-    pub fn config(&self) -> Result<TrainConfig, RunError> {
+    pub fn config(&self) -> Result<TrainConfig, Error> {
         let mut c = match &self.config {
             Some(p) => TrainConfig::from_toml_file(p)?,
             None => TrainConfig::default(),
@@ -328,10 +328,7 @@ pub fn main() -> i32 {
     }
     match run(cli) {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("staticgrad: error: {e}");
-            e.code
-        }
+        Err(e) => e.exit(),
     }
 }
 
@@ -348,27 +345,20 @@ fn parse_error(e: &clap::Error) -> i32 {
     let text = e.render().to_string();
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("staticgrad: error: {first} (see --help)");
-    2
+    Error::input(format!("{first} (see --help)")).exit()
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), RunError> {
+pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         None => train_cmd(&TrainArgs::default(), true),
         Some(Command::Train(a)) => train_cmd(&a, false),
         Some(Command::Plan(a)) => plan_cmd(&a),
         Some(Command::Eval(a)) => eval_cmd(&a),
         Some(Command::Export(a)) => export_cmd(&a),
-        Some(Command::Bench(a)) => bench::run(&a).map_err(|e| RunError::input(format!("bench: {e}"))),
+        Some(Command::Bench(a)) => bench::run(&a).map_err(|e| e.context("bench")),
         Some(Command::Experiment { force, max_memory, which }) => {
-            which.run_claimed(force, max_memory).map_err(|e| match e {
-                crate::experiments::ExpError::Input(_) => RunError::input(format!("experiment: {e}")),
-                crate::experiments::ExpError::Interrupted(_) => {
-                    RunError::interrupted(format!("experiment: {e}"))
-                }
-                _ => RunError::failure(format!("experiment: {e}")),
-            })
+            which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))
         }
     }
 }
@@ -397,7 +387,7 @@ pub fn default_out_dir() -> PathBuf {
     p
 }
 
-fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
+fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), Error> {
     // Everything the run will hold is charged to the budget before it is allocated: a
     // checkpoint to resume from, the model, the data, the tape, the metrics.
     let mut budget = match (&a.resume, &a.config) {
@@ -436,7 +426,7 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
     if let (Some(ck), Some(m)) = (&resume, cfg.max_steps)
         && m <= ck.meta.step
     {
-        return Err(RunError::input(format!(
+        return Err(Error::input(format!(
             "--max-steps {m}: the checkpoint is already at step {}; give a larger total",
             ck.meta.step
         )));
@@ -458,7 +448,7 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), RunError> {
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     match result {
         Ok(o) => {
-            let dir = folder.commit().map_err(RunError::failure)?;
+            let dir = folder.commit()?;
             summarize(&p, &o, &dir);
             Ok(())
         }
@@ -538,7 +528,7 @@ fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
     println!("report: {}", out.join("report.md").display());
 }
 
-fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
+fn plan_cmd(a: &PlanArgs) -> Result<(), Error> {
     let cfg = TrainConfig {
         layers: a.layers.clone(),
         batchnorm: a.batchnorm,
@@ -552,7 +542,7 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
     let opt = model::optimizer(&cfg)?;
     let pl = train::plan(&spec, a.batch, &opt)?;
     println!("memory plan of {}, batch {}, {} (training step)\n", spec.desc_string(), a.batch, opt.name());
-    print!("{}", train::plan_table(&pl));
+    print!("{}", crate::report::plan::plan_table(&pl));
     println!("\nfor a firmware:");
     println!(
         "    static mut PARAMS: [f32; {}] = [0.0; {}];  // and as many gradient floats",
@@ -568,19 +558,19 @@ fn plan_cmd(a: &PlanArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
+fn eval_cmd(a: &EvalArgs) -> Result<(), Error> {
     let mut cfg = TrainConfig::default();
     a.data.apply(&mut cfg);
     cfg.validate()?;
     if a.batch == 0 {
-        return Err(RunError::input("--batch 0: the batch size must be at least 1"));
+        return Err(Error::input("--batch 0: the batch size must be at least 1"));
     }
     let mut budget = Budget::from_flag(a.max_memory);
     let (desc, values) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let wpath = checkpoint::weights_path(&a.weights);
     let spec = ModelSpec::from_desc(&desc)?;
     // The widths come from the file: every size fits in usize before anything is charged.
-    spec.mlp().validate().map_err(|e| RunError::input(format!("{}: model {desc}: {e}", wpath.display())))?;
+    spec.mlp().validate().map_err(|e| Error::input(format!("{}: model {desc}: {e}", wpath.display())))?;
     train::plan(&spec, 1, &staticgrad::Optimizer::sgd())?;
     let mlp = spec.mlp();
     let need = budget::sum(&[
@@ -590,9 +580,9 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
     budget.charge(&format!("{}: the model {desc}", wpath.display()), need)?;
     let splits = train::load_data_within(&cfg, &mut budget)?;
     train::check_fit(&spec, &splits)
-        .map_err(|e| RunError::input(format!("{}: {} (weights hold {desc})", wpath.display(), e.msg)))?;
+        .map_err(|e| Error::input(format!("{}: {} (weights hold {desc})", wpath.display(), e.message())))?;
     if values.len() != mlp.param_len() {
-        return Err(RunError::input(format!(
+        return Err(Error::input(format!(
             "{}: {} parameters, the model {desc} needs {}",
             wpath.display(),
             values.len(),
@@ -603,7 +593,7 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), RunError> {
     let mut g = vec![0.0f32; mlp.param_len()];
     let mut table = vec![ParamEntry::EMPTY; mlp.param_tensors()];
     let mut params = Params::new(&mut v, &mut g, &mut table);
-    mlp.alloc(&mut params).map_err(RunError::failure)?;
+    mlp.alloc(&mut params).map_err(Error::failed)?;
     params.values_mut().copy_from_slice(&values);
     let (set, name) =
         if splits.test.is_empty() { (&splits.train, "training") } else { (&splits.test, "test") };
@@ -635,10 +625,10 @@ pub fn rust_source(
     desc: &staticgrad::weights::ModelDesc,
     params: &[f32],
     from: &str,
-) -> Result<String, RunError> {
+) -> Result<String, Error> {
     use std::fmt::Write as _;
     if let Some(i) = params.iter().position(|v| !v.is_finite()) {
-        return Err(RunError::input(format!("{from}: parameter {i} is not finite")));
+        return Err(Error::input(format!("{from}: parameter {i} is not finite")));
     }
     let widths: Vec<usize> = desc.widths().iter().map(|&w| w as usize).collect();
     let mut s = String::new();
@@ -671,20 +661,20 @@ pub fn rust_source(
 /// Where `export --out PATH` writes: PATH itself if it is a regular file or does not exist; the
 /// file a symlink points to (written through, the link stays a link); anything else that is not
 /// a regular file (a FIFO, a device, a socket, a folder) is refused, never replaced by a rename.
-fn export_destination(path: &Path) -> Result<PathBuf, RunError> {
+fn export_destination(path: &Path) -> Result<PathBuf, Error> {
     use std::os::unix::fs::FileTypeExt as _;
     let mut p = path.to_path_buf();
     // Follow a chain of symlinks (at most 40, as the kernel does) to what they name.
     for _ in 0..40 {
         let m = match std::fs::symlink_metadata(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(p),
-            Err(e) => return Err(RunError::input(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(Error::input(format!("{}: {e}", path.display()))),
             Ok(m) => m,
         };
         let t = m.file_type();
         if t.is_symlink() {
             let target =
-                std::fs::read_link(&p).map_err(|e| RunError::input(format!("{}: {e}", path.display())))?;
+                std::fs::read_link(&p).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
             p = p.parent().map_or(target.clone(), |d| d.join(&target));
             continue;
         }
@@ -703,19 +693,19 @@ fn export_destination(path: &Path) -> Result<PathBuf, RunError> {
             "not a regular file"
         };
         let via = if p == path { String::new() } else { format!(" (via symlink to {})", p.display()) };
-        return Err(RunError::input(format!(
+        return Err(Error::input(format!(
             "{}: is {what}{via}; export writes regular files only (--out - writes to stdout)",
             path.display()
         )));
     }
-    Err(RunError::input(format!("{}: too many levels of symbolic links", path.display())))
+    Err(Error::input(format!("{}: too many levels of symbolic links", path.display())))
 }
 
 /// Bytes of Rust source per parameter, at most: `{v:?}` of an `f32` is at most 15 characters,
 /// plus `, ` and its share of a line and of the line's eight formatted strings.
 pub const RUST_BYTES_PER_PARAM: u64 = 64;
 
-fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
+fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
     let mut budget = Budget::from_flag(a.max_memory);
     let (desc, params) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let src = checkpoint::weights_path(&a.weights);
@@ -736,11 +726,11 @@ fn export_cmd(a: &ExportArgs) -> Result<(), RunError> {
         .unwrap_or_else(|| src.with_extension(if a.format == Format::Rust { "rs" } else { "bin" }));
     if out.as_os_str() == "-" {
         use std::io::Write as _;
-        return std::io::stdout().write_all(&bytes).map_err(|e| RunError::failure(format!("stdout: {e}")));
+        return std::io::stdout().write_all(&bytes).map_err(|e| Error::output(format!("stdout: {e}")));
     }
     let dest = export_destination(&out)?;
     crate::report::write_atomic(&dest, &bytes)
-        .map_err(|e| RunError::input(format!("{}: {e}", out.display())))?;
+        .map_err(|e| Error::input(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! overriding the one before; and its validation, with one-line errors naming the value.
 
 use crate::data::{Sampling, SplitSize};
-use crate::{RunError, check};
+use crate::{Error, check};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -139,24 +139,24 @@ impl TrainConfig {
     }
 
     /// Reads a TOML file; unknown keys are errors.
-    pub fn from_toml_file(path: &Path) -> Result<TrainConfig, RunError> {
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             let cause =
                 if e.kind() == std::io::ErrorKind::NotFound { "no such file".into() } else { e.to_string() };
-            RunError::input(format!("{}: {cause}", path.display()))
+            Error::input(format!("{}: {cause}", path.display()))
         })?;
         toml::from_str(&text).map_err(|e| {
             let msg = e.message().replace('\n', " ");
             let at =
                 e.span().map(|s| line_of(&text, s.start)).map(|l| format!("line {l}: ")).unwrap_or_default();
-            RunError::input(format!("{}: {at}{msg}", path.display()))
+            Error::input(format!("{}: {at}{msg}", path.display()))
         })
     }
 
     /// Checks every value that does not depend on the data; errors name the setting and value.
-    pub fn validate(&self) -> Result<(), RunError> {
+    pub fn validate(&self) -> Result<(), Error> {
         let bad = |what: &str, v: &dyn std::fmt::Display, why: &str| {
-            Err(RunError::input(format!("{what} {v}: {why}")))
+            Err(Error::input(format!("{what} {v}: {why}")))
         };
         if self.layers.len() < 2 || self.layers.len() > staticgrad::weights::MAX_WIDTHS {
             return bad(
@@ -186,10 +186,10 @@ impl TrainConfig {
             check::count("--max-steps", m, 1, u64::MAX)?;
         }
         if self.mnist_dir.is_some() && self.csv.is_some() {
-            return Err(RunError::input("--mnist-dir and --csv: choose one data source"));
+            return Err(Error::input("--mnist-dir and --csv: choose one data source"));
         }
         if self.csv_test.is_some() && self.csv.is_none() {
-            return Err(RunError::input("--csv-test: needs --csv for the training data"));
+            return Err(Error::input("--csv-test: needs --csv for the training data"));
         }
         Ok(())
     }
@@ -243,11 +243,11 @@ mod tests {
     #[test]
     fn validation_names_the_value() {
         let c = TrainConfig { lr: Some(-0.1), ..TrainConfig::default() };
-        assert_eq!(c.validate().unwrap_err().msg, "--lr -0.1: must be a positive number");
+        assert_eq!(c.validate().unwrap_err().message(), "--lr -0.1: must be a positive number");
         let c: TrainConfig = toml::from_str("val = -3").unwrap();
-        assert_eq!(c.validate().unwrap_err().msg, "--val -3: must be in [0, 1)");
+        assert_eq!(c.validate().unwrap_err().message(), "--val -3: must be in [0, 1)");
         let c = TrainConfig { layers: vec![784], ..TrainConfig::default() };
-        assert!(c.validate().unwrap_err().msg.starts_with("--layers 784:"));
+        assert!(c.validate().unwrap_err().message().starts_with("--layers 784:"));
         assert!(TrainConfig::default().validate().is_ok());
     }
 }

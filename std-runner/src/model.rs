@@ -1,7 +1,7 @@
 //! From settings (names and numbers on a command line or in a config file) to the core's
 //! [`MlpSpec`] and [`Optimizer`], and from a weights file's stored spec back to an `MlpSpec`.
 
-use crate::RunError;
+use crate::Error;
 use crate::config::{TrainConfig, join};
 use staticgrad::optim::{NAMES, WeightDecay};
 use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
@@ -27,17 +27,17 @@ pub struct ModelSpec {
 }
 
 /// Parses an activation name.
-pub fn parse_activation(a: &str) -> Result<Activation, RunError> {
+pub fn parse_activation(a: &str) -> Result<Activation, Error> {
     Ok(match a {
         "relu" => Activation::Relu,
         "sigmoid" => Activation::Sigmoid,
         "tanh" => Activation::Tanh,
-        _ => return Err(RunError::input(format!("--activation {a}: unknown; one of relu, sigmoid, tanh"))),
+        _ => return Err(Error::input(format!("--activation {a}: unknown; one of relu, sigmoid, tanh"))),
     })
 }
 
 /// Parses an initialisation name or a standard deviation.
-pub fn parse_init(s: &str) -> Result<Init, RunError> {
+pub fn parse_init(s: &str) -> Result<Init, Error> {
     Ok(match s {
         "he" | "he-normal" => Init::HeNormal,
         "he-uniform" => Init::HeUniform,
@@ -47,7 +47,7 @@ pub fn parse_init(s: &str) -> Result<Init, RunError> {
         _ => match s.parse::<f32>() {
             Ok(std) if std.is_finite() && std >= 0.0 => Init::Normal { std },
             _ => {
-                return Err(RunError::input(format!(
+                return Err(Error::input(format!(
                     "--init {s}: unknown; one of he, he-uniform, xavier, glorot, glorot-uniform, or a std such as 0.01"
                 )));
             }
@@ -56,11 +56,10 @@ pub fn parse_init(s: &str) -> Result<Init, RunError> {
 }
 
 /// The optimizer named in `cfg`, with its weight decay: decoupled for `adamw`, coupled L2 otherwise.
-pub fn optimizer(cfg: &TrainConfig) -> Result<Optimizer, RunError> {
+pub fn optimizer(cfg: &TrainConfig) -> Result<Optimizer, Error> {
     let name = cfg.optimizer.as_str();
-    let opt = Optimizer::by_name(name).ok_or_else(|| {
-        RunError::input(format!("--optimizer {name}: unknown; one of {}", NAMES.join(", ")))
-    })?;
+    let opt = Optimizer::by_name(name)
+        .ok_or_else(|| Error::input(format!("--optimizer {name}: unknown; one of {}", NAMES.join(", "))))?;
     let wd = cfg.weight_decay;
     let opt = if name.eq_ignore_ascii_case("adamw") {
         opt.with_weight_decay(WeightDecay::Decoupled(wd))
@@ -69,13 +68,13 @@ pub fn optimizer(cfg: &TrainConfig) -> Result<Optimizer, RunError> {
     } else {
         opt
     };
-    opt.validate().map_err(|e| RunError::input(format!("--optimizer {name}: {e}")))?;
+    opt.validate().map_err(|e| Error::input(format!("--optimizer {name}: {e}")))?;
     Ok(opt)
 }
 
 impl ModelSpec {
     /// From a configuration (names parsed, values checked by the core).
-    pub fn from_config(cfg: &TrainConfig) -> Result<ModelSpec, RunError> {
+    pub fn from_config(cfg: &TrainConfig) -> Result<ModelSpec, Error> {
         let s = ModelSpec {
             widths: cfg.layers.clone(),
             activation: parse_activation(&cfg.activation)?,
@@ -85,21 +84,19 @@ impl ModelSpec {
         };
         s.mlp().validate().map_err(|e| match e {
             // The widths multiply past usize: name the flag that set them.
-            staticgrad::Error::Overflow { .. } => {
-                RunError::input(format!("--layers {}: {e}", join(&s.widths)))
-            }
-            e => RunError::input(format!("model {}: {e}", s.desc_string())),
+            staticgrad::Error::Overflow { .. } => Error::input(format!("--layers {}: {e}", join(&s.widths))),
+            e => Error::input(format!("model {}: {e}", s.desc_string())),
         })?;
         Ok(s)
     }
 
     /// From the spec stored in a weights file.
-    pub fn from_desc(d: &ModelDesc) -> Result<ModelSpec, RunError> {
+    pub fn from_desc(d: &ModelDesc) -> Result<ModelSpec, Error> {
         let activation = match d.activation {
             0 => Activation::Relu,
             1 => Activation::Sigmoid,
             2 => Activation::Tanh,
-            a => return Err(RunError::input(format!("activation code {a} is not supported by this runner"))),
+            a => return Err(Error::input(format!("activation code {a} is not supported by this runner"))),
         };
         Ok(ModelSpec {
             widths: d.widths().iter().map(|&w| w as usize).collect(),
@@ -123,7 +120,7 @@ impl ModelSpec {
     }
 
     /// The spec as stored in weights files.
-    pub fn desc(&self) -> Result<ModelDesc, RunError> {
+    pub fn desc(&self) -> Result<ModelDesc, Error> {
         let w: Vec<u32> = self.widths.iter().map(|&w| w as u32).collect();
         let code = match self.activation {
             Activation::Relu => 0,
@@ -131,7 +128,7 @@ impl ModelSpec {
             Activation::Tanh => 2,
         };
         let flags = if self.batchnorm { FLAG_BATCHNORM } else { 0 };
-        ModelDesc::new(&w, code, flags, self.dropout).map_err(RunError::input)
+        ModelDesc::new(&w, code, flags, self.dropout).map_err(Error::input)
     }
 
     /// `784-100-10 relu batchnorm` (or the widths alone if the spec cannot be stored).
@@ -161,6 +158,6 @@ mod tests {
         assert!(parse_init("lecun").is_err());
         assert!(parse_activation("gelu").is_err());
         let e = optimizer(&TrainConfig { optimizer: "adamax".into(), ..TrainConfig::default() }).unwrap_err();
-        assert!(e.msg.starts_with("--optimizer adamax: unknown; one of sgd,"), "{}", e.msg);
+        assert!(e.message().starts_with("--optimizer adamax: unknown; one of sgd,"), "{}", e.message());
     }
 }

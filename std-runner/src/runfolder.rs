@@ -237,16 +237,16 @@ impl RunFolder {
 
     /// The run succeeded: a staged run replaces the earlier folder; the lock is released. If
     /// the swap fails, both runs stay and the message says where the new one is.
-    pub fn commit(mut self) -> Result<PathBuf, String> {
+    pub fn commit(mut self) -> Result<PathBuf, crate::Error> {
         if self.staged {
             let name = self.target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let old = self.target.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
             let failed = |e: io::Error| {
-                format!(
+                crate::Error::output(format!(
                     "{}: cannot move the new run into place ({e}); it is in {}",
                     self.target.display(),
                     self.work.display()
-                )
+                ))
             };
             std::fs::rename(&self.target, &old).map_err(failed)?;
             if let Err(e) = std::fs::rename(&self.work, &self.target) {

@@ -12,11 +12,11 @@ use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
-use crate::{RunError, interrupt};
+use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::mlp::Targets;
 use staticgrad::schedule::Schedule;
-use staticgrad::{Error, Node, Optimizer, ParamEntry, Params, Plan, Tape};
+use staticgrad::{Node, Optimizer, ParamEntry, Params, Plan, Tape};
 use std::time::Instant;
 
 /// A run ready to train: validated configuration, data and model spec.
@@ -34,35 +34,10 @@ pub struct Prepared {
     pub lr: f32,
 }
 
-/// The planner's table (regions, elements, bytes): the numbers a firmware copies into `static`s.
-pub fn plan_table(p: &Plan) -> String {
-    let row = |name: &str, n: usize, bytes: usize| format!("{name:<20}{n:>12}{bytes:>14}\n");
-    let entry = size_of::<ParamEntry>();
-    let node = size_of::<Node>();
-    let mut s = format!("{:<20}{:>12}{:>14}\n", "region", "elements", "bytes");
-    s += &row("parameter floats", p.param_floats, 4 * p.param_floats);
-    s += &row("parameter tensors", p.param_tensors, entry * p.param_tensors);
-    s += &row("gradient floats", p.grad_floats, p.grad_bytes());
-    s += &row("optimizer state", p.state_floats, p.state_bytes());
-    s += &row("tape floats", p.tape_floats, 4 * p.tape_floats);
-    s += &row("tape nodes", p.tape_nodes, node * p.tape_nodes);
-    s += &format!("{:<20}{:>12}{:>14}\n", "total", "", p.total_bytes());
-    s
-}
-
-/// The plan as JSON (floats per region and total bytes).
-pub fn plan_json(p: &Plan) -> serde_json::Value {
-    serde_json::json!({
-        "param_floats": p.param_floats, "param_tensors": p.param_tensors, "grad_floats": p.grad_floats,
-        "state_floats": p.state_floats, "tape_floats": p.tape_floats, "tape_nodes": p.tape_nodes,
-        "total_bytes": p.total_bytes(),
-    })
-}
-
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
 /// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
 /// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
-pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, RunError> {
+pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Error> {
     let m = spec.mlp();
     let mut p = m.try_plan(batch, opt).map_err(|e| {
         let setting = if m.try_plan(1, opt).is_err() {
@@ -70,7 +45,7 @@ pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Run
         } else {
             format!("--batch {batch}")
         };
-        RunError::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
+        Error::input(format!("{setting}: {e} (model {}, {})", spec.desc_string(), opt.name()))
     })?;
     // Exact: `try_plan` being Ok bounds every eval-mode count at this batch.
     p.tape_floats = p.tape_floats.max(m.eval_tape_floats(batch));
@@ -80,13 +55,13 @@ pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Run
 
 /// Loads the data a configuration names: the training pool and, if the source has one, a test set.
 /// No memory budget; see [`load_data_within`].
-pub fn load_data(cfg: &TrainConfig) -> Result<Splits, RunError> {
+pub fn load_data(cfg: &TrainConfig) -> Result<Splits, Error> {
     load_data_within(cfg, &mut Budget::unlimited())
 }
 
 /// [`load_data`], charging every file's data (from its header, before reading it) and the
 /// held-out copies of the splits to `budget`.
-pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits, RunError> {
+pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits, Error> {
     let (mut pool, test) = if let Some(dir) = &cfg.mnist_dir {
         data::read_mnist_dir(dir, budget)?
     } else if let Some(csv) = &cfg.csv {
@@ -98,7 +73,7 @@ pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits
                 let mut d = data::read_csv_within(t, &fmt, budget)?;
                 d.source = t.display().to_string();
                 if d.features != train.features {
-                    return Err(RunError::input(format!(
+                    return Err(Error::input(format!(
                         "{}: {} features per row, the training file has {}",
                         t.display(),
                         d.features,
@@ -124,14 +99,14 @@ pub fn load_data_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Splits
             need,
         )?;
     }
-    Ok(data::split(pool, test, cfg.val, cfg.test)?)
+    data::split(pool, test, cfg.val, cfg.test)
 }
 
 /// Checks that the model fits the data: input width = features, every label < classes.
-pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
+pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), Error> {
     let features = splits.train.features;
     if spec.widths[0] != features {
-        return Err(RunError::input(format!(
+        return Err(Error::input(format!(
             "--layers {}: the first width ({}) must equal the data's {features} features per example ({})",
             join(&spec.widths),
             spec.widths[0],
@@ -147,7 +122,7 @@ pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), RunError> {
 
 /// Validates the configuration, loads the data and checks the model fits it, within the memory
 /// budget of `cfg.max_memory` (or the default); see [`prepare_within`].
-pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, Error> {
     prepare_within(cfg, &mut Budget::from_flag(cfg.max_memory))
 }
 
@@ -155,7 +130,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, RunError> {
 /// `budget`, loads the data (each file charged from its header before it is read), checks the
 /// model fits it, and charges everything training will allocate ([`charge_training`]). Nothing
 /// is allocated beyond what was charged, and nothing is written.
-pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, RunError> {
+pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, Error> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
     let opt = model::optimizer(cfg)?;
@@ -164,7 +139,7 @@ pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared
     let splits = load_data_within(cfg, budget)?;
     check_fit(&spec, &splits)?;
     if splits.train.is_empty() {
-        return Err(RunError::input(format!("{}: no training examples", splits.train.source)));
+        return Err(Error::input(format!("{}: no training examples", splits.train.source)));
     }
     let lr = cfg.lr.unwrap_or(opt.default_lr());
     let p = Prepared { cfg: cfg.clone(), splits, spec, opt, lr };
@@ -180,7 +155,7 @@ pub const RECORD_BYTES: u64 = 512;
 /// Charges the model's parameters, gradients, parameter table and optimizer state, three copies
 /// of the parameters and state (the outcome, a checkpoint and its bytes, the weights file), and
 /// refuses a model whose sizes overflow.
-pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), RunError> {
+pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), Error> {
     let m = spec.mlp();
     let pl = m.plan(1, opt);
     let floats = pl.param_floats.checked_add(pl.state_floats);
@@ -218,10 +193,10 @@ pub fn eval_rows(p: &Prepared) -> usize {
 
 /// The steps a run takes in all (`epochs × steps per epoch`), refused when it overflows or
 /// exceeds the schedules' step counter (a `u32`).
-pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
+pub fn total_steps(p: &Prepared) -> Result<u64, Error> {
     let spe = data::steps_per_epoch(p.splits.train.len(), batch_rows(p)) as u64;
     spe.checked_mul(p.cfg.epochs as u64).filter(|&t| t <= u64::from(u32::MAX)).ok_or_else(|| {
-        RunError::input(format!(
+        Error::input(format!(
             "--epochs {}: {} epochs of {spe} steps exceed {} steps in total",
             p.cfg.epochs,
             p.cfg.epochs,
@@ -232,7 +207,7 @@ pub fn total_steps(p: &Prepared) -> Result<u64, RunError> {
 
 /// The memory plan of a prepared run: the training step for the rows actually used, the tape also
 /// large enough for evaluation passes of [`eval_rows`].
-pub fn run_plan(p: &Prepared) -> Result<Plan, RunError> {
+pub fn run_plan(p: &Prepared) -> Result<Plan, Error> {
     let m = p.spec.mlp();
     let mut pl = plan(&p.spec, batch_rows(p), &p.opt)?;
     // Saturates rather than wraps; `charge_training` refuses a saturated count.
@@ -243,7 +218,7 @@ pub fn run_plan(p: &Prepared) -> Result<Plan, RunError> {
 /// Charges what training allocates besides the model: the tape for the rows actually used and for
 /// evaluation, the batch buffers, an epoch's example order, and the per-step and per-epoch records
 /// ([`RECORD_BYTES`] each) up to the last step of the run.
-pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), RunError> {
+pub fn charge_training(p: &Prepared, budget: &mut Budget) -> Result<(), Error> {
     let (rows, eval) = (batch_rows(p), eval_rows(p));
     let features = p.splits.train.features;
     let pl = run_plan(p)?;
@@ -312,11 +287,11 @@ pub fn accuracy(
     params: &Params,
     data: &Dataset,
     batch: usize,
-) -> Result<Option<f32>, RunError> {
+) -> Result<Option<f32>, Error> {
     if data.is_empty() {
         return Ok(None);
     }
-    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(RunError::failure)?;
+    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(Error::failed)?;
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
@@ -325,19 +300,19 @@ type LastGood = Option<(String, u64)>;
 
 /// The error for a refused step. A non-finite loss or gradient is divergence (exit code 3): the
 /// message names the step and the last good checkpoint, which stays on disk.
-fn step_error(e: Error, step: u64, last: &LastGood) -> RunError {
+fn step_error(e: staticgrad::Error, step: u64, last: &LastGood) -> Error {
     match e {
-        Error::NonFinite { what, .. } => diverged(&format!("non-finite {what}"), step, last),
-        e => RunError::failure(format!("step {step}: {e}")),
+        staticgrad::Error::NonFinite { what, .. } => diverged(&format!("non-finite {what}"), step, last),
+        e => Error::failed(format!("step {step}: {e}")),
     }
 }
 
-fn diverged(what: &str, step: u64, last: &LastGood) -> RunError {
+fn diverged(what: &str, step: u64, last: &LastGood) -> Error {
     let last = match last {
         Some((file, at)) => format!("last good checkpoint: {file} (step {at})"),
         None => "no checkpoint was written (--checkpoint-every N keeps one)".into(),
     };
-    RunError::diverged(format!("training diverged: {what} at step {step} (try a smaller --lr); {last}"))
+    Error::diverged(format!("training diverged: {what} at step {step} (try a smaller --lr); {last}"))
 }
 
 /// Everything a checkpoint holds, borrowed from the loop.
@@ -354,7 +329,7 @@ struct Snapshot<'a> {
 
 /// Writes `checkpoint.bin` atomically, unless a parameter is not finite (then the previous
 /// checkpoint stays the last good one and this is divergence).
-fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), RunError> {
+fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error> {
     if let Some(i) = s.params.iter().position(|v| !v.is_finite()) {
         return Err(diverged(&format!("non-finite parameter (index {i})"), s.step, last));
     }
@@ -372,7 +347,7 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), RunEr
         params: s.params.to_vec(),
         state: s.state.to_vec(),
     };
-    let path = out.write(checkpoint::FILE, &ck.to_bytes()).map_err(RunError::failure)?;
+    let path = out.write(checkpoint::FILE, &ck.to_bytes())?;
     *last = Some((path.display().to_string(), s.step));
     Ok(())
 }
@@ -384,7 +359,7 @@ pub fn train(
     resume: Option<&Checkpoint>,
     mut out: Option<&mut OutDir>,
     progress: bool,
-) -> Result<Outcome, RunError> {
+) -> Result<Outcome, Error> {
     let cfg = &p.cfg;
     let mlp = p.spec.mlp();
     let train = &p.splits.train;
@@ -410,13 +385,13 @@ pub fn train(
     let mut nodes = vec![Node::EMPTY; pl.tape_nodes];
     let mut params = Params::new(&mut values, &mut grads, &mut table);
     let mut tape = Tape::new(&mut floats, &mut nodes);
-    mlp.alloc(&mut params).map_err(RunError::failure)?;
-    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(RunError::failure)?;
+    mlp.alloc(&mut params).map_err(Error::failed)?;
+    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
 
     let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
     if let Some(ck) = resume {
         if ck.params.len() != params.len() || ck.state.len() != state.len() {
-            return Err(RunError::input(format!(
+            return Err(Error::input(format!(
                 "checkpoint holds {} parameter and {} state floats, the model needs {} and {}",
                 ck.params.len(),
                 ck.state.len(),
@@ -460,7 +435,7 @@ pub fn train(
         if interrupt::requested() {
             bar.finish_and_clear();
             let Some(out) = out.as_deref_mut() else {
-                return Err(RunError::interrupted(format!(
+                return Err(Error::interrupted(format!(
                     "interrupted at step {step}; nothing saved (no output folder)"
                 )));
             };
@@ -477,7 +452,7 @@ pub fn train(
                 };
                 save(out, &snap, &mut last_good)?;
             }
-            return Err(RunError::interrupted(format!(
+            return Err(Error::interrupted(format!(
                 "interrupted at step {step}; checkpoint saved in {}, continue with: staticgrad train --resume {}",
                 out.path.join(checkpoint::FILE).display(),
                 out.path.display()
@@ -565,124 +540,16 @@ pub fn epoch_line(r: &EpochRecord, of: usize) -> String {
     s + &format!("  ({:.1} s)", r.elapsed_s)
 }
 
-/// Writes the run's outputs into `out`: weights, metrics, plots, `summary.json`, `report.md`.
-pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), RunError> {
-    use crate::report;
+/// Writes the run's outputs into `out`, all or none: the weights and the report
+/// ([`crate::report::run::files`]).
+pub fn write_outputs(out: &mut OutDir, p: &Prepared, o: &Outcome) -> Result<(), Error> {
     let desc = p.spec.desc()?;
     let weights = checkpoint::encode_weights(&desc, &o.params);
-    let csv = report::metrics_csv(&o.steps, &o.epochs);
-    let jsonl = report::metrics_jsonl(&o.steps, &o.epochs);
-    let sched = match p.cfg.schedule {
-        ScheduleName::Constant => String::new(),
-        ScheduleName::Cosine => " cosine".into(),
-    };
-    let title = format!("{desc}, {} lr {}{sched}", p.cfg.optimizer, p.lr);
-    let loss = report::loss_svg(&o.steps, &o.epochs, &format!("Training loss — {title}"))
-        .map_err(RunError::failure)?;
-    let acc = report::accuracy_svg(&o.epochs, &format!("Accuracy — {title}")).map_err(RunError::failure)?;
-    let last = o.last();
-    let s = &p.splits;
-    let summary = serde_json::json!({
-        "model": desc.to_string(),
-        "data": p.cfg.data_name(),
-        "examples": { "train": s.train.len(), "validation": s.val.len(), "test": s.test.len() },
-        "steps": o.steps.len(),
-        "epochs_completed": o.epochs.len(),
-        "stopped_early": o.stopped,
-        "final": last.map(|e| serde_json::json!({
-            "train_loss": e.train_loss, "train_acc": e.train_acc,
-            "val_acc": e.val_acc, "test_acc": e.test_acc,
-        })),
-        "best_test_acc": o.epochs.iter().filter_map(|e| e.test_acc).fold(None, |b: Option<f32>, a| Some(b.map_or(a, |b| b.max(a)))),
-        "train_seconds": o.elapsed_s,
-        "memory_plan": plan_json(&o.plan),
-        "config": p.cfg,
-        "files": ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
-    });
-    let summary = format!("{:#}\n", summary);
-    let md = report_md(p, o);
+    let report = crate::report::run::files(p, o, &desc.to_string())?;
+    let mut files: Vec<(&str, &[u8])> = vec![(checkpoint::WEIGHTS, &weights)];
+    files.extend(report.iter().map(|(name, text)| (*name, text.as_bytes())));
     // All or none: a full disk halfway leaves no report linking files of another run.
-    out.write_all(&[
-        (checkpoint::WEIGHTS, &weights),
-        ("metrics.csv", csv.as_bytes()),
-        ("metrics.jsonl", jsonl.as_bytes()),
-        ("loss.svg", loss.as_bytes()),
-        ("accuracy.svg", acc.as_bytes()),
-        ("summary.json", summary.as_bytes()),
-        ("report.md", md.as_bytes()),
-    ])
-    .map_err(RunError::failure)
-}
-
-fn pct(a: Option<f32>) -> String {
-    a.map_or("—".into(), |a| format!("{:.2} %", 100.0 * a))
-}
-
-/// The Markdown report of a run.
-pub fn report_md(p: &Prepared, o: &Outcome) -> String {
-    use crate::report::md_table;
-    let desc = p.spec.desc_string();
-    let last = o.last();
-    let s = &p.splits;
-    let mut md = format!("# Training report: {desc}\n\n");
-    md += &format!(
-        "{} on {}: {} steps in {:.1} s{}.\n\n",
-        p.cfg.optimizer,
-        p.cfg.data_name(),
-        o.steps.len(),
-        o.elapsed_s,
-        if o.stopped { " (stopped early by --max-steps; resume with --resume)" } else { "" }
-    );
-    md += "## Result\n\n";
-    md += &md_table(&[
-        ("train accuracy", pct(last.map(|e| e.train_acc))),
-        ("validation accuracy", pct(last.and_then(|e| e.val_acc))),
-        ("test (held-out) accuracy", pct(last.and_then(|e| e.test_acc))),
-        ("final epoch mean loss", last.map_or("—".into(), |e| format!("{:.4}", e.train_loss))),
-        (
-            "examples train / validation / test",
-            format!("{} / {} / {}", s.train.len(), s.val.len(), s.test.len()),
-        ),
-    ]);
-    md += "\n![loss](loss.svg)\n\n![accuracy](accuracy.svg)\n\n## Per epoch\n\n";
-    md += "| epoch | step | mean loss | train | validation | test | seconds |\n|---:|---:|---:|---:|---:|---:|---:|\n";
-    for e in &o.epochs {
-        md += &format!(
-            "| {} | {} | {:.4} | {} | {} | {} | {:.1} |\n",
-            e.epoch,
-            e.step,
-            e.train_loss,
-            pct(Some(e.train_acc)),
-            pct(e.val_acc),
-            pct(e.test_acc),
-            e.elapsed_s
-        );
-    }
-    let c = &p.cfg;
-    md += "\n## Configuration\n\n";
-    md += &md_table(&[
-        ("layers", join(&c.layers)),
-        ("activation", c.activation.clone()),
-        ("init", c.init.clone()),
-        ("batch-norm", c.batchnorm.to_string()),
-        ("dropout", c.dropout.to_string()),
-        ("optimizer", c.optimizer.clone()),
-        ("learning rate", p.lr.to_string()),
-        ("schedule", format!("{:?}", c.schedule).to_lowercase()),
-        ("weight decay", c.weight_decay.to_string()),
-        ("batch", c.batch.to_string()),
-        ("epochs", c.epochs.to_string()),
-        ("sampling", format!("{:?}", c.sampling).to_lowercase()),
-        ("seed", c.seed.to_string()),
-    ]);
-    md +=
-        &format!("\n## Memory plan (what a firmware puts in `static`s)\n\n```\n{}```\n", plan_table(&o.plan));
-    md += "\n## Files\n\n";
-    md += "- `model.bin`: the weights in the core's format (`staticgrad::weights::parse`)\n";
-    md += "- `metrics.csv`, `metrics.jsonl`: one row per step and per epoch\n";
-    md += "- `summary.json`: the numbers above, machine-readable\n";
-    md += "- `loss.svg`, `accuracy.svg`: the plots\n";
-    md
+    out.write_all(&files)
 }
 
 #[cfg(test)]
@@ -709,11 +576,12 @@ mod tests {
     fn the_step_total_is_checked() {
         let cfg = TrainConfig { epochs: 1 << 60, ..TrainConfig::default() };
         let e = prepare_within(&cfg, &mut Budget::unlimited()).unwrap_err();
-        assert_eq!(e.code, 2);
+        assert_eq!(e.code(), 2);
         assert!(
-            e.msg.starts_with("--epochs 1152921504606846976:") && e.msg.contains("steps in total"),
+            e.message().starts_with("--epochs 1152921504606846976:")
+                && e.message().contains("steps in total"),
             "{}",
-            e.msg
+            e.message()
         );
     }
 }

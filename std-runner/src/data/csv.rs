@@ -1,6 +1,7 @@
 //! CSV files: one example per line, one label column, every other column a feature (`f32`).
 
-use super::{DataError, Dataset, Features, io_cause};
+use super::{Dataset, Features, io_cause};
+use crate::Error;
 use crate::budget::{self, Budget};
 use std::path::Path;
 
@@ -23,20 +24,20 @@ impl Default for CsvFormat {
 
 /// Reads a CSV file: one example per line, one label column, every other column a feature.
 /// No memory budget; see [`read_csv_within`].
-pub fn read_csv(path: &Path, fmt: &CsvFormat) -> Result<Dataset, DataError> {
+pub fn read_csv(path: &Path, fmt: &CsvFormat) -> Result<Dataset, Error> {
     read_csv_within(path, fmt, &mut Budget::unlimited())
 }
 
 /// [`read_csv`], charging the text (its size on disk) and then the values it holds to `budget`
 /// before each is allocated.
-pub fn read_csv_within(path: &Path, fmt: &CsvFormat, budget: &mut Budget) -> Result<Dataset, DataError> {
+pub fn read_csv_within(path: &Path, fmt: &CsvFormat, budget: &mut Budget) -> Result<Dataset, Error> {
     let src = path.display().to_string();
-    let len = std::fs::metadata(path).map_err(|e| DataError::new(&src, io_cause(&e)))?.len();
-    budget.charge(&format!("{len} bytes of text"), Some(len)).map_err(|e| DataError::new(&src, e.0))?;
-    let bytes = budget::read_at_most(path, len).map_err(|e| DataError::new(&src, io_cause(&e)))?;
+    let len = std::fs::metadata(path).map_err(|e| Error::data(&src, io_cause(&e)))?.len();
+    budget.charge(&format!("{len} bytes of text"), Some(len)).map_err(|e| Error::data(&src, e.0))?;
+    let bytes = budget::read_at_most(path, len).map_err(|e| Error::data(&src, io_cause(&e)))?;
     let text =
-        String::from_utf8(bytes).map_err(|_| DataError::new(&src, "stream did not contain valid UTF-8"))?;
-    let d = parse_csv_within(&text, fmt, budget).map_err(|c| DataError::new(&src, c));
+        String::from_utf8(bytes).map_err(|_| Error::data(&src, "stream did not contain valid UTF-8"))?;
+    let d = parse_csv_within(&text, fmt, budget).map_err(|c| Error::data(&src, c));
     budget.release(len);
     d
 }

@@ -2,7 +2,8 @@
 //! validated and the sizes they declare charged before anything is allocated, image and label
 //! files joined into a [`Dataset`] of pixel bytes, and the standard MNIST folder layout.
 
-use super::{DataError, Dataset, Features, io_cause};
+use super::{Dataset, Features, io_cause};
+use crate::Error;
 use crate::budget::{self, Budget};
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
@@ -32,14 +33,14 @@ fn is_gz(path: &Path) -> bool {
 /// Reads an IDX file of unsigned bytes with `ndim` dimensions (3 for images, 1 for labels),
 /// decompressing it if its name ends in `.gz`, with no memory budget (sizes that overflow are
 /// still refused). See [`read_idx_within`].
-pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx, DataError> {
+pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx, Error> {
     read_idx_within(path, ndim, &mut Budget::unlimited())
 }
 
 /// [`read_idx`], charging the data the header declares to `budget` before reading it.
-pub fn read_idx_within(path: &Path, ndim: u8, budget: &mut Budget) -> Result<Idx, DataError> {
+pub fn read_idx_within(path: &Path, ndim: u8, budget: &mut Budget) -> Result<Idx, Error> {
     let src = path.display();
-    let file = File::open(path).map_err(|e| DataError::new(&src, io_cause(&e)))?;
+    let file = File::open(path).map_err(|e| Error::data(&src, io_cause(&e)))?;
     // For a plain file the true size is known up front; a gzip stream is bounded while reading.
     // A gzip file may hold several members (`cat a.gz b.gz`): they are one stream.
     let plain_len = if is_gz(path) { None } else { file.metadata().ok().map(|m| m.len()) };
@@ -48,7 +49,7 @@ pub fn read_idx_within(path: &Path, ndim: u8, budget: &mut Budget) -> Result<Idx
     } else {
         Box::new(BufReader::new(file))
     };
-    parse_idx_within(reader, ndim, plain_len, budget, is_gz(path)).map_err(|c| DataError::new(&src, c))
+    parse_idx_within(reader, ndim, plain_len, budget, is_gz(path)).map_err(|c| Error::data(&src, c))
 }
 
 /// Parses an IDX stream; `known_len` is the total byte count when known (plain files). No memory
@@ -163,7 +164,7 @@ pub fn parse_idx_within(
 }
 
 /// Joins an image IDX (`n × rows × cols`) and a label IDX (`n`) into a dataset of pixel bytes.
-pub fn from_idx(images: Idx, labels: Idx, img_src: &str, lbl_src: &str) -> Result<Dataset, DataError> {
+pub fn from_idx(images: Idx, labels: Idx, img_src: &str, lbl_src: &str) -> Result<Dataset, Error> {
     from_idx_within(images, labels, img_src, lbl_src, &mut Budget::unlimited())
 }
 
@@ -174,17 +175,17 @@ pub fn from_idx_within(
     img_src: &str,
     lbl_src: &str,
     budget: &mut Budget,
-) -> Result<Dataset, DataError> {
+) -> Result<Dataset, Error> {
     let n = images.dims[0];
     if labels.dims[0] != n {
-        return Err(DataError::new(
+        return Err(Error::data(
             lbl_src,
             format!("{} labels but {img_src} holds {n} images", labels.dims[0]),
         ));
     }
     budget
         .charge(&format!("{n} labels as 32-bit class indices"), budget::of::<u32>(n))
-        .map_err(|e| DataError::new(lbl_src, e.0))?;
+        .map_err(|e| Error::data(lbl_src, e.0))?;
     let features = images.dims[1] * images.dims[2];
     Ok(Dataset {
         source: lbl_src.to_string(),
@@ -195,16 +196,16 @@ pub fn from_idx_within(
 }
 
 /// The bundled set: the first 10,000 MNIST training images, in the official order.
-pub fn bundled() -> Result<Dataset, DataError> {
+pub fn bundled() -> Result<Dataset, Error> {
     bundled_within(&mut Budget::unlimited())
 }
 
 /// [`bundled`], charged to `budget` (7.9 MB).
-pub fn bundled_within(budget: &mut Budget) -> Result<Dataset, DataError> {
+pub fn bundled_within(budget: &mut Budget) -> Result<Dataset, Error> {
     let img = parse_idx_within(MultiGzDecoder::new(BUNDLED_IMAGES), 3, None, budget, true)
-        .map_err(|c| DataError::new("bundled train-images-idx3-ubyte.gz", c))?;
+        .map_err(|c| Error::data("bundled train-images-idx3-ubyte.gz", c))?;
     let lbl = parse_idx_within(MultiGzDecoder::new(BUNDLED_LABELS), 1, None, budget, true)
-        .map_err(|c| DataError::new("bundled train-labels-idx1-ubyte.gz", c))?;
+        .map_err(|c| Error::data("bundled train-labels-idx1-ubyte.gz", c))?;
     from_idx_within(img, lbl, "bundled images", "bundled MNIST (data/mnist-10k)", budget)
 }
 
@@ -219,10 +220,10 @@ pub fn find_standard(dir: &Path, name: &str) -> Option<PathBuf> {
 }
 
 /// Reads one image/label pair with the standard names from `dir`, charged to `budget`.
-pub fn read_mnist_pair(dir: &Path, prefix: &str, budget: &mut Budget) -> Result<Dataset, DataError> {
+pub fn read_mnist_pair(dir: &Path, prefix: &str, budget: &mut Budget) -> Result<Dataset, Error> {
     let img_name = format!("{prefix}-images-idx3-ubyte");
     let lbl_name = format!("{prefix}-labels-idx1-ubyte");
-    let missing = |n: &str| DataError::new(format!("{}[.gz]", dir.join(n).display()), "no such file");
+    let missing = |n: &str| Error::data(format!("{}[.gz]", dir.join(n).display()), "no such file");
     let img = find_standard(dir, &img_name).ok_or_else(|| missing(&img_name))?;
     let lbl = find_standard(dir, &lbl_name).ok_or_else(|| missing(&lbl_name))?;
     let images = read_idx_within(&img, 3, budget)?;
@@ -232,9 +233,9 @@ pub fn read_mnist_pair(dir: &Path, prefix: &str, budget: &mut Budget) -> Result<
 
 /// A folder in the standard MNIST layout: `train-*` required, `t10k-*` optional (the test set),
 /// charged to `budget`.
-pub fn read_mnist_dir(dir: &Path, budget: &mut Budget) -> Result<(Dataset, Option<Dataset>), DataError> {
+pub fn read_mnist_dir(dir: &Path, budget: &mut Budget) -> Result<(Dataset, Option<Dataset>), Error> {
     if !dir.is_dir() {
-        return Err(DataError::new(dir.display(), "no such directory"));
+        return Err(Error::data(dir.display(), "no such directory"));
     }
     let train = read_mnist_pair(dir, "train", budget)?;
     let has_test = find_standard(dir, "t10k-images-idx3-ubyte").is_some()
@@ -243,7 +244,7 @@ pub fn read_mnist_dir(dir: &Path, budget: &mut Budget) -> Result<(Dataset, Optio
     if let Some(t) = &test
         && t.features != train.features
     {
-        return Err(DataError::new(
+        return Err(Error::data(
             &t.source,
             format!("{} features per image, the training set has {}", t.features, train.features),
         ));

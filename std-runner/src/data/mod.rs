@@ -5,8 +5,8 @@
 //! declares against the bytes actually there — checked before anything that size is allocated,
 //! with overflow-checked arithmetic. Errors name the file and the cause in one line.
 //!
-//! This file holds what every reader returns ([`Dataset`], its [`Features`], [`DataError`]); the
-//! rest lives in a file per role, all re-exported here: `idx` (IDX and gzip, the bundled MNIST,
+//! This file holds what every reader returns ([`Dataset`], its [`Features`]; a refusal is a
+//! [`crate::Error::data`], `file: cause`); the rest lives in a file per role, all re-exported here: `idx` (IDX and gzip, the bundled MNIST,
 //! the standard MNIST folder), `csv`, `split` (train/validation/test) and `sampling` (seeded
 //! random streams and mini-batch orders).
 
@@ -23,31 +23,7 @@ pub use idx::{
 pub use sampling::{Sampling, below, epoch_order, purpose, steps_per_epoch, stream};
 pub use split::{SplitSize, Splits, split, split_copy_rows};
 
-use std::fmt;
-
-/// A data problem: which file (or value) and why, printed as one line `file: cause`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataError {
-    /// The file (or source) concerned.
-    pub source: String,
-    /// What is wrong with it.
-    pub cause: String,
-}
-
-impl DataError {
-    /// An error about `source`.
-    pub fn new(source: impl fmt::Display, cause: impl Into<String>) -> Self {
-        DataError { source: source.to_string(), cause: cause.into() }
-    }
-}
-
-impl fmt::Display for DataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.cause)
-    }
-}
-
-impl std::error::Error for DataError {}
+use crate::Error;
 
 /// How a dataset stores its features: pixel bytes (IDX data, normalised to `f32` only when a
 /// batch is gathered, a quarter of the memory) or floats (CSV values, which can be anything).
@@ -193,9 +169,9 @@ impl Dataset {
     }
 
     /// Errors naming the source, the record and the label if any label is `≥ classes`.
-    pub fn check_labels(&self, classes: usize) -> Result<(), DataError> {
+    pub fn check_labels(&self, classes: usize) -> Result<(), Error> {
         match self.y.iter().enumerate().find(|&(_, &l)| l as usize >= classes) {
-            Some((i, &l)) => Err(DataError::new(
+            Some((i, &l)) => Err(Error::data(
                 &self.source,
                 format!("label {l} of record {i} is not below the number of classes ({classes})"),
             )),

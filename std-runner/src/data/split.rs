@@ -1,6 +1,7 @@
 //! Train, validation and test splits of a pool of examples, taken from its end in file order.
 
-use super::{DataError, Dataset};
+use super::Dataset;
+use crate::Error;
 use std::fmt;
 
 /// A split size: a count of examples or a fraction of them.
@@ -66,7 +67,7 @@ pub fn split(
     test: Option<Dataset>,
     val: SplitSize,
     test_size: SplitSize,
-) -> Result<Splits, DataError> {
+) -> Result<Splits, Error> {
     // The held-out parts are copied out of the tail and the pool truncated in place, so the
     // examples are stored once plus the held-out copies (see [`split_copy_rows`]).
     let (rest, test) = match test {
@@ -79,11 +80,11 @@ pub fn split(
 
 /// The last `size` examples of `pool` copied out, and `pool` truncated to the rest; refused when
 /// nothing would be left to train on.
-fn hold_out_tail(mut pool: Dataset, size: SplitSize, what: &str) -> Result<(Dataset, Dataset), DataError> {
+fn hold_out_tail(mut pool: Dataset, size: SplitSize, what: &str) -> Result<(Dataset, Dataset), Error> {
     let n = pool.len();
     let k = size.of(n);
     if k >= n {
-        return Err(DataError::new(
+        return Err(Error::data(
             &pool.source,
             format!("{what} split {size} leaves nothing to train on ({n} examples)"),
         ));

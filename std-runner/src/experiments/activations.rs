@@ -16,8 +16,8 @@ use staticgrad::{Node, Shape, Tape};
 
 use crate::budget::{self, Budget};
 
-use super::plot::{self, Histogram};
 use super::{Check, Output, Result, fmt};
+use crate::report::chart::{self, Histogram};
 
 /// Settings of `staticgrad experiment activations`.
 #[derive(clap::Args, Clone, Debug)]
@@ -313,14 +313,14 @@ pub fn run(args: &Args) -> Result<Report> {
                         title: format!("{iname}: layer {} (std {})", l + 1, fmt(s.std)),
                         range: act.range(),
                         counts: s.hist.clone(),
-                        color: plot::color(ii),
+                        color: chart::color(ii),
                         clip_first: *act == Act::Relu,
                     })
                     .collect()
             })
             .collect();
         let p = out.path(&format!("hist_{}.svg", act.name()));
-        plot::save_histogram_rows(
+        chart::save_histogram_rows(
             &p,
             &format!(
                 "{} activations per layer; rows: std 1, std 0.01, Xavier, He{}",
@@ -338,22 +338,20 @@ pub fn run(args: &Args) -> Result<Report> {
          as with numpy.\n",
         args.samples, args.width, args.layers, args.width, args.repeats.max(1), args.seed, args.bins
     ));
-    out.line("| activation | init | per-layer mean | per-layer std | share < 0.05 or > 0.95 |");
-    out.line("|---|---|---|---|---|");
+    out.table_head(&["activation", "init", "per-layer mean", "per-layer std", "share < 0.05 or > 0.95"]);
     for (ai, act) in Act::ALL.iter().enumerate() {
         for (ii, (iname, _)) in INITS.iter().enumerate() {
             let s = &report.stats[ai][ii];
             let j = |f: &dyn Fn(&LayerStats) -> f64| {
                 s.iter().map(|l| format!("{:.3}", f(l))).collect::<Vec<_>>().join(" → ")
             };
-            out.line(format!(
-                "| {} | {} | {} | {} | {} |",
-                act.name(),
-                iname,
+            out.row(&[
+                act.name().to_string(),
+                iname.to_string(),
                 j(&|l| l.mean),
                 j(&|l| l.std),
-                j(&|l| l.frac_lt_005 + l.frac_gt_095)
-            ));
+                j(&|l| l.frac_lt_005 + l.frac_gt_095),
+            ]);
         }
     }
     out.line(

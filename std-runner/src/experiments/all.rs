@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use super::{ExperimentCmd, Result};
+use crate::Error;
 use crate::budget::Budget;
 
 /// Settings of `staticgrad experiment all`.
@@ -48,7 +49,7 @@ fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One
         if name == "hpsearch" && !args.no_narrow {
             argv.push("--narrow".into());
         }
-        let one = One::try_parse_from(&argv).map_err(|e| super::ExpError::Input(e.to_string()))?;
+        let one = One::try_parse_from(&argv).map_err(|e| Error::Input(e.to_string()))?;
         v.push((name, title, dir, one));
     }
     Ok(v)
@@ -58,7 +59,7 @@ fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One
 /// before the first one starts.
 pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     for (name, _, _, one) in commands(args)? {
-        one.cmd.charge(&mut budget.clone()).map_err(|e| super::ExpError::Input(format!("{name}: {e}")))?;
+        one.cmd.charge(&mut budget.clone()).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     }
     Ok(())
 }
@@ -78,7 +79,7 @@ pub fn run_claimed(args: &Args, force: bool, max_memory: Option<u64>) -> Result<
     }
     let report = args.out.join("report.md");
     if !force && report.exists() {
-        return Err(super::ExpError::Input(format!(
+        return Err(Error::Input(format!(
             "{}: holds an earlier report; choose another --out, or --force to replace it",
             report.display()
         )));
@@ -94,7 +95,7 @@ fn run_each(args: &Args, go: &dyn Fn(&ExperimentCmd) -> Result<()>) -> Result<()
          book's settings on the bundled MNIST images (10,000 images from the official training file; where the \
          book uses all 60,000 images or the 10,000-image test set, the summary says what this run used).\n\n",
     );
-    let mut checks = String::from("| experiment | claim | holds | numbers |\n|---|---|---|---|\n");
+    let mut checks = crate::report::markdown::table_head(&["experiment", "claim", "holds", "numbers"]);
     let mut sections = String::new();
     for (name, title, dir, one) in cmds {
         let t = Instant::now();

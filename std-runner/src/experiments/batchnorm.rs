@@ -18,10 +18,10 @@ use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
 use super::net::{Net, NetStorage};
-use super::plot::{self, Chart, Series, Style};
 use super::{Check, Output, Result, f64s, fmt, mnist_common, reference};
 use crate::budget::Budget;
 use crate::data::below;
+use crate::report::chart::{self, Chart, Series, Style};
 
 /// Settings of `staticgrad experiment batchnorm`.
 #[derive(clap::Args, Clone, Debug)]
@@ -231,9 +231,9 @@ pub fn run(args: &Args) -> Result<Report> {
             c.x_range = Some((0.0, r.bn.len().saturating_sub(1).max(1) as f64));
             c.legend = i == 0;
             let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
-            c.series.push(Series::line("Batch Normalization", pts(&r.bn), plot::color(0)));
+            c.series.push(Series::line("Batch Normalization", pts(&r.bn), chart::color(0)));
             c.series.push(
-                Series::line("Normal (without BatchNorm)", pts(&r.plain), plot::color(1))
+                Series::line("Normal (without BatchNorm)", pts(&r.plain), chart::color(1))
                     .styled(Style::Dashed),
             );
             c
@@ -242,7 +242,7 @@ pub fn run(args: &Args) -> Result<Report> {
     let cols = 4.min(runs.len()).max(1);
     let rows = runs.len().div_ceil(cols);
     let p = out.path("grid.svg");
-    plot::save_grid(
+    chart::save_grid(
         &p,
         "Training accuracy vs epochs, with (solid) and without (dashed) batch norm, per weight scale",
         rows,
@@ -266,19 +266,18 @@ pub fn run(args: &Args) -> Result<Report> {
         (args.samples / args.batch).max(1),
         args.samples
     ));
-    out.line("| # | W std | no batch norm | batch norm | book seed-0 (no BN / BN) |");
-    out.line("|---|---|---|---|---|");
+    out.table_head(&["#", "W std", "no batch norm", "batch norm", "book seed-0 (no BN / BN)"]);
     for (i, r) in runs.iter().enumerate() {
         let b = book_for(r.w).map_or("—".to_string(), |(p, b)| format!("{} / {}", fmt(p), fmt(b)));
         let div =
             r.plain_diverged.map_or(String::new(), |s| format!(" (diverged at step {s}: NaN → class 0)"));
-        out.line(format!(
-            "| {} | {} | {}{div} | {} | {b} |",
-            i + 1,
+        out.row(&[
+            (i + 1).to_string(),
             fmt(r.w),
-            fmt(last(&r.plain)),
-            fmt(last(&r.bn))
-        ));
+            format!("{}{div}", fmt(last(&r.plain))),
+            fmt(last(&r.bn)),
+            b,
+        ]);
     }
     let book_wins = book_runs
         .iter()

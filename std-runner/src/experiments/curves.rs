@@ -8,9 +8,10 @@ use rayon::prelude::*;
 use staticgrad::mlp::MlpSpec;
 use staticgrad::optim::Optimizer;
 
+use super::Result;
 use super::net::{Net, NetStorage};
 use super::smooth::smooth_curve;
-use super::{ExpError, Result};
+use crate::Error;
 use crate::data::Dataset;
 
 /// One network of a comparison.
@@ -74,7 +75,7 @@ pub fn compare(
     seed: u64,
 ) -> Result<Vec<Curve>> {
     if train.is_empty() || batch == 0 || iters == 0 {
-        return Err(ExpError::Input("need training images, a positive batch size and iterations".into()));
+        return Err(Error::Input("need training images, a positive batch size and iterations".into()));
     }
     let mut stores: Vec<NetStorage> =
         contenders.iter().map(|c| NetStorage::new(&c.spec, &c.opt, batch)).collect();
@@ -165,7 +166,7 @@ pub struct BookRow {
 /// figure) and the comparison table into `out`'s summary.
 pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[BookRow]) -> Result<()> {
     use super::fmt;
-    use super::plot::{self, Chart, Series};
+    use crate::report::chart::{self, Chart, Series};
     use serde_json::json;
 
     let n = curves.first().map_or(0, |c| c.loss.len());
@@ -202,13 +203,21 @@ pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[Boo
     ch.x_range = Some((0.0, n.max(1) as f64));
     for (i, c) in curves.iter().enumerate() {
         let pts = c.smoothed.iter().enumerate().map(|(k, &v)| (k as f64, v.min(1.0))).collect();
-        ch.series.push(Series::line(&c.name, pts, plot::color(i)));
+        ch.series.push(Series::line(&c.name, pts, chart::color(i)));
     }
     let p = out.path("loss.svg");
-    plot::save_chart(&p, &ch, (800, 520))?;
+    chart::save_chart(&p, &ch, (800, 520))?;
 
-    out.line("| contender | lr | mean loss, last 100 it. | smoothed loss at the end | first it. smoothed < 0.5 | held-out accuracy | book seed-0: mean last 100 / accuracy / first < 0.5 | notebook loss at it. 1900 |");
-    out.line("|---|---|---|---|---|---|---|---|");
+    out.table_head(&[
+        "contender",
+        "lr",
+        "mean loss, last 100 it.",
+        "smoothed loss at the end",
+        "first it. smoothed < 0.5",
+        "held-out accuracy",
+        "book seed-0: mean last 100 / accuracy / first < 0.5",
+        "notebook loss at it. 1900",
+    ]);
     for c in curves {
         let b = book.iter().find(|b| b.name == c.name);
         let bs = b.map_or("—".into(), |b| {
@@ -220,15 +229,16 @@ pub fn write(out: &mut super::Output, curves: &[Curve], title: &str, book: &[Boo
             )
         });
         let nb = b.map_or("—".into(), |b| fmt(b.notebook_1900));
-        out.line(format!(
-            "| {} | {} | {} | {} | {} | {} | {bs} | {nb} |",
-            c.name,
-            c.lr,
+        out.row(&[
+            c.name.clone(),
+            c.lr.to_string(),
             fmt(c.mean_last(100)),
             fmt(c.final_smoothed()),
             c.first_below(0.5).map_or("never".into(), |v| v.to_string()),
             fmt(c.test_acc),
-        ));
+            bs,
+            nb,
+        ]);
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ use staticgrad::{Dropout, DropoutForm};
 use crate::budget::Budget;
 
 use super::overfit::{self, AccCurves, book_final, train_curves};
-use super::{Check, ExpError, Output, Result, fmt};
+use super::{Check, Output, Result, fmt};
+use crate::Error;
 
 /// Settings of `staticgrad experiment dropout`.
 #[derive(clap::Args, Clone, Debug)]
@@ -85,7 +86,7 @@ pub fn run(args: &Args) -> Result<Report> {
         ratio: args.ratio,
         form: if args.inverted { DropoutForm::Inverted } else { DropoutForm::Book },
     };
-    d.validate().map_err(|_| ExpError::Input(format!("--ratio {} is not in [0, 1)", args.ratio)))?;
+    d.validate().map_err(|_| Error::Input(format!("--ratio {} is not in [0, 1)", args.ratio)))?;
     let (train, test) = overfit::split(args.samples, args.test)?;
     let w = overfit::widths(args.hidden);
     let spec = MlpSpec::new(&w)
@@ -118,8 +119,7 @@ pub fn run(args: &Args) -> Result<Report> {
          test images.\n",
         test.len()
     ));
-    out.line("| run | final train acc | final test acc | gap | book seed-0 train / test / gap |");
-    out.line("|---|---|---|---|---|");
+    out.table_head(&["run", "final train acc", "final test acc", "gap", "book seed-0 train / test / gap"]);
     let key = |r: f32| {
         if (r - 0.15).abs() < 1e-6 {
             Some("overfit_drop015")
@@ -133,13 +133,7 @@ pub fn run(args: &Args) -> Result<Report> {
         let b = k
             .and_then(book_final)
             .map_or("—".into(), |(t, s)| format!("{} / {} / {}", fmt(t), fmt(s), fmt(t - s)));
-        out.line(format!(
-            "| {} | {} | {} | {} | {b} |",
-            r.name,
-            fmt(r.final_train()),
-            fmt(r.final_test()),
-            fmt(r.gap())
-        ));
+        out.row(&[r.name.to_string(), fmt(r.final_train()), fmt(r.final_test()), fmt(r.gap()), b]);
     }
     out.line(
         "\nBook: with dropout the train/test gap closes and train accuracy no longer reaches 100 % (the notebook's \

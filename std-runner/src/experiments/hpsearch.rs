@@ -25,9 +25,10 @@ use staticgrad::optim::{Optimizer, WeightDecay};
 use crate::budget::Budget;
 
 use super::overfit::{train_curves, widths};
-use super::plot::{self, Chart, Series, Style};
-use super::{Check, ExpError, Output, Result, fmt, mnist_common, reference};
+use super::{Check, Output, Result, fmt, mnist_common, reference};
+use crate::Error;
 use crate::data::Dataset;
+use crate::report::chart::{self, Chart, Series, Style};
 
 /// `staticgrad experiment hpsearch merge`.
 #[derive(clap::Subcommand, Clone, Debug)]
@@ -181,7 +182,7 @@ fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
 /// The 500 images shuffled once with `seed`: (train, validation).
 pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     if !(0.0..1.0).contains(&val_frac) {
-        return Err(ExpError::Input(format!("--val-frac {val_frac} is not in [0, 1)")));
+        return Err(Error::Input(format!("--val-frac {val_frac} is not in [0, 1)")));
     }
     let all = mnist_common::load()?;
     let (pool, _) = mnist_common::split_head_tail(&all, samples, 0)?;
@@ -193,9 +194,7 @@ pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Datase
     let shuffled = pool.select(&order);
     let nval = (samples as f64 * val_frac) as usize;
     if nval == 0 || nval >= samples {
-        return Err(ExpError::Input(format!(
-            "--val-frac {val_frac} of {samples} images leaves an empty split"
-        )));
+        return Err(Error::Input(format!("--val-frac {val_frac} of {samples} images leaves an empty split")));
     }
     Ok((shuffled.slice(nval..samples), shuffled.slice(0..nval)))
 }
@@ -254,7 +253,7 @@ pub fn run_search_saving(
     let shown = threads.map_or("(all cores)".to_string(), |t| t.to_string());
     let pool = b
         .build()
-        .map_err(|e| ExpError::Input(format!("--threads {shown}: cannot start the worker threads: {e}")))?;
+        .map_err(|e| Error::Input(format!("--threads {shown}: cannot start the worker threads: {e}")))?;
     let sink = match done {
         Some(p) => {
             Some(std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(p)?))
@@ -271,8 +270,7 @@ pub fn run_search_saving(
                 if let Some(f) = &sink {
                     use std::io::Write;
                     let line = format!("{}\n", serde_json::to_string(&t)?);
-                    let mut f =
-                        f.lock().map_err(|_| ExpError::Io(std::io::Error::other("trial log lock")))?;
+                    let mut f = f.lock().map_err(|_| Error::output("trial log lock"))?;
                     f.write_all(line.as_bytes())?;
                     f.flush()?;
                 }
@@ -317,11 +315,10 @@ fn jsonl(trials: &[Trial]) -> Result<String> {
 pub fn read_jsonl(files: &[PathBuf]) -> Result<Vec<Trial>> {
     let mut out = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| ExpError::Input(format!("{}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(f).map_err(|e| Error::Input(format!("{}: {e}", f.display())))?;
         for (ln, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let t: Trial = serde_json::from_str(line)
-                .map_err(|e| ExpError::Input(format!("{}:{}: not a trial line: {e}", f.display(), ln + 1)))?;
+                .map_err(|e| Error::Input(format!("{}:{}: not a trial line: {e}", f.display(), ln + 1)))?;
             out.push(t);
         }
     }
@@ -364,15 +361,15 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
             c.y_range = Some((0.0, 1.0));
             c.legend = k == 0;
             let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
-            c.series.push(Series::line("validation", pts(&t.val_curve), plot::color(0)));
-            c.series.push(Series::line("train", pts(&t.train_curve), plot::color(1)).styled(Style::Dashed));
+            c.series.push(Series::line("validation", pts(&t.val_curve), chart::color(0)));
+            c.series.push(Series::line("train", pts(&t.train_curve), chart::color(1)).styled(Style::Dashed));
             c
         })
         .collect();
     if !charts.is_empty() {
         let cols = 5.min(charts.len());
         let p = out.path(&format!("top{tag}.svg"));
-        plot::save_grid(
+        chart::save_grid(
             &p,
             &format!(
                 "{stage} search: best {} of {} trials (validation solid, train dashed)",
@@ -397,14 +394,18 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         sc.x_range = Some((s.lr_exp[0] - pad, s.lr_exp[1] + pad));
     }
     sc.series.push(
-        Series::line("trial", r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(), plot::color(0))
-            .styled(Style::Dots),
+        Series::line(
+            "trial",
+            r.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(),
+            chart::color(0),
+        )
+        .styled(Style::Dots),
     );
     sc.series.push(
         Series::line(
             format!("best {}", top.min(r.len())),
             shown.iter().map(|t| ((t.lr as f64).log10(), t.val_acc)).collect(),
-            plot::color(3),
+            chart::color(3),
         )
         .styled(Style::Dots),
     );
@@ -420,13 +421,13 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         pl.y_range = Some((s.wd_exp[0] - pad, s.wd_exp[1] + 4.0 * pad));
     }
     let pt = |t: &Trial| ((t.lr as f64).log10(), (t.weight_decay as f64).log10());
-    pl.series.push(Series::line("trial", r.iter().map(pt).collect(), plot::color(7)).styled(Style::Dots));
+    pl.series.push(Series::line("trial", r.iter().map(pt).collect(), chart::color(7)).styled(Style::Dots));
     pl.series.push(
-        Series::line("val ≥ 0.6", r.iter().filter(|t| t.val_acc >= 0.6).map(pt).collect(), plot::color(3))
+        Series::line("val ≥ 0.6", r.iter().filter(|t| t.val_acc >= 0.6).map(pt).collect(), chart::color(3))
             .styled(Style::Dots),
     );
     let p = out.path(&format!("scatter{tag}.svg"));
-    plot::save_grid(&p, &format!("{stage} search over {} trials", r.len()), 1, 2, &[sc, pl], (560, 420))?;
+    chart::save_grid(&p, &format!("{stage} search over {} trials", r.len()), 1, 2, &[sc, pl], (560, 420))?;
 
     out.line(format!("\n## {} search: {} trials\n", stage, r.len()));
     if let Some(s) = r.first().map(|t| &t.search) {
@@ -435,18 +436,16 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
             s.lr_exp[0], s.lr_exp[1], s.wd_exp[0], s.wd_exp[1], s.seed
         ));
     }
-    out.line("| rank | trial | val acc | train acc | lr | weight decay |");
-    out.line("|---|---|---|---|---|---|");
+    out.table_head(&["rank", "trial", "val acc", "train acc", "lr", "weight decay"]);
     for (k, t) in r.iter().take(10).enumerate() {
-        out.line(format!(
-            "| {} | {} | {} | {} | {:.3e} | {:.3e} |",
-            k + 1,
-            t.trial,
+        out.row(&[
+            (k + 1).to_string(),
+            t.trial.to_string(),
             fmt(t.val_acc),
             fmt(t.train_acc),
-            t.lr,
-            t.weight_decay
-        ));
+            format!("{:.3e}", t.lr),
+            format!("{:.3e}", t.weight_decay),
+        ]);
     }
     let good: Vec<&Trial> = r.iter().filter(|t| t.val_acc >= 0.6).collect();
     let lr_lo = good.iter().map(|t| t.lr).fold(f32::INFINITY, f32::min);
@@ -589,7 +588,7 @@ impl Args {
             count("--threads", t, 1, MAX_THREADS)?;
         }
         if self.narrow && self.shard.is_some() {
-            return Err(ExpError::Input(
+            return Err(Error::Input(
                 "--narrow needs every broad trial: merge the shards first, then run the narrowed box with --lr-exp/--wd-exp".into(),
             ));
         }
@@ -613,8 +612,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     if let Some(HpCmd::Merge { files, .. }) = &args.cmd {
         let mut total = Some(0u64);
         for f in files {
-            let len =
-                std::fs::metadata(f).map_err(|e| ExpError::Input(format!("{}: {e}", f.display())))?.len();
+            let len = std::fs::metadata(f).map_err(|e| Error::Input(format!("{}: {e}", f.display())))?.len();
             total = total.and_then(|t| t.checked_add(len));
         }
         let need = total.and_then(|t| t.checked_mul(MERGE_FACTOR));
@@ -679,7 +677,7 @@ pub fn run(args: &Args) -> Result<Report> {
         let p = out.path("trials.jsonl");
         std::fs::write(&p, jsonl(&broad)?)?;
         let _ = std::fs::remove_file(&done);
-        return Err(ExpError::Interrupted(format!(
+        return Err(Error::Interrupted(format!(
             "hpsearch interrupted: {} of {} trials finished, saved in {} (a shard's format: join runs with `staticgrad experiment hpsearch merge`)",
             broad.len(),
             search.trials,
@@ -740,10 +738,10 @@ pub fn merge(
 ) -> Result<Report> {
     let mut trials = read_jsonl(files)?;
     let Some(first) = trials.first().map(|t| t.search.clone()) else {
-        return Err(ExpError::Input("hpsearch merge: the files hold no trials".into()));
+        return Err(Error::Input("hpsearch merge: the files hold no trials".into()));
     };
     if let Some(t) = trials.iter().find(|t| t.search != first) {
-        return Err(ExpError::Input(format!(
+        return Err(Error::Input(format!(
             "hpsearch merge: trial {} comes from a different search ({})",
             t.trial,
             differing(&first, &t.search)
@@ -751,7 +749,7 @@ pub fn merge(
     }
     for t in &trials {
         if t.trial >= first.trials {
-            return Err(ExpError::Input(format!(
+            return Err(Error::Input(format!(
                 "hpsearch merge: trial index {} is out of range for a search of {} trials",
                 t.trial, first.trials
             )));
@@ -762,14 +760,14 @@ pub fn merge(
             .chain(t.train_curve.iter().map(|&v| ("train_curve", v)))
         {
             if !(0.0..=1.0).contains(&v) {
-                return Err(ExpError::Input(format!(
+                return Err(Error::Input(format!(
                     "hpsearch merge: trial {}: {what} {v} is not an accuracy in [0, 1]",
                     t.trial
                 )));
             }
         }
         if !(t.lr.is_finite() && t.lr > 0.0 && t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return Err(ExpError::Input(format!(
+            return Err(Error::Input(format!(
                 "hpsearch merge: trial {}: lr {} and weight decay {} must be finite and positive",
                 t.trial, t.lr, t.weight_decay
             )));
@@ -777,7 +775,7 @@ pub fn merge(
     }
     trials.sort_by_key(|t| t.trial);
     if let Some(w) = trials.windows(2).find(|w| w[0].trial == w[1].trial) {
-        return Err(ExpError::Input(format!("hpsearch merge: trial {} appears twice", w[0].trial)));
+        return Err(Error::Input(format!("hpsearch merge: trial {} appears twice", w[0].trial)));
     }
     let (broad, narrow): (Vec<Trial>, Vec<Trial>) =
         trials.into_iter().partition(|t| t.search.stage != "narrow");
@@ -790,7 +788,7 @@ pub fn merge(
         format!("{}{}", head.join(", "), if m.len() > 8 { ", …" } else { "" })
     };
     if !missing.is_empty() && !allow_incomplete {
-        return Err(ExpError::Input(format!(
+        return Err(Error::Input(format!(
             "hpsearch merge: {} of {} trials missing (trials {}; a shard not given?); --allow-incomplete merges what there is",
             missing.len(),
             first.trials,

@@ -1,19 +1,20 @@
 //! Settings shared by the MNIST experiments: where the images come from and how the bundled
 //! 10,000 are split.
 
-use super::{ExpError, Result};
+use super::Result;
+use crate::Error;
 use crate::data::{Dataset, bundled};
 
 /// The bundled images (the first 10,000 of the official MNIST training file).
 pub fn load() -> Result<Dataset> {
-    Ok(bundled()?)
+    bundled()
 }
 
 /// `train` images from the start and `test` from the end of the bundled set, refusing overlap.
 pub fn split_head_tail(d: &Dataset, train: usize, test: usize) -> Result<(Dataset, Dataset)> {
     let n = d.len();
     if train == 0 || train.checked_add(test).is_none_or(|t| t > n) {
-        return Err(ExpError::Input(format!(
+        return Err(Error::Input(format!(
             "--train {train} and --test {test} do not fit in the {n} bundled images (need train ≥ 1, train + test ≤ {n})"
         )));
     }

@@ -17,17 +17,17 @@ pub mod net;
 pub mod optimizers_2d;
 pub mod optimizers_mnist;
 pub mod overfit;
-pub mod plot;
 pub mod reference;
 pub mod smooth;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::budget::{self, Budget, OverBudget};
+use crate::Error;
+use crate::budget::{self, Budget};
 use crate::data::Dataset;
+use crate::report::markdown;
 use crate::runfolder::{Mode, RunFolder};
 
 /// `staticgrad experiment <name>`.
@@ -158,68 +158,18 @@ impl ExperimentCmd {
             let folder = RunFolder::claim(dir, mode)?;
             let res = self.with_out(folder.dir()).run();
             return match res {
-                Ok(()) => folder.commit().map(drop).map_err(|e| ExpError::Io(std::io::Error::other(e))),
+                Ok(()) => folder.commit().map(drop),
                 Err(e) => {
                     // An interrupted search saved its finished trials, a failed one logged them:
                     // they stay, for `hpsearch merge`.
                     let log = folder.dir().join("trials.done.jsonl");
                     let logged = std::fs::metadata(log).is_ok_and(|m| m.len() > 0);
-                    folder.abandon(logged || matches!(e, ExpError::Interrupted(_)));
+                    folder.abandon(logged || matches!(e, Error::Interrupted(_)));
                     Err(e)
                 }
             };
         };
         all::run_claimed(a, force, max_memory)
-    }
-}
-
-/// What can stop an experiment.
-#[derive(Debug)]
-pub enum ExpError {
-    /// A flag or input the caller got wrong (exit code 2).
-    Input(String),
-    /// Reading data or writing results failed.
-    Io(std::io::Error),
-    /// The core refused an operation.
-    Core(staticgrad::Error),
-    /// Ctrl-C: what was finished is saved; the message says where (exit code 130).
-    Interrupted(String),
-}
-
-impl std::fmt::Display for ExpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExpError::Input(s) => f.write_str(s),
-            ExpError::Io(e) => write!(f, "{e}"),
-            ExpError::Core(e) => write!(f, "{e}"),
-            ExpError::Interrupted(s) => f.write_str(s),
-        }
-    }
-}
-
-impl std::error::Error for ExpError {}
-
-impl From<std::io::Error> for ExpError {
-    fn from(e: std::io::Error) -> Self {
-        ExpError::Io(e)
-    }
-}
-
-impl From<staticgrad::Error> for ExpError {
-    fn from(e: staticgrad::Error) -> Self {
-        ExpError::Core(e)
-    }
-}
-
-impl From<crate::data::DataError> for ExpError {
-    fn from(e: crate::data::DataError) -> Self {
-        ExpError::Input(e.to_string())
-    }
-}
-
-impl From<OverBudget> for ExpError {
-    fn from(e: OverBudget) -> Self {
-        ExpError::Input(e.0)
     }
 }
 
@@ -239,14 +189,8 @@ pub fn bundled_bytes(rows: usize) -> Option<u64> {
     budget::sum(&[Dataset::bytes_for(n, 784, 1), Dataset::bytes_for(rows.min(n), 784, 1)])
 }
 
-impl From<serde_json::Error> for ExpError {
-    fn from(e: serde_json::Error) -> Self {
-        ExpError::Io(std::io::Error::other(e))
-    }
-}
-
 /// Result of the experiment functions.
-pub type Result<T> = std::result::Result<T, ExpError>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// One claim of the book checked against our numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -338,31 +282,32 @@ impl Output {
         self.checks.push(c);
     }
 
+    /// Appends the header of a Markdown table with these columns to the summary.
+    pub fn table_head(&mut self, columns: &[&str]) {
+        self.summary.push_str(&markdown::table_head(columns));
+    }
+
+    /// Appends one row of a Markdown table to the summary.
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+        self.summary.push_str(&markdown::row(cells));
+    }
+
     /// Writes `summary.md` (title, body, the checks, the files) and returns its text.
     pub fn finish(&mut self, title: &str) -> Result<String> {
         let mut s = format!("# {title}\n\n{}\n", self.summary.trim_end());
         if !self.checks.is_empty() {
-            s.push_str(
-                "\n## The book's claims, checked on this run\n\n| claim | holds | numbers |\n|---|---|---|\n",
-            );
+            s.push_str("\n## The book's claims, checked on this run\n\n");
+            s.push_str(&markdown::table_head(&["claim", "holds", "numbers"]));
             for c in &self.checks {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} |",
-                    c.claim,
+                s.push_str(&markdown::row(&[
+                    c.claim.as_str(),
                     if c.holds { "yes" } else { "**no**" },
-                    c.detail
-                );
+                    &c.detail,
+                ]));
             }
         }
         s.push_str("\n## Files\n\n");
-        for f in &self.files {
-            if f.ends_with(".svg") {
-                let _ = writeln!(s, "- [{f}]({f})\n\n  ![{f}]({f})");
-            } else {
-                let _ = writeln!(s, "- [{f}]({f})");
-            }
-        }
+        s.push_str(&markdown::file_list(&self.files));
         std::fs::write(self.dir.join("summary.md"), &s)?;
         Ok(s)
     }

@@ -13,8 +13,8 @@ use staticgrad::{ParamKind, ParamStorage, Shape};
 
 use crate::budget::Budget;
 
-use super::plot::{self, Chart, Series, Style};
 use super::{Check, Output, Result, fmt};
+use crate::report::chart::{self, Chart, Series, Style};
 
 /// The book's float64 reference paths, built in (no file is read at run time).
 pub const GOLDEN: &str = include_str!("../../../tests/golden/optimizer_paths.json");
@@ -201,7 +201,7 @@ pub fn run(args: &Args) -> Result<Report> {
                     if x.abs() <= 10.0 { (x, y) } else { (f64::NAN, f64::NAN) }
                 })
                 .collect();
-            Series::line("", pts, plot::RGBColor(190, 190, 190)).unlabelled()
+            Series::line("", pts, chart::RGBColor(190, 190, 190)).unlabelled()
         })
         .collect();
     let charts: Vec<Chart> = CASES
@@ -215,29 +215,33 @@ pub fn run(args: &Args) -> Result<Report> {
             let shown = r.path[..r.path.len().saturating_sub(1).max(1)].iter();
             let pts = shown.map(|&(x, y)| (x as f64, y as f64)).collect();
             ch.series.push(
-                Series::line(format!("f after {} = {}", args.steps, fmt(r.f_final)), pts, plot::color(3))
+                Series::line(format!("f after {} = {}", args.steps, fmt(r.f_final)), pts, chart::color(3))
                     .styled(Style::LineDots),
             );
-            ch.series
-                .push(Series::line("minimum", vec![(0.0, 0.0)], plot::RGBColor(0, 0, 0)).styled(Style::Dots));
+            ch.series.push(
+                Series::line("minimum", vec![(0.0, 0.0)], chart::RGBColor(0, 0, 0)).styled(Style::Dots),
+            );
             ch
         })
         .collect();
     let svg = out.path("paths.svg");
-    plot::save_grid(&svg, "Update rules on f(x,y) = x²/20 + y² from (−7, 2)", 2, 3, &charts, (440, 320))?;
+    chart::save_grid(&svg, "Update rules on f(x,y) = x²/20 + y² from (−7, 2)", 2, 3, &charts, (440, 320))?;
 
     out.line(format!(
         "Each rule runs {} updates from (−7, 2) on f(x, y) = x²/20 + y² (gradient (x/10, 2y)), in f32 with the \
          core's optimizers. The figure shows the points before each update, as the book does.\n",
         args.steps
     ));
-    out.line(
-        "| rule | lr | f after the last update | book (float64) | max abs deviation from the book's path |",
-    );
-    out.line("|---|---|---|---|---|");
+    out.table_head(&[
+        "rule",
+        "lr",
+        "f after the last update",
+        "book (float64)",
+        "max abs deviation from the book's path",
+    ]);
     for (c, r) in CASES.iter().zip(&rules) {
         let dev = r.max_abs_dev.map_or("—".to_string(), |d| format!("{d:.2e}"));
-        out.line(format!("| {} | {} | {} | {} | {dev} |", c.name, c.lr, fmt(r.f_final), fmt(c.book_f)));
+        out.row(&[c.name.to_string(), c.lr.to_string(), fmt(r.f_final), fmt(c.book_f), dev]);
     }
     let order: Vec<&str> = by_f.iter().map(|&i| rules[i].name).collect();
     out.line(format!("\nOrder of the final f values here: {}.", order.join(" < ")));

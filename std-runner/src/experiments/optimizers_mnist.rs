@@ -11,7 +11,8 @@ use staticgrad::optim::Optimizer;
 use crate::budget::Budget;
 
 use super::curves::{self, BookRow, Contender};
-use super::{Check, ExpError, Output, Result, fmt, mnist_common};
+use super::{Check, Output, Result, fmt, mnist_common};
+use crate::Error;
 
 /// Settings of `staticgrad experiment optimizers-mnist`.
 #[derive(clap::Args, Clone, Debug)]
@@ -101,13 +102,10 @@ impl Args {
     pub fn validate(&self) -> Result<()> {
         crate::check::nonzero(&[("--iters", self.iters), ("--batch", self.batch), ("--train", self.train)])?;
         if self.rules.is_empty() {
-            return Err(ExpError::Input("--rules: name at least one update rule".into()));
+            return Err(Error::Input("--rules: name at least one update rule".into()));
         }
         if let Some(r) = self.rules.iter().find(|r| Optimizer::by_name(r).is_none()) {
-            return Err(ExpError::Input(format!(
-                "--rules {}: unknown update rule {r:?}",
-                self.rules.join(",")
-            )));
+            return Err(Error::Input(format!("--rules {}: unknown update rule {r:?}", self.rules.join(","))));
         }
         Ok(())
     }
@@ -121,7 +119,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     let mut nets = Vec::new();
     for r in &args.rules {
         let opt = Optimizer::by_name(r)
-            .ok_or_else(|| ExpError::Input(format!("--rules: unknown update rule {r:?}")))?;
+            .ok_or_else(|| Error::Input(format!("--rules: unknown update rule {r:?}")))?;
         nets.push((spec, opt));
     }
     let rows = args.train.saturating_add(args.test);
@@ -144,7 +142,7 @@ pub fn run(args: &Args) -> Result<Report> {
     let mut contenders = Vec::new();
     for (r, name) in args.rules.iter().zip(&names) {
         let opt = Optimizer::by_name(r)
-            .ok_or_else(|| ExpError::Input(format!("--rules: unknown update rule {r:?}")))?;
+            .ok_or_else(|| Error::Input(format!("--rules: unknown update rule {r:?}")))?;
         contenders.push(Contender { name, spec, opt, lr: opt.default_lr() });
     }
     let cs = curves::compare(&contenders, &train, &test, args.iters, args.batch, args.seed)?;

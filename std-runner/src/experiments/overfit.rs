@@ -13,11 +13,12 @@ use staticgrad::mlp::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
 use super::net::{Net, NetStorage};
-use super::plot::{self, Chart, Series, Style};
-use super::{Check, ExpError, Output, Result, f64s, fmt, mnist_common, reference};
+use super::{Check, Output, Result, f64s, fmt, mnist_common, reference};
+use crate::Error;
 use crate::budget::{self, Budget};
 use crate::data::Dataset;
 use crate::data::below;
+use crate::report::chart::{self, Chart, Series, Style};
 
 /// Settings of `staticgrad experiment overfit`.
 #[derive(clap::Args, Clone, Debug)]
@@ -112,7 +113,7 @@ pub fn train_curves(
     seed: u64,
 ) -> Result<AccCurves> {
     if epochs == 0 || batch == 0 {
-        return Err(ExpError::Input("--epochs and --batch must be positive".into()));
+        return Err(Error::Input("--epochs and --batch must be positive".into()));
     }
     let mut st = NetStorage::new(&spec, &opt, batch);
     let mut net = Net::new(spec, opt, &mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;
@@ -171,12 +172,12 @@ pub fn write_curves(out: &mut Output, runs: &[AccCurves], fig_prefix: &str) -> R
         ch.y_range = Some((0.0, 1.0));
         ch.legend_lower = true;
         let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
-        ch.series.push(Series::line("train", pts(&r.train), plot::color(0)));
-        ch.series.push(Series::line("test", pts(&r.test), plot::color(1)).styled(Style::Dashed));
+        ch.series.push(Series::line("train", pts(&r.train), chart::color(0)));
+        ch.series.push(Series::line("test", pts(&r.test), chart::color(1)).styled(Style::Dashed));
         let slug: String =
             r.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
         let p = out.path(&format!("{fig_prefix}{slug}.svg"));
-        plot::save_chart(&p, &ch, (640, 440))?;
+        chart::save_chart(&p, &ch, (640, 440))?;
     }
     Ok(())
 }
@@ -287,18 +288,11 @@ pub fn run(args: &Args) -> Result<Report> {
          test images.\n",
         test.len()
     ));
-    out.line("| run | final train acc | final test acc | gap | book seed-0 train / test / gap |");
-    out.line("|---|---|---|---|---|");
+    out.table_head(&["run", "final train acc", "final test acc", "gap", "book seed-0 train / test / gap"]);
     for (r, key) in [(&plain, "overfit_wd0"), (&decay, "overfit_wd01")] {
         let b = book_final(key)
             .map_or("—".into(), |(t, s)| format!("{} / {} / {}", fmt(t), fmt(s), fmt(t - s)));
-        out.line(format!(
-            "| {} | {} | {} | {} | {b} |",
-            r.name,
-            fmt(r.final_train()),
-            fmt(r.final_test()),
-            fmt(r.gap())
-        ));
+        out.row(&[r.name.to_string(), fmt(r.final_train()), fmt(r.final_test()), fmt(r.gap()), b]);
     }
     let first_one = plain.train.iter().position(|&a| a >= 1.0);
     out.line(format!(

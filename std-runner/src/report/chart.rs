@@ -1,6 +1,8 @@
-//! The figures of the experiments: line charts, grids of small charts and histogram rows, as SVG
-//! (plotters). Non-finite points are dropped from a series (a diverged run draws as a gap), never
-//! passed to the backend.
+//! The one chart helper every figure goes through (a training run's `loss.svg` and
+//! `accuracy.svg`, every experiment's figures): a [`Chart`] is a plain value — title, axis labels,
+//! [`Series`] — drawn as SVG by plotters, alone ([`chart_svg`], [`save_chart`]), in a grid
+//! ([`save_grid`]) or as rows of [`Histogram`]s. Non-finite points are dropped from a series (a
+//! diverged run draws as a gap), never passed to the backend.
 
 use std::path::Path;
 
@@ -38,6 +40,8 @@ pub fn lighten(c: RGBColor, t: f64) -> RGBColor {
 pub enum Style {
     /// A solid line.
     Line,
+    /// A thin solid line (a noisy series under a smoother one, such as every step's loss).
+    Thin,
     /// A dashed line.
     Dashed,
     /// A thin line with a dot on each point (optimizer paths).
@@ -189,6 +193,7 @@ pub fn draw_chart(area: &DrawingArea<SVGBackend, Shift>, chart: &Chart) -> std::
         for run in runs.into_iter().filter(|r| !r.is_empty()) {
             let anno = match s.style {
                 Style::Line => ctx.draw_series(LineSeries::new(run, c.stroke_width(2))),
+                Style::Thin => ctx.draw_series(LineSeries::new(run, c.stroke_width(1))),
                 Style::Dashed => ctx.draw_series(DashedLineSeries::new(run, 6, 4, c.stroke_width(2))),
                 Style::LineDots => {
                     ctx.draw_series(LineSeries::new(run.clone(), c.stroke_width(1))).map_err(err)?;
@@ -224,12 +229,29 @@ pub fn draw_chart(area: &DrawingArea<SVGBackend, Shift>, chart: &Chart) -> std::
     Ok(())
 }
 
+/// An SVG document of `size` pixels on a white background, drawn by `draw`.
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> std::io::Result<()>,
+) -> std::io::Result<String> {
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(text)
+}
+
+/// One chart as the text of an SVG file of `size` pixels.
+pub fn chart_svg(chart: &Chart, size: (u32, u32)) -> std::io::Result<String> {
+    svg(size, |root| draw_chart(root, chart))
+}
+
 /// One chart in its own SVG file of `size` pixels.
 pub fn save_chart(path: &Path, chart: &Chart, size: (u32, u32)) -> std::io::Result<()> {
-    let root = SVGBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    draw_chart(&root, chart)?;
-    root.present().map_err(err)
+    std::fs::write(path, chart_svg(chart, size)?)
 }
 
 /// A `rows × cols` grid of charts under an overall title, in one SVG file.
@@ -242,14 +264,15 @@ pub fn save_grid(
     cell: (u32, u32),
 ) -> std::io::Result<()> {
     let size = (cell.0 * cols as u32, cell.1 * rows as u32 + 40);
-    let root = SVGBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let (head, body) = root.split_vertically(40);
-    head.titled(title, ("sans-serif", 24)).map_err(err)?;
-    for (area, chart) in body.split_evenly((rows, cols)).iter().zip(charts) {
-        draw_chart(area, chart)?;
-    }
-    root.present().map_err(err)
+    let text = svg(size, |root| {
+        let (head, body) = root.split_vertically(40);
+        head.titled(title, ("sans-serif", 24)).map_err(err)?;
+        for (area, chart) in body.split_evenly((rows, cols)).iter().zip(charts) {
+            draw_chart(area, chart)?;
+        }
+        Ok(())
+    })?;
+    std::fs::write(path, text)
 }
 
 /// A histogram panel: bin edges `lo..hi` split evenly into `counts.len()` bars.
@@ -306,25 +329,26 @@ pub fn save_histogram_rows(
 ) -> std::io::Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let size = (cell.0 * cols as u32, cell.1 * rows.len().max(1) as u32 + 40);
-    let root = SVGBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let (head, body) = root.split_vertically(40);
-    head.titled(title, ("sans-serif", 24)).map_err(err)?;
-    let cells = body.split_evenly((rows.len().max(1), cols));
-    for (r, row) in rows.iter().enumerate() {
-        let tallest = |skip: bool| {
-            row.iter()
-                .flat_map(|h| h.counts.iter().skip(usize::from(skip && h.clip_first)))
-                .copied()
-                .max()
-                .unwrap_or(0)
-        };
-        let y_max = if tallest(true) > 0 { tallest(true) } else { tallest(false).max(1) } as f64 * 1.05;
-        for (c, h) in row.iter().enumerate() {
-            draw_histogram(&cells[r * cols + c], h, y_max)?;
+    let text = svg(size, |root| {
+        let (head, body) = root.split_vertically(40);
+        head.titled(title, ("sans-serif", 24)).map_err(err)?;
+        let cells = body.split_evenly((rows.len().max(1), cols));
+        for (r, row) in rows.iter().enumerate() {
+            let tallest = |skip: bool| {
+                row.iter()
+                    .flat_map(|h| h.counts.iter().skip(usize::from(skip && h.clip_first)))
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            };
+            let y_max = if tallest(true) > 0 { tallest(true) } else { tallest(false).max(1) } as f64 * 1.05;
+            for (c, h) in row.iter().enumerate() {
+                draw_histogram(&cells[r * cols + c], h, y_max)?;
+            }
         }
-    }
-    root.present().map_err(err)
+        Ok(())
+    })?;
+    std::fs::write(path, text)
 }
 
 #[cfg(test)]

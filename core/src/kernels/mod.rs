@@ -23,6 +23,32 @@
 //! On targets without SIMD registers worth blocking for (Cortex-M, anything not x86/x86-64/
 //! AArch64) the plain loops run instead: same order, same bits, smaller code.
 //!
+//! # Dimensions
+//!
+//! Every product takes its sizes as one [`Dims`], named after the **output**: `c` is
+//! `rows × cols`, and each of its elements sums `inner` terms. The operands' stored shapes follow
+//! from the function's name (`tn`: the first operand is stored transposed, `nt`: the second):
+//!
+//! | function | computes | first operand | second operand |
+//! |---|---|---|---|
+//! | [`matmul`] | `c = a·b` | `a`: `rows × inner` | `b`: `inner × cols` |
+//! | [`matmul_tn`], [`matmul_tn_acc`], [`outer_row`] | `c = aᵀ·d`, `c += aᵀ·d`, one row of `aᵀ·d` | `a`: `inner × rows` | `d`: `inner × cols` |
+//! | [`matmul_nt_acc`] | `c += d·bᵀ` | `d`: `rows × inner` | `b`: `cols × inner` |
+//!
+//! For a dense layer with a batch of `B` rows, `I` inputs and `O` outputs, the forward `x·W` is
+//! `Dims { rows: B, inner: I, cols: O }`, the weight gradient `xᵀ·dy` is
+//! `Dims { rows: I, inner: B, cols: O }` and the input gradient `dy·Wᵀ` is
+//! `Dims { rows: B, inner: O, cols: I }`.
+//!
+//! ```
+//! use staticgrad::kernels::{Dims, matmul};
+//! // [1 2 3] · [[1 0] [0 1] [1 1]] = [4 5]
+//! let mut c = [0.0; 2];
+//! matmul(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &mut c, Dims { rows: 1, inner: 3, cols: 2 })?;
+//! assert_eq!(c, [4.0, 5.0]);
+//! # Ok::<(), staticgrad::Error>(())
+//! ```
+//!
 //! With the `simd` cargo feature the host can also select x86-64 AVX2 or AVX-512 (same order,
 //! same bits) or AVX2+FMA / AVX-512+FMA (faster, *not* bit-identical: each step rounds once
 //! instead of twice) kernels at run time; see [`select`]. Without the feature the core has no
@@ -167,6 +193,19 @@ impl Rows {
     }
 }
 
+/// The sizes of a matrix product, named after its output (see the module's
+/// [dimensions](crate::kernels#dimensions)): `c` is `rows × cols` and each element sums `inner` terms, in
+/// increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// Rows of the output `c`.
+    pub rows: usize,
+    /// Terms summed into each output element: the dimension the two operands share.
+    pub inner: usize,
+    /// Columns of the output `c`.
+    pub cols: usize,
+}
+
 fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
         Some(need) if need <= have => Ok(()),
@@ -174,23 +213,16 @@ fn check(op: &'static str, have: usize, rows: usize, cols: usize) -> Result<()> 
     }
 }
 
-/// `c = a · b` with `a: m×k`, `b: k×n`, `c: m×n`, all row-major; `c` is overwritten.
-/// Slices shorter than their shape are an [`Error::Shape`].
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
-    matmul_rows(a, b, c, m, k, n, Rows::Any)
+/// `c = a · b` with `a: rows×inner`, `b: inner×cols`, `c: rows×cols`, all row-major; `c` is
+/// overwritten. Slices shorter than their shape are an [`Error::Shape`].
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
+    matmul_rows(a, b, c, dims, Rows::Any)
 }
 
 /// [`matmul`] with a [`Rows`] hint.
 #[inline(always)] // so that a constant hint picks one copy of the kernel at once
-pub(crate) fn matmul_rows(
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Rows,
-) -> Result<()> {
+pub(crate) fn matmul_rows(a: &[f32], b: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
+    let Dims { rows: m, inner: k, cols: n } = dims;
     check("matmul a", a.len(), m, k)?;
     check("matmul b", b.len(), k, n)?;
     check("matmul c", c.len(), m, n)?;
@@ -207,23 +239,17 @@ pub(crate) fn matmul_rows(
     Ok(())
 }
 
-/// `c += aᵀ · d` with `a: m×k`, `d: m×n`, `c: k×n` (a weight gradient `xᵀ·dout`).
-/// Each `c[p][j]` adds `a[i][p]·d[i][j]` for `i = 0, 1, …`.
-pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
-    matmul_tn_acc_rows(a, d, c, m, k, n, Rows::Any)
+/// `c += aᵀ · d` with `a: inner×rows`, `d: inner×cols`, `c: rows×cols` (a weight gradient
+/// `xᵀ·dout`, `inner` the batch). Each `c[p][j]` adds `a[i][p]·d[i][j]` for `i = 0, 1, …`.
+pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
+    matmul_tn_acc_rows(a, d, c, dims, Rows::Any)
 }
 
-/// [`matmul_tn_acc`] with a [`Rows`] hint (`m` is the batch).
+/// [`matmul_tn_acc`] with a [`Rows`] hint (`dims.inner` is the batch).
 #[inline(always)] // so that a constant hint picks one copy of the kernel at once
-pub(crate) fn matmul_tn_acc_rows(
-    a: &[f32],
-    d: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Rows,
-) -> Result<()> {
+pub(crate) fn matmul_tn_acc_rows(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
+    // `m` the batch (the reduction), `k` the rows of `c`, as in the weight gradient `xᵀ·dy`.
+    let Dims { rows: k, inner: m, cols: n } = dims;
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
@@ -247,31 +273,24 @@ pub(crate) fn matmul_tn_acc_rows(
     Ok(())
 }
 
-/// `c = aᵀ · d` (overwritten) with `a: m×k`, `d: m×n`, `c: k×n`: each `c[p][j] = 0.0 +
-/// a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as [`matmul_tn_acc`] onto a zeroed
-/// `c`. At `m = 1` (a batch-1 weight gradient, an outer product) `c` is written in one pass,
-/// without zeroing it first or reading it back.
-pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Result<()> {
-    matmul_tn_rows(a, d, c, m, k, n, Rows::Any)
+/// `c = aᵀ · d` (overwritten) with `a: inner×rows`, `d: inner×cols`, `c: rows×cols`: each
+/// `c[p][j] = 0.0 + a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as [`matmul_tn_acc`]
+/// onto a zeroed `c`. At `inner = 1` (a batch-1 weight gradient, an outer product) `c` is
+/// written in one pass, without zeroing it first or reading it back.
+pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
+    matmul_tn_rows(a, d, c, dims, Rows::Any)
 }
 
-/// [`matmul_tn`] with a [`Rows`] hint (`m` is the batch).
+/// [`matmul_tn`] with a [`Rows`] hint (`dims.inner` is the batch).
 #[inline(always)] // so that a constant hint picks one copy of the kernel at once
-pub(crate) fn matmul_tn_rows(
-    a: &[f32],
-    d: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Rows,
-) -> Result<()> {
+pub(crate) fn matmul_tn_rows(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
+    let Dims { rows: k, inner: m, cols: n } = dims; // as in `matmul_tn_acc_rows`
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
     if m != 1 || n == 0 {
         c.get_mut(..k * n).unwrap_or_default().fill(0.0); // checked above
-        return matmul_tn_acc_rows(a, d, c, m, k, n, rows);
+        return matmul_tn_acc_rows(a, d, c, dims, rows);
     }
     // 16 of the `d[j]` stay in registers while the rows go by: a multiply, an add and a store per
     // element. `0.0 + t` rather than `t`: the same bits as the sum from 0.0 (it turns −0 into +0).
@@ -301,10 +320,11 @@ pub(crate) fn matmul_tn_rows(
     Ok(())
 }
 
-/// Row `p` of `aᵀ · d` (with `a: m×k`, `d: m×n`) into `row` (`n` floats), overwritten: each
-/// `row[j] = 0.0 + a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as
+/// Row `p` of `aᵀ · d` (with `a: inner×rows`, `d: inner×cols`) into `row` (`cols` floats),
+/// overwritten: each `row[j] = 0.0 + a[0][p]·d[0][j] + a[1][p]·d[1][j] + …`, the same bits as
 /// [`matmul_tn_acc`] onto a zeroed `c` (what the fused update uses instead of a gradient buffer).
-pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, m: usize, k: usize, n: usize) {
+pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, dims: Dims) {
+    let Dims { rows: k, inner: m, cols: n } = dims; // as in `matmul_tn_acc_rows`
     if m == 0 {
         row.fill(0.0);
     }
@@ -323,23 +343,17 @@ pub fn outer_row(a: &[f32], d: &[f32], row: &mut [f32], p: usize, m: usize, k: u
     }
 }
 
-/// `c += d · bᵀ` with `d: m×n`, `b: k×n`, `c: m×k` (an input gradient `dout·Wᵀ`).
-/// Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
-pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) -> Result<()> {
-    matmul_nt_acc_rows(d, b, c, m, n, k, Rows::Any)
+/// `c += d · bᵀ` with `d: rows×inner`, `b: cols×inner`, `c: rows×cols` (an input gradient
+/// `dout·Wᵀ`, `rows` the batch). Each `c[i][p]` adds `d[i][j]·b[p][j]` for `j = 0, 1, …`.
+pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
+    matmul_nt_acc_rows(d, b, c, dims, Rows::Any)
 }
 
-/// [`matmul_nt_acc`] with a [`Rows`] hint (`m` is the batch).
+/// [`matmul_nt_acc`] with a [`Rows`] hint (`dims.rows` is the batch).
 #[inline(always)] // so that a constant hint picks one copy of the kernel at once
-pub(crate) fn matmul_nt_acc_rows(
-    d: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    rows: Rows,
-) -> Result<()> {
+pub(crate) fn matmul_nt_acc_rows(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
+    // `m` the batch, `n` the layer's outputs (the reduction), `k` its inputs, as in `dy·Wᵀ`.
+    let Dims { rows: m, inner: n, cols: k } = dims;
     check("matmul_nt d", d.len(), m, n)?;
     check("matmul_nt b", b.len(), k, n)?;
     check("matmul_nt c", c.len(), m, k)?;
@@ -358,7 +372,6 @@ pub(crate) fn matmul_nt_acc_rows(
 /// True where the blocked driver runs (SIMD-capable hosts); elsewhere the plain loops.
 const BLOCKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"));
 
-/// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
 /// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` for `i < m`, `j < n`; shapes checked.
 /// `rows` is the caller's [`Rows`] hint: one function per hint (not generic, so each exists
 /// once in a program), and a constant hint keeps one of them: a batch-1 firmware has no panel
@@ -461,13 +474,14 @@ mod tests {
                 *x = -0.0; // products of −0: the sum from 0.0 turns them into +0
             }
             let mut want = std::vec![0.0f32; k * n];
-            matmul_tn_acc(&a, &d, &mut want, m, k, n).unwrap();
+            let dims = Dims { rows: k, inner: m, cols: n };
+            matmul_tn_acc(&a, &d, &mut want, dims).unwrap();
             let mut got = std::vec![f32::NAN; k * n];
-            matmul_tn(&a, &d, &mut got, m, k, n).unwrap();
+            matmul_tn(&a, &d, &mut got, dims).unwrap();
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{m}×{k}×{n}");
         }
-        assert!(matmul_tn(&[1.0], &[1.0, 2.0], &mut [0.0; 1], 1, 1, 2).is_err());
+        assert!(matmul_tn(&[1.0], &[1.0, 2.0], &mut [0.0; 1], Dims { rows: 1, inner: 1, cols: 2 }).is_err());
     }
 
     #[test]
@@ -478,7 +492,7 @@ mod tests {
             let mut want = vec![0.0; m * n];
             reference(m, n, k, &|i, p| a[i * k + p], &|p, j| b[p * n + j], &mut want);
             let mut got = vec![f32::NAN; m * n];
-            matmul(&a, &b, &mut got, m, k, n).unwrap();
+            matmul(&a, &b, &mut got, Dims { rows: m, inner: k, cols: n }).unwrap();
             assert_eq!(bits(&got), bits(&want), "matmul {m}x{k}x{n}");
             let mut got = vec![0.0; m * n];
             blocked::<8, Exact>(
@@ -503,7 +517,7 @@ mod tests {
             let mut want = start.clone();
             reference(k, n, m, &|p, i| a[i * k + p], &|i, j| d[i * n + j], &mut want);
             let mut got = start.clone();
-            matmul_tn_acc(&a, &d, &mut got, m, k, n).unwrap();
+            matmul_tn_acc(&a, &d, &mut got, Dims { rows: k, inner: m, cols: n }).unwrap();
             assert_eq!(bits(&got), bits(&want), "tn {m}x{k}x{n}");
             let mut got = start.clone();
             blocked::<8, Exact>(
@@ -533,7 +547,7 @@ mod tests {
             let mut want = start.clone();
             reference(m, k, n, &|i, j| d[i * n + j], &|j, p| b[p * n + j], &mut want);
             let mut got = start.clone();
-            matmul_nt_acc(&d, &b, &mut got, m, n, k).unwrap();
+            matmul_nt_acc(&d, &b, &mut got, Dims { rows: m, inner: n, cols: k }).unwrap();
             assert_eq!(bits(&got), bits(&want), "nt {m}x{k}x{n}");
             let mut got = start;
             blocked::<8, Exact>(
@@ -551,13 +565,12 @@ mod tests {
     #[test]
     fn short_buffers_are_errors_not_panics() {
         let mut c = [0.0; 4];
-        assert!(matches!(matmul(&[0.0; 3], &[0.0; 4], &mut c, 2, 2, 2), Err(Error::Shape { .. })));
-        assert!(matches!(
-            matmul_tn_acc(&[0.0; 4], &[0.0; 4], &mut c[..3], 2, 2, 2),
-            Err(Error::Shape { .. })
-        ));
-        assert!(matches!(matmul_nt_acc(&[0.0; 4], &[0.0; 3], &mut c, 2, 2, 2), Err(Error::Shape { .. })));
-        assert!(matches!(matmul(&[], &[], &mut [], usize::MAX, 2, 2), Err(Error::Shape { .. })));
-        assert_eq!(matmul(&[], &[], &mut [], 0, 0, 0), Ok(()));
+        let two = Dims { rows: 2, inner: 2, cols: 2 };
+        assert!(matches!(matmul(&[0.0; 3], &[0.0; 4], &mut c, two), Err(Error::Shape { .. })));
+        assert!(matches!(matmul_tn_acc(&[0.0; 4], &[0.0; 4], &mut c[..3], two), Err(Error::Shape { .. })));
+        assert!(matches!(matmul_nt_acc(&[0.0; 4], &[0.0; 3], &mut c, two), Err(Error::Shape { .. })));
+        let huge = Dims { rows: usize::MAX, inner: 2, cols: 2 };
+        assert!(matches!(matmul(&[], &[], &mut [], huge), Err(Error::Shape { .. })));
+        assert_eq!(matmul(&[], &[], &mut [], Dims { rows: 0, inner: 0, cols: 0 }), Ok(()));
     }
 }

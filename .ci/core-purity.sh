@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-# The two exceptions, the fenced modules of the opt-in `simd` feature (off by default), may use
+# The two exceptions, the fenced modules of the opt-in features (off by default), may use
 # `unsafe`, each block with a SAFETY comment; lib.rs denies it elsewhere:
-# core/src/kernels/x86.rs (x86-64 intrinsics) and core/src/kernels/arm.rs (the FPU square root).
+# core/src/kernels/x86.rs (`x86-simd`: x86-64 intrinsics) and core/src/kernels/arm.rs
+# (`arm-fpu-sqrt`: the FPU square root).
 for f in $(find core/src -name '*.rs' ! -name testutil.rs); do
   unsafe_ok=0
   case "$f" in core/src/kernels/x86.rs | core/src/kernels/arm.rs) unsafe_ok=1 ;; esac

@@ -2,7 +2,7 @@
 //! shows its effect: `cargo bench -p staticgrad-tests --bench kernels [-- FILTER]`.
 //!
 //! Shapes are the peer harness' workloads: book (784-100×4-10, batch 128), twolayer
-//! (784-50-10, batch 100) and tiny (4-16-3, batch 8). With the core's `simd` feature on, every
+//! (784-50-10, batch 100) and tiny (4-16-3, batch 8). With the core's `x86-simd` feature on, every
 //! matrix kernel is measured once per available kernel family (`portable`, `avx2`, `avx2fma`,
 //! `avx512`, `avx512fma`).
 

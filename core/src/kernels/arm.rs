@@ -1,5 +1,5 @@
-//! The Cortex-M FPU square root (cargo feature `simd`, Arm `eabihf` targets only): with `x86.rs`,
-//! the only `unsafe` in the crate.
+//! The Cortex-M FPU square root (cargo feature `arm-fpu-sqrt`, Arm `eabihf` targets only): with
+//! `x86.rs`, the only `unsafe` in the crate.
 //!
 //! On an Arm core with a hardware FPU (`eabihf` targets: Cortex-M4F, M7, M33 with FPU, …) libm's
 //! `sqrtf` is a software routine of about 40 instructions, the FPU's `vsqrt.f32` is one. Both are

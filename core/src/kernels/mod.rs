@@ -49,9 +49,10 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 //!
-//! With the `simd` cargo feature the host can also select x86-64 AVX2 or AVX-512 (same order,
+//! With the `x86-simd` cargo feature an x86-64 host can also select AVX2 or AVX-512 (same order,
 //! same bits) or AVX2+FMA / AVX-512+FMA (faster, *not* bit-identical: each step rounds once
-//! instead of twice) kernels at run time; see [`select`]. Without the feature the core has no
+//! instead of twice) kernels at run time; see [`select`]. With the `arm-fpu-sqrt` feature an Arm
+//! hard-float target takes [`sqrt`] from its FPU. Without either feature the core has no
 //! `unsafe`.
 //!
 //! # Files
@@ -97,14 +98,14 @@ impl Kernels {
 }
 
 /// Chooses the kernel family for the whole program and returns the one in force, which is
-/// `Portable` if the request is not available (no `simd` feature, not x86-64, or the CPU lacks
+/// `Portable` if the request is not available (no `x86-simd` feature, not x86-64, or the CPU lacks
 /// the instructions: `x86.rs` checks with `cpuid` before it ever runs them).
 pub fn select(k: Kernels) -> Kernels {
-    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     {
         x86::select(k)
     }
-    #[cfg(not(all(feature = "simd", target_arch = "x86_64")))]
+    #[cfg(not(all(feature = "x86-simd", target_arch = "x86_64")))]
     {
         let _ = k;
         Kernels::Portable
@@ -113,18 +114,19 @@ pub fn select(k: Kernels) -> Kernels {
 
 /// The kernel family in force (see [`select`]).
 pub fn selected() -> Kernels {
-    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     {
         x86::selected()
     }
-    #[cfg(not(all(feature = "simd", target_arch = "x86_64")))]
+    #[cfg(not(all(feature = "x86-simd", target_arch = "x86_64")))]
     {
         Kernels::Portable
     }
 }
 
-// The FPU square root is a naked function, stable since Rust 1.88.
-#[cfg(all(feature = "simd", target_arch = "arm", target_abi = "eabihf"))]
+// The FPU square root is a naked function, stable since Rust 1.88: the `arm-fpu-sqrt` feature
+// needs that compiler.
+#[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
 #[allow(unsafe_code)]
 #[clippy::msrv = "1.88"]
 mod arm;
@@ -134,9 +136,9 @@ mod blocked;
 mod elementwise;
 mod math;
 mod plain;
-// The AVX-512 intrinsics are stable since Rust 1.89: the `simd` feature needs that compiler,
-// the rest of the crate keeps the workspace's minimum.
-#[cfg(all(feature = "simd", target_arch = "x86_64"))]
+// The AVX-512 intrinsics are stable since Rust 1.89: the `x86-simd` feature needs that compiler,
+// the rest of the crate keeps its own minimum.
+#[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 #[clippy::msrv = "1.89"]
 mod x86;
@@ -402,7 +404,7 @@ fn gemm(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, panel: bool)
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     if x86::gemm_acc(m, n, k, a, b, Out { data: &mut *c.data, rs: c.rs, cs: c.cs }) {
         return;
     }

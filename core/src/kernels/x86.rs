@@ -1,5 +1,5 @@
-//! x86-64 kernels chosen at run time (cargo feature `simd`): with `arm.rs`, the only `unsafe` in
-//! the crate.
+//! x86-64 kernels chosen at run time (cargo feature `x86-simd`): with `arm.rs`, the only `unsafe`
+//! in the crate.
 //!
 //! * [`Kernels::Avx2`]: the portable blocked driver compiled for AVX2 (8-lane registers, tile
 //!   4×16). Same code, same canonical order, no FMA: bit-identical to the portable kernels.

@@ -1,7 +1,7 @@
 //! `sqrt`: the square root of the update rules and the initialisers.
 
 /// `√x`, correctly rounded: the same bits as `libm::sqrtf` for every input. What the update
-/// rules use (Adam, RMSProp, AdaGrad). With the `simd` feature on an Arm core with a hardware FPU
+/// rules use (Adam, RMSProp, AdaGrad). With the `arm-fpu-sqrt` feature on an Arm core with a hardware FPU
 /// (`eabihf`, e.g. a Cortex-M4F) it is the FPU's `vsqrt.f32`, one instruction instead of libm's
 /// software routine (IEEE 754 requires both to round correctly, so the bits agree); elsewhere it
 /// is `libm::sqrtf`.
@@ -11,11 +11,11 @@
 /// ```
 #[inline(always)]
 pub fn sqrt(x: f32) -> f32 {
-    #[cfg(all(feature = "simd", target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
     {
         super::super::arm::sqrt(x)
     }
-    #[cfg(not(all(feature = "simd", target_arch = "arm", target_abi = "eabihf")))]
+    #[cfg(not(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf")))]
     {
         libm::sqrtf(x)
     }

@@ -23,6 +23,12 @@
 //! On targets without SIMD registers worth blocking for (Cortex-M, anything not x86/x86-64/
 //! AArch64) the plain loops run instead: same order, same bits, smaller code.
 //!
+//! With the `x86-simd` cargo feature an x86-64 host can also select AVX2 or AVX-512 (same order,
+//! same bits) or AVX2+FMA / AVX-512+FMA (faster, *not* bit-identical: each step rounds once
+//! instead of twice) kernels at run time; see [`select`]. With the `arm-fpu-sqrt` feature an Arm
+//! hard-float target takes [`sqrt`] from its FPU. Without either feature the core has no
+//! `unsafe`.
+//!
 //! # Dimensions
 //!
 //! Every product takes its sizes as one [`Dims`], named after the **output**: `c` is
@@ -48,12 +54,6 @@
 //! assert_eq!(c, [4.0, 5.0]);
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
-//!
-//! With the `x86-simd` cargo feature an x86-64 host can also select AVX2 or AVX-512 (same order,
-//! same bits) or AVX2+FMA / AVX-512+FMA (faster, *not* bit-identical: each step rounds once
-//! instead of twice) kernels at run time; see [`select`]. With the `arm-fpu-sqrt` feature an Arm
-//! hard-float target takes [`sqrt`] from its FPU. Without either feature the core has no
-//! `unsafe`.
 //!
 //! # Files
 //!

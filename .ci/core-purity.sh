@@ -5,10 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-# The one exception: core/src/kernels/simd.rs (cargo feature `simd`, off by default) may use
-# `unsafe` for x86-64 intrinsics, each block with a SAFETY comment; lib.rs denies it elsewhere.
+# The two exceptions, the fenced modules of the opt-in features (off by default), may use
+# `unsafe`, each block with a SAFETY comment; lib.rs denies it elsewhere:
+# core/src/kernels/x86.rs (`x86-simd`: x86-64 intrinsics) and core/src/kernels/arm.rs
+# (`arm-fpu-sqrt`: the FPU square root).
 for f in $(find core/src -name '*.rs' ! -name testutil.rs); do
-  unsafe_ok=0; [ "$f" = core/src/kernels/simd.rs ] && unsafe_ok=1
+  unsafe_ok=0
+  case "$f" in core/src/kernels/x86.rs | core/src/kernels/arm.rs) unsafe_ok=1 ;; esac
   awk -v f="$f" -v unsafe_ok="$unsafe_ok" '
     /^#\[cfg\(test\)\]$/ { pending = 1; next }
     pending && /^mod tests/ { exit }

@@ -51,9 +51,10 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 #![no_std]
-// No `unsafe` anywhere, except the opt-in x86-64 kernels of the `simd` feature (one module).
-#![cfg_attr(not(feature = "simd"), forbid(unsafe_code))]
-#![cfg_attr(feature = "simd", deny(unsafe_code))]
+// No `unsafe` anywhere, except the fenced module of each opt-in feature: `kernels/x86.rs`
+// (`x86-simd`) and `kernels/arm.rs` (`arm-fpu-sqrt`).
+#![cfg_attr(not(any(feature = "x86-simd", feature = "arm-fpu-sqrt")), forbid(unsafe_code))]
+#![cfg_attr(any(feature = "x86-simd", feature = "arm-fpu-sqrt"), deny(unsafe_code))]
 #![warn(missing_docs)]
 
 #[cfg(test)]

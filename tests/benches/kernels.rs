@@ -2,14 +2,14 @@
 //! shows its effect: `cargo bench -p staticgrad-tests --bench kernels [-- FILTER]`.
 //!
 //! Shapes are the peer harness' workloads: book (784-100×4-10, batch 128), twolayer
-//! (784-50-10, batch 100) and tiny (4-16-3, batch 8). With the core's `simd` feature on, every
+//! (784-50-10, batch 100) and tiny (4-16-3, batch 8). With the core's `x86-simd` feature on, every
 //! matrix kernel is measured once per available kernel family (`portable`, `avx2`, `avx2fma`,
 //! `avx512`, `avx512fma`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
-use staticgrad::kernels::{self, Kernels};
+use staticgrad::kernels::{self, Dims, Kernels};
 use staticgrad::{
     BatchNorm, BatchNormConfig, Mode, Node, Optimizer, ParamEntry, ParamKind, Params, Shape, Tape,
 };
@@ -59,13 +59,32 @@ fn matmuls(c: &mut Criterion) {
             let mut g = c.benchmark_group(format!("matmul/{fam}"));
             g.throughput(Throughput::Elements((2 * m * k * n) as u64)); // FLOPs
             g.bench_function(BenchmarkId::new("forward x·W", name), |bch| {
-                bch.iter(|| kernels::matmul(black_box(&x), black_box(&w), &mut y, m, k, n).unwrap())
+                bch.iter(|| {
+                    kernels::matmul(black_box(&x), black_box(&w), &mut y, Dims { rows: m, inner: k, cols: n })
+                        .unwrap()
+                })
             });
             g.bench_function(BenchmarkId::new("weight grad xᵀ·dy", name), |bch| {
-                bch.iter(|| kernels::matmul_tn_acc(black_box(&x), black_box(&dy), &mut dw, m, k, n).unwrap())
+                bch.iter(|| {
+                    kernels::matmul_tn_acc(
+                        black_box(&x),
+                        black_box(&dy),
+                        &mut dw,
+                        Dims { rows: k, inner: m, cols: n },
+                    )
+                    .unwrap()
+                })
             });
             g.bench_function(BenchmarkId::new("input grad dy·Wᵀ", name), |bch| {
-                bch.iter(|| kernels::matmul_nt_acc(black_box(&dy), black_box(&w), &mut dx, m, n, k).unwrap())
+                bch.iter(|| {
+                    kernels::matmul_nt_acc(
+                        black_box(&dy),
+                        black_box(&w),
+                        &mut dx,
+                        Dims { rows: m, inner: n, cols: k },
+                    )
+                    .unwrap()
+                })
             });
             g.finish();
         }

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
-use crate::kernels::{self, Rows};
+use crate::kernels::{self, Dims, Rows};
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
@@ -71,7 +71,8 @@ impl Tape<'_> {
         let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
-        kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, m, k, n, rows)?;
+        let dims = Dims { rows: m, inner: k, cols: n };
+        kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, dims, rows)?;
         // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
         for row in out.get_mut(..m * n).unwrap_or_default().chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
@@ -159,13 +160,15 @@ fn backward_body(
     let (pv, pg, _) = params.split_mut();
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad() {
-        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
+        let dims = Dims { rows: m, inner: n, cols: k }; // dy·Wᵀ
+        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, dims, rows)?;
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
+    let dw = Dims { rows: k, inner: m, cols: n }; // xᵀ·dy
     if write[0] {
-        kernels::matmul_tn_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), m, k, n, rows)?;
+        kernels::matmul_tn_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), dw, rows)?;
     } else {
-        kernels::matmul_tn_acc_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), m, k, n, rows)?;
+        kernels::matmul_tn_acc_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), dw, rows)?;
     }
     if write[1] {
         pg.get_mut(be.range()).unwrap_or_default().fill(0.0);
@@ -222,7 +225,8 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
         scratch.get_mut(..n).ok_or(Error::Capacity { region: Region::ParamGrads, needed: n, available })?;
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad() {
-        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, m, n, k, rows)?;
+        let dims = Dims { rows: m, inner: n, cols: k }; // dy·Wᵀ
+        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, dims, rows)?;
     }
     if n == 0 {
         return Ok(()); // a zero-width layer has nothing to update
@@ -242,7 +246,7 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
         )?;
     } else if we.kind.trainable() {
         for (p, wrow) in pv.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(n).enumerate() {
-            kernels::outer_row(xv, dy, row, p, m, k, n);
+            kernels::outer_row(xv, dy, row, p, Dims { rows: k, inner: m, cols: n });
             rule.update(FusedChunk { entry: we, start: p * n }, wrow, row, state, lr)?;
         }
     }

@@ -1,7 +1,7 @@
 //! Matrix product of two tape values: `y = a·b`; backward `da += dy·bᵀ`, `db += aᵀ·dy`.
 
 use crate::error::{Error, Result};
-use crate::kernels;
+use crate::kernels::{self, Dims};
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
@@ -25,9 +25,7 @@ impl Tape<'_> {
             lo.get(an.range()).unwrap_or_default(),
             lo.get(bn.range()).unwrap_or_default(),
             out,
-            m,
-            k,
-            n,
+            Dims { rows: m, inner: k, cols: n },
         )?;
         Ok(self.var(v))
     }
@@ -39,11 +37,13 @@ pub(crate) fn backward(mut g: Grads, node: Node, a: NodeIndex, b: NodeIndex) -> 
     let vals = g.vals;
     if an.needs_grad() {
         let (dy, da) = g.out_and(node, a);
-        kernels::matmul_nt_acc(dy, vals.get(bn.range()).unwrap_or_default(), da, m, n, k)?;
+        let dims = Dims { rows: m, inner: n, cols: k };
+        kernels::matmul_nt_acc(dy, vals.get(bn.range()).unwrap_or_default(), da, dims)?;
     }
     if bn.needs_grad() {
         let (dy, db) = g.out_and(node, b);
-        kernels::matmul_tn_acc(vals.get(an.range()).unwrap_or_default(), dy, db, m, k, n)?;
+        let dims = Dims { rows: k, inner: m, cols: n };
+        kernels::matmul_tn_acc(vals.get(an.range()).unwrap_or_default(), dy, db, dims)?;
     }
     Ok(())
 }

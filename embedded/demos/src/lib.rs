@@ -80,7 +80,7 @@ pub fn fixed4(x: f32) -> u32 {
 }
 
 /// Checks the square root the update rules use ([`staticgrad::kernels::sqrt`]; on a Cortex-M4F
-/// built with the `simd` feature, the FPU's `vsqrt.f32`) against `libm::sqrtf`, bit for bit, on
+/// built with the `arm-fpu-sqrt` feature, the FPU's `vsqrt.f32`) against `libm::sqrtf`, bit for bit, on
 /// special values, the subnormal range and a sweep over every sign and exponent. Returns the bit
 /// pattern of the first input whose results differ (NaN results only need to be NaN both).
 ///

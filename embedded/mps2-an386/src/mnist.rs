@@ -34,7 +34,7 @@ macro_rules! mnist_firmware {
             static mut LABELS: [u32; B] = [0; B];
             stack::paint();
             staticgrad_fw::announce(CFG.name, &PLAN, CFG.measure.1);
-            // Adam's square root is the FPU's (`simd` feature): it must give libm's bits.
+            // Adam's square root is the FPU's (`arm-fpu-sqrt` feature): it must give libm's bits.
             if matches!(CFG.optimizer.rule, staticgrad::optim::Rule::Adam { .. }) {
                 staticgrad_fw::check_sqrt(CFG.name);
             }

@@ -1,4 +1,5 @@
-//! x86-64 kernels chosen at run time (cargo feature `simd`): the only `unsafe` in the crate.
+//! x86-64 kernels chosen at run time (cargo feature `x86-simd`): with `arm.rs`, the only `unsafe`
+//! in the crate.
 //!
 //! * [`Kernels::Avx2`]: the portable blocked driver compiled for AVX2 (8-lane registers, tile
 //!   4×16). Same code, same canonical order, no FMA: bit-identical to the portable kernels.
@@ -18,23 +19,14 @@
 //! AVX-512 also whether the OS saves the opmask and ZMM state, XCR0 bits 5–7), and the choice is
 //! kept in one atomic, so a kernel that needs AVX2 or AVX-512 can only run on a CPU that has it.
 
-/// Compiles the items it wraps on x86-64 only (like `cfg_if!`): everything but the Arm section at
-/// the end of the file.
-macro_rules! x86_64_only {
-    ($($item:item)*) => { $(#[cfg(target_arch = "x86_64")] $item)* };
-}
-
-x86_64_only! {
-
 use super::Kernels;
 use super::blocked::{Exact, MR, Micro, blocked};
 use super::{Out, View};
 use core::arch::x86_64::{
     __cpuid, __cpuid_count, __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_load_ps, _mm256_loadu_ps,
     _mm256_mask_storeu_ps, _mm256_maskz_loadu_ps, _mm256_mul_ps, _mm256_set1_ps, _mm256_storeu_ps,
-    _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps, _xgetbv,
-    CpuidResult,
+    _mm512_add_ps, _mm512_fmadd_ps, _mm512_load_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps, _xgetbv, CpuidResult,
 };
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -398,10 +390,18 @@ fn gemm_avx512<const FMA: bool>(m: usize, n: usize, k: usize, a: View, b: View, 
                     // An edge of at most 8 columns (100 = 6·16 + 4, 50 = 3·16 + 2, 10) in 8-lane
                     // registers: half the pipe time of a 16-lane operation on Zen 4.
                     match (a.cs == 1, nr <= 8) {
-                        (true, false) => by_rows::<FMA, false, false>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t),
-                        (true, true) => by_rows::<FMA, false, true>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t),
-                        (false, false) => by_rows::<FMA, true, false>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t),
-                        (false, true) => by_rows::<FMA, true, true>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t),
+                        (true, false) => {
+                            by_rows::<FMA, false, false>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t)
+                        }
+                        (true, true) => {
+                            by_rows::<FMA, false, true>(mr, a.data.as_ptr().add(i0 * a.rs + p0), a.rs, t)
+                        }
+                        (false, false) => {
+                            by_rows::<FMA, true, false>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t)
+                        }
+                        (false, true) => {
+                            by_rows::<FMA, true, true>(mr, a.data.as_ptr().add(p0 * a.cs + i0), a.cs, t)
+                        }
                     }
                 };
                 i0 += mr;
@@ -469,7 +469,11 @@ unsafe fn by_rows<const FMA: bool, const COLS: bool, const NARROW: bool>(
 ) {
     macro_rules! go {
         ($mr:expr) => {
-            if NARROW { tile_narrow::<{ $mr }, FMA, COLS>(ap, stride, t) } else { tile::<{ $mr }, FMA, COLS>(ap, stride, t) }
+            if NARROW {
+                tile_narrow::<{ $mr }, FMA, COLS>(ap, stride, t)
+            } else {
+                tile::<{ $mr }, FMA, COLS>(ap, stride, t)
+            }
         };
     }
     // SAFETY: the caller's contract.
@@ -489,7 +493,11 @@ unsafe fn by_rows<const FMA: bool, const COLS: bool, const NARROW: bool>(
 /// # Safety
 /// As [`tile`], and AVX-512VL and FMA present.
 #[inline(always)]
-unsafe fn tile_narrow<const MR: usize, const FMA: bool, const COLS: bool>(ap: *const f32, stride: usize, t: Tile) {
+unsafe fn tile_narrow<const MR: usize, const FMA: bool, const COLS: bool>(
+    ap: *const f32,
+    stride: usize,
+    t: Tile,
+) {
     let mask = t.mask as u8;
     // SAFETY: the caller's contract (AVX-512F/VL and FMA are enabled in every caller by
     // `target_feature`); the panel rows are 64-byte aligned, so their first 8 floats are too.
@@ -703,13 +711,15 @@ mod tests {
     /// backward forms.
     #[test]
     fn wide_maps_are_bit_identical() {
-        let sig = |x: f32| 1.0 / (1.0 + super::super::expf(-x));
+        let sig = |x: f32| 1.0 / (1.0 + crate::kernels::expf(-x));
         let relu = |x: f32| if x <= 0.0 { 0.0 } else { x };
         let x: Vec<f32> = (0..u32::MAX / 4093).map(|i| f32::from_bits(i.wrapping_mul(4093))).collect();
         let y = random_values(x.len(), 0.0, 77);
         let dy = random_values(x.len(), 0.0, 78);
         let start = random_values(x.len(), 0.0, 79);
-        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()));
+        let same = |a: &[f32], b: &[f32]| {
+            a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+        };
         let mut want = vec![0.0; x.len()];
         for (o, &v) in want.iter_mut().zip(&x) {
             *o = sig(v);
@@ -772,31 +782,4 @@ mod tests {
         assert_eq!(selected(), got);
         select(Kernels::Portable);
     }
-}
-
-} // x86_64_only!
-
-// ---------------------------------------------------------------------------------------------
-// Arm with a hardware FPU (`eabihf` targets: Cortex-M4F, M7, M33 with FPU, …). Only the square
-// root lives here: libm's `sqrtf` is a software routine of about 40 instructions on these cores,
-// the FPU's `vsqrt.f32` is one. Both are IEEE 754 correctly rounded (round to nearest, even), so
-// they give the same bits for every input, and the Cortex-M result stays bit-identical to the
-// host's. The firmware checks it against `libm::sqrtf` on the target (see `embedded/`), and the
-// host/firmware checksum comparison in CI covers the training runs that use it.
-
-/// `√x` with the FPU's `vsqrt.f32`: the same bits as `libm::sqrtf(x)` for every `x` (NaN for
-/// `x < 0` and for NaN, `±0` and `+∞` kept).
-///
-/// A naked function rather than inline `asm!`: rustc does not know that an `eabihf` target has
-/// the `vfp2` feature that register operands of class `sreg` need (the feature is unstable on
-/// Arm), while the hard-float calling convention already puts `x` and the result in `s0`.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-#[unsafe(naked)]
-pub(super) extern "C" fn sqrt(x: f32) -> f32 {
-    // SAFETY: the AAPCS-VFP (`eabihf`) convention passes `x` and returns the result in `s0`, which
-    // the callee may clobber. `vsqrt.f32` reads and writes only `s0` (and the FPSCR's sticky
-    // exception bits, as every float operation does); no memory, no stack, no other register.
-    // Every `eabihf` target has a VFP unit (VFPv2 or later, all with VSQRT) enabled before `main`.
-    // `.fpu`: module-level assembly does not see the target's FPU; VSQRT is encoded alike in all.
-    core::arch::naked_asm!(".fpu vfpv2", "vsqrt.f32 s0, s0", "bx lr")
 }

@@ -72,7 +72,8 @@ pub fn train(mem: XorMemory, hooks: &mut impl Hooks) -> Result<Outcome> {
     SPEC.alloc(&mut params)?;
     SPEC.init(&mut params, &mut rng)?;
     let mut tape = Tape::new(mem.floats, mem.nodes);
-    let mut trainer = Trainer::new(SPEC, OPTIMIZER, &mut [])?;
+    let mut state = [0.0; PLAN.state_floats]; // SGD: the step counter only
+    let mut trainer = Trainer::new(SPEC, OPTIMIZER, &mut state)?;
     let mut sum = 0.0f32;
     for step in 0..STEPS {
         if step == MEASURE.0 {

@@ -158,9 +158,6 @@ impl FusedUpdate for Optimizer {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
         }
-        if crate::optim::steps(state)? == 0 {
-            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
-        }
         if !e.kind.trainable() {
             return Ok(());
         }

@@ -84,12 +84,41 @@ impl Progress {
         };
         let bits = t.to_bits();
         if bits > MAX_STEPS {
-            return Err(Error::InvalidArgument { what: "optimizer state's step counter", value: t });
+            return Err(bad_counter(t));
         }
         Ok(Progress { t: bits, b1t, b2t })
     }
 }
 
+impl Progress {
+    /// The progress of a step that [`Optimizer::begin_step`] began: as [`read`](Self::read),
+    /// refusing a counter of 0 (no step begun) with the same error as an invalid or missing
+    /// one, in one comparison (a fused step checks it for every part it updates).
+    #[inline(always)]
+    pub(crate) fn begun(state: &[f32]) -> Result<Progress> {
+        match state.first_chunk::<HEADER_LEN>() {
+            Some(&[t, b1t, b2t]) if t.to_bits().wrapping_sub(1) < MAX_STEPS => {
+                Ok(Progress { t: t.to_bits(), b1t, b2t })
+            }
+            _ => Err(not_begun()),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_begun() -> Error {
+    Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_counter(t: f32) -> Error {
+    Error::InvalidArgument { what: "optimizer state's step counter", value: t }
+}
+
+#[cold]
+#[inline(never)]
 fn header_missing(available: usize) -> Error {
     Error::Capacity { region: Region::OptimizerState, needed: HEADER_LEN, available }
 }
@@ -124,6 +153,17 @@ impl Optimizer {
             _ => (1.0, 1.0),
         };
         Ok(Progress { t, b1t, b2t })
+    }
+
+    /// The step [`begin_step`](Self::begin_step) began, for a per-part update: Adam's update
+    /// reads its powers from the header and refuses a state whose step was not begun; the other
+    /// rules read nothing from it (their arithmetic does not depend on the counter).
+    #[inline(always)]
+    pub(crate) fn begun(&self, state: &[f32]) -> Result<Progress> {
+        match self.rule {
+            Rule::Adam { .. } => Progress::begun(state),
+            _ => Ok(Progress { t: 1, b1t: 1.0, b2t: 1.0 }),
+        }
     }
 
     /// Writes `p` into `state`'s header (the powers only for Adam, whose step reads them).
@@ -177,6 +217,20 @@ mod tests {
             assert!(matches!(steps(&[bad, 0.0, 0.0]), Err(Error::InvalidArgument { .. })), "{bad}");
         }
         assert_eq!(steps(&[0.0; 3]), Ok(0));
+    }
+
+    #[test]
+    fn a_begun_step_is_one_past_zero() {
+        assert_eq!(Progress::begun(&[0.0; 3]), Err(not_begun()));
+        assert_eq!(Progress::begun(&[f32::from_bits(1); 2]), Err(not_begun()));
+        assert_eq!(Progress::begun(&[f32::NAN, 0.0, 0.0]), Err(not_begun()));
+        assert_eq!(Progress::begun(&[f32::from_bits(MAX_STEPS + 1), 0.0, 0.0]), Err(not_begun()));
+        for t in [1, 2, MAX_STEPS] {
+            assert_eq!(
+                Progress::begun(&[f32::from_bits(t), 0.5, 0.25]),
+                Ok(Progress { t, b1t: 0.5, b2t: 0.25 })
+            );
+        }
     }
 
     #[test]

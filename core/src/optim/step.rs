@@ -89,9 +89,11 @@ impl Optimizer {
     /// [`begin_step`](Self::begin_step) began and whose [`state_range`](Self::state_range)
     /// holds the tensor's quantities.
     ///
-    /// Untrainable kinds are left alone. Order: check (lr, options, lengths, `t ≥ 1`, gradient
-    /// finite — before any write), clip by value in place, decoupled decay, then the rule on the
-    /// gradient plus the coupled L2 term `λ·W`. Global-norm clipping is not done here.
+    /// Untrainable kinds are left alone. Order: check (lr, options, lengths, for Adam a begun
+    /// step, gradient finite — before any write), clip by value in place, decoupled decay, then
+    /// the rule on the gradient plus the coupled L2 term `λ·W`. Global-norm clipping is not done
+    /// here. Only Adam reads the header (its bias correction needs `t ≥ 1` and the powers
+    /// `begin_step` stored); the other rules' arithmetic does not depend on the counter.
     pub fn update_tensor(
         &self,
         entry: ParamEntry,
@@ -109,7 +111,7 @@ impl Optimizer {
                 available: state.len(),
             });
         }
-        let p = Progress::read(state)?;
+        let p = self.begun(state)?;
         let s = state.get_mut(r).unwrap_or_default(); // checked above
         self.update(p, entry, values, grads, s, lr, false)
     }
@@ -146,9 +148,6 @@ impl Optimizer {
         if !entry.kind.trainable() {
             return Ok(());
         }
-        if p.t == 0 {
-            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
-        }
         if !grads_checked {
             if let Some(i) = grads.iter().position(|g| !g.is_finite()) {
                 return Err(Error::NonFinite { what: "gradient", index: entry.offset + i });
@@ -171,7 +170,7 @@ impl Optimizer {
     /// reads and writes each of the tensor's state runs at `start`. Same arithmetic, so the same
     /// bits, as `update_tensor` on the whole tensor.
     ///
-    /// Checked: lengths, `lr`, `t ≥ 1`. Not done here (see [`FusedUpdate`](crate::FusedUpdate)):
+    /// Checked: lengths, `lr`, and for Adam a begun step (as `update_tensor`). Not done here (see [`FusedUpdate`](crate::FusedUpdate)):
     /// option validation (once per step), the finiteness scan of the gradient (a second pass over
     /// every parameter; a finite loss was checked) and global-norm clipping (refused).
     #[allow(clippy::too_many_arguments)]
@@ -197,7 +196,8 @@ impl Optimizer {
             });
         }
         let r = self.state_range(&entry);
-        if state.len() < r.end {
+        // A rule without per-parameter state needs only the header, which `begun` checks.
+        if k > 0 && state.len() < r.end {
             return Err(Error::Capacity {
                 region: Region::OptimizerState,
                 needed: r.end,
@@ -207,10 +207,7 @@ impl Optimizer {
         if !entry.kind.trainable() {
             return Ok(());
         }
-        let p = Progress::read(state)?;
-        if p.t == 0 {
-            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
-        }
+        let p = self.begun(state)?;
         if let Clip::Value(cv) = self.clip {
             clip::clamp_slice(grads, cv);
         }
@@ -475,13 +472,25 @@ mod tests {
 
     #[test]
     fn update_tensor_needs_begin_step_and_checks_lengths() {
-        let opt = Optimizer::momentum();
         let e = ParamEntry { offset: 0, shape: Shape::row(2), kind: ParamKind::Weight };
-        let (mut v, mut g, mut s) = ([1.0f32; 2], [1.0f32; 2], [0.0f32; HEADER_LEN + 2]);
+        // Adam's bias correction needs a begun step.
+        let adam = Optimizer::adam();
+        let (mut v, mut g, mut s) = ([1.0f32; 2], [1.0f32; 2], [0.0f32; HEADER_LEN + 4]);
         assert!(matches!(
-            opt.update_tensor(e, &mut v, &mut g, &mut s, 0.1),
+            adam.update_tensor(e, &mut v, &mut g, &mut s, 0.1),
             Err(Error::InvalidArgument { .. })
         ));
+        assert!(matches!(
+            adam.update_part(e, 0, &mut v, &mut g, &mut s, 0.1),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!((v, s), ([1.0; 2], [0.0; HEADER_LEN + 4]), "nothing written");
+        adam.begin_step(&mut s).unwrap();
+        adam.update_part(e, 1, &mut v[1..], &mut g[1..], &mut s, 0.1).unwrap(); // the second element only
+        assert_eq!(v[0], 1.0);
+        assert!(v[1] < 1.0);
+        let opt = Optimizer::momentum();
+        let (mut v, mut g, mut s) = ([1.0f32; 2], [1.0f32; 2], [0.0f32; HEADER_LEN + 2]);
         assert!(matches!(opt.begin_step(&mut s[..2]), Err(Error::Capacity { .. })));
         opt.begin_step(&mut s).unwrap();
         assert!(matches!(

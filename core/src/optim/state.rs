@@ -88,12 +88,10 @@ impl Progress {
         }
         Ok(Progress { t: bits, b1t, b2t })
     }
-}
 
-impl Progress {
     /// The progress of a step that [`Optimizer::begin_step`] began: as [`read`](Self::read),
     /// refusing a counter of 0 (no step begun) with the same error as an invalid or missing
-    /// one, in one comparison (a fused step checks it for every part it updates).
+    /// one, in one comparison (Adam's fused step checks it for every row it updates).
     #[inline(always)]
     pub(crate) fn begun(state: &[f32]) -> Result<Progress> {
         match state.first_chunk::<HEADER_LEN>() {

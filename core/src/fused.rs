@@ -35,8 +35,9 @@
 //! let y = tape.affine(x, &params, w, b)?;            // −1.5
 //! let t = tape.input(&[0.5], Shape::SCALAR)?;
 //! let loss = tape.mse(y, t)?;                         // gradient of y: 2·(−1.5 − 0.5) = −4
-//! let mut sgd = Optimizer::sgd();
-//! tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.125)?;
+//! let sgd = Optimizer::sgd();
+//! let mut state = [0.0f32; Optimizer::sgd().state_len(3)]; // SGD: the step counter only
+//! tape.backward_fused(loss, &mut params, &sgd, &mut state, 0.125)?;
 //! assert_eq!(params.value(w)?, &[1.0, 0.0]);          // w − 0.125·(−4·x)
 //! assert_eq!(params.value(b)?, &[0.5]);
 //! # Ok::<(), staticgrad::Error>(())
@@ -60,15 +61,16 @@ pub struct FusedChunk {
 /// applies piece by piece. [`Optimizer`] is one (every rule, weight decay, clipping by value).
 pub trait FusedUpdate {
     /// Called once per fused backward, before any [`update`](Self::update): validate the options
-    /// and `lr`, advance a step counter (Adam's bias correction), or refuse a configuration that
-    /// needs all gradients at once (global-norm clipping) with [`Error::Unsupported`].
-    fn begin_step(&mut self, lr: f32) -> Result<()>;
+    /// and `lr`, advance the step counter in `state` (the rule's whole state buffer; Adam's bias
+    /// correction depends on it), or refuse a configuration that needs all gradients at once
+    /// (global-norm clipping) with [`Error::Unsupported`].
+    fn begin_step(&self, state: &mut [f32], lr: f32) -> Result<()>;
 
     /// Updates `values` — part `at` of a tensor — given their complete gradient `grads` (same
     /// length; the rule may modify it, e.g. clip it). `state` is the rule's whole state buffer,
     /// as for an unfused step.
     fn update(
-        &mut self,
+        &self,
         at: FusedChunk,
         values: &mut [f32],
         grads: &mut [f32],
@@ -83,7 +85,7 @@ pub trait FusedUpdate {
     /// same arithmetic, so the same bits.
     #[allow(clippy::too_many_arguments)]
     fn update_outer(
-        &mut self,
+        &self,
         at: FusedChunk,
         values: &mut [f32],
         a: &[f32],
@@ -99,11 +101,11 @@ pub trait FusedUpdate {
 impl FusedUpdate for Optimizer {
     /// Validates the options and `lr`, refuses [`Clip::GlobalNorm`] with
     /// [`Error::Unsupported`], then [`Optimizer::begin_step`].
-    // The three methods are inlined: a fused step on a `const` optimizer (a local copy that no
-    // `&mut` leaves) then folds its checks and keeps only its own rule's loop (and no `powf`
-    // unless it is Adam), as the step with a gradient buffer does.
+    // The three methods are inlined: a fused step on a `const` optimizer then folds its checks
+    // and keeps only its own rule's loop (and no `powf` unless it is Adam), as the step with a
+    // gradient buffer does.
     #[inline(always)]
-    fn begin_step(&mut self, lr: f32) -> Result<()> {
+    fn begin_step(&self, state: &mut [f32], lr: f32) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
         }
@@ -113,28 +115,20 @@ impl FusedUpdate for Optimizer {
                 what: "global-norm clipping with the fused update (it needs every gradient first)",
             });
         }
-        Optimizer::begin_step(self);
-        Ok(())
+        Optimizer::begin_step(self, state)
     }
 
-    /// [`Optimizer::update_part`] on the tensor's state slice (see the optimizer's state layout).
+    /// [`Optimizer::update_part`].
     #[inline(always)]
     fn update(
-        &mut self,
+        &self,
         at: FusedChunk,
         values: &mut [f32],
         grads: &mut [f32],
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
-        let r = self.state_range(&at.entry);
-        let available = state.len();
-        let s = state.get_mut(r.clone()).ok_or(Error::Capacity {
-            region: crate::Region::OptimizerState,
-            needed: r.end,
-            available,
-        })?;
-        self.update_part(at.entry, at.start, values, grads, s, lr)
+        self.update_part(at.entry, at.start, values, grads, state, lr)
     }
 
     /// Plain SGD without weight decay or clipping runs one fused loop,
@@ -143,7 +137,7 @@ impl FusedUpdate for Optimizer {
     /// training. Every other configuration takes the default.
     #[inline(always)]
     fn update_outer(
-        &mut self,
+        &self,
         at: FusedChunk,
         values: &mut [f32],
         a: &[f32],
@@ -163,9 +157,6 @@ impl FusedUpdate for Optimizer {
         }
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
-        }
-        if self.steps() == 0 {
-            return Err(Error::InvalidArgument { what: "step counter (call begin_step first)", value: 0.0 });
         }
         if !e.kind.trainable() {
             return Ok(());
@@ -210,7 +201,7 @@ fn sgd_outer(values: &mut [f32], a: &[f32], d: &[f32], lr: f32) {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn fused_default_outer<U: FusedUpdate + ?Sized>(
-    rule: &mut U,
+    rule: &U,
     at: FusedChunk,
     values: &mut [f32],
     a: &[f32],
@@ -239,7 +230,7 @@ fn fused_default_outer<U: FusedUpdate + ?Sized>(
 
 #[cfg(test)]
 mod tests {
-    use crate::optim::{Clip, Optimizer};
+    use crate::optim::{Clip, HEADER_LEN, Optimizer};
     use crate::testutil::random_values;
     use crate::{Error, ParamEntry, ParamKind, Params, Region, Shape, Tape};
     use std::vec;
@@ -262,7 +253,6 @@ mod tests {
         let (mut floats, mut nodes) = (vec![0.0; 256], vec![crate::Node::EMPTY; 16]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
         let mut state = vec![0.0; opt.state_len(35)];
-        let mut opt = opt;
         for s in 0..steps {
             let x = tape.input(&random_values(4 * batch, 0.0, 10 + s as u64), Shape::new(batch, 4)).unwrap();
             let h = tape.affine(x, &params, w, b).unwrap();
@@ -273,7 +263,7 @@ mod tests {
                 tape.input(&[0.5, -0.5, 1.0, 0.0, -1.0, 0.25][..2 * batch], Shape::new(batch, 2)).unwrap();
             let loss = tape.mse(y, t).unwrap();
             if fused {
-                tape.backward_fused(loss, &mut params, &mut opt, &mut state, 0.1).unwrap();
+                tape.backward_fused(loss, &mut params, &opt, &mut state, 0.1).unwrap();
             } else {
                 params.zero_grad();
                 tape.backward(loss, &mut params).unwrap();
@@ -324,26 +314,26 @@ mod tests {
             Err(Error::Capacity { region: Region::ParamGrads, needed: 6, available: 0 })
         );
         let before: Vec<f32> = params.values().to_vec();
-        let mut sgd = Optimizer::sgd();
+        let sgd = Optimizer::sgd();
         assert!(matches!(
-            tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.1),
+            tape.backward_fused(loss, &mut params, &sgd, &mut [0.0; HEADER_LEN], 0.1),
             Err(Error::Unsupported { .. })
         ));
-        let mut clipped = Optimizer::sgd().with_clip(Clip::GlobalNorm(1.0));
+        let clipped = Optimizer::sgd().with_clip(Clip::GlobalNorm(1.0));
         tape.reset();
         let x = tape.input(&[1.0, 1.0], Shape::new(1, 2)).unwrap();
         let y = tape.affine(x, &params, w, b).unwrap();
         let loss = tape.sum(y).unwrap();
         assert!(matches!(
-            tape.backward_fused(loss, &mut params, &mut clipped, &mut [], 0.1),
+            tape.backward_fused(loss, &mut params, &clipped, &mut [0.0; HEADER_LEN], 0.1),
             Err(Error::Unsupported { .. })
         ));
         assert!(matches!(
-            tape.backward_fused(loss, &mut params, &mut sgd, &mut [], -1.0),
+            tape.backward_fused(loss, &mut params, &sgd, &mut [0.0; HEADER_LEN], -1.0),
             Err(Error::InvalidArgument { .. })
         ));
         assert_eq!(params.values(), &before[..], "refused before anything was written");
-        tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.5).unwrap();
+        tape.backward_fused(loss, &mut params, &sgd, &mut [0.0; HEADER_LEN], 0.5).unwrap();
         assert_eq!(params.values(), &[0.5, 1.5, 2.5, 3.5, -0.5, -0.5]);
     }
 }

@@ -42,7 +42,8 @@
 //! const _: () = assert!(NODES >= SPEC.tape_nodes());
 //! let plan = SPEC.plan(BATCH, &OPT);
 //! assert_eq!(plan.param_floats, 196 * 32 + 32 + 4 * 32 + 32 * 10 + 10);
-//! assert_eq!(plan.state_floats, 2 * plan.param_floats); // Adam: two moments per parameter
+//! // Adam: the state's header (step counter, β₁ᵗ, β₂ᵗ), then two moments per parameter.
+//! assert_eq!(plan.state_floats, staticgrad::optim::HEADER_LEN + 2 * plan.param_floats);
 //! assert!(plan.total_bytes() < 150_000);
 //! ```
 

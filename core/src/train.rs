@@ -65,17 +65,35 @@ pub struct Trainer<'s, 'b> {
 }
 
 impl<'s, 'b> Trainer<'s, 'b> {
-    /// A trainer over caller state of at least [`MlpSpec::state_len`] floats (zeroed here).
+    /// A trainer starting from scratch over caller state of at least [`MlpSpec::state_len`]
+    /// floats (zeroed here: step 0).
     #[inline(always)]
     pub fn new(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
+        Trainer::check(&spec, &optimizer, state)?;
+        state.fill(0.0);
+        Ok(Trainer { spec, optimizer, state })
+    }
+
+    /// A trainer continuing from `state` as saved after an earlier run's steps (with the
+    /// parameter values saved at the same time: together they are a checkpoint, see
+    /// [`optim::state`](crate::optim::state)). The state is checked (length, step counter) and
+    /// kept as it is, so the next step continues bit for bit.
+    #[inline(always)]
+    pub fn resume(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
+        Trainer::check(&spec, &optimizer, state)?;
+        crate::optim::steps(state)?;
+        Ok(Trainer { spec, optimizer, state })
+    }
+
+    #[inline(always)]
+    fn check(spec: &MlpSpec, optimizer: &Optimizer, state: &[f32]) -> Result<()> {
         spec.validate()?;
         optimizer.validate()?;
-        let needed = spec.state_len(&optimizer);
+        let needed = spec.state_len(optimizer);
         if state.len() < needed {
             return Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() });
         }
-        state.fill(0.0);
-        Ok(Trainer { spec, optimizer, state })
+        Ok(())
     }
 
     /// The model.
@@ -83,13 +101,13 @@ impl<'s, 'b> Trainer<'s, 'b> {
         &self.spec
     }
 
-    /// The update rule, with its weight decay, clipping and step counter (for checkpoints:
-    /// [`Optimizer::steps`]).
+    /// The update rule, with its weight decay and clipping.
     pub fn optimizer(&self) -> &Optimizer {
         &self.optimizer
     }
 
-    /// The optimizer state (for checkpoints).
+    /// The optimizer state, step counter included (with the parameter values, a checkpoint;
+    /// [`optim::steps`](crate::optim::steps) reads the counter).
     pub fn state(&self) -> &[f32] {
         self.state
     }
@@ -149,16 +167,15 @@ impl<'s, 'b> Trainer<'s, 'b> {
     ) -> Result<f32> {
         tape.reset();
         // Local copies, as in `step_inner`: no pointer into `self` escapes.
-        let (spec, mut opt) = (self.spec, self.optimizer);
+        let (spec, opt) = (self.spec, self.optimizer);
         let rows = spec.rows(x)?;
         let xv = tape.input_at(x, Shape::new(rows, spec.inputs()))?;
         let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
         let loss = spec.loss_at(tape, logits, targets)?;
         let data_loss = tape.scalar_at(loss)?;
         let total = data_loss + opt.decay_loss(params);
-        let stepped = tape.backward_fused_ops(loss, params, &mut opt, self.state, lr, spec.ops(rows), true);
-        self.optimizer.take_progress(&opt);
-        stepped.map(|()| total)
+        tape.backward_fused_ops(loss, params, &opt, self.state, lr, spec.ops(rows), true)?;
+        Ok(total)
     }
 
     #[inline(always)]
@@ -174,15 +191,97 @@ impl<'s, 'b> Trainer<'s, 'b> {
         // Both validated by `new`. Worked on as local copies, so that no pointer into `self`
         // escapes: with a `const` spec the compiler then sees the activation, the loss and the
         // ops, and leaves out the code of the others.
-        let (spec, mut opt) = (self.spec, self.optimizer);
+        let (spec, opt) = (self.spec, self.optimizer);
         let data_loss = if direct::applies(&spec, x) {
             direct::gradient(&spec, tape, params, x, targets)?
         } else {
             spec.gradient_checked(tape, params, x, targets, rng, false)?
         };
         let loss = data_loss + opt.decay_loss(params);
-        let stepped = opt.step_valid(params, self.state, lr);
-        self.optimizer.take_progress(&opt);
-        stepped.map(|()| loss)
+        opt.step_valid(params, self.state, lr)?;
+        Ok(loss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mlp::Activation;
+    use crate::optim::{self, NAMES};
+    use crate::testutil::random_values;
+    use crate::{Node, ParamEntry};
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+    use std::vec;
+    use std::vec::Vec;
+
+    const SPEC: MlpSpec = MlpSpec::new(&[3, 5, 2]).with_activation(Activation::Tanh);
+
+    /// Trains steps `from..to` (batch 1 when fused, else 2) from `values` and `state`; a step's
+    /// data and random stream depend on the step number only, as the runner's do.
+    fn run(opt: Optimizer, fused: bool, values: &mut [f32], state: &mut [f32], from: u64, to: u64) {
+        let n = SPEC.param_len();
+        let (mut grads, mut table) = (vec![0.0; n], vec![ParamEntry::EMPTY; SPEC.param_tensors()]);
+        let (mut scratch, mut v) = (vec![0.0; SPEC.fused_grad_floats()], vec![0.0; n]);
+        let mut params = if fused {
+            Params::fused(&mut v, &mut scratch, &mut table)
+        } else {
+            Params::new(&mut v, &mut grads, &mut table)
+        };
+        SPEC.alloc(&mut params).unwrap();
+        params.values_mut().copy_from_slice(values);
+        let (mut floats, mut nodes) = (vec![0.0; SPEC.tape_floats(2)], vec![Node::EMPTY; SPEC.tape_nodes()]);
+        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let mut trainer = if from == 0 {
+            Trainer::new(SPEC, opt, state).unwrap()
+        } else {
+            Trainer::resume(SPEC, opt, state).unwrap()
+        };
+        let rows = if fused { 1 } else { 2 };
+        for s in from..to {
+            let x = random_values(3 * rows, 0.0, 1000 + s);
+            let labels = [(s % 2) as u32, ((s / 2) % 2) as u32];
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(s);
+            let t = Targets::Labels(&labels[..rows]);
+            if fused {
+                trainer.step_fused(&mut tape, &mut params, &x, t, 0.05, &mut rng).unwrap();
+            } else {
+                trainer.step(&mut tape, &mut params, &x, t, 0.05, &mut rng).unwrap();
+            }
+        }
+        values.copy_from_slice(params.values());
+    }
+
+    #[test]
+    fn resume_from_a_checkpoint_is_bit_identical() {
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (n, k) = (8, 3);
+        let start = random_values(SPEC.param_len(), 0.0, 5);
+        for &name in NAMES {
+            let opt = Optimizer::by_name(name).unwrap();
+            for fused in [false, true] {
+                let len = SPEC.state_len(&opt);
+                let (mut straight, mut s_straight) = (start.clone(), vec![0.0; len]);
+                run(opt, fused, &mut straight, &mut s_straight, 0, n);
+                let (mut first, mut s_first) = (start.clone(), vec![f32::NAN; len]); // `new` zeroes
+                run(opt, fused, &mut first, &mut s_first, 0, k);
+                // The checkpoint is `first` and `s_first`, nothing else.
+                run(opt, fused, &mut first, &mut s_first, k, n);
+                assert_eq!(bits(&first), bits(&straight), "{name} fused {fused}");
+                assert_eq!(bits(&s_first), bits(&s_straight), "{name} fused {fused}");
+                assert_eq!(optim::steps(&s_first), Ok(n as u32));
+            }
+        }
+    }
+
+    #[test]
+    fn resume_checks_the_state() {
+        let opt = Optimizer::adam();
+        let mut short = vec![0.0; SPEC.state_len(&opt) - 1];
+        assert!(matches!(Trainer::resume(SPEC, opt, &mut short), Err(Error::Capacity { .. })));
+        let mut bad = vec![0.0; SPEC.state_len(&opt)];
+        bad[0] = f32::NAN;
+        assert!(matches!(Trainer::resume(SPEC, opt, &mut bad), Err(Error::InvalidArgument { .. })));
+        assert!(Trainer::new(SPEC, opt, &mut bad).is_ok(), "a fresh start zeroes whatever was there");
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! A checkpoint holds everything a run needs to continue bit-identically: the configuration,
 //! the step counter (which fixes the epoch, the position in that epoch's data order and the
-//! random streams — see [`crate::data::stream`]), the optimizer's step count, every parameter
-//! value (batch-norm running statistics included), the optimizer state and the metrics so far.
+//! random streams — see [`crate::data::stream`]), every parameter value (batch-norm running
+//! statistics included), the optimizer state (which holds the optimizer's own step counter, see
+//! [`staticgrad::optim::state`]) and the metrics so far.
 //!
 //! Layout: magic `b"SGCK"`, version `u32`, JSON length `u32`, the JSON [`CheckpointMeta`], float
 //! count `u64`, the floats (little-endian `f32`: parameters then optimizer state), CRC-32 of all
@@ -21,7 +22,8 @@ use staticgrad::weights::{self, ModelDesc};
 use std::path::{Path, PathBuf};
 
 const MAGIC: [u8; 4] = *b"SGCK";
-const VERSION: u32 = 1;
+/// Version 2: the optimizer's step counter moved from the metadata into the state floats.
+const VERSION: u32 = 2;
 /// File name of the checkpoint inside a run folder.
 pub const FILE: &str = "checkpoint.bin";
 /// File name of the final weights inside a run folder.
@@ -34,8 +36,6 @@ pub struct CheckpointMeta {
     pub config: TrainConfig,
     /// Steps completed.
     pub step: u64,
-    /// The optimizer's own step counter (Adam's `t`).
-    pub optimizer_steps: u32,
     /// Parameter floats (values, running statistics included).
     pub param_len: usize,
     /// Optimizer state floats.
@@ -95,6 +95,12 @@ impl Checkpoint {
             ));
         }
         let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if version == 1 {
+            return Err(format!(
+                "checkpoint version 1 is not supported (this build reads {VERSION}, whose optimizer state \
+                 holds the optimizer's step counter): train again from the start"
+            ));
+        }
         if version != VERSION {
             return Err(format!(
                 "checkpoint version {version} is not supported (this build reads {VERSION})"
@@ -195,7 +201,6 @@ mod tests {
             meta: CheckpointMeta {
                 config: TrainConfig::default(),
                 step: 17,
-                optimizer_steps: 17,
                 param_len: 3,
                 state_len: 2,
                 elapsed_s: 1.5,
@@ -213,5 +218,13 @@ mod tests {
         let mut c = b.clone();
         c[b.len() - 8] ^= 1;
         assert!(Checkpoint::from_bytes(&c).unwrap_err().contains("checksum"));
+        // A version-1 checkpoint (step counter in the metadata, not in the state) is refused by
+        // name, with a valid checksum.
+        let mut old = b[..b.len() - 4].to_vec();
+        old[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let crc = weights::crc32(&old);
+        old.extend_from_slice(&crc.to_le_bytes());
+        let e = Checkpoint::from_bytes(&old).unwrap_err();
+        assert!(e.contains("checkpoint version 1 is not supported") && e.contains("train again"), "{e}");
     }
 }

@@ -319,7 +319,6 @@ fn diverged(what: &str, step: u64, last: &LastGood) -> Error {
 struct Snapshot<'a> {
     cfg: &'a TrainConfig,
     step: u64,
-    optimizer_steps: u32,
     params: &'a [f32],
     state: &'a [f32],
     elapsed_s: f64,
@@ -337,7 +336,6 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error
         meta: CheckpointMeta {
             config: s.cfg.clone(),
             step: s.step,
-            optimizer_steps: s.optimizer_steps,
             param_len: s.params.len(),
             state_len: s.state.len(),
             elapsed_s: s.elapsed_s,
@@ -367,7 +365,7 @@ pub fn train(
     let spe = data::steps_per_epoch(train.len(), batch) as u64;
     let total = total_steps(p)?;
     let stop_at = cfg.max_steps.map_or(total, |m| m.min(total));
-    let mut opt = p.opt;
+    let opt = p.opt;
     let sched = match cfg.schedule {
         ScheduleName::Constant => Schedule::constant(p.lr),
         ScheduleName::Cosine => Schedule::cosine(p.lr, total.min(u32::MAX as u64) as u32, 0.0),
@@ -401,7 +399,6 @@ pub fn train(
         }
         params.values_mut().copy_from_slice(&ck.params);
         state.copy_from_slice(&ck.state);
-        opt = opt.with_steps(ck.meta.optimizer_steps);
         step = ck.meta.step;
         steps = ck.meta.steps.clone();
         epochs = ck.meta.epochs.clone();
@@ -443,7 +440,6 @@ pub fn train(
                 let snap = Snapshot {
                     cfg,
                     step,
-                    optimizer_steps: opt.steps(),
                     params: params.values(),
                     state: &state,
                     elapsed_s: elapsed(&t0),
@@ -507,7 +503,6 @@ pub fn train(
             let snap = Snapshot {
                 cfg,
                 step,
-                optimizer_steps: opt.steps(),
                 params: params.values(),
                 state: &state,
                 elapsed_s: elapsed(&t0),

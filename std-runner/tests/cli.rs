@@ -111,6 +111,19 @@ fn resume_gives_bit_identical_weights() {
     );
     assert_eq!(step_rows(&a), step_rows(&b), "per-step losses differ");
     assert_eq!(step_rows(&a).len(), 30);
+    // A version-1 checkpoint (the optimizer's step counter outside its state) is refused: exit
+    // 2, one line naming the file.
+    let mut old = ck[..ck.len() - 4].to_vec();
+    old[4..8].copy_from_slice(&1u32.to_le_bytes());
+    let crc = staticgrad::weights::crc32(&old);
+    old.extend_from_slice(&crc.to_le_bytes());
+    let v1 = t.path().join("v1.bin");
+    std::fs::write(&v1, &old).unwrap();
+    let o = run(&["train", "--resume", s(&v1), "-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(s(&v1)) && err.contains("checkpoint version 1"), "{err}");
 }
 
 #[test]

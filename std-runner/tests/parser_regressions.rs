@@ -15,7 +15,6 @@ fn checkpoint_sizes_that_overflow() {
             meta: CheckpointMeta {
                 config: TrainConfig::default(),
                 step: 0,
-                optimizer_steps: 0,
                 param_len: p,
                 state_len: s,
                 elapsed_s: 0.0,

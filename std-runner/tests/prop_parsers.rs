@@ -269,7 +269,6 @@ fn checkpoint_mutations() {
         meta: CheckpointMeta {
             config: TrainConfig::default(),
             step: 3,
-            optimizer_steps: 3,
             param_len: 4,
             state_len: 2,
             elapsed_s: 0.5,

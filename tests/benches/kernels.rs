@@ -149,8 +149,7 @@ fn update_rules(c: &mut Criterion) {
     ];
     for rule in rules {
         let mut state = vec![0.0f32; rule.state_len(n)];
-        let mut opt = rule;
-        g.bench_function(rule.name(), |bch| bch.iter(|| opt.step(&mut params, &mut state, 1e-6).unwrap()));
+        g.bench_function(rule.name(), |bch| bch.iter(|| rule.step(&mut params, &mut state, 1e-6).unwrap()));
     }
     g.finish();
 }

@@ -24,10 +24,12 @@ fn run_xor() -> Outcome {
     let (mut v, mut g) = (vec![0.0; p.param_floats], vec![0.0; p.grad_floats]);
     let mut table = vec![staticgrad::ParamEntry::EMPTY; p.param_tensors];
     let (mut floats, mut nodes) = (vec![0.0; p.tape_floats], vec![staticgrad::Node::EMPTY; p.tape_nodes]);
+    let mut state = vec![0.0; p.state_floats];
     let mem = XorMemory {
         values: &mut v,
         grads: &mut g,
         table: &mut table,
+        state: &mut state,
         floats: &mut floats,
         nodes: &mut nodes,
     };

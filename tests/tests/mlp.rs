@@ -323,7 +323,7 @@ fn bytes_to_train_table() {
                 thumb
             );
             assert_eq!(p.grad_floats, p.param_floats);
-            assert_eq!(p.state_floats, opt.floats_per_param() * p.param_floats);
+            assert_eq!(p.state_floats, optim::HEADER_LEN + opt.floats_per_param() * p.param_floats);
             assert_eq!(p.total_bytes(), p.param_bytes() + p.grad_bytes() + p.state_bytes() + p.tape_bytes());
         }
     }

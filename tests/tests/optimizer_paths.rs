@@ -80,12 +80,12 @@ fn assert_bit_exact(name: &str, got: &[[f64; 2]], want: &Path) {
 }
 
 /// The real API in f32: a 1×2 Weight, gradient into the grad buffer, `Optimizer::step`.
-fn run_f32(mut opt: Optimizer, lr: f32) -> Vec<[f32; 2]> {
+fn run_f32(opt: Optimizer, lr: f32) -> Vec<[f32; 2]> {
     let mut ps = ParamStorage::<2, 1>::new();
     let mut params = ps.params();
     let id = params.alloc(Shape::new(1, 2), ParamKind::Weight).unwrap();
     params.value_mut(id).unwrap().copy_from_slice(&[-7.0, 2.0]);
-    let mut state = [0.0f32; 4];
+    let mut state = [0.0f32; staticgrad::optim::HEADER_LEN + 4];
     assert!(opt.state_len(params.len()) <= state.len());
     let mut out = Vec::new();
     for _ in 0..30 {

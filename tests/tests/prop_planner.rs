@@ -216,7 +216,7 @@ fn check_planner(c: Case) -> Result<(), TestCaseError> {
     let spec = c.spec();
     let r = reference(&c);
     let k = Big::n(c.opt.floats_per_param());
-    let state = r.params * k;
+    let state = Big::n(staticgrad::optim::HEADER_LEN) + r.params * k;
     prop_assert_eq!(spec.param_len(), r.params.sat());
     prop_assert_eq!(spec.param_tensors(), r.tensors.sat());
     prop_assert_eq!(spec.state_len(&c.opt), state.sat());
@@ -431,8 +431,8 @@ fn every_use(
     (w, b, bn): (staticgrad::ParamId, staticgrad::ParamId, &BatchNorm),
 ) -> Vec<(&'static str, Result<(), Error>)> {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
-    let mut opt = Optimizer::sgd();
-    let mut state = [0.0f32; 0];
+    let opt = Optimizer::sgd();
+    let mut state = [0.0f32; staticgrad::optim::HEADER_LEN];
     let u = [0.5f32; 64];
     let mut r: Vec<(&'static str, Result<(), Error>)> = vec![
         ("node", tape.node(v).map(drop)),
@@ -455,7 +455,7 @@ fn every_use(
         ("update_running", bn.update_running(tape, v, params)),
         ("backward", tape.backward(v, params)),
         ("backward_overwrite", tape.backward_overwrite(v, params)),
-        ("backward_fused", tape.backward_fused(v, params, &mut opt, &mut state, 0.1)),
+        ("backward_fused", tape.backward_fused(v, params, &opt, &mut state, 0.1)),
     ];
     if let Some(l) = live {
         r.extend([

@@ -190,7 +190,7 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     w: ParamId,
     b: ParamId,
     params: &mut Params,
-    rule: &mut U,
+    rule: &U,
     state: &mut [f32],
     lr: f32,
     rows: Rows,
@@ -210,7 +210,7 @@ fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
     w: ParamId,
     b: ParamId,
     params: &mut Params,
-    rule: &mut U,
+    rule: &U,
     state: &mut [f32],
     lr: f32,
 ) -> Result<()> {

@@ -176,7 +176,7 @@ impl Tape<'_> {
         &mut self,
         loss: Var,
         params: &mut Params,
-        rule: &mut U,
+        rule: &U,
         state: &mut [f32],
         lr: f32,
     ) -> Result<()> {
@@ -192,7 +192,7 @@ impl Tape<'_> {
         &mut self,
         loss: NodeIndex,
         params: &mut Params,
-        rule: &mut U,
+        rule: &U,
         state: &mut [f32],
         lr: f32,
         ops: OpSet,
@@ -216,7 +216,7 @@ impl Tape<'_> {
                 }
             }
         }
-        rule.begin_step(lr)?;
+        rule.begin_step(state, lr)?;
         if !self.seed_gradients(loss)? {
             return Ok(()); // nothing trainable upstream of the loss
         }

@@ -47,6 +47,8 @@ pub struct XorMemory<'a> {
     pub grads: &'a mut [f32],
     /// Parameter table.
     pub table: &'a mut [ParamEntry],
+    /// Optimizer state (SGD: the step counter only).
+    pub state: &'a mut [f32],
     /// Tape floats.
     pub floats: &'a mut [f32],
     /// Tape nodes.
@@ -72,7 +74,7 @@ pub fn train(mem: XorMemory, hooks: &mut impl Hooks) -> Result<Outcome> {
     SPEC.alloc(&mut params)?;
     SPEC.init(&mut params, &mut rng)?;
     let mut tape = Tape::new(mem.floats, mem.nodes);
-    let mut trainer = Trainer::new(SPEC, OPTIMIZER, &mut [])?;
+    let mut trainer = Trainer::new(SPEC, OPTIMIZER, mem.state)?;
     let mut sum = 0.0f32;
     for step in 0..STEPS {
         if step == MEASURE.0 {

@@ -66,7 +66,7 @@ pub fn path(case: &Case, steps: usize) -> Result<Vec<(f32, f32)>> {
     let mut params = ps.params();
     let p = params.alloc(Shape::row(2), ParamKind::Weight)?;
     params.value_mut(p)?.copy_from_slice(&[-7.0, 2.0]);
-    let mut opt = case.opt;
+    let opt = case.opt;
     let mut state = vec![0.0f32; opt.state_len(2)];
     let mut out = Vec::with_capacity(steps + 1);
     for _ in 0..steps {

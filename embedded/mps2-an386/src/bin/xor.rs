@@ -20,11 +20,12 @@ fn main() -> ! {
     static mut VALUES: [f32; PLAN.param_floats] = [0.0; PLAN.param_floats];
     static mut GRADS: [f32; PLAN.grad_floats] = [0.0; PLAN.grad_floats];
     static mut TABLE: [ParamEntry; PLAN.param_tensors] = [ParamEntry::EMPTY; PLAN.param_tensors];
+    static mut STATE: [f32; PLAN.state_floats] = [0.0; PLAN.state_floats];
     static mut FLOATS: [f32; PLAN.tape_floats] = [0.0; PLAN.tape_floats];
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
     staticgrad_fw::announce("xor", &PLAN, xor::MEASURE.1);
-    let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, floats: FLOATS, nodes: NODES };
+    let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
     let outcome = xor::train(mem, &mut Firmware("xor"));
     finish("xor", outcome, stack::used(), 4 * 1024)
 }

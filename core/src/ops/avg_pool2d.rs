@@ -98,3 +98,82 @@ pub(crate) fn backward(g: Grads, node: Node, x: NodeIndex) -> Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::gradcheck;
+    use crate::testutil::*;
+    use crate::{Error, ParamKind, Shape};
+
+    #[test]
+    fn gradcheck_over_layouts() {
+        for (batch, image, cfg) in [
+            (2, ImageShape::new(3, 4, 4), Pool2dConfig::square(2)),
+            (1, ImageShape::new(2, 5, 5), Pool2dConfig::new(3, 3, 1)),
+            (2, ImageShape::new(1, 5, 7), Pool2dConfig::new(2, 3, 2)),
+            (2, ImageShape::new(2, 3, 4), Pool2dConfig::global(ImageShape::new(2, 3, 4))),
+        ] {
+            let mut s = Storage::new();
+            let (mut tape, mut params) = s.split();
+            let len = batch * image.checked_len().unwrap();
+            let x = params.alloc(Shape::new(batch, len / batch), ParamKind::Weight).unwrap();
+            params.value_mut(x).unwrap().copy_from_slice(&random_values(len, 0.0, 8));
+            let r = gradcheck(&mut tape, &mut params, config(), |t, p| {
+                let xv = t.param(p, x)?;
+                let y = t.avg_pool2d(xv, image, cfg)?;
+                weighted_loss(t, y)
+            })
+            .unwrap();
+            assert_report("avg_pool2d", r);
+        }
+    }
+
+    #[test]
+    fn overlapping_windows_share_their_gradient() {
+        let mut s = Storage::new();
+        let (mut tape, mut params) = s.split();
+        let p = params.alloc(Shape::new(1, 6), ParamKind::Weight).unwrap();
+        params.value_mut(p).unwrap().copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let x = tape.param(&params, p).unwrap();
+        let y = tape.avg_pool2d(x, ImageShape::new(1, 2, 3), Pool2dConfig::new(2, 2, 1)).unwrap();
+        assert_eq!(tape.value(y).unwrap(), &[3.0, 4.0]);
+        let d = tape.input(&[4.0, 8.0], Shape::new(1, 2)).unwrap();
+        let l = tape.mul(y, d).unwrap();
+        let l = tape.sum(l).unwrap();
+        tape.backward(l, &mut params).unwrap();
+        assert_eq!(params.grad(p).unwrap(), &[1.0, 3.0, 2.0, 1.0, 3.0, 2.0]);
+    }
+
+    #[test]
+    fn global_pooling_is_one_value_per_channel() {
+        let mut s = Storage::new();
+        let (mut tape, _) = s.split();
+        let x = tape.input(&[1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0], Shape::new(2, 4)).unwrap();
+        let y = tape.global_avg_pool2d(x, ImageShape::new(2, 1, 2)).unwrap();
+        assert_eq!(tape.shape(y).unwrap(), Shape::new(2, 2));
+        assert_eq!(tape.value(y).unwrap(), &[1.5, 3.5, 15.0, 35.0]);
+        let r = tape.global_avg_pool2d(x, ImageShape::new(1, 2, 3));
+        assert!(matches!(r, Err(Error::Shape { op: "avg_pool2d input", .. })), "{r:?}");
+    }
+
+    #[test]
+    fn planner_equals_usage() {
+        let (image, cfg, batch) = (ImageShape::new(2, 6, 5), Pool2dConfig::new(2, 3, 2), 3);
+        let len = batch * image.checked_len().unwrap();
+        let need = tape_floats(batch, image, cfg, false).unwrap();
+        for spare in [0, 1] {
+            let mut floats = std::vec![0.0; len + need + spare - 1];
+            let mut nodes = [Node::EMPTY; 2];
+            let mut tape = Tape::new(&mut floats, &mut nodes);
+            let x = tape.input(&std::vec![0.0; len], Shape::new(batch, len / batch)).unwrap();
+            let r = tape.avg_pool2d(x, image, cfg);
+            if spare == 1 {
+                r.unwrap();
+                assert_eq!(tape.floats_used(), len + need);
+            } else {
+                assert!(matches!(r, Err(Error::Capacity { .. })), "{r:?}");
+            }
+        }
+    }
+}

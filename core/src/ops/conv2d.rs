@@ -462,7 +462,7 @@ mod tests {
             let (xs, ws, bs) = (params.value(x).unwrap(), params.value(w).unwrap(), params.value(b).unwrap());
             let mut expected = Vec::new();
             for nn in 0..batch {
-                for f in 0..o {
+                for (f, &bias) in bs.iter().enumerate().take(o) {
                     for i in 0..out.height {
                         for j in 0..out.width {
                             let mut acc = 0.0f64;
@@ -481,7 +481,7 @@ mod tests {
                                     }
                                 }
                             }
-                            expected.push(acc + f64::from(bs[f]));
+                            expected.push(acc + f64::from(bias));
                         }
                     }
                 }

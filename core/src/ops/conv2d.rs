@@ -197,7 +197,9 @@ impl Tape<'_> {
     }
 }
 
-/// The forward loops (see the module docs for the order).
+/// The forward loops. Each output still adds its taps in (c, p, q) order from 0.0 (module docs);
+/// the loops run over the taps outside and a whole output row inside, which only reorders
+/// independent outputs (as [`crate::kernels`] allows) and lets a row vectorise.
 fn forward(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let (img, k, plane) = (g.c * g.h * g.w, g.c * g.kh * g.kw, g.oh * g.ow);
     for n in 0..batch {
@@ -207,24 +209,32 @@ fn forward(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32]
             let bias = b.get(f).copied().unwrap_or(0.0);
             let ys = y.get_mut((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
             for (i, yrow) in ys.chunks_exact_mut(g.ow.max(1)).enumerate() {
-                let ph = g.taps_h(i);
-                for (j, yv) in yrow.iter_mut().enumerate() {
-                    let pw = g.taps_w(j);
-                    let mut acc = 0.0f32;
-                    for c in 0..g.c {
-                        for p in ph.clone() {
-                            // Taps inside the image only: `p`, `pw.start` are at least the padding.
-                            let wt = (c * g.kh + p) * g.kw + pw.start;
-                            let xt =
-                                (c * g.h + i * g.stride + p - g.pad) * g.w + j * g.stride + pw.start - g.pad;
-                            let wt = wf.get(wt..wt + pw.len()).unwrap_or_default();
-                            let xt = xs.get(xt..xt + pw.len()).unwrap_or_default();
-                            for (&a, &bv) in wt.iter().zip(xt) {
-                                acc += a * bv;
+                yrow.fill(0.0);
+                for c in 0..g.c {
+                    for p in g.taps_h(i) {
+                        // Rows inside the image only: `p` is at least `pad − i·stride`.
+                        let xrow = (c * g.h + i * g.stride + p - g.pad) * g.w;
+                        let taps = wf.get((c * g.kh + p) * g.kw..).unwrap_or_default();
+                        for (q, &wv) in taps.iter().enumerate().take(g.kw) {
+                            // Outputs whose tap `q` is inside the image: `j·stride + q ≥ pad`.
+                            let js = g.outs_w(q);
+                            let x0 = xrow + js.start * g.stride + q - g.pad;
+                            let ys = yrow.get_mut(js).unwrap_or_default();
+                            if g.stride == 1 {
+                                for (yv, &xv) in ys.iter_mut().zip(xs.get(x0..).unwrap_or_default()) {
+                                    *yv += wv * xv;
+                                }
+                            } else {
+                                let xr = xs.get(x0..).unwrap_or_default().iter().step_by(g.stride);
+                                for (yv, &xv) in ys.iter_mut().zip(xr) {
+                                    *yv += wv * xv;
+                                }
                             }
                         }
                     }
-                    *yv = acc + bias;
+                }
+                for yv in yrow.iter_mut() {
+                    *yv += bias;
                 }
             }
         }
@@ -428,6 +438,65 @@ mod tests {
             params.value_mut(id).unwrap().copy_from_slice(&random_values(len, 0.0, seed + i as u64));
         }
         [x, w, b]
+    }
+
+    /// The definition, one output at a time: each sums its taps in (c, p, q) order from 0.0.
+    fn forward_reference(
+        g: &Geometry,
+        batch: usize,
+        o: usize,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        y: &mut [f32],
+    ) {
+        let (img, k, plane) = (g.c * g.h * g.w, g.c * g.kh * g.kw, g.oh * g.ow);
+        for n in 0..batch {
+            let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
+            for f in 0..o {
+                let wf = w.get(f * k..(f + 1) * k).unwrap_or_default();
+                let bias = b.get(f).copied().unwrap_or(0.0);
+                let ys = y.get_mut((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
+                for (i, yrow) in ys.chunks_exact_mut(g.ow.max(1)).enumerate() {
+                    let ph = g.taps_h(i);
+                    for (j, yv) in yrow.iter_mut().enumerate() {
+                        let pw = g.taps_w(j);
+                        let mut acc = 0.0f32;
+                        for c in 0..g.c {
+                            for p in ph.clone() {
+                                // Taps inside the image only: `p`, `pw.start` are at least the padding.
+                                let wt = (c * g.kh + p) * g.kw + pw.start;
+                                let xt = (c * g.h + i * g.stride + p - g.pad) * g.w + j * g.stride + pw.start
+                                    - g.pad;
+                                let wt = wf.get(wt..wt + pw.len()).unwrap_or_default();
+                                let xt = xs.get(xt..xt + pw.len()).unwrap_or_default();
+                                for (&a, &bv) in wt.iter().zip(xt) {
+                                    acc += a * bv;
+                                }
+                            }
+                        }
+                        *yv = acc + bias;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_loops_give_the_bits_of_the_definition() {
+        for (n, (batch, image, o, config)) in CASES.into_iter().enumerate() {
+            let g = config.geometry(image).unwrap();
+            let len = |s: Shape| s.len();
+            let x = random_values(batch * image.checked_len().unwrap(), 0.0, 60 + n as u64);
+            let w = random_values(len(config.weight_shape(image.channels, o).unwrap()), 0.0, 70 + n as u64);
+            let b = random_values(o, 0.0, 80 + n as u64);
+            let out = batch * config.output(image, o).unwrap().checked_len().unwrap();
+            let (mut fast, mut slow) = (vec![f32::NAN; out], vec![f32::NAN; out]);
+            forward(&g, batch, o, &x, &w, &b, &mut fast);
+            forward_reference(&g, batch, o, &x, &w, &b, &mut slow);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "case {n}");
+        }
     }
 
     #[test]

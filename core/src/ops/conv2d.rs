@@ -347,9 +347,15 @@ fn filter_grad(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], dy: &[
                         // Outputs whose tap (p, q) is inside the image only: no underflow.
                         let x0 =
                             (c * g.h + i * g.stride + p - g.pad) * g.w + cols.start * g.stride + q - g.pad;
-                        let xrow = xs.get(x0..).unwrap_or_default().iter().step_by(g.stride.max(1));
-                        for (&dv, &xv) in drow.iter().zip(xrow) {
-                            acc += dv * xv;
+                        let xrow = xs.get(x0..).unwrap_or_default();
+                        if g.stride == 1 {
+                            for (&dv, &xv) in drow.iter().zip(xrow) {
+                                acc += dv * xv;
+                            }
+                        } else {
+                            for (&dv, &xv) in drow.iter().zip(xrow.iter().step_by(g.stride)) {
+                                acc += dv * xv;
+                            }
                         }
                     }
                 }

@@ -13,7 +13,7 @@
 //! geometry (C, H, W, window height and width, stride, padding) into
 //! [`GEOMETRY_FLOATS`] scratch floats right after its output, as exact small integers (every
 //! dimension is at most [`MAX_DIM`] = 2²⁴, so each is an exact, normal-or-zero f32 that survives
-//! any copy), and backward reads it back from there. The [`Op`](crate::Op) record thus stays as
+//! any copy), and backward reads it back from there. The [`Op`] record thus stays as
 //! small as it was (a larger payload would grow every [`Node`] of every firmware), at the cost of
 //! seven floats per convolution or pooling node, which the planner functions count.
 //!

@@ -325,41 +325,38 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
 }
 
 /// `dW[f,c,p,q] += Σ_{n,i,j} dy[n,f,i,j]·x[n,c,i·s+p−pad, j·s+q−pad]` for filter `f`, terms in
-/// (n, i, j) order onto the current value of `dwf` (`C·kh·kw` floats).
+/// (n, i, j) order onto the current value of `dwf` (`C·kh·kw` floats). The taps `q` of one
+/// kernel row take turns row by row (each its own sum, so the same order): independent sums the
+/// CPU can overlap.
 fn filter_grad(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], dy: &[f32], dwf: &mut [f32]) {
     let (img, plane) = (g.c * g.h * g.w, g.oh * g.ow);
-    let mut out = dwf.iter_mut();
-    for c in 0..g.c {
-        for p in 0..g.kh {
-            let rows = g.outs_h(p);
-            for q in 0..g.kw {
-                let Some(d) = out.next() else { return };
-                let cols = g.outs_w(q);
-                if cols.is_empty() {
-                    continue;
-                }
-                let mut acc = *d;
-                for n in 0..batch {
-                    let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
-                    let dys = dy.get((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
-                    for i in rows.clone() {
-                        let drow = dys.get(i * g.ow + cols.start..i * g.ow + cols.end).unwrap_or_default();
-                        // Outputs whose tap (p, q) is inside the image only: no underflow.
-                        let x0 =
-                            (c * g.h + i * g.stride + p - g.pad) * g.w + cols.start * g.stride + q - g.pad;
-                        let xrow = xs.get(x0..).unwrap_or_default();
-                        if g.stride == 1 {
-                            for (&dv, &xv) in drow.iter().zip(xrow) {
-                                acc += dv * xv;
-                            }
-                        } else {
-                            for (&dv, &xv) in drow.iter().zip(xrow.iter().step_by(g.stride)) {
-                                acc += dv * xv;
-                            }
+    for (cp, dwrow) in dwf.chunks_exact_mut(g.kw.max(1)).enumerate().take(g.c * g.kh) {
+        let (c, p) = (cp / g.kh, cp % g.kh);
+        let rows = g.outs_h(p);
+        for n in 0..batch {
+            let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
+            let dys = dy.get((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
+            for i in rows.clone() {
+                // Rows whose tap row `p` is inside the image only: no underflow.
+                let xrow = xs.get((c * g.h + i * g.stride + p - g.pad) * g.w..).unwrap_or_default();
+                let dyrow = dys.get(i * g.ow..).unwrap_or_default();
+                for (q, d) in dwrow.iter_mut().enumerate() {
+                    let cols = g.outs_w(q);
+                    let drow = dyrow.get(cols.clone()).unwrap_or_default();
+                    // Columns whose tap `q` is inside the image only: no underflow.
+                    let xt = xrow.get(cols.start * g.stride + q - g.pad..).unwrap_or_default();
+                    let mut acc = *d;
+                    if g.stride == 1 {
+                        for (&dv, &xv) in drow.iter().zip(xt) {
+                            acc += dv * xv;
+                        }
+                    } else {
+                        for (&dv, &xv) in drow.iter().zip(xt.iter().step_by(g.stride)) {
+                            acc += dv * xv;
                         }
                     }
+                    *d = acc;
                 }
-                *d = acc;
             }
         }
     }
@@ -484,6 +481,73 @@ mod tests {
                         *yv = acc + bias;
                     }
                 }
+            }
+        }
+    }
+
+    /// The filter gradient one weight at a time, all its terms in (n, i, j) order.
+    fn filter_grad_reference(
+        g: &Geometry,
+        batch: usize,
+        o: usize,
+        f: usize,
+        x: &[f32],
+        dy: &[f32],
+        dwf: &mut [f32],
+    ) {
+        let (img, plane) = (g.c * g.h * g.w, g.oh * g.ow);
+        let mut out = dwf.iter_mut();
+        for c in 0..g.c {
+            for p in 0..g.kh {
+                let rows = g.outs_h(p);
+                for q in 0..g.kw {
+                    let Some(d) = out.next() else { return };
+                    let cols = g.outs_w(q);
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let mut acc = *d;
+                    for n in 0..batch {
+                        let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
+                        let dys = dy.get((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
+                        for i in rows.clone() {
+                            let drow =
+                                dys.get(i * g.ow + cols.start..i * g.ow + cols.end).unwrap_or_default();
+                            // Outputs whose tap (p, q) is inside the image only: no underflow.
+                            let x0 = (c * g.h + i * g.stride + p - g.pad) * g.w + cols.start * g.stride + q
+                                - g.pad;
+                            let xrow = xs.get(x0..).unwrap_or_default();
+                            if g.stride == 1 {
+                                for (&dv, &xv) in drow.iter().zip(xrow) {
+                                    acc += dv * xv;
+                                }
+                            } else {
+                                for (&dv, &xv) in drow.iter().zip(xrow.iter().step_by(g.stride)) {
+                                    acc += dv * xv;
+                                }
+                            }
+                        }
+                    }
+                    *d = acc;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn filter_gradient_gives_the_bits_of_the_definition() {
+        for (n, (batch, image, o, config)) in CASES.into_iter().enumerate() {
+            let g = config.geometry(image).unwrap();
+            let x = random_values(batch * image.checked_len().unwrap(), 0.0, 90 + n as u64);
+            let dy = random_values(batch * config.output(image, o).unwrap().checked_len().unwrap(), 0.0, 95);
+            let k = config.weight_shape(image.channels, o).unwrap().cols;
+            for f in 0..o {
+                let start = random_values(k, 0.0, 99 + f as u64);
+                let (mut fast, mut slow) = (start.clone(), start);
+                filter_grad(&g, batch, o, f, &x, &dy, &mut fast);
+                filter_grad_reference(&g, batch, o, f, &x, &dy, &mut slow);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&slow), "case {n} filter {f}");
             }
         }
     }

@@ -185,7 +185,7 @@ fn taps(o: usize, stride: usize, pad: usize, k: usize, size: usize) -> Range<usi
 /// Outputs `o < out` with `0 ≤ o·stride + t − pad < size`.
 #[inline(always)]
 fn outs(t: usize, stride: usize, pad: usize, size: usize, out: usize) -> Range<usize> {
-    let ceil = |a: usize| a.div_ceil(stride.max(1));
+    let ceil = |a: usize| if stride == 1 { a } else { a.div_ceil(stride.max(1)) };
     ceil(pad.saturating_sub(t))..out.min(ceil((size + pad).saturating_sub(t)))
 }
 

@@ -84,10 +84,12 @@ pub use fused::{FusedChunk, FusedUpdate};
 pub use init::Init;
 pub use mlp::{Activation, Loss, MlpSpec, Plan, Targets};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
+pub use ops::conv2d::Conv2dConfig;
 pub use ops::dropout::{Dropout, DropoutForm};
+pub use ops::window::Pool2dConfig;
 pub use optim::{Optimizer, WeightDecay, weight_decay_loss};
 pub use params::{ParamEntry, ParamId, ParamKind, ParamStorage, Params};
-pub use shape::Shape;
+pub use shape::{ImageShape, Shape};
 pub use tape::{Mode, Node, NodeIndex, Op, Tape, TapeStorage, Var};
 pub use train::Trainer;
 

@@ -50,3 +50,40 @@ impl fmt::Display for Shape {
         write!(f, "{}x{}", self.rows, self.cols)
     }
 }
+
+/// Channels × height × width of one image. A batch of images travels on the tape as a
+/// [`Shape`] of `batch × (channels·height·width)` rows, each row one image in C, H, W order
+/// (NCHW); the convolution and pooling ops ([`crate::ops::conv2d`], [`crate::ops::max_pool2d`],
+/// [`crate::ops::avg_pool2d`]) take the image dims as an argument and check them against the row
+/// length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ImageShape {
+    /// Channels (feature maps).
+    pub channels: usize,
+    /// Rows of each channel.
+    pub height: usize,
+    /// Columns of each channel.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// A `channels × height × width` image.
+    pub const fn new(channels: usize, height: usize, width: usize) -> Self {
+        ImageShape { channels, height, width }
+    }
+
+    /// Floats of one image (`channels·height·width`, the row length on the tape), or `None` if
+    /// that overflows.
+    pub const fn checked_len(&self) -> Option<usize> {
+        match self.channels.checked_mul(self.height) {
+            Some(ch) => ch.checked_mul(self.width),
+            None => None,
+        }
+    }
+}
+
+impl fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
+    }
+}

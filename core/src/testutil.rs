@@ -91,7 +91,7 @@ pub fn grad_of_self_binary(data: &[f32], f: impl Fn(&mut Tape, Var) -> Result<Va
 
 /// Reduces a non-scalar output to a loss with a fixed random weighting, so every element's
 /// gradient differs (a plain sum would hide a transposed or shifted gradient).
-fn weighted_loss(t: &mut Tape, y: Var) -> Result<Var> {
+pub fn weighted_loss(t: &mut Tape, y: Var) -> Result<Var> {
     let shape = t.shape(y)?;
     if shape == Shape::SCALAR {
         return Ok(y);
@@ -102,12 +102,12 @@ fn weighted_loss(t: &mut Tape, y: Var) -> Result<Var> {
     t.sum(p)
 }
 
-fn assert_report(name: &str, r: GradcheckReport) {
+pub fn assert_report(name: &str, r: GradcheckReport) {
     std::eprintln!("gradcheck {name}: worst rel error {:.2e} over {} elements", r.worst_rel_error, r.checked);
     assert!(r.worst_rel_error < 1e-2, "{name}: {r:?}");
 }
 
-fn config() -> GradcheckConfig {
+pub fn config() -> GradcheckConfig {
     GradcheckConfig { step: 1e-2, floor: 1e-2 }
 }
 

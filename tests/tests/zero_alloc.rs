@@ -1,7 +1,8 @@
 //! Proof that the core never allocates: building the graph, forward, backward and reset of a
-//! 3-layer MLP under a counting global allocator make zero allocations.
+//! 3-layer MLP, and of a small CNN (convolution, max and average pooling, plain and fused
+//! updates), under a counting global allocator make zero allocations.
 
-use staticgrad::{ParamKind, Shape};
+use staticgrad::{Conv2dConfig, ImageShape, Optimizer, ParamKind, Params, Pool2dConfig, Shape};
 use staticgrad_tests::HostStorage;
 use staticgrad_tests::counting::{CountingAlloc, count_allocations};
 
@@ -43,6 +44,75 @@ fn mlp_step_allocates_nothing() {
         }
     });
     assert_eq!((allocations, bytes), (0, 0), "the training loop allocated");
+}
+
+#[test]
+fn cnn_training_loop_allocates_nothing() {
+    let mut s = HostStorage::new(1 << 16, 64, 1 << 12, 16);
+    let mut scratch = vec![0.0f32; 64];
+    let mut state = vec![0.0f32; 1 << 13];
+    let x: Vec<f32> = (0..4 * 2 * 12 * 12).map(|i| (i % 11) as f32 * 0.1 - 0.5).collect();
+    let labels: Vec<u32> = (0..4).map(|i| i % 3).collect();
+    let (_, allocations, bytes) = count_allocations(|| {
+        for fused in [false, true] {
+            let mut tape = staticgrad::Tape::new(&mut s.floats, &mut s.nodes);
+            let mut params = if fused {
+                Params::fused(&mut s.values, &mut scratch, &mut s.table)
+            } else {
+                Params::new(&mut s.values, &mut s.grads, &mut s.table)
+            };
+            let shapes = [
+                (Shape::new(6, 2 * 9), ParamKind::Weight),
+                (Shape::row(6), ParamKind::Bias),
+                (Shape::new(8, 6 * 4), ParamKind::Weight),
+                (Shape::row(8), ParamKind::Bias),
+                (Shape::new(8, 3), ParamKind::Weight),
+                (Shape::row(3), ParamKind::Bias),
+            ];
+            let ids = shapes.map(|(s, k)| params.alloc(s, k).unwrap());
+            params.values_mut().iter_mut().enumerate().for_each(|(i, v)| *v = ((i % 13) as f32 - 6.0) * 0.02);
+            let mut adam = Optimizer::adam();
+            state.fill(0.0);
+            for _ in 0..5 {
+                let h = tape.input(&x, Shape::new(4, 2 * 144)).unwrap();
+                let h = tape
+                    .conv2d(
+                        h,
+                        &params,
+                        ids[0],
+                        ids[1],
+                        ImageShape::new(2, 12, 12),
+                        Conv2dConfig::new(3, 3, 1, 1),
+                    )
+                    .unwrap();
+                let h = tape.relu(h).unwrap();
+                let h = tape.max_pool2d(h, ImageShape::new(6, 12, 12), Pool2dConfig::square(2)).unwrap();
+                let h = tape
+                    .conv2d(
+                        h,
+                        &params,
+                        ids[2],
+                        ids[3],
+                        ImageShape::new(6, 6, 6),
+                        Conv2dConfig::new(2, 2, 2, 0),
+                    )
+                    .unwrap();
+                let h = tape.relu(h).unwrap();
+                let h = tape.global_avg_pool2d(h, ImageShape::new(8, 3, 3)).unwrap();
+                let h = tape.affine(h, &params, ids[4], ids[5]).unwrap();
+                let loss = tape.softmax_cross_entropy(h, &labels).unwrap();
+                if fused {
+                    tape.backward_fused(loss, &mut params, &mut adam, &mut state, 0.01).unwrap();
+                } else {
+                    params.zero_grad();
+                    tape.backward(loss, &mut params).unwrap();
+                    adam.step(&mut params, &mut state, 0.01).unwrap();
+                }
+                tape.reset();
+            }
+        }
+    });
+    assert_eq!((allocations, bytes), (0, 0), "the CNN training loop allocated");
 }
 
 #[test]

@@ -6,9 +6,12 @@
 
 pub mod add;
 pub mod affine;
+pub mod avg_pool2d;
 pub mod batchnorm;
+pub mod conv2d;
 pub mod dropout;
 pub mod matmul;
+pub mod max_pool2d;
 pub mod mean;
 pub mod mse;
 pub mod mul;
@@ -18,6 +21,7 @@ pub mod sigmoid;
 pub mod softmax_cross_entropy;
 pub mod sum;
 pub mod tanh;
+pub mod window;
 
 use crate::error::Result;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};

@@ -9,6 +9,7 @@ use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::Rows;
 use crate::ops;
+use crate::ops::window::Geometry;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
@@ -30,6 +31,9 @@ impl OpSet {
     pub(crate) const DROPOUT: u32 = 1 << 7;
     /// Batches of more than one row (without it: batch 1, [`Rows::One`]).
     pub(crate) const MANY_ROWS: u32 = 1 << 8;
+    pub(crate) const CONV2D: u32 = 1 << 9;
+    pub(crate) const MAX_POOL2D: u32 = 1 << 10;
+    pub(crate) const AVG_POOL2D: u32 = 1 << 11;
 
     #[inline(always)]
     pub(crate) const fn contains(self, kind: u32) -> bool {
@@ -240,6 +244,10 @@ impl Tape<'_> {
                     let g = self.grads_view();
                     ops::affine::backward_fused(g, node, x, w, b, params, rule, state, lr, ops.rows())?;
                 }
+                Op::Conv2d { x, w, b } if ops.contains(OpSet::CONV2D) => {
+                    let g = self.grads_view();
+                    ops::conv2d::backward_fused(g, node, x, w, b, params, rule, state, lr)?;
+                }
                 _ => self.backward_node(node, params, ops)?,
             }
         }
@@ -298,6 +306,13 @@ impl Tape<'_> {
                 Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => {
                     check(gamma, Shape::row(node.shape.cols))?;
                     check(beta, Shape::row(node.shape.cols))?;
+                }
+                Op::Conv2d { w, b, .. } => {
+                    let g = Geometry::load(self.floats.get(..self.used).unwrap_or_default(), *node);
+                    let out = g.oh.saturating_mul(g.ow).max(1);
+                    let o = node.shape.cols / out; // recorded as out·OH·OW: exact
+                    check(w, Shape::new(o, g.c.saturating_mul(g.kh).saturating_mul(g.kw)))?;
+                    check(b, Shape::row(o))?;
                 }
                 _ => {}
             }
@@ -364,6 +379,9 @@ impl Tape<'_> {
                 ops::batchnorm::backward(g, node, x, (gamma, beta), false, params)
             }
             Op::Dropout { x, scale } if has(OpSet::DROPOUT) => ops::dropout::backward(g, node, x, scale),
+            Op::Conv2d { x, w, b } if has(OpSet::CONV2D) => ops::conv2d::backward(g, node, x, w, b, params),
+            Op::MaxPool2d(x) if has(OpSet::MAX_POOL2D) => ops::max_pool2d::backward(g, node, x),
+            Op::AvgPool2d(x) if has(OpSet::AVG_POOL2D) => ops::avg_pool2d::backward(g, node, x),
             _ => Err(Error::Unsupported { what: "backward of an op outside the graph's op set" }),
         }
     }
@@ -392,7 +410,7 @@ fn written_by_affine(walked: &[Node]) -> u64 {
 fn param_refs(op: Op) -> [Option<ParamId>; 2] {
     match op {
         Op::Param(id) => [Some(id), None],
-        Op::Affine { w, b, .. } => [Some(w), Some(b)],
+        Op::Affine { w, b, .. } | Op::Conv2d { w, b, .. } => [Some(w), Some(b)],
         Op::BatchNorm { gamma, beta, .. } | Op::BatchNormEval { gamma, beta, .. } => {
             [Some(gamma), Some(beta)]
         }

@@ -197,6 +197,22 @@ pub enum Op {
         /// Factor applied to kept elements.
         scale: f32,
     },
+    /// 2-D convolution (cross-correlation, zero padding) of a batch of images, with weight and
+    /// bias read in place; the geometry sits in scratch right after the output
+    /// (see [`crate::ops::window`]).
+    Conv2d {
+        /// Input, `batch × (C·H·W)`.
+        x: NodeIndex,
+        /// Weight, `out × (C·kh·kw)`, i.e. `[out, C, kh, kw]` row-major.
+        w: ParamId,
+        /// Bias, `1 × out`.
+        b: ParamId,
+    },
+    /// 2-D max pooling; geometry in scratch as for [`Op::Conv2d`].
+    MaxPool2d(NodeIndex),
+    /// 2-D average pooling (global average pooling included); geometry in scratch as for
+    /// [`Op::Conv2d`].
+    AvgPool2d(NodeIndex),
 }
 
 /// One record of the tape: the op, where its output (and its gradient) lives and its shape.

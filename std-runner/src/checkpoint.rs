@@ -18,11 +18,13 @@ use crate::budget::Budget;
 use crate::config::TrainConfig;
 use crate::report::{EpochRecord, StepRecord};
 use serde::{Deserialize, Serialize};
+use staticgrad::optim;
 use staticgrad::weights::{self, ModelDesc};
 use std::path::{Path, PathBuf};
 
 const MAGIC: [u8; 4] = *b"SGCK";
-/// Version 2: the optimizer's step counter moved from the metadata into the state floats.
+/// Version 2: the optimizer's step counter moved from the metadata into the state floats
+/// (version 1 is still read: its counter is moved into the state's header).
 const VERSION: u32 = 2;
 /// File name of the checkpoint inside a run folder.
 pub const FILE: &str = "checkpoint.bin";
@@ -95,21 +97,32 @@ impl Checkpoint {
             ));
         }
         let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if version == 1 {
+        if version != VERSION && version != 1 {
             return Err(format!(
-                "checkpoint version 1 is not supported (this build reads {VERSION}, whose optimizer state \
-                 holds the optimizer's step counter): train again from the start"
-            ));
-        }
-        if version != VERSION {
-            return Err(format!(
-                "checkpoint version {version} is not supported (this build reads {VERSION})"
+                "checkpoint version {version} is not supported (this build reads 1 and {VERSION})"
             ));
         }
         let jl = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
         let json = body.get(12..12usize.saturating_add(jl)).ok_or("truncated JSON section")?;
-        let meta: CheckpointMeta =
-            serde_json::from_slice(json).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
+        let (meta, v1_steps) = if version == 1 {
+            // Version 1 kept the optimizer's step counter in the metadata; version 2 keeps it in
+            // the state's header (`staticgrad::optim::state`), which is prepended below.
+            let mut v: serde_json::Value =
+                serde_json::from_slice(json).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
+            let t = v.get("optimizer_steps").and_then(serde_json::Value::as_u64);
+            let t = t.and_then(|t| u32::try_from(t).ok()).filter(|&t| t <= optim::MAX_STEPS);
+            let t = t.ok_or("version-1 metadata without a valid optimizer_steps")?;
+            if let Some(m) = v.as_object_mut() {
+                m.remove("optimizer_steps");
+            }
+            let meta: CheckpointMeta =
+                serde_json::from_value(v).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
+            (meta, Some(t))
+        } else {
+            let meta: CheckpointMeta =
+                serde_json::from_slice(json).map_err(|e| format!("bad checkpoint metadata: {e}"))?;
+            (meta, None)
+        };
         let rest = &body[12 + jl..];
         if rest.len() < 8 {
             return Err("truncated float section".into());
@@ -126,7 +139,15 @@ impl Checkpoint {
         }
         let mut floats = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let params: Vec<f32> = floats.by_ref().take(meta.param_len).collect();
-        let state: Vec<f32> = floats.collect();
+        let mut state: Vec<f32> = Vec::new();
+        let mut meta = meta;
+        if let Some(t) = v1_steps {
+            // The header as `begin_step` reads it: the counter, and Adam's powers, which the next
+            // step recomputes from it.
+            state.extend([f32::from_bits(t), 0.0, 0.0]);
+            meta.state_len += optim::HEADER_LEN;
+        }
+        state.extend(floats);
         Ok(Checkpoint { meta, params, state })
     }
 
@@ -218,13 +239,32 @@ mod tests {
         let mut c = b.clone();
         c[b.len() - 8] ^= 1;
         assert!(Checkpoint::from_bytes(&c).unwrap_err().contains("checksum"));
-        // A version-1 checkpoint (step counter in the metadata, not in the state) is refused by
-        // name, with a valid checksum.
-        let mut old = b[..b.len() - 4].to_vec();
-        old[4..8].copy_from_slice(&1u32.to_le_bytes());
-        let crc = weights::crc32(&old);
-        old.extend_from_slice(&crc.to_le_bytes());
-        let e = Checkpoint::from_bytes(&old).unwrap_err();
-        assert!(e.contains("checkpoint version 1 is not supported") && e.contains("train again"), "{e}");
+        // A version-1 checkpoint (step counter in the metadata, not in the state) reads as
+        // version 2: the counter moves into the state's header.
+        let v1_bytes = |meta: &serde_json::Value| {
+            let json = serde_json::to_vec(meta).unwrap();
+            let mut old = b"SGCK".to_vec();
+            old.extend_from_slice(&1u32.to_le_bytes());
+            old.extend_from_slice(&(json.len() as u32).to_le_bytes());
+            old.extend_from_slice(&json);
+            old.extend_from_slice(&5u64.to_le_bytes());
+            for v in ck.params.iter().chain(&ck.state) {
+                old.extend_from_slice(&v.to_le_bytes());
+            }
+            let crc = weights::crc32(&old);
+            old.extend_from_slice(&crc.to_le_bytes());
+            old
+        };
+        let mut meta = serde_json::to_value(&ck.meta).unwrap();
+        meta["optimizer_steps"] = 5.into();
+        let v1 = Checkpoint::from_bytes(&v1_bytes(&meta)).unwrap();
+        assert_eq!(v1.params, ck.params);
+        assert_eq!(v1.state, [f32::from_bits(5), 0.0, 0.0, 0.5, 0.25]);
+        assert_eq!(v1.meta.state_len, 5);
+        assert_eq!(optim::steps(&v1.state), Ok(5));
+        // Without the counter it cannot be converted, and says so.
+        meta.as_object_mut().unwrap().remove("optimizer_steps");
+        let e = Checkpoint::from_bytes(&v1_bytes(&meta)).unwrap_err();
+        assert!(e.contains("optimizer_steps"), "{e}");
     }
 }

@@ -111,19 +111,41 @@ fn resume_gives_bit_identical_weights() {
     );
     assert_eq!(step_rows(&a), step_rows(&b), "per-step losses differ");
     assert_eq!(step_rows(&a).len(), 30);
-    // A version-1 checkpoint (the optimizer's step counter outside its state) is refused: exit
-    // 2, one line naming the file.
-    let mut old = ck[..ck.len() - 4].to_vec();
-    old[4..8].copy_from_slice(&1u32.to_le_bytes());
+    // A version-1 checkpoint (the optimizer's step counter in the metadata, not in its state)
+    // resumes to the same weights: the counter moves into the state's header on reading.
+    let v1 = t.path().join("v1");
+    std::fs::create_dir(&v1).unwrap();
+    let mut meta_end = 12 + u32::from_le_bytes(ck[8..12].try_into().unwrap()) as usize;
+    let mut meta: serde_json::Value = serde_json::from_slice(&ck[12..meta_end]).unwrap();
+    let t_steps = staticgrad::optim::steps(&floats_of(&ck[meta_end + 8..ck.len() - 4], &meta)).unwrap();
+    meta["optimizer_steps"] = t_steps.into();
+    meta["state_len"] = (meta["state_len"].as_u64().unwrap() - 3).into();
+    let json = serde_json::to_vec(&meta).unwrap();
+    let mut old = b"SGCK".to_vec();
+    old.extend_from_slice(&1u32.to_le_bytes());
+    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    old.extend_from_slice(&json);
+    let n = u64::from_le_bytes(ck[meta_end..meta_end + 8].try_into().unwrap()) - 3;
+    old.extend_from_slice(&n.to_le_bytes());
+    meta_end += 8;
+    let params = meta["param_len"].as_u64().unwrap() as usize * 4;
+    old.extend_from_slice(&ck[meta_end..meta_end + params]); // parameters
+    old.extend_from_slice(&ck[meta_end + params + 12..ck.len() - 4]); // state without its header
     let crc = staticgrad::weights::crc32(&old);
     old.extend_from_slice(&crc.to_le_bytes());
-    let v1 = t.path().join("v1.bin");
-    std::fs::write(&v1, &old).unwrap();
-    let o = run(&["train", "--resume", s(&v1), "-q"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(s(&v1)) && err.contains("checkpoint version 1"), "{err}");
+    std::fs::write(v1.join("checkpoint.bin"), &old).unwrap();
+    ok(&["train", "--resume", s(&v1), "-q"]);
+    assert_eq!(
+        std::fs::read(a.join("model.bin")).unwrap(),
+        std::fs::read(v1.join("model.bin")).unwrap(),
+        "weights resumed from a version-1 checkpoint differ from the uninterrupted run"
+    );
+}
+
+/// The state floats of a checkpoint's float section (after the parameters).
+fn floats_of(section: &[u8], meta: &serde_json::Value) -> Vec<f32> {
+    let params = meta["param_len"].as_u64().unwrap() as usize;
+    section.chunks_exact(4).skip(params).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
 #[test]

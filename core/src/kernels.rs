@@ -567,7 +567,7 @@ fn tile<const W: usize>(row: &mut [f32], j0: usize, a: View, ao: usize, b: View,
 
 /// `c(i, j) = 0.0 + Σ_p a(i,p)·b(p,j)` for `p = 0, 1, …` in order, `c` row-major `m × n` and
 /// overwritten: the same bits as accumulating onto a zeroed `c` with the other kernels. For tiny
-/// products ([`crate::direct`]): inlined where the shapes are constants, the loops unroll and the
+/// products ([`StepPath::Direct`](crate::model::StepPath::Direct)): inlined where the shapes are constants, the loops unroll and the
 /// bounds checks fold away. Operands shorter than their shapes leave `c` untouched.
 #[inline(always)]
 pub(crate) fn gemm_small(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {

@@ -60,13 +60,12 @@
 extern crate std;
 
 pub mod clip;
-mod direct;
 pub mod error;
 pub mod fused;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
-pub mod mlp;
+pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod params;
@@ -81,7 +80,7 @@ pub mod weights;
 pub use error::{Error, Region, Result};
 pub use fused::{FusedChunk, FusedUpdate};
 pub use init::Init;
-pub use mlp::{Activation, Loss, MlpSpec, Plan, Targets};
+pub use model::{Activation, Layer, LayerKind, Loss, MlpSpec, Model, Plan, StepPath, Targets};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
 pub use ops::dropout::{Dropout, DropoutForm};
 pub use optim::{Optimizer, WeightDecay, weight_decay_loss};

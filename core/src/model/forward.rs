@@ -28,20 +28,22 @@ impl Model<'_> {
                 value: params.tensor_count() as f32,
             });
         }
-        let mut features = self.inputs();
-        for_each_layer!(self, |layer| {
+        // Once per model, so a plain loop: flash, not speed, counts here.
+        let (mut features, ops) = (self.inputs(), self.layer_ops());
+        for i in 0..self.layer_count() {
+            let Some(layer) = self.layer(i) else { break };
             match layer.kind() {
                 LayerKind::Dense { units } => {
                     params.alloc(Shape::new(features, units), ParamKind::Weight)?;
                     params.alloc(Shape::row(units), ParamKind::Bias)?;
                     features = units;
                 }
-                LayerKind::BatchNorm(config) => {
+                LayerKind::BatchNorm(config) if ops & OpSet::BATCH_NORM != 0 => {
                     BatchNorm::alloc(params, features, config)?;
                 }
-                LayerKind::Activation(_) | LayerKind::Dropout(_) => {}
+                _ => {}
             }
-        });
+        }
         Ok(())
     }
 

@@ -24,7 +24,8 @@
 //!
 //! # Parameter layout
 //! [`Model::alloc`] allocates, layer by layer: a dense layer's weight `W` (`in × units`,
-//! [`ParamKind::Weight`]) and bias `b` (`1 × units`, [`ParamKind::Bias`]); a batch norm's `γ`,
+//! [`ParamKind::Weight`](crate::ParamKind::Weight)) and bias `b` (`1 × units`,
+//! [`ParamKind::Bias`](crate::ParamKind::Bias)); a batch norm's `γ`,
 //! `β`, running mean and running variance (`1 × features` each). So handles are numbered by the
 //! walk, and a model needs no storage for them: [`Model::weight`]`(l)`, [`Model::bias`]`(l)`
 //! and [`Model::batch_norm_layer`]`(l)` name the tensors of the `l`-th dense layer (counting
@@ -92,7 +93,7 @@ mod plan;
 
 pub use layer::{Layer, LayerKind};
 pub use mlp::MlpSpec;
-pub use path::StepPath;
+pub use path::{DIRECT_MAX_MACS, OVERWRITE_MIN_PARAMS, StepPath};
 pub use plan::Plan;
 
 #[cfg(test)]

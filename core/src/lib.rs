@@ -61,13 +61,12 @@
 extern crate std;
 
 pub mod clip;
-mod direct;
 pub mod error;
 pub mod fused;
 pub mod gradcheck;
 pub mod init;
 pub mod kernels;
-pub mod mlp;
+pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod params;
@@ -82,7 +81,7 @@ pub mod weights;
 pub use error::{Error, Region, Result};
 pub use fused::{FusedChunk, FusedUpdate};
 pub use init::Init;
-pub use mlp::{Activation, Loss, MlpSpec, Plan, Targets};
+pub use model::{Activation, Layer, LayerKind, Loss, MlpSpec, Model, Plan, StepPath, Targets};
 pub use ops::batchnorm::{BatchNorm, BatchNormConfig};
 pub use ops::conv2d::Conv2dConfig;
 pub use ops::dropout::{Dropout, DropoutForm};

@@ -1,6 +1,7 @@
 //! The common training step in one call: forward (train mode), loss, backward, weight decay,
 //! update, reset — so a firmware's loop is a few lines. Evaluation is
-//! [`MlpSpec::predict`] / [`MlpSpec::correct`]. Nothing here allocates.
+//! [`Model::predict`] / [`Model::correct`]. Which way the gradient is computed is the
+//! model's [`StepPath`], chosen in one place ([`Model::step_path`]). Nothing here allocates.
 //!
 //! Weight decay is the optimizer's ([`Optimizer::weight_decay`]): with
 //! [`WeightDecay::L2`](crate::optim::WeightDecay::L2) the update uses `g + λ·W` and the reported
@@ -10,12 +11,12 @@
 //! ```
 //! use rand_core::SeedableRng;
 //! use rand_xoshiro::Xoshiro128PlusPlus;
-//! use staticgrad::mlp::{Activation, MlpSpec, Targets};
+//! use staticgrad::model::{Layer, Model, Targets};
 //! use staticgrad::optim::Optimizer;
 //! use staticgrad::train::Trainer;
 //! use staticgrad::{Node, ParamEntry, Params, Tape};
 //!
-//! const SPEC: MlpSpec = MlpSpec::new(&[2, 8, 2]).with_activation(Activation::Tanh);
+//! const SPEC: Model = Model::new(2, &[Layer::dense(8), Layer::tanh(), Layer::dense(2)]);
 //! const BATCH: usize = 4;
 //! const OPT: Optimizer = Optimizer::adam();
 //! // Every buffer sized by the planner, at compile time.
@@ -41,34 +42,31 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 
-use crate::direct;
 use crate::error::{Error, Region, Result};
-use crate::kernels::Rows;
-use crate::mlp::{MlpSpec, Targets};
+use crate::model::{Model, StepPath, Targets};
 use crate::optim::Optimizer;
 use crate::params::Params;
-use crate::shape::Shape;
-use crate::tape::{Mode, Tape};
+use crate::tape::Tape;
 use rand_core::Rng;
 
-/// A spec, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
+/// A model, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
 ///
-/// The spec and the optimizer's options are validated once, by [`new`](Self::new), and cannot
+/// The model and the optimizer's options are validated once, by [`new`](Self::new), and cannot
 /// change afterwards, so a step checks only what it is given (learning rate, data, targets,
 /// parameters and tape storage): on a 13-parameter network the per-step checks would otherwise
 /// cost more than the arithmetic.
 #[derive(Debug)]
 pub struct Trainer<'s, 'b> {
-    spec: MlpSpec<'s>,
+    spec: Model<'s>,
     optimizer: Optimizer,
     state: &'b mut [f32],
 }
 
 impl<'s, 'b> Trainer<'s, 'b> {
-    /// A trainer starting from scratch over caller state of at least [`MlpSpec::state_len`]
+    /// A trainer starting from scratch over caller state of at least [`Model::state_len`]
     /// floats (zeroed here: step 0).
     #[inline(always)]
-    pub fn new(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
+    pub fn new(spec: Model<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
         Trainer::check(&spec, &optimizer, state)?;
         state.fill(0.0);
         Ok(Trainer { spec, optimizer, state })
@@ -79,14 +77,14 @@ impl<'s, 'b> Trainer<'s, 'b> {
     /// [`optim::state`](crate::optim::state)). The state is checked (length, step counter) and
     /// kept as it is, so the next step continues bit for bit.
     #[inline(always)]
-    pub fn resume(spec: MlpSpec<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
+    pub fn resume(spec: Model<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
         Trainer::check(&spec, &optimizer, state)?;
         crate::optim::steps(state)?;
         Ok(Trainer { spec, optimizer, state })
     }
 
     #[inline(always)]
-    fn check(spec: &MlpSpec, optimizer: &Optimizer, state: &[f32]) -> Result<()> {
+    fn check(spec: &Model, optimizer: &Optimizer, state: &[f32]) -> Result<()> {
         spec.validate()?;
         optimizer.validate()?;
         let needed = spec.state_len(optimizer);
@@ -97,7 +95,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
     }
 
     /// The model.
-    pub fn spec(&self) -> &MlpSpec<'s> {
+    pub fn spec(&self) -> &Model<'s> {
         &self.spec
     }
 
@@ -120,7 +118,7 @@ impl<'s, 'b> Trainer<'s, 'b> {
     /// On an error before the update (shapes, capacity, a non-finite loss or gradient) the
     /// parameters are left as they were (batch-norm running statistics may already have moved);
     /// the tape is reset either way.
-    #[inline(always)] // with a `const` spec, only its own ops and loss are compiled in
+    #[inline(always)] // with a `const` model, only its own path, ops and loss are compiled in
     pub fn step(
         &mut self,
         tape: &mut Tape,
@@ -130,14 +128,14 @@ impl<'s, 'b> Trainer<'s, 'b> {
         lr: f32,
         rng: &mut impl Rng,
     ) -> Result<f32> {
-        let out = self.step_inner(tape, params, x, targets, lr, rng);
+        let out = self.step_on(false, tape, params, x, targets, lr, rng);
         tape.reset();
         out
     }
 
     /// [`step`](Self::step) with the **fused update** ([`Tape::backward_fused`]): each tensor is
     /// updated as soon as its gradient is complete, so `params` needs no gradient buffer (make it
-    /// with [`Params::fused`], sized by [`MlpSpec::plan_fused`]). Same bits as `step` for every
+    /// with [`Params::fused`], sized by [`Model::plan_fused`]). Same bits as `step` for every
     /// rule; global-norm clipping is refused ([`Error::Unsupported`]), and a non-finite gradient
     /// is not scanned for (the loss is checked).
     #[inline(always)] // as `step`: with a `const` spec and optimizer only their own code is compiled in
@@ -150,37 +148,17 @@ impl<'s, 'b> Trainer<'s, 'b> {
         lr: f32,
         rng: &mut impl Rng,
     ) -> Result<f32> {
-        let out = self.step_fused_inner(tape, params, x, targets, lr, rng);
+        let out = self.step_on(true, tape, params, x, targets, lr, rng);
         tape.reset();
         out
     }
 
+    /// A step on the model's [`StepPath`] for this batch (`fused` as the caller asked).
     #[inline(always)]
-    fn step_fused_inner(
+    #[allow(clippy::too_many_arguments)] // the step's operands, passed through
+    fn step_on(
         &mut self,
-        tape: &mut Tape,
-        params: &mut Params,
-        x: &[f32],
-        targets: Targets,
-        lr: f32,
-        rng: &mut impl Rng,
-    ) -> Result<f32> {
-        tape.reset();
-        // Local copies, as in `step_inner`: no pointer into `self` escapes.
-        let (spec, opt) = (self.spec, self.optimizer);
-        let rows = spec.rows(x)?;
-        let xv = tape.input_at(x, Shape::new(rows, spec.inputs()))?;
-        let logits = spec.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))?;
-        let loss = spec.loss_at(tape, logits, targets)?;
-        let data_loss = tape.scalar_at(loss)?;
-        let total = data_loss + opt.decay_loss(params);
-        tape.backward_fused_ops(loss, params, &opt, self.state, lr, spec.ops(rows), true)?;
-        Ok(total)
-    }
-
-    #[inline(always)]
-    fn step_inner(
-        &mut self,
+        fused: bool,
         tape: &mut Tape,
         params: &mut Params,
         x: &[f32],
@@ -189,24 +167,34 @@ impl<'s, 'b> Trainer<'s, 'b> {
         rng: &mut impl Rng,
     ) -> Result<f32> {
         // Both validated by `new`. Worked on as local copies, so that no pointer into `self`
-        // escapes: with a `const` spec the compiler then sees the activation, the loss and the
-        // ops, and leaves out the code of the others.
+        // escapes: with a `const` model the compiler then sees the path, the layers, the loss
+        // and the ops, and leaves out the code of the others.
         let (spec, opt) = (self.spec, self.optimizer);
-        let data_loss = if direct::applies(&spec, x) {
-            direct::gradient(&spec, tape, params, x, targets)?
-        } else {
-            spec.gradient_checked(tape, params, x, targets, rng, false)?
-        };
-        let loss = data_loss + opt.decay_loss(params);
-        opt.step_valid(params, self.state, lr)?;
-        Ok(loss)
+        // Every path starts from a reset tape (`record`, or the direct path's scratch).
+        let rows = spec.rows(x)?;
+        match spec.step_path(rows, fused) {
+            StepPath::Fused => {
+                let logits = spec.record(tape, params, x, rows, rng)?;
+                let loss = spec.loss_at(tape, logits, targets)?;
+                let data_loss = tape.scalar_at(loss)?;
+                let total = data_loss + opt.decay_loss(params);
+                tape.backward_fused_ops(loss, params, &opt, self.state, lr, spec.ops(rows), true)?;
+                Ok(total)
+            }
+            path => {
+                let data_loss = spec.gradient_on(path, tape, params, x, rows, targets, rng)?;
+                let loss = data_loss + opt.decay_loss(params);
+                opt.step_valid(params, self.state, lr)?;
+                Ok(loss)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlp::Activation;
+    use crate::model::{Activation, MlpSpec};
     use crate::optim::{self, NAMES};
     use crate::testutil::random_values;
     use crate::{Node, ParamEntry};
@@ -215,7 +203,7 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    const SPEC: MlpSpec = MlpSpec::new(&[3, 5, 2]).with_activation(Activation::Tanh);
+    const SPEC: Model = MlpSpec::new(&[3, 5, 2]).with_activation(Activation::Tanh).model();
 
     /// Trains steps `from..to` (batch 1 when fused, else 2) from `values` and `state`; a step's
     /// data and random stream depend on the step number only, as the runner's do.

@@ -570,9 +570,9 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), Error> {
     let wpath = checkpoint::weights_path(&a.weights);
     let spec = ModelSpec::from_desc(&desc)?;
     // The widths come from the file: every size fits in usize before anything is charged.
-    spec.mlp().validate().map_err(|e| Error::input(format!("{}: model {desc}: {e}", wpath.display())))?;
+    spec.model().validate().map_err(|e| Error::input(format!("{}: model {desc}: {e}", wpath.display())))?;
     train::plan(&spec, 1, &staticgrad::Optimizer::sgd())?;
-    let mlp = spec.mlp();
+    let mlp = spec.model();
     let need = budget::sum(&[
         budget::of::<f32>(mlp.param_len()).and_then(|b| b.checked_mul(2)),
         budget::of::<ParamEntry>(mlp.param_tensors()),

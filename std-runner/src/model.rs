@@ -5,7 +5,7 @@ use crate::Error;
 use crate::config::{TrainConfig, join};
 use staticgrad::optim::{NAMES, WeightDecay};
 use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
-use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Optimizer};
+use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Model, Optimizer};
 
 /// Batch-norm settings of every model the runner builds (running variance starts at 1, so
 /// eval-mode outputs are sensible from the first epoch).
@@ -82,7 +82,7 @@ impl ModelSpec {
             dropout: cfg.dropout,
             init: parse_init(&cfg.init)?,
         };
-        s.mlp().validate().map_err(|e| match e {
+        s.model().validate().map_err(|e| match e {
             // The widths multiply past usize: name the flag that set them.
             staticgrad::Error::Overflow { .. } => Error::input(format!("--layers {}: {e}", join(&s.widths))),
             e => Error::input(format!("model {}: {e}", s.desc_string())),
@@ -119,6 +119,11 @@ impl ModelSpec {
         m
     }
 
+    /// The core's model of this spec (the layer list of [`mlp`](Self::mlp)).
+    pub fn model(&self) -> Model<'_> {
+        self.mlp().model()
+    }
+
     /// The spec as stored in weights files.
     pub fn desc(&self) -> Result<ModelDesc, Error> {
         let w: Vec<u32> = self.widths.iter().map(|&w| w as u32).collect();
@@ -153,7 +158,7 @@ mod tests {
         let d = s.desc().unwrap();
         assert_eq!(d.to_string(), "784-100-100-10 tanh batchnorm dropout 0.15");
         let back = ModelSpec::from_desc(&d).unwrap();
-        assert_eq!(back.mlp().param_len(), s.mlp().param_len());
+        assert_eq!(back.model().param_len(), s.model().param_len());
         assert_eq!(parse_init("0.01").unwrap(), Init::Normal { std: 0.01 });
         assert!(parse_init("lecun").is_err());
         assert!(parse_activation("gelu").is_err());

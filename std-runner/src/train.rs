@@ -14,7 +14,7 @@ use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use staticgrad::mlp::Targets;
+use staticgrad::model::Targets;
 use staticgrad::schedule::Schedule;
 use staticgrad::{Node, Optimizer, ParamEntry, Params, Plan, Tape};
 use std::time::Instant;
@@ -38,7 +38,7 @@ pub struct Prepared {
 /// enough for evaluation in chunks of `batch` rows. A size that does not fit in `usize` is bad
 /// input (exit 2) naming `--layers` (if even a batch of 1 overflows) or `--batch`.
 pub fn plan(spec: &ModelSpec, batch: usize, opt: &Optimizer) -> Result<Plan, Error> {
-    let m = spec.mlp();
+    let m = spec.model();
     let mut p = m.try_plan(batch, opt).map_err(|e| {
         let setting = if m.try_plan(1, opt).is_err() {
             format!("--layers {}", join(&spec.widths))
@@ -156,7 +156,7 @@ pub const RECORD_BYTES: u64 = 512;
 /// of the parameters and state (the outcome, a checkpoint and its bytes, the weights file), and
 /// refuses a model whose sizes overflow.
 pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), Error> {
-    let m = spec.mlp();
+    let m = spec.model();
     let pl = m.plan(1, opt);
     let floats = pl.param_floats.checked_add(pl.state_floats);
     let need = budget::sum(&[
@@ -208,7 +208,7 @@ pub fn total_steps(p: &Prepared) -> Result<u64, Error> {
 /// The memory plan of a prepared run: the training step for the rows actually used, the tape also
 /// large enough for evaluation passes of [`eval_rows`].
 pub fn run_plan(p: &Prepared) -> Result<Plan, Error> {
-    let m = p.spec.mlp();
+    let m = p.spec.model();
     let mut pl = plan(&p.spec, batch_rows(p), &p.opt)?;
     // Saturates rather than wraps; `charge_training` refuses a saturated count.
     pl.tape_floats = pl.tape_floats.max(m.eval_tape_floats(eval_rows(p)));
@@ -291,7 +291,7 @@ pub fn accuracy(
     if data.is_empty() {
         return Ok(None);
     }
-    let hits = data.correct(&spec.mlp(), tape, params, batch).map_err(Error::failed)?;
+    let hits = data.correct(&spec.model(), tape, params, batch).map_err(Error::failed)?;
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
@@ -359,7 +359,7 @@ pub fn train(
     progress: bool,
 ) -> Result<Outcome, Error> {
     let cfg = &p.cfg;
-    let mlp = p.spec.mlp();
+    let mlp = p.spec.model();
     let train = &p.splits.train;
     let batch = batch_rows(p);
     let spe = data::steps_per_epoch(train.len(), batch) as u64;
@@ -558,7 +558,7 @@ mod tests {
         let mut budget = Budget::new(64 << 20, "test");
         let p = prepare_within(&cfg, &mut budget).unwrap();
         assert_eq!((p.splits.train.len(), batch_rows(&p), eval_rows(&p)), (2, 2, 2));
-        let m = p.spec.mlp();
+        let m = p.spec.model();
         assert_eq!(run_plan(&p).unwrap().tape_floats, m.tape_floats(2).max(m.eval_tape_floats(2)));
         assert!(run_plan(&p).unwrap().tape_floats < m.tape_floats(100));
         assert!(budget.used() > 0);

@@ -76,7 +76,7 @@ fn batchnorm_wins_most_scales_and_divergence_does_not_panic() {
 
 #[test]
 fn overfitting_and_both_regularisers_shrinking_the_gap() {
-    use staticgrad::mlp::{Activation, Loss, MlpSpec};
+    use staticgrad::model::{Activation, Loss, MlpSpec};
     use staticgrad::optim::{Optimizer, WeightDecay};
     use staticgrad::{Dropout, Init};
     // 100 images, batch 50, 300 evaluations (600 iterations, as many as the book's 601).

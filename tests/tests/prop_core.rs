@@ -1217,7 +1217,7 @@ fn train_case() -> impl Strategy<Value = TrainCase> {
 /// random data: Ok with a finite loss, or an error with every trainable parameter unchanged; with
 /// exactly the planned storage it never runs out of room.
 fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
-    use staticgrad::mlp::{Activation, Loss, MlpSpec, Targets};
+    use staticgrad::model::{Activation, Loss, MlpSpec, Targets};
     use staticgrad::optim::Optimizer;
     use staticgrad::train::Trainer;
     let mut spec = MlpSpec::new(&c.widths).with_activation(match c.act {
@@ -1236,6 +1236,7 @@ fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
     if let Some(r) = c.dropout {
         spec = spec.with_dropout(Dropout::inverted(r));
     }
+    let spec = spec.model();
     let opt = Optimizer::adam();
     let plan = spec.plan(c.batch, &opt);
     let sub = |n: usize, k: usize| n.saturating_sub(c.short[k]);

@@ -20,7 +20,7 @@
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
-use staticgrad::mlp::{Activation, Loss, MlpSpec, Targets};
+use staticgrad::model::{Activation, Layer, LayerKind, Loss, MlpSpec, Model, Targets};
 use staticgrad::{
     BatchNorm, BatchNormConfig, Dropout, Error, Mode, Node, Optimizer, ParamEntry, ParamKind, Params, Region,
     Shape, Tape, Var,
@@ -70,7 +70,7 @@ struct Case {
 }
 
 impl Case {
-    fn spec(&self) -> MlpSpec<'_> {
+    fn spec(&self) -> Model<'_> {
         let mut s = MlpSpec::new(&self.widths).with_activation(Activation::Tanh);
         if self.bn {
             s = s.with_batch_norm(BatchNormConfig::BOOK);
@@ -78,7 +78,7 @@ impl Case {
         if let Some(d) = self.dropout {
             s = s.with_dropout(d);
         }
-        if self.mse { s.with_loss(Loss::Mse) } else { s }
+        if self.mse { s.with_loss(Loss::Mse).model() } else { s.model() }
     }
 }
 
@@ -270,12 +270,22 @@ fn check_planner(c: Case) -> Result<(), TestCaseError> {
     let param_bytes = Big::n(8) * r.params + Big::n(size_of::<ParamEntry>()) * r.tensors;
     let sizes_fit = r.params.below_max() && param_bytes.fit().is_some();
     let v = spec.validate();
-    if c.widths.contains(&0) {
-        prop_assert!(matches!(v, Err(Error::InvalidArgument { what: "MLP width", .. })), "{:?}", v);
+    if c.widths[0] == 0 {
+        prop_assert!(
+            matches!(v, Err(Error::InvalidArgument { what: "model inputs (need at least one feature)", .. })),
+            "{:?}",
+            v
+        );
+    } else if c.widths.contains(&0) {
+        prop_assert!(matches!(v, Err(Error::InvalidArgument { what: "dense layer units", .. })), "{:?}", v);
     } else if !sizes_fit {
         prop_assert!(matches!(v, Err(Error::Overflow { batch: 0, .. })), "{:?}", v);
     } else if r.tensors.sat() > u16::MAX as usize {
-        prop_assert!(matches!(v, Err(Error::InvalidArgument { what: "MLP depth", .. })), "{:?}", v);
+        prop_assert!(
+            matches!(v, Err(Error::InvalidArgument { what: "model parameter tensors (at most 65535)", .. })),
+            "{:?}",
+            v
+        );
     } else {
         prop_assert_eq!(v, Ok(()));
     }
@@ -317,13 +327,13 @@ proptest! {
 /// The examples of the issue, and a `const` spec that overflows: checked at compile time.
 #[test]
 fn planner_issue_examples_and_const_context() {
-    let huge = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    let huge = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]).model();
     assert!(matches!(huge.validate(), Err(Error::Overflow { batch: 0, .. })));
     assert!(matches!(huge.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     assert_eq!(huge.plan(1, &Optimizer::sgd()).total_bytes(), usize::MAX); // was 352 in release
-    let runner = MlpSpec::new(&[784, 4294967295, 4294967295, 10]);
+    let runner = MlpSpec::new(&[784, 4294967295, 4294967295, 10]).model();
     assert!(matches!(runner.try_plan(usize::MAX, &Optimizer::adam()), Err(Error::Overflow { .. })));
-    let small = MlpSpec::new(&[784, 100, 10]);
+    let small = MlpSpec::new(&[784, 100, 10]).model();
     assert!(matches!(
         small.try_plan(usize::MAX, &Optimizer::sgd()),
         Err(Error::Overflow { batch: usize::MAX, .. })
@@ -331,11 +341,11 @@ fn planner_issue_examples_and_const_context() {
     assert_eq!(small.tape_floats(usize::MAX), usize::MAX);
     assert!(small.try_plan(1 << 20, &Optimizer::adam()).is_ok());
 
-    const HUGE: MlpSpec = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]);
+    const HUGE: Model = MlpSpec::new(&[usize::MAX / 2, usize::MAX / 2, 10]).model();
     const _: () = assert!(HUGE.validate().is_err());
     const _: () = assert!(matches!(HUGE.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     const _: () = assert!(HUGE.param_len() == usize::MAX); // a `[f32; HUGE.param_len()]` fails to compile
-    const SPEC: MlpSpec = MlpSpec::new(&[196, 32, 10]);
+    const SPEC: Model = MlpSpec::new(&[196, 32, 10]).model();
     const _: () = assert!(SPEC.validate().is_ok());
     const PLAN: staticgrad::Plan = match SPEC.try_plan(8, &Optimizer::adam()) {
         Ok(p) => p,
@@ -387,6 +397,126 @@ proptest! {
         prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeFloats, .. })), "{:?}", fewer);
         let fewer = step(&c, p.tape_floats, p.tape_nodes - 1);
         prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeNodes, .. })), "{:?}", fewer);
+    }
+}
+
+// ----- random layer lists: the plan is enough, one float or node less is not ---------------------
+
+/// A random layer list: dense layers of 1–5 units, each followed by up to three of: an activation
+/// (any of the three), batch norm (at most one per dense layer), dropout (either form) — so
+/// mixed activations, and batch norm and dropout in any position after a dense layer.
+#[derive(Clone, Debug)]
+struct ListCase {
+    inputs: usize,
+    layers: Vec<Layer>,
+    mse: bool,
+    opt: Optimizer,
+    batch: usize,
+}
+
+impl ListCase {
+    fn model(&self) -> Model<'_> {
+        let m = Model::new(self.inputs, &self.layers);
+        if self.mse { m.with_loss(Loss::Mse) } else { m }
+    }
+}
+
+fn list_case() -> impl Strategy<Value = ListCase> {
+    let extra = prop_oneof![
+        Just(Layer::relu()),
+        Just(Layer::sigmoid()),
+        Just(Layer::tanh()),
+        Just(Layer::batch_norm(BatchNormConfig::STANDARD)),
+        Just(Layer::dropout(Dropout::inverted(0.25))),
+        Just(Layer::dropout(Dropout::book(0.5))),
+    ];
+    let block = (1..6usize, prop::collection::vec(extra, 0..4));
+    let opt = prop::sample::select(vec![Optimizer::sgd(), Optimizer::momentum(), Optimizer::adam()]);
+    (1..6usize, prop::collection::vec(block, 1..4), any::<bool>(), opt, 1..5usize).prop_map(
+        |(inputs, blocks, mse, opt, batch)| {
+            let mut layers = Vec::new();
+            for (units, extras) in blocks {
+                layers.push(Layer::dense(units));
+                let mut bn = false;
+                for e in extras {
+                    if let LayerKind::BatchNorm(_) = e.kind()
+                        && std::mem::replace(&mut bn, true)
+                    {
+                        continue; // a second batch norm for one dense layer is refused
+                    }
+                    layers.push(e);
+                }
+            }
+            ListCase { inputs, layers, mse, opt, batch }
+        },
+    )
+}
+
+/// One training step (`Trainer::step`, so every path: direct, recorded, overwrite) of `c` with
+/// exactly the given storage.
+fn list_step(
+    c: &ListCase,
+    floats: usize,
+    nodes: usize,
+    param_floats: usize,
+    tensors: usize,
+) -> Result<f32, Error> {
+    let m = c.model();
+    let mut s = staticgrad_tests::HostStorage::new(floats, nodes, param_floats, tensors);
+    let (mut tape, mut params) = s.split();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    m.alloc(&mut params)?;
+    m.init(&mut params, &mut rng)?;
+    let mut state = vec![0.0; m.state_len(&c.opt)];
+    let mut trainer = staticgrad::Trainer::new(m, c.opt, &mut state)?;
+    let x: Vec<f32> = (0..c.batch * c.inputs).map(|i| (i % 5) as f32 / 4.0 - 0.5).collect();
+    let labels: Vec<u32> = (0..c.batch).map(|i| (i % m.outputs()) as u32).collect();
+    let values = vec![0.25; c.batch * m.outputs()];
+    let targets = if c.mse { Targets::Values(&values) } else { Targets::Labels(&labels) };
+    trainer.step(&mut tape, &mut params, &x, targets, 0.01, &mut rng)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(10), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_layer_lists_plan_exactly(c in list_case()) {
+        let m = c.model();
+        prop_assert_eq!(m.validate(), Ok(()));
+        let p = m.try_plan(c.batch, &c.opt).unwrap();
+        let ok = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors);
+        prop_assert!(ok.is_ok_and(f32::is_finite), "{:?}", ok);
+        let fewer = list_step(&c, p.tape_floats - 1, p.tape_nodes, p.param_floats, p.param_tensors);
+        prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeFloats, .. })), "{:?}", fewer);
+        let fewer = list_step(&c, p.tape_floats, p.tape_nodes - 1, p.param_floats, p.param_tensors);
+        prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeNodes, .. })), "{:?}", fewer);
+        let fewer = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats - 1, p.param_tensors);
+        prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
+        let fewer = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors - 1);
+        prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
+        // The fused update needs one row of gradients: the widest tensor row.
+        let widest = c.layers.iter().filter_map(|l| match l.kind() { LayerKind::Dense { units } => Some(units), _ => None }).max();
+        prop_assert_eq!(Some(m.fused_grad_floats()), widest);
+        // Handles count along the walk: dense `l`'s weight is the table row after every tensor
+        // of the layers before it.
+        let mut tensor = 0;
+        let mut dense = 0;
+        for layer in &c.layers {
+            match layer.kind() {
+                LayerKind::Dense { .. } => {
+                    prop_assert_eq!(m.weight(dense).map(|w| w.index()), Some(tensor));
+                    prop_assert_eq!(m.bias(dense).map(|b| b.index()), Some(tensor + 1));
+                    tensor += 2;
+                    dense += 1;
+                }
+                LayerKind::BatchNorm(_) => {
+                    prop_assert_eq!(m.batch_norm_layer(dense - 1).map(|b| b.gamma.index()), Some(tensor));
+                    tensor += 4;
+                }
+                _ => {}
+            }
+        }
+        prop_assert_eq!((m.weight(dense), m.param_tensors()), (None, tensor));
     }
 }
 

@@ -4,10 +4,10 @@
 
 use rand::SeedableRng;
 use rand::rngs::{SmallRng, StdRng};
-use staticgrad::mlp::MlpSpec;
+use staticgrad::model::{MlpSpec, Model};
 use staticgrad::{ParamEntry, Params};
 
-const SPEC: MlpSpec = MlpSpec::new(&[2, 3, 2]);
+const SPEC: Model = MlpSpec::new(&[2, 3, 2]).model();
 
 fn init_with(rng: &mut impl rand_core::Rng) -> [f32; SPEC.param_len()] {
     let mut values = [0.0; SPEC.param_len()];
@@ -23,7 +23,7 @@ fn init_with(rng: &mut impl rand_core::Rng) -> [f32; SPEC.param_len()] {
 fn rand_0_10_generators_initialise_a_model() {
     let mut std_rng = StdRng::seed_from_u64(1);
     let mut small_rng = SmallRng::seed_from_u64(1);
-    // Passed directly to `MlpSpec::init`, with no adapter.
+    // Passed directly to `Model::init`, with no adapter.
     for values in [init_with(&mut std_rng), init_with(&mut small_rng)] {
         assert!(values.iter().all(|v| v.is_finite()));
         assert!(values.iter().any(|&v| v != 0.0), "weights drawn");

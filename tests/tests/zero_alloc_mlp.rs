@@ -3,7 +3,7 @@
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
-use staticgrad::mlp::{MlpSpec, Targets};
+use staticgrad::model::{MlpSpec, Model, Targets};
 use staticgrad::optim::{Optimizer, WeightDecay};
 use staticgrad::train::Trainer;
 use staticgrad::{BatchNormConfig, Dropout};
@@ -14,8 +14,8 @@ use staticgrad_tests::counting::{CountingAlloc, count_allocations};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const WIDTHS: [usize; 4] = [20, 32, 16, 5];
-const SPEC: MlpSpec =
-    MlpSpec::new(&WIDTHS).with_batch_norm(BatchNormConfig::BOOK).with_dropout(Dropout::inverted(0.2));
+const SPEC: Model =
+    MlpSpec::new(&WIDTHS).with_batch_norm(BatchNormConfig::BOOK).with_dropout(Dropout::inverted(0.2)).model();
 const BATCH: usize = 8;
 
 #[test]

@@ -117,6 +117,9 @@ pub(crate) fn backward_into(
     }
 }
 
+// Out of line: a firmware whose step path is a constant calls it once, and inlining it there
+// costs flash for no measurable speed.
+#[inline(never)]
 fn backward_one(
     g: Grads,
     node: Node,

@@ -752,7 +752,7 @@ mod tests {
         let mut state = vec![0.0; opt.state_len(params.len())];
         let (mut floats, mut nodes) = (vec![0.0; 4096], vec![Node::EMPTY; 16]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let mut opt = opt;
+        let opt = opt;
         for s in 0..steps {
             let loss = cnn(&mut tape, &params, &ids, 3, 100 + s as u64).unwrap();
             match mode {
@@ -766,7 +766,7 @@ mod tests {
                     tape.backward_overwrite(loss, &mut params).unwrap();
                     opt.step(&mut params, &mut state, 0.1).unwrap();
                 }
-                _ => tape.backward_fused(loss, &mut params, &mut opt, &mut state, 0.1).unwrap(),
+                _ => tape.backward_fused(loss, &mut params, &opt, &mut state, 0.1).unwrap(),
             }
             tape.reset();
         }
@@ -803,14 +803,14 @@ mod tests {
         let ids = cnn_params(&mut params);
         let (mut floats, mut nodes) = (vec![0.0; 4096], vec![Node::EMPTY; 16]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let mut sgd = Optimizer::sgd();
+        let sgd = Optimizer::sgd();
         let x = tape.input(&[0.5; 128], Shape::new(1, 128)).unwrap();
         let img = ImageShape::new(2, 8, 8);
         let h = tape.conv2d(x, &params, ids[0], ids[1], img, Conv2dConfig::new(3, 3, 1, 1)).unwrap();
         let h2 = tape.conv2d(x, &params, ids[0], ids[1], img, Conv2dConfig::new(3, 3, 1, 1)).unwrap();
         let h = tape.add(h, h2).unwrap();
         let loss = tape.sum(h).unwrap();
-        let r = tape.backward_fused(loss, &mut params, &mut sgd, &mut [], 0.1);
+        let r = tape.backward_fused(loss, &mut params, &sgd, &mut [], 0.1);
         assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
     }
 

@@ -62,7 +62,7 @@ impl Dropout {
         Dropout { ratio, form: DropoutForm::Book }
     }
 
-    /// Checks `0 ≤ ratio < 1` (and not NaN). A `const fn`, as [`MlpSpec::validate`](crate::mlp::MlpSpec::validate).
+    /// Checks `0 ≤ ratio < 1` (and not NaN). A `const fn`, as [`Model::validate`](crate::model::Model::validate).
     pub const fn validate(&self) -> Result<()> {
         if self.ratio >= 0.0 && self.ratio < 1.0 {
             Ok(())

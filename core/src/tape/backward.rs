@@ -59,8 +59,8 @@ impl Tape<'_> {
     }
 
     /// [`backward`](Self::backward) over a graph made of the ops in `ops` only (meeting another
-    /// is an [`Error::Unsupported`]). Inlined with a constant set (an
-    /// [`MlpSpec`](crate::mlp::MlpSpec) `const`'s ops), the other ops' backward code is left out
+    /// is an [`Error::Unsupported`]). Inlined with a constant set (a
+    /// [`Model`](crate::model::Model) `const`'s ops), the other ops' backward code is left out
     /// of the binary: a firmware then carries the backward of its own model only.
     ///
     /// `recorded_with` says that the caller recorded the graph with this very `params` in this
@@ -92,7 +92,7 @@ impl Tape<'_> {
     /// (`0.0 + Σ…`, the same additions in the same order) instead of added to a zeroed buffer, so
     /// its part of the buffer is neither zeroed first nor read back. Every other parameter's
     /// gradient is zeroed and accumulated as usual. What a training step with a gradient buffer
-    /// wants ([`MlpSpec::gradient`](crate::mlp::MlpSpec::gradient) uses it).
+    /// wants ([`Model::gradient`](crate::model::Model::gradient) uses it).
     ///
     /// Refuses what `backward` refuses, before anything is touched.
     ///

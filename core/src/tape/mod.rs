@@ -416,7 +416,7 @@ impl<'a> Tape<'a> {
     }
 
     /// The first `floats` floats of the arena as plain scratch, for a step that records no nodes
-    /// ([`crate::direct`]); resets the tape. Refuses, as [`Error::Capacity`], storage smaller
+    /// ([`StepPath::Direct`](crate::model::StepPath::Direct)); resets the tape. Refuses, as [`Error::Capacity`], storage smaller
     /// than `floats` floats or `nodes` nodes, so that such a step needs exactly what the recorded
     /// one would (the planner's promise holds for both).
     pub(crate) fn scratch_arena(&mut self, floats: usize, nodes: usize) -> Result<&mut [f32]> {

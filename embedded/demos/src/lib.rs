@@ -3,7 +3,7 @@
 //! test `tests/tests/embedded_demos.rs` runs the very same code on x86-64 and checks that the final
 //! weights have the same bits ([`fnv1a`] checksum).
 //!
-//! Models are [`staticgrad::mlp::MlpSpec`]s, updates [`staticgrad::optim::Optimizer`]s driven by
+//! Models are [`staticgrad::model::Model`]s (here [`staticgrad::model::MlpSpec`]s), updates [`staticgrad::optim::Optimizer`]s driven by
 //! [`staticgrad::train::Trainer`]; every buffer is handed in by the caller (a firmware's
 //! `static`s, sized by the spec's const planner).
 //!

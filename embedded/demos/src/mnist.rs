@@ -8,7 +8,7 @@ use crate::data::{self, PIXELS, TEST_IMAGES, TEST_LABELS, TEST_N, TRAIN_IMAGES, 
 use crate::{EpochReport, Hooks, Outcome};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
-use staticgrad::mlp::{MlpSpec, Plan, Targets};
+use staticgrad::model::{MlpSpec, Model, Plan, Targets};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
 use staticgrad::{Error, Node, ParamEntry, Params, Region, Result, Tape};
@@ -16,7 +16,7 @@ use staticgrad::{Error, Node, ParamEntry, Params, Region, Result, Tape};
 /// Layer widths: 14×14 pixels, 32 hidden ReLU units, 10 classes.
 pub const WIDTHS: [usize; 3] = [PIXELS, 32, 10];
 /// The model: ReLU, He-normal weights, softmax cross-entropy.
-pub const SPEC: MlpSpec<'static> = MlpSpec::new(&WIDTHS);
+pub const SPEC: Model<'static> = MlpSpec::new(&WIDTHS).model();
 /// Inputs per example.
 pub const INPUTS: usize = PIXELS;
 

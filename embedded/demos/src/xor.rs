@@ -5,7 +5,7 @@ use crate::{EpochReport, Hooks, Outcome};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::init::Init;
-use staticgrad::mlp::{Activation, Loss, MlpSpec, Plan, Targets};
+use staticgrad::model::{Activation, Loss, MlpSpec, Model, Plan, Targets};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
 use staticgrad::{Node, ParamEntry, Params, Result, Tape};
@@ -13,10 +13,11 @@ use staticgrad::{Node, ParamEntry, Params, Result, Tape};
 /// Layer widths.
 pub const WIDTHS: [usize; 3] = [2, 3, 1];
 /// The model.
-pub const SPEC: MlpSpec<'static> = MlpSpec::new(&WIDTHS)
+pub const SPEC: Model<'static> = MlpSpec::new(&WIDTHS)
     .with_activation(Activation::Sigmoid)
     .with_loss(Loss::Mse)
-    .with_init(Init::XavierBook);
+    .with_init(Init::XavierBook)
+    .model();
 /// The update rule.
 pub const OPTIMIZER: Optimizer = Optimizer::sgd();
 /// Rows per step: all 4 patterns.

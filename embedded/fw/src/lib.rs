@@ -152,7 +152,7 @@ impl Hooks for Firmware {
 /// how many training steps the instruction-count markers enclose (`measure <name> steps <n>`):
 /// what `embedded/measure.sh` reads.
 #[inline(never)]
-pub fn announce(name: &str, plan: &staticgrad::mlp::Plan, measured_steps: u32) {
+pub fn announce(name: &str, plan: &staticgrad::model::Plan, measured_steps: u32) {
     Line::new()
         .s("plan ")
         .s(name)

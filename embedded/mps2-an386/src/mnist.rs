@@ -1,10 +1,10 @@
 /// One MNIST firmware: every buffer a `static` sized by the planner for variant `$cfg`
-/// ([`staticgrad_demos::mnist::MnistConfig::plan`], `MlpSpec`'s const planner).
+/// ([`staticgrad_demos::mnist::MnistConfig::plan`], the model's const planner).
 macro_rules! mnist_firmware {
     ($cfg:path) => {
         use cortex_m_rt::entry;
         use panic_semihosting as _;
-        use staticgrad::mlp::Plan;
+        use staticgrad::model::Plan;
         use staticgrad::{Node, ParamEntry};
         use staticgrad_demos::mnist::{self, MnistMemory};
         use staticgrad_fw::{Firmware, finish, stack};

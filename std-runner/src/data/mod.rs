@@ -194,7 +194,7 @@ impl Dataset {
     /// `chunk × features` floats), with the same results as converting them all first.
     pub fn correct(
         &self,
-        spec: &staticgrad::MlpSpec,
+        spec: &staticgrad::Model,
         tape: &mut staticgrad::Tape,
         params: &staticgrad::Params,
         chunk: usize,
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(b.select(&[6, 0]).x, Features::Bytes([&bytes[24..28], &bytes[0..4]].concat()));
         assert_eq!(b.slice(1..3).x, Features::Bytes(bytes[4..12].to_vec()));
         let widths = [4, 5, 3];
-        let spec = MlpSpec::new(&widths);
+        let spec = MlpSpec::new(&widths).model();
         let (mut v, mut g) = (vec![0.0; spec.param_len()], vec![0.0; spec.param_len()]);
         let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
         let mut params = Params::new(&mut v, &mut g, &mut table);

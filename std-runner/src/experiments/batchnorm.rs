@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use staticgrad::BatchNormConfig;
 use staticgrad::init::Init;
-use staticgrad::mlp::{Activation, Loss, MlpSpec};
+use staticgrad::model::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
 use super::net::{Net, NetStorage};
@@ -98,11 +98,13 @@ fn run_scale(
     let bn_spec = base.with_batch_norm(BatchNormConfig::BOOK);
     let opt = Optimizer::sgd();
     let seed = args.seed.wrapping_add(i as u64);
-    let (mut s1, mut s2) =
-        (NetStorage::new(&bn_spec, &opt, args.batch), NetStorage::new(&base, &opt, args.batch));
+    let (mut s1, mut s2) = (
+        NetStorage::new(&bn_spec.model(), &opt, args.batch),
+        NetStorage::new(&base.model(), &opt, args.batch),
+    );
     // The same initial weights for both (batch norm's γ, β draw nothing).
-    let mut bn = Net::new(bn_spec, opt, &mut s1, seed.wrapping_mul(31).wrapping_add(7), 0)?;
-    let mut plain = Net::new(base, opt, &mut s2, seed.wrapping_mul(31).wrapping_add(7), 0)?;
+    let mut bn = Net::new(bn_spec.model(), opt, &mut s1, seed.wrapping_mul(31).wrapping_add(7), 0)?;
+    let mut plain = Net::new(base.model(), opt, &mut s2, seed.wrapping_mul(31).wrapping_add(7), 0)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let per_epoch = (args.samples / args.batch).max(1);
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -154,9 +156,10 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     let widths = super::curves::widths_within(args.hidden, budget)?;
     let base = MlpSpec::new(&widths);
     let opt = Optimizer::sgd();
-    let pair = super::net::storage_bytes(&base.with_batch_norm(BatchNormConfig::BOOK), &opt, args.batch)
-        .zip(super::net::storage_bytes(&base, &opt, args.batch))
-        .and_then(|(a, b)| a.checked_add(b));
+    let pair =
+        super::net::storage_bytes(&base.with_batch_norm(BatchNormConfig::BOOK).model(), &opt, args.batch)
+            .zip(super::net::storage_bytes(&base.model(), &opt, args.batch))
+            .and_then(|(a, b)| a.checked_add(b));
     let at_once = args.scales.min(super::parallel()) as u64;
     budget.charge(
         &format!("--batch {} --hidden {}: {at_once} pairs of networks at once", args.batch, args.hidden),

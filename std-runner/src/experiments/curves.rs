@@ -5,7 +5,7 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use rayon::prelude::*;
-use staticgrad::mlp::MlpSpec;
+use staticgrad::model::MlpSpec;
 use staticgrad::optim::Optimizer;
 
 use super::Result;
@@ -78,11 +78,11 @@ pub fn compare(
         return Err(Error::Input("need training images, a positive batch size and iterations".into()));
     }
     let mut stores: Vec<NetStorage> =
-        contenders.iter().map(|c| NetStorage::new(&c.spec, &c.opt, batch)).collect();
+        contenders.iter().map(|c| NetStorage::new(&c.spec.model(), &c.opt, batch)).collect();
     let mut nets: Vec<(Net, f32, Vec<f64>)> = Vec::new();
     for (c, st) in contenders.iter().zip(stores.iter_mut()) {
         nets.push((
-            Net::new(c.spec, c.opt, st, seed.wrapping_add(1), seed.wrapping_add(2))?,
+            Net::new(c.spec.model(), c.opt, st, seed.wrapping_add(1), seed.wrapping_add(2))?,
             c.lr,
             Vec::with_capacity(iters),
         ));
@@ -128,7 +128,7 @@ pub fn charge(
     budget.charge("the bundled images", super::bundled_bytes(rows))?;
     let nets = contenders
         .iter()
-        .try_fold(0u64, |acc, (s, o)| acc.checked_add(super::net::storage_bytes(s, o, batch)?));
+        .try_fold(0u64, |acc, (s, o)| acc.checked_add(super::net::storage_bytes(&s.model(), o, batch)?));
     budget.charge(&format!("--batch {batch} {what}: {} networks", contenders.len()), nets)?;
     let need = iters.checked_mul(contenders.len()).and_then(|n| super::records(n, ITER_BYTES));
     Ok(budget.charge(&format!("--iters {iters}: the loss curves"), need)?)

@@ -19,7 +19,7 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use staticgrad::init::Init;
-use staticgrad::mlp::{Activation, Loss, MlpSpec};
+use staticgrad::model::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
 use crate::budget::Budget;
@@ -633,7 +633,7 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
     let mine = args.trials.saturating_sub(k).div_ceil(n.max(1));
     let at_once = mine.min(threads).max(1);
     let opt = Optimizer::sgd().with_weight_decay(WeightDecay::L2(1e-6));
-    let net = super::net::storage_bytes(&spec, &opt, args.batch);
+    let net = super::net::storage_bytes(&spec.model(), &opt, args.batch);
     budget.charge(
         &format!("--batch {} --hidden {}: {at_once} trials at once", args.batch, args.hidden),
         net.and_then(|b| b.checked_mul(at_once as u64)),

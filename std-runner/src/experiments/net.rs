@@ -1,4 +1,4 @@
-//! The training harness the MNIST experiments share: an [`MlpSpec`] with its buffers (sized by
+//! The training harness the MNIST experiments share: a [`Model`] with its buffers (sized by
 //! the core's planner), the core's [`Trainer`] step, book-style evaluation, and the book's
 //! behaviour on divergence.
 //!
@@ -6,13 +6,13 @@
 //! code instead carries on with NaN weights, and numpy's `argmax` then predicts class 0 for every
 //! row, so a diverged network scores the share of class 0 (0.097 on the first 1,000 images).
 //! [`Net::step`] reproduces that: it marks the net diverged and sets its weights to NaN, and
-//! [`MlpSpec::correct`] (which picks the first NaN, as numpy does) then reports exactly the book's
+//! [`Model::correct`] (which picks the first NaN, as numpy does) then reports exactly the book's
 //! number. Nothing panics.
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::Error;
-use staticgrad::mlp::{MlpSpec, Targets};
+use staticgrad::model::{Model, Targets};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
 use staticgrad::{Node, ParamEntry, Params, Tape};
@@ -38,7 +38,7 @@ pub struct NetStorage {
 /// Bytes [`NetStorage::new`] allocates for `spec`, `opt` and `batch`, plus the batch buffers a
 /// training loop gathers into (`batch` rows of `f32` features, labels and indices); `None` when
 /// a size overflows (the core's planner saturates at `usize::MAX`).
-pub fn storage_bytes(spec: &MlpSpec, opt: &Optimizer, batch: usize) -> Option<u64> {
+pub fn storage_bytes(spec: &Model, opt: &Optimizer, batch: usize) -> Option<u64> {
     let sat = |v: usize| (v != usize::MAX).then_some(v);
     let eval =
         sat(spec.eval_tape_floats(EVAL_CHUNK))?.checked_add(sat(spec.loss_tape_floats(EVAL_CHUNK))?)?;
@@ -63,7 +63,7 @@ pub fn storage_bytes(spec: &MlpSpec, opt: &Optimizer, batch: usize) -> Option<u6
 impl NetStorage {
     /// Buffers for training `spec` with `opt` on batches of `batch` rows and evaluating
     /// [`EVAL_CHUNK`] rows at a time.
-    pub fn new(spec: &MlpSpec, opt: &Optimizer, batch: usize) -> Self {
+    pub fn new(spec: &Model, opt: &Optimizer, batch: usize) -> Self {
         let eval = spec.eval_tape_floats(EVAL_CHUNK) + spec.loss_tape_floats(EVAL_CHUNK);
         let loss = spec.eval_tape_floats(batch) + spec.loss_tape_floats(batch);
         let floats = spec.tape_floats(batch).max(eval).max(loss);
@@ -83,7 +83,7 @@ impl NetStorage {
 #[derive(Debug)]
 pub struct Net<'a> {
     /// The model.
-    pub spec: MlpSpec<'a>,
+    pub spec: Model<'a>,
     /// Its parameters.
     pub params: Params<'a>,
     tape: Tape<'a>,
@@ -98,7 +98,7 @@ pub struct Net<'a> {
 impl<'a> Net<'a> {
     /// A network over `st`, weights drawn from `init_seed`, dropout masks from `mask_seed`.
     pub fn new(
-        spec: MlpSpec<'a>,
+        spec: Model<'a>,
         opt: Optimizer,
         st: &'a mut NetStorage,
         init_seed: u64,

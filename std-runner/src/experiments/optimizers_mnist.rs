@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use staticgrad::init::Init;
-use staticgrad::mlp::{Activation, Loss, MlpSpec};
+use staticgrad::model::{Activation, Loss, MlpSpec};
 use staticgrad::optim::Optimizer;
 
 use crate::budget::Budget;

@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use serde_json::json;
 use staticgrad::init::Init;
-use staticgrad::mlp::{Activation, Loss, MlpSpec};
+use staticgrad::model::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
 
 use super::net::{Net, NetStorage};
@@ -115,8 +115,8 @@ pub fn train_curves(
     if epochs == 0 || batch == 0 {
         return Err(Error::Input("--epochs and --batch must be positive".into()));
     }
-    let mut st = NetStorage::new(&spec, &opt, batch);
-    let mut net = Net::new(spec, opt, &mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;
+    let mut st = NetStorage::new(&spec.model(), &opt, batch);
+    let mut net = Net::new(spec.model(), opt, &mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let per_epoch = (train.len() / batch).max(1);
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -227,7 +227,7 @@ pub fn charge_runs(
     what: &str,
     budget: &mut Budget,
 ) -> Result<()> {
-    let net = super::net::storage_bytes(spec, &Optimizer::sgd(), batch);
+    let net = super::net::storage_bytes(&spec.model(), &Optimizer::sgd(), batch);
     budget.charge(
         &format!("--batch {batch} {what}: {runs} networks at once"),
         net.and_then(|n| n.checked_mul(runs as u64)),

@@ -1,46 +1,26 @@
-//! The gradient of a tiny plain MLP without the tape's records: the graph is the spec.
+//! The gradient of a tiny plain model without the tape's records: the graph is the layer list.
 //!
 //! On a network like XOR's 2-3-1 a product is a handful of multiply-adds, so recording nodes,
-//! looking operands up and checking shapes per op costs more than the arithmetic. A spec
-//! without batch norm or dropout has a fixed graph (`affine → activation → … → affine → loss`),
-//! so [`Trainer::step`](crate::train::Trainer::step) runs it straight through: forward, loss and
+//! looking operands up and checking shapes per op costs more than the arithmetic. A list
+//! `Dense (Activation Dense)*` has a fixed graph (`affine → activation → … → affine → loss`),
+//! so [`StepPath::Direct`](super::StepPath::Direct) runs it straight through: forward, loss and
 //! backward over the tape's floats as plain scratch, the same kernels and element functions as
 //! the ops, the same additions in the same order — the same bits as the recorded path (a test
-//! compares them). With a `const` spec and batch the shapes are constants, so the small products
+//! compares them). With a `const` model and batch the shapes are constants, so the small products
 //! unroll.
 //!
 //! It needs no more storage than the recorded path, and refuses the same smaller storage: the
 //! planner's numbers hold for both.
 
+use super::{Activation, LayerKind, Loss, Model, Targets};
 use crate::error::{Error, Region, Result};
 use crate::kernels::{self, View};
-use crate::mlp::{Activation, Loss, MlpSpec, Targets};
 use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
 use crate::ops::{mse, relu, sigmoid, tanh};
 use crate::params::{ParamEntry, ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::Tape;
 use core::ops::Range;
-
-/// Largest `rows × Σ in·out` (multiply-adds of one forward) that takes the direct path: beyond
-/// it the bookkeeping it saves is noise next to the products, which the tiled kernels then do
-/// better.
-pub(crate) const MAX_MACS: usize = 1024;
-
-/// Whether a step of `spec` on `x` takes the direct path.
-#[inline(always)]
-pub(crate) fn applies(spec: &MlpSpec, x: &[f32]) -> bool {
-    if spec.batch_norm.is_some() || spec.dropout.is_some() || spec.inputs() == 0 {
-        return false;
-    }
-    let mut macs = 0usize;
-    for pair in spec.widths.windows(2) {
-        if let [i, o] = *pair {
-            macs = macs.saturating_add(i.saturating_mul(o));
-        }
-    }
-    (x.len() / spec.inputs()).saturating_mul(macs) <= MAX_MACS
-}
 
 /// Element-wise forward of the hidden activation.
 #[inline(always)]
@@ -63,18 +43,19 @@ fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f3
     }
 }
 
-/// [`MlpSpec::gradient`] of a spec for which [`applies`] holds (spec validated): writes every
-/// parameter gradient and returns the data loss. Refuses what the recorded path refuses
+/// [`Model::gradient`] of a validated model whose [`step_path`](Model::step_path) is
+/// [`Direct`](super::StepPath::Direct), on `x` of `rows` rows: writes every parameter gradient
+/// and returns the data loss. Refuses what the recorded path refuses
 /// (storage, shapes, labels, a non-finite loss) before any gradient is written.
 #[inline(always)]
 pub(crate) fn gradient(
-    spec: &MlpSpec,
+    spec: &Model,
     tape: &mut Tape,
     params: &mut Params,
     x: &[f32],
+    rows: usize,
     targets: Targets,
 ) -> Result<f32> {
-    let rows = spec.rows(x)?;
     let arena = tape.scratch_arena(spec.tape_floats(rows), spec.tape_nodes())?;
     spec.check_layout(params)?;
     if params.is_fused() {
@@ -82,7 +63,7 @@ pub(crate) fn gradient(
         let needed = params.len();
         return Err(Error::Capacity { region: Region::ParamGrads, needed, available: 0 });
     }
-    let (layers, outs) = (spec.layers(), spec.outputs());
+    let (layers, outs) = (spec.dense_layers(), spec.outputs());
     let act_out = rows * outs;
     match (spec.loss, targets) {
         (Loss::Mse, Targets::Values(t)) if t.len() != act_out => {
@@ -102,7 +83,7 @@ pub(crate) fn gradient(
     }
     let (values, grads, table) = params.split_mut();
     let mut net = Net { spec, rows, x, arena, values, grads, table };
-    // Written out for the first four layers, so that with a `const` spec each call's layer
+    // Written out for the first four layers, so that with a `const` model each call's layer
     // index, and so every shape in its products, is a constant: they unroll. Deeper nets loop.
     net.forward(0); // a validated spec has a layer
     if layers > 1 {
@@ -134,10 +115,10 @@ pub(crate) fn gradient(
     Ok(loss)
 }
 
-/// One step's operands: the arena holds, per hidden layer, a block `[z | a | da | dz]` (affine
+/// One step's operands: the arena holds, per hidden dense layer, a block `[z | a | da | dz]` (affine
 /// output, activation, and their gradients), then `[logits | dlogits | probs]`.
 struct Net<'a, 's> {
-    spec: &'a MlpSpec<'s>,
+    spec: &'a Model<'s>,
     rows: usize,
     x: &'a [f32],
     arena: &'a mut [f32],
@@ -147,20 +128,25 @@ struct Net<'a, 's> {
 }
 
 impl Net<'_, '_> {
-    /// Width `i` of the spec (input, hidden…, output); 0 past the end (never, for a layer index).
-    #[inline(always)]
-    fn width(&self, i: usize) -> usize {
-        self.spec.widths.get(i).copied().unwrap_or_default()
-    }
-
     /// Arena offset of layer `l`'s block.
     #[inline(always)]
     fn block(&self, l: usize) -> usize {
         let mut off = 0;
         for j in 0..l {
-            off += 4 * self.rows * self.width(j + 1);
+            off += 4 * self.rows * self.widths(j).1;
         }
         off
+    }
+
+    /// The activation after dense layer `l` (the next layer of a plain list; never past the end
+    /// for a hidden layer).
+    #[inline(always)]
+    fn activation(&self, l: usize) -> Activation {
+        let next = self.spec.dense_at(l).and_then(|d| self.spec.layer(d.index + 1));
+        match next.map(|layer| layer.kind()) {
+            Some(LayerKind::Activation(a)) => a,
+            _ => Activation::Relu,
+        }
     }
 
     /// Flat range of parameter tensor `id` (empty for none: never, for a layer index).
@@ -169,10 +155,10 @@ impl Net<'_, '_> {
         id.and_then(|id| self.table.get(id.index())).map(|e| e.range()).unwrap_or_default()
     }
 
-    /// `(in, out)` widths of layer `l`.
+    /// `(in, out)` widths of dense layer `l` (0 past the end: never, for a layer index).
     #[inline(always)]
     fn widths(&self, l: usize) -> (usize, usize) {
-        (self.width(l), self.width(l + 1))
+        self.spec.dense_at(l).map(|d| (d.inputs, d.units)).unwrap_or_default()
     }
 
     /// Layer `l`'s input: the data or the previous activation.
@@ -181,6 +167,7 @@ impl Net<'_, '_> {
         let (k, n) = self.widths(l);
         let (off, act, rows) = (self.block(l), self.rows * n, self.rows);
         let (w, b) = (self.range(self.spec.weight(l)), self.range(self.spec.bias(l)));
+        let activation = self.activation(l);
         let (lo, hi) = self.arena.split_at_mut(off.min(self.arena.len()));
         let input =
             if l == 0 { self.x } else { lo.get(off - 3 * rows * k..off - 2 * rows * k).unwrap_or_default() };
@@ -200,8 +187,8 @@ impl Net<'_, '_> {
                 *o += bv;
             }
         }
-        if l + 1 < self.spec.layers() {
-            activate(self.spec.activation, z, rest.get_mut(..act).unwrap_or_default());
+        if l + 1 < self.spec.dense_layers() {
+            activate(activation, z, rest.get_mut(..act).unwrap_or_default());
         }
     }
 
@@ -211,7 +198,7 @@ impl Net<'_, '_> {
     #[inline(always)]
     fn loss(&mut self, targets: Targets) -> Result<f32> {
         let (outs, spec) = (self.spec.outputs(), self.spec);
-        let (last, act) = (self.block(spec.layers() - 1), self.rows * outs);
+        let (last, act) = (self.block(spec.dense_layers() - 1), self.rows * outs);
         let (lo, hi) = self.arena.split_at_mut((last + act).min(self.arena.len()));
         let logits = lo.get(last..).unwrap_or_default();
         let (dlogits, probs) = hi.split_at_mut(act.min(hi.len()));
@@ -244,15 +231,16 @@ impl Net<'_, '_> {
         let (k, n) = self.widths(l);
         let (off, act, rows) = (self.block(l), self.rows * n, self.rows);
         let (w, b) = (self.range(self.spec.weight(l)), self.range(self.spec.bias(l)));
+        let activation = self.activation(l);
         let (lo, hi) = self.arena.split_at_mut(off.min(self.arena.len()));
-        let dy: &[f32] = if l + 1 == self.spec.layers() {
+        let dy: &[f32] = if l + 1 == self.spec.dense_layers() {
             hi.get(act..2 * act).unwrap_or_default()
         } else {
             let (zad, dz) = hi.split_at_mut((3 * act).min(hi.len()));
             let (za, da) = zad.split_at((2 * act).min(zad.len()));
             let (z, a) = za.split_at(act.min(za.len()));
             let dz = dz.get_mut(..act).unwrap_or_default();
-            activate_back(self.spec.activation, z, a, da, dz);
+            activate_back(activation, z, a, da, dz);
             dz
         };
         if let Some(gw) = self.grads.get_mut(w.clone()) {
@@ -295,15 +283,15 @@ impl Net<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlp::NoDraws;
+    use crate::model::{Layer, MlpSpec, NoDraws, StepPath};
     use crate::testutil::random_values;
     use crate::{Node, ParamEntry};
     use std::vec;
     use std::vec::Vec;
 
     /// Loss and gradient bits of one step, by the direct path or the recorded one.
-    fn run(spec: &MlpSpec, x: &[f32], targets: Targets, direct: bool) -> Result<(u32, Vec<u32>)> {
-        let rows = x.len() / spec.inputs();
+    fn run(spec: &Model, x: &[f32], targets: Targets, direct: bool) -> Result<(u32, Vec<u32>)> {
+        let rows = spec.rows(x)?;
         let (mut pv, mut pg) = (vec![0.0; spec.param_len()], vec![f32::NAN; spec.param_len()]);
         let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
         let mut params = Params::new(&mut pv, &mut pg, &mut table);
@@ -317,11 +305,8 @@ mod tests {
         let (mut floats, mut nodes) =
             (vec![0.0; spec.tape_floats(rows)], vec![Node::EMPTY; spec.tape_nodes()]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let loss = if direct {
-            gradient(spec, &mut tape, &mut params, x, targets)?
-        } else {
-            spec.gradient(&mut tape, &mut params, x, targets, &mut NoDraws)?
-        };
+        let path = if direct { StepPath::Direct } else { StepPath::Recorded };
+        let loss = spec.gradient_on(path, &mut tape, &mut params, x, rows, targets, &mut NoDraws)?;
         Ok((loss.to_bits(), params.grads().iter().map(|g| g.to_bits()).collect()))
     }
 
@@ -334,7 +319,7 @@ mod tests {
             for act in acts {
                 for loss in losses {
                     for rows in [1, 3, 4] {
-                        let spec = MlpSpec::new(widths).with_activation(act).with_loss(loss);
+                        let spec = MlpSpec::new(widths).with_activation(act).with_loss(loss).model();
                         let x = random_values(rows * spec.inputs(), 0.0, 5);
                         let values = random_values(rows * spec.outputs(), 0.0, 6);
                         let labels: Vec<u32> = (0..rows as u32).map(|i| i % spec.outputs() as u32).collect();
@@ -352,7 +337,7 @@ mod tests {
 
     #[test]
     fn refuses_what_the_recorded_path_refuses() {
-        let spec = MlpSpec::new(&[2, 3, 2]);
+        let spec = MlpSpec::new(&[2, 3, 2]).model();
         let x = [0.5, -1.0, 2.0, 0.0];
         // A label out of range, the wrong kind of targets, a ragged input, a NaN input.
         assert!(matches!(run(&spec, &x, Targets::Labels(&[0, 2]), true), Err(Error::Label { row: 1, .. })));
@@ -363,7 +348,7 @@ mod tests {
         assert!(matches!(run(&spec, &x[..3], Targets::Labels(&[0]), true), Err(Error::Shape { .. })));
         let nan = [f32::NAN, 0.0, 1.0, 1.0];
         assert!(matches!(run(&spec, &nan, Targets::Labels(&[0, 1]), true), Err(Error::NonFinite { .. })));
-        let mse = MlpSpec::new(&[2, 3, 2]).with_loss(Loss::Mse);
+        let mse = MlpSpec::new(&[2, 3, 2]).with_loss(Loss::Mse).model();
         assert!(matches!(run(&mse, &x, Targets::Values(&[0.0; 3]), true), Err(Error::Shape { .. })));
         // One float or one node less than the planner's numbers.
         let mut pv = vec![0.0; spec.param_len()];
@@ -376,7 +361,7 @@ mod tests {
         {
             let (mut floats, mut nodes) = (vec![0.0; f], vec![Node::EMPTY; n]);
             let mut tape = Tape::new(&mut floats, &mut nodes);
-            let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+            let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
             assert!(matches!(got, Err(Error::Capacity { .. })), "{f} {n}");
         }
         // A parameter set without a gradient buffer (made for the fused update).
@@ -387,10 +372,10 @@ mod tests {
         spec.alloc(&mut params).unwrap();
         let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+        let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
         assert!(matches!(got, Err(Error::Capacity { region: Region::ParamGrads, .. })));
         // Parameters of another spec.
-        let other = MlpSpec::new(&[2, 2, 2]);
+        let other = MlpSpec::new(&[2, 2, 2]).model();
         let mut pv = vec![0.0; other.param_len()];
         let mut pg = vec![0.0; other.param_len()];
         let mut table = vec![ParamEntry::EMPTY; other.param_tensors()];
@@ -398,16 +383,55 @@ mod tests {
         other.alloc(&mut params).unwrap();
         let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let got = gradient(&spec, &mut tape, &mut params, &x, Targets::Labels(&[0, 1]));
+        let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
         assert!(matches!(got, Err(Error::Shape { .. })));
     }
 
     #[test]
-    fn which_specs_take_it() {
-        let x = [0.0; 8];
-        assert!(applies(&MlpSpec::new(&[2, 3, 1]), &x));
-        assert!(!applies(&MlpSpec::new(&[2, 3, 1]).with_dropout(crate::Dropout::inverted(0.5)), &x));
-        assert!(!applies(&MlpSpec::new(&[2, 3, 1]).with_batch_norm(crate::BatchNormConfig::BOOK), &x));
-        assert!(!applies(&MlpSpec::new(&[2, 1024, 1]), &x));
+    fn per_layer_activations_same_bits_as_the_recorded_path() {
+        // PyTorch's Linear → ReLU → Linear → Sigmoid → Linear, and a deeper mix.
+        let a = [Layer::dense(4), Layer::relu(), Layer::dense(3), Layer::sigmoid(), Layer::dense(2)];
+        let b = [
+            Layer::dense(3),
+            Layer::tanh(),
+            Layer::dense(3),
+            Layer::relu(),
+            Layer::dense(2),
+            Layer::sigmoid(),
+            Layer::dense(3),
+        ];
+        for (layers, loss) in [(&a[..], Loss::SoftmaxCrossEntropy), (&b[..], Loss::Mse)] {
+            let spec = Model::new(3, layers).with_loss(loss);
+            for rows in [1, 4] {
+                assert_eq!(spec.step_path(rows, false), StepPath::Direct);
+                let x = random_values(rows * 3, 0.0, 5);
+                let values = random_values(rows * spec.outputs(), 0.0, 6);
+                let labels: Vec<u32> = (0..rows as u32).map(|i| i % 2).collect();
+                let t = if loss == Loss::Mse { Targets::Values(&values) } else { Targets::Labels(&labels) };
+                assert_eq!(
+                    run(&spec, &x, t, true).unwrap(),
+                    run(&spec, &x, t, false).unwrap(),
+                    "{layers:?} rows {rows}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn which_models_take_it() {
+        let plain = MlpSpec::new(&[2, 3, 1]).model();
+        assert_eq!(plain.step_path(4, false), StepPath::Direct);
+        let dropout = MlpSpec::new(&[2, 3, 1]).with_dropout(crate::Dropout::inverted(0.5)).model();
+        assert_ne!(dropout.step_path(4, false), StepPath::Direct);
+        let bn = MlpSpec::new(&[2, 3, 1]).with_batch_norm(crate::BatchNormConfig::BOOK).model();
+        assert_ne!(bn.step_path(4, false), StepPath::Direct);
+        assert_ne!(MlpSpec::new(&[2, 1024, 1]).model().step_path(4, false), StepPath::Direct);
+        // A list that is not `Dense (Activation Dense)*`: two activations, or a trailing one.
+        let two = [Layer::dense(3), Layer::relu(), Layer::tanh(), Layer::dense(1)];
+        assert_ne!(Model::new(2, &two).step_path(1, false), StepPath::Direct);
+        let trailing = [Layer::dense(3), Layer::relu(), Layer::dense(1), Layer::sigmoid()];
+        assert_ne!(Model::new(2, &trailing).step_path(1, false), StepPath::Direct);
+        let list = [Layer::dense(3), Layer::sigmoid(), Layer::dense(1)];
+        assert_eq!(Model::new(2, &list).step_path(4, false), StepPath::Direct);
     }
 }

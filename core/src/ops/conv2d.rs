@@ -752,7 +752,6 @@ mod tests {
         let mut state = vec![0.0; opt.state_len(params.len())];
         let (mut floats, mut nodes) = (vec![0.0; 4096], vec![Node::EMPTY; 16]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let opt = opt;
         for s in 0..steps {
             let loss = cnn(&mut tape, &params, &ids, 3, 100 + s as u64).unwrap();
             match mode {

@@ -71,7 +71,7 @@ fn cnn_training_loop_allocates_nothing() {
             ];
             let ids = shapes.map(|(s, k)| params.alloc(s, k).unwrap());
             params.values_mut().iter_mut().enumerate().for_each(|(i, v)| *v = ((i % 13) as f32 - 6.0) * 0.02);
-            let mut adam = Optimizer::adam();
+            let adam = Optimizer::adam();
             state.fill(0.0);
             for _ in 0..5 {
                 let h = tape.input(&x, Shape::new(4, 2 * 144)).unwrap();
@@ -102,7 +102,7 @@ fn cnn_training_loop_allocates_nothing() {
                 let h = tape.affine(h, &params, ids[4], ids[5]).unwrap();
                 let loss = tape.softmax_cross_entropy(h, &labels).unwrap();
                 if fused {
-                    tape.backward_fused(loss, &mut params, &mut adam, &mut state, 0.01).unwrap();
+                    tape.backward_fused(loss, &mut params, &adam, &mut state, 0.01).unwrap();
                 } else {
                     params.zero_grad();
                     tape.backward(loss, &mut params).unwrap();

@@ -738,7 +738,8 @@ pub fn rust_source(
 /// Where `export --out PATH` writes: PATH itself if it is a regular file or does not exist; the
 /// file a symlink points to (written through, the link stays a link); anything else that is not
 /// a regular file (a FIFO, a device, a socket, a folder) is refused, never replaced by a rename.
-fn export_destination(path: &Path) -> Result<PathBuf, Error> {
+/// `refusal` ends the message of a refusal (who writes only regular files).
+fn export_destination(path: &Path, refusal: &str) -> Result<PathBuf, Error> {
     use std::os::unix::fs::FileTypeExt as _;
     let mut p = path.to_path_buf();
     // Follow a chain of symlinks (at most 40, as the kernel does) to what they name.
@@ -770,10 +771,7 @@ fn export_destination(path: &Path) -> Result<PathBuf, Error> {
             "not a regular file"
         };
         let via = if p == path { String::new() } else { format!(" (via symlink to {})", p.display()) };
-        return Err(Error::input(format!(
-            "{}: is {what}{via}; export writes regular files only (--out - writes to stdout)",
-            path.display()
-        )));
+        return Err(Error::input(format!("{}: is {what}{via}; {refusal}", path.display())));
     }
     Err(Error::input(format!("{}: too many levels of symbolic links", path.display())))
 }
@@ -812,7 +810,7 @@ fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
         use std::io::Write as _;
         return std::io::stdout().write_all(&bytes).map_err(|e| Error::output(format!("stdout: {e}")));
     }
-    let dest = export_destination(&out)?;
+    let dest = export_destination(&out, "export writes regular files only (--out - writes to stdout)")?;
     crate::report::write_atomic(&dest, &bytes)
         .map_err(|e| Error::input(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
@@ -827,13 +825,21 @@ fn import_cmd(a: &ImportArgs) -> Result<(), Error> {
         batchnorm: false,
         ..TrainConfig::default()
     };
+    cfg.validate()?;
     let spec = ModelSpec::from_config(&cfg)?;
     let desc = spec.desc()?;
     let dest = if a.out.extension().is_some_and(|e| e == "bin") {
         a.out.clone()
+    } else if a.out.exists() && !a.out.is_dir() {
+        return Err(Error::input(format!(
+            "--out {}: not a folder; give a folder or a file name ending in .bin",
+            a.out.display()
+        )));
     } else {
         a.out.join(checkpoint::WEIGHTS)
     };
+    // A symlink is written through; a FIFO, device or folder is refused, as for export.
+    let dest = export_destination(&dest, "import writes regular files only")?;
     if dest.exists() && !a.force {
         return Err(Error::input(format!("{}: exists; --force replaces it", dest.display())));
     }
@@ -841,9 +847,10 @@ fn import_cmd(a: &ImportArgs) -> Result<(), Error> {
     let len = std::fs::metadata(&a.file).map_err(|e| Error::input(format!("{file}: {e}")))?.len();
     budget.charge(&format!("{file}: {len} bytes"), Some(len))?;
     let params = spec.model().param_len();
-    // The values, a gradient buffer as long (unused), the table and the encoded file.
+    // Floats held at once, at most: the values, a gradient buffer as long (unused), one tensor
+    // converted, the values returned; then the table and the encoded file.
     let need = budget::sum(&[
-        budget::of::<f32>(params).and_then(|b| b.checked_mul(3)),
+        budget::of::<f32>(params).and_then(|b| b.checked_mul(4)),
         budget::of::<ParamEntry>(spec.model().param_tensors()),
         Some(staticgrad::weights::encoded_len(desc.widths().len(), params, 0) as u64),
     ]);

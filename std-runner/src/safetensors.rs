@@ -129,10 +129,11 @@ pub fn export(spec: &ModelSpec, params: &[f32], from: &str) -> Result<Vec<u8>, E
     ::safetensors::serialize(views, Some(meta)).map_err(|e| Error::failed(format!("safetensors: {e}")))
 }
 
-/// Bytes of [`export`]'s output for `params` floats in `tensors` tensors, at most (for the memory
-/// budget): the values, and a generous header line per tensor.
+/// Bytes [`export`] holds for `params` floats in `tensors` tensors, at most (for the memory
+/// budget): a copy of the values, a gradient buffer as long, the transposed tensors and the output
+/// (4 floats' worth per parameter), and a generous header line per tensor.
 pub fn export_len(params: usize, tensors: usize) -> Option<u64> {
-    (params as u64).checked_mul(4)?.checked_add((tensors as u64).checked_mul(256)?)?.checked_add(4096)
+    (params as u64).checked_mul(16)?.checked_add((tensors as u64).checked_mul(256)?)?.checked_add(4096)
 }
 
 /// The stems of the file's tensors in order of their trailing number (see the module docs).

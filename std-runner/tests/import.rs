@@ -129,6 +129,12 @@ fn import_of_export_is_the_identity_and_init_from_trains_the_same_bits() {
         a == std::fs::read(d("from_imported/model.bin")).unwrap(),
         "imported weights trained differently"
     );
+    // A fine-tuning run stopped and resumed ends on the same bits, without its weights file
+    // (the checkpoint holds the parameters).
+    run(&["--init-from", s(&d("ours.bin")), "--seed", "3", "--max-steps", "4"], &d("resumed"));
+    std::fs::remove_file(d("ours.bin")).unwrap();
+    ok(&["train", "--resume", s(&d("resumed")), "-q"]);
+    assert!(a == std::fs::read(d("resumed/model.bin")).unwrap(), "the resumed run differs");
     // And it did start from those weights: a drawn start with the same seed ends elsewhere, and
     // the run's summary names where it started.
     run(&["--seed", "3"], &d("drawn"));

@@ -38,8 +38,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Measure the accuracy of trained weights on a data set.
     Eval(EvalArgs),
-    /// Convert trained weights to a Rust source file of consts or to the core's binary format.
+    /// Convert trained weights to a Rust source file of consts, the core's binary format or
+    /// PyTorch's safetensors layout.
     Export(ExportArgs),
+    /// Read an MLP trained elsewhere (PyTorch's safetensors layout) into a weights file (model.bin).
+    Import(ImportArgs),
     /// Time training steps of a peer-benchmark workload (tiny | book | twolayer).
     Bench(bench::BenchArgs),
     /// Reproduce an experiment of the book's chapter 6 (settings default to the book's).
@@ -133,6 +136,11 @@ pub struct TrainArgs {
     /// (its settings come from the checkpoint; --max-steps and --checkpoint-every may change).
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
+    /// Start from the weights in FILE (model.bin, from a run, `import` or `export --format bin`)
+    /// or a run folder holding one, instead of drawing them. Its model (widths, activation,
+    /// batch norm) must be the run's.
+    #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// Output folder [default: runs/YYYY-MM-DD_HH-MM-SS, UTC]. It must not exist or be empty, unless
     /// --force is given.
     #[arg(long, value_name = "DIR")]
@@ -243,6 +251,9 @@ impl TrainArgs {
         if self.max_memory.is_some() {
             c.max_memory = self.max_memory;
         }
+        if self.init_from.is_some() {
+            c.init_from = self.init_from.clone();
+        }
         self.data.apply(&mut c);
         Ok(c)
     }
@@ -292,6 +303,37 @@ pub enum Format {
     Rust,
     /// The core's binary weights format (read without allocation by `staticgrad::weights::parse`).
     Bin,
+    /// PyTorch's layout of an `nn.Sequential(Linear, activation, Linear, …)`: `0.weight` [out, in],
+    /// `0.bias`, `2.weight`, … as F32 (no batch norm).
+    Safetensors,
+}
+
+/// Arguments of `staticgrad import`.
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// The safetensors file. Tensors `<name>.weight` [out, in] and `<name>.bias` [out] of each
+    /// Linear layer, ordered by the number that ends each name (`0`, `2`, `4` of an nn.Sequential;
+    /// `fc1`, `fc2`); F32, or F64, F16, BF16 converted.
+    pub file: PathBuf,
+    /// Layer widths, input first, classes last: the shapes every tensor is checked against.
+    #[arg(long, value_delimiter = ',', value_name = "W,W,…", required = true, action = clap::ArgAction::Set)]
+    pub layers: Vec<usize>,
+    /// Activation between the Linear layers: relu, sigmoid or tanh.
+    #[arg(long, value_name = "NAME", default_value = "relu")]
+    pub activation: String,
+    /// The Linear layers' names, in order, when the numbering rule does not apply (`fc1,fc2,out`):
+    /// layer N reads `<name>.weight` and `<name>.bias`; other tensors are ignored.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…", action = clap::ArgAction::Set)]
+    pub names: Option<Vec<String>>,
+    /// Output: a folder to hold model.bin (created if needed), or a file name ending in .bin.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace an existing weights file at --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
+    #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Arguments of `staticgrad export`.
@@ -356,6 +398,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Plan(a)) => plan_cmd(&a),
         Some(Command::Eval(a)) => eval_cmd(&a),
         Some(Command::Export(a)) => export_cmd(&a),
+        Some(Command::Import(a)) => import_cmd(&a),
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| e.context("bench")),
         Some(Command::Experiment { force, max_memory, which }) => {
             which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))
@@ -422,7 +465,10 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), Error> {
     // The budget of a --config run may come from its file.
     let mut budget = budget.unwrap_or_else(|| Budget::from_flag(cfg.max_memory));
     // Everything is validated, charged and loaded before the output folder is touched.
-    let p = train::prepare_within(&cfg, &mut budget)?;
+    let mut p = train::prepare_within(&cfg, &mut budget)?;
+    if let (None, Some(src)) = (&resume, &cfg.init_from) {
+        p.init = Some(initial_weights(src, &p.spec, &mut budget)?);
+    }
     if let (Some(ck), Some(m)) = (&resume, cfg.max_steps)
         && m <= ck.meta.step
     {
@@ -461,6 +507,34 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), Error> {
     }
 }
 
+/// The values of `--init-from SRC`, checked to be weights of `spec`'s model: the same widths,
+/// activation and batch norm (a dropout ratio is a training setting and may differ).
+fn initial_weights(src: &Path, spec: &ModelSpec, budget: &mut Budget) -> Result<Vec<f32>, Error> {
+    let (desc, values) = checkpoint::load_weights_within(src, budget)?;
+    let file = checkpoint::weights_path(src);
+    let theirs = ModelSpec::from_desc(&desc)
+        .map_err(|e| Error::input(format!("--init-from {}: {}", file.display(), e.message())))?;
+    if theirs.widths != spec.widths
+        || theirs.activation != spec.activation
+        || theirs.batchnorm != spec.batchnorm
+    {
+        return Err(Error::input(format!(
+            "--init-from {}: weights of {desc}, the run's model is {} (--layers, --activation, --no-batchnorm)",
+            file.display(),
+            spec.desc_string()
+        )));
+    }
+    if values.len() != spec.model().param_len() {
+        return Err(Error::input(format!(
+            "--init-from {}: {} parameters, the model {desc} needs {}",
+            file.display(),
+            values.len(),
+            spec.model().param_len()
+        )));
+    }
+    Ok(values)
+}
+
 /// True if `a` and `b` name the same existing folder.
 fn same_path(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
@@ -476,7 +550,10 @@ fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
     }
     let what = match resume {
         Some(ck) => format!("resuming at step {}:", ck.meta.step),
-        None => "training".into(),
+        None => match &p.cfg.init_from {
+            Some(src) => format!("training from the weights in {},", checkpoint::weights_path(src).display()),
+            None => "training".into(),
+        },
     };
     println!(
         "{what} {} on {} ({} train, {} validation, {} test), {} lr {}, batch {}, {} epochs",
@@ -661,7 +738,8 @@ pub fn rust_source(
 /// Where `export --out PATH` writes: PATH itself if it is a regular file or does not exist; the
 /// file a symlink points to (written through, the link stays a link); anything else that is not
 /// a regular file (a FIFO, a device, a socket, a folder) is refused, never replaced by a rename.
-fn export_destination(path: &Path) -> Result<PathBuf, Error> {
+/// `refusal` ends the message of a refusal (who writes only regular files).
+fn export_destination(path: &Path, refusal: &str) -> Result<PathBuf, Error> {
     use std::os::unix::fs::FileTypeExt as _;
     let mut p = path.to_path_buf();
     // Follow a chain of symlinks (at most 40, as the kernel does) to what they name.
@@ -693,10 +771,7 @@ fn export_destination(path: &Path) -> Result<PathBuf, Error> {
             "not a regular file"
         };
         let via = if p == path { String::new() } else { format!(" (via symlink to {})", p.display()) };
-        return Err(Error::input(format!(
-            "{}: is {what}{via}; export writes regular files only (--out - writes to stdout)",
-            path.display()
-        )));
+        return Err(Error::input(format!("{}: is {what}{via}; {refusal}", path.display())));
     }
     Err(Error::input(format!("{}: too many levels of symbolic links", path.display())))
 }
@@ -714,23 +789,80 @@ fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
             (params.len() as u64).checked_mul(RUST_BYTES_PER_PARAM).and_then(|b| b.checked_add(4096))
         }
         Format::Bin => Some(staticgrad::weights::encoded_len(desc.widths().len(), params.len(), 0) as u64),
+        Format::Safetensors => crate::safetensors::export_len(params.len(), 2 * desc.widths().len()),
     };
     budget.charge(&format!("--format {:?} of {} parameters", a.format, params.len()).to_lowercase(), need)?;
     let bytes = match a.format {
         Format::Rust => rust_source(&desc, &params, &src.display().to_string())?.into_bytes(),
         Format::Bin => checkpoint::encode_weights(&desc, &params),
+        Format::Safetensors => {
+            let spec = ModelSpec::from_desc(&desc)?;
+            crate::safetensors::export(&spec, &params, &src.display().to_string())?
+        }
     };
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| src.with_extension(if a.format == Format::Rust { "rs" } else { "bin" }));
+    let ext = match a.format {
+        Format::Rust => "rs",
+        Format::Bin => "bin",
+        Format::Safetensors => "safetensors",
+    };
+    let out = a.out.clone().unwrap_or_else(|| src.with_extension(ext));
     if out.as_os_str() == "-" {
         use std::io::Write as _;
         return std::io::stdout().write_all(&bytes).map_err(|e| Error::output(format!("stdout: {e}")));
     }
-    let dest = export_destination(&out)?;
+    let dest = export_destination(&out, "export writes regular files only (--out - writes to stdout)")?;
     crate::report::write_atomic(&dest, &bytes)
         .map_err(|e| Error::input(format!("{}: {e}", out.display())))?;
     println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
+    Ok(())
+}
+
+fn import_cmd(a: &ImportArgs) -> Result<(), Error> {
+    let file = a.file.display().to_string();
+    let cfg = TrainConfig {
+        layers: a.layers.clone(),
+        activation: a.activation.clone(),
+        batchnorm: false,
+        ..TrainConfig::default()
+    };
+    cfg.validate()?;
+    let spec = ModelSpec::from_config(&cfg)?;
+    let desc = spec.desc()?;
+    let dest = if a.out.extension().is_some_and(|e| e == "bin") {
+        a.out.clone()
+    } else if a.out.exists() && !a.out.is_dir() {
+        return Err(Error::input(format!(
+            "--out {}: not a folder; give a folder or a file name ending in .bin",
+            a.out.display()
+        )));
+    } else {
+        a.out.join(checkpoint::WEIGHTS)
+    };
+    // A symlink is written through; a FIFO, device or folder is refused, as for export.
+    let dest = export_destination(&dest, "import writes regular files only")?;
+    if dest.exists() && !a.force {
+        return Err(Error::input(format!("{}: exists; --force replaces it", dest.display())));
+    }
+    let mut budget = Budget::from_flag(a.max_memory);
+    let len = std::fs::metadata(&a.file).map_err(|e| Error::input(format!("{file}: {e}")))?.len();
+    budget.charge(&format!("{file}: {len} bytes"), Some(len))?;
+    let params = spec.model().param_len();
+    // Floats held at once, at most: the values, a gradient buffer as long (unused), one tensor
+    // converted, the values returned; then the table and the encoded file.
+    let need = budget::sum(&[
+        budget::of::<f32>(params).and_then(|b| b.checked_mul(4)),
+        budget::of::<ParamEntry>(spec.model().param_tensors()),
+        Some(staticgrad::weights::encoded_len(desc.widths().len(), params, 0) as u64),
+    ]);
+    budget.charge(&format!("--layers {}: the model", join(&a.layers)), need)?;
+    let bytes = budget::read_at_most(&a.file, len).map_err(|e| Error::input(format!("{file}: {e}")))?;
+    let values = crate::safetensors::import(&bytes, &spec, a.names.as_deref(), &file)?;
+    let encoded = checkpoint::encode_weights(&desc, &values);
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::output(format!("{}: {e}", dir.display())))?;
+    }
+    crate::report::write_atomic(&dest, &encoded)
+        .map_err(|e| Error::output(format!("{}: {e}", dest.display())))?;
+    println!("wrote {} ({} parameters of {desc}, from {file})", dest.display(), values.len());
     Ok(())
 }

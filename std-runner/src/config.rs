@@ -70,6 +70,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Stop after this many steps in total (a checkpoint is written so the run can resume).
     pub max_steps: Option<u64>,
+    /// Start from the weights in this file (or run folder holding `model.bin`) instead of drawing
+    /// them; the file's model must be the run's. Written to checkpoints and summaries only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
     /// Memory budget in bytes (TOML: bytes, or a string such as "512M"); `None` takes the
     /// default share of this machine's memory ([`crate::budget`]). A property of the machine,
     /// not of the run: not written to checkpoints or summaries.
@@ -126,6 +130,7 @@ impl Default for TrainConfig {
             csv_scale: 255.0,
             checkpoint_every: 0,
             max_steps: None,
+            init_from: None,
             max_memory: None,
         }
     }

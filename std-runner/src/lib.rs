@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod model;
 pub mod report;
 pub mod runfolder;
+pub mod safetensors;
 pub mod train;
 
 pub use error::Error;

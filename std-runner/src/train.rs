@@ -32,6 +32,8 @@ pub struct Prepared {
     pub opt: Optimizer,
     /// Learning rate in use.
     pub lr: f32,
+    /// Initial parameter values (`--init-from`), used instead of drawn ones when not resuming.
+    pub init: Option<Vec<f32>>,
 }
 
 /// The memory plan of a training run: the core planner's numbers, with the tape also large
@@ -142,7 +144,7 @@ pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared
         return Err(Error::input(format!("{}: no training examples", splits.train.source)));
     }
     let lr = cfg.lr.unwrap_or(opt.default_lr());
-    let p = Prepared { cfg: cfg.clone(), splits, spec, opt, lr };
+    let p = Prepared { cfg: cfg.clone(), splits, spec, opt, lr, init: None };
     charge_training(&p, budget)?;
     Ok(p)
 }
@@ -385,6 +387,16 @@ pub fn train(
     let mut tape = Tape::new(&mut floats, &mut nodes);
     mlp.alloc(&mut params).map_err(Error::failed)?;
     mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
+    if let (None, Some(w)) = (resume, &p.init) {
+        if w.len() != params.len() {
+            return Err(Error::input(format!(
+                "--init-from: {} parameters, the model needs {}",
+                w.len(),
+                params.len()
+            )));
+        }
+        params.values_mut().copy_from_slice(w);
+    }
 
     let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
     if let Some(ck) = resume {

@@ -14,18 +14,24 @@
 //! | `path.rs` | [`StepPath`]: which of the step's ways to compute a gradient runs, chosen once |
 //!
 //! # What a layer list may hold
-//! A model is its input features and a list of layers, walked in order. The list must start
-//! with a dense layer (so every value after the input is downstream of a parameter and needs a
-//! gradient); after it dense, activation, batch-norm and dropout layers may come in any order,
-//! with at most one batch norm between two dense layers (so "the batch norm of dense layer `l`"
-//! names one). Dense layers need at least one unit. The output is whatever the last layer
-//! gives: the last dense layer's units, after any activation, batch norm or dropout that follows
-//! it. [`Model::validate`] refuses anything else as [`Error::InvalidArgument`].
+//! A model is its input (features, or an image with [`Model::image`]) and a list of layers,
+//! walked in order. The list must start with a dense or convolution layer (so every value after
+//! the input is downstream of a parameter and needs a gradient); after it dense, activation,
+//! batch-norm, dropout and — while the shape is still an image — convolution and pooling layers
+//! may come in any order, with at most one batch norm between two dense layers (so "the batch
+//! norm of dense layer `l`" names one; batch norm only on flat features after a dense layer).
+//! A dense layer after an image reads it flattened (C, H, W order), so [`Layer::flatten`] is
+//! optional; an image layer after flat features is refused. Dense layers need at least one
+//! unit, convolutions a filter, windows must fit the (padded) image. The output is whatever the
+//! last layer gives, flattened. [`Model::validate`] refuses anything else as
+//! [`Error::InvalidArgument`] (or [`Error::Shape`] for a window that does not fit).
 //!
 //! # Parameter layout
 //! [`Model::alloc`] allocates, layer by layer: a dense layer's weight `W` (`in × units`,
 //! [`ParamKind::Weight`](crate::ParamKind::Weight)) and bias `b` (`1 × units`,
-//! [`ParamKind::Bias`](crate::ParamKind::Bias)); a batch norm's `γ`,
+//! [`ParamKind::Bias`](crate::ParamKind::Bias)); a convolution's weight (`out × (C·kh·kw)`) and
+//! bias (`1 × out`), named by [`Model::conv_weight`]`(l)` and [`Model::conv_bias`]`(l)`; a batch
+//! norm's `γ`,
 //! `β`, running mean and running variance (`1 × features` each). So handles are numbered by the
 //! walk, and a model needs no storage for them: [`Model::weight`]`(l)`, [`Model::bias`]`(l)`
 //! and [`Model::batch_norm_layer`]`(l)` name the tensors of the `l`-th dense layer (counting

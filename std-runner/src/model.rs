@@ -166,7 +166,8 @@ impl ModelSpec {
     pub fn desc(&self) -> Result<ModelDesc, Error> {
         let w: Vec<u32> = self.widths.iter().map(|&w| w as u32).collect();
         if let Some(n) = &self.net {
-            return ModelDesc::new(&w, 0, 0, 0.0).and_then(|d| d.with_net(&n.text)).map_err(Error::input);
+            let d = ModelDesc::new(&w, 0, 0, 0.0).map_err(Error::input)?;
+            return d.with_net(&n.text).map_err(Error::input);
         }
         let code = match self.activation {
             Activation::Relu => 0,
@@ -218,7 +219,7 @@ mod tests {
         assert_eq!((s.widths.as_slice(), s.classes()), (&[784, 10][..], 10));
         assert_eq!(s.model().param_len(), 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10);
         let d = s.desc().unwrap();
-        assert_eq!((d.version(), d.to_string()), (2, crate::net::CONVNET.to_string()));
+        assert_eq!((d.version(), d.to_string()), (2, net::CONVNET.to_string()));
         let back = ModelSpec::from_desc(&d).unwrap();
         assert_eq!(back.model().param_len(), s.model().param_len());
         assert_eq!(back.net.as_ref().map(|n| &n.layers), s.net.as_ref().map(|n| &n.layers));

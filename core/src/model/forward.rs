@@ -135,7 +135,7 @@ impl Model<'_> {
             let mut l = 0;
             while let Some(c) = self.conv_at(l) {
                 let expected = c.config.weight_shape(c.image.channels, c.out_channels)?;
-                let (w, b) = match (Self::id(c.tensor), Self::id(c.tensor + 1)) {
+                let (w, b) = match (Self::id(c.tensor), Self::id(c.tensor.saturating_add(1))) {
                     (Some(w), Some(b)) => (params.entry(w)?, params.entry(b)?),
                     _ => return Err(no_layer(l)),
                 };

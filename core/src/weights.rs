@@ -11,14 +11,22 @@
 //! | 6 | 2 | number of layer widths `n` (≤ [`MAX_WIDTHS`]) |
 //! | 8 | 1 | activation code ([`ModelDesc::activation`]) |
 //! | 9 | 1 | flags (bit 0: batch-norm; other bits 0) |
-//! | 10 | 2 | reserved, must be 0 |
+//! | 10 | 2 | version 1: reserved, 0; version 2: length `L` of the layer string (1 to [`MAX_NET`]) |
 //! | 12 | 4 | dropout ratio, `f32` |
 //! | 16 | 4 | parameter float count `p` |
 //! | 20 | 4 | statistics float count `s` (batch-norm running mean and variance) |
 //! | 24 | 4·n | layer widths, `u32` |
-//! | 24+4n | 4·p | parameter values, `f32`, in [`Params`](crate::Params) order |
+//! | 24+4n | `L` rounded up to 4 | version 2 only: the layer string (ASCII, zero-padded) |
+//! | … | 4·p | parameter values, `f32`, in [`Params`](crate::Params) order |
 //! | … | 4·s | running statistics, `f32` |
 //! | end−4 | 4 | CRC-32 (IEEE) of every byte before it |
+//!
+//! **Versions.** Version 1 describes an MLP by its widths, activation, flags and dropout.
+//! Version 2 adds a *layer string* ([`ModelDesc::with_net`]: the runner's
+//! `in1x28x28,conv30x5,relu,maxpool2,dense100,relu,dense10`, which this crate stores but does not
+//! interpret) for models that widths cannot describe (CNNs); its widths are then the input
+//! features and the outputs. A desc without a layer string is written as version 1, byte for
+//! byte as before, and both versions are read.
 //!
 //! ```
 //! use staticgrad::weights::{self, ModelDesc};
@@ -39,12 +47,20 @@
 //! # Ok::<(), weights::WeightsError>(())
 //! ```
 
+// A `ModelDesc` holds a version-2 layer string inline (it is `Copy` and fixed-size, no
+// allocation), so an error carrying two of them is a few hundred bytes: fine for a file format
+// read once on a host or at boot, which no training step touches.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
 use core::fmt;
 
 /// The four bytes every weights file starts with.
 pub const MAGIC: [u8; 4] = *b"SGWT";
-/// The format version this code writes and reads.
-pub const VERSION: u16 = 1;
+/// The newest format version this code writes and reads (it reads version 1 too, and writes it
+/// for a desc without a layer string).
+pub const VERSION: u16 = 2;
+/// Longest layer string a version-2 desc holds, in bytes.
+pub const MAX_NET: usize = 160;
 /// Most layer widths a spec can hold (input, hidden layers and output).
 pub const MAX_WIDTHS: usize = 12;
 /// Bytes before the layer widths.
@@ -152,6 +168,8 @@ impl core::error::Error for WeightsError {}
 pub struct ModelDesc {
     widths: [u32; MAX_WIDTHS],
     len: u8,
+    net: [u8; MAX_NET],
+    net_len: u8,
     /// Activation code, an index into [`ACTIVATIONS`].
     pub activation: u8,
     /// Flag bits ([`FLAG_BATCHNORM`]).
@@ -181,7 +199,48 @@ impl ModelDesc {
         }
         let mut w = [0u32; MAX_WIDTHS];
         w[..widths.len()].copy_from_slice(widths);
-        Ok(ModelDesc { widths: w, len: widths.len() as u8, activation, flags, dropout })
+        Ok(ModelDesc {
+            widths: w,
+            len: widths.len() as u8,
+            net: [0; MAX_NET],
+            net_len: 0,
+            activation,
+            flags,
+            dropout,
+        })
+    }
+
+    /// The same desc with a layer string (printable ASCII, 1 to [`MAX_NET`] bytes): a version-2
+    /// file.
+    pub fn with_net(mut self, net: &str) -> Result<Self, WeightsError> {
+        let b = net.as_bytes();
+        if b.is_empty() || b.len() > MAX_NET {
+            return Err(WeightsError::BadSpec { what: "layer string length", value: b.len() as u32 });
+        }
+        if let Some(&c) = b.iter().find(|c| !(c.is_ascii_graphic())) {
+            return Err(WeightsError::BadSpec { what: "layer string byte", value: c as u32 });
+        }
+        self.net = [0; MAX_NET];
+        self.net[..b.len()].copy_from_slice(b);
+        self.net_len = b.len() as u8;
+        Ok(self)
+    }
+
+    /// The layer string of a version-2 desc.
+    pub fn net(&self) -> Option<&str> {
+        let b = &self.net[..self.net_len as usize];
+        if b.is_empty() { None } else { core::str::from_utf8(b).ok() }
+    }
+
+    /// The version this desc is written as.
+    pub fn version(&self) -> u16 {
+        if self.net_len == 0 { 1 } else { 2 }
+    }
+
+    /// Bytes of a file of this desc with `params` parameter and `stats` statistics floats
+    /// ([`encoded_len`] plus the layer string's, saturating).
+    pub fn file_len(&self, params: usize, stats: usize) -> usize {
+        encoded_len(self.len as usize, params, stats).saturating_add(padded(self.net_len as usize))
     }
 
     /// Layer widths, input first.
@@ -200,8 +259,16 @@ impl ModelDesc {
     }
 }
 
+/// `n` rounded up to a multiple of 4.
+const fn padded(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
 impl fmt::Display for ModelDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(net) = self.net() {
+            return f.write_str(net);
+        }
         for (i, w) in self.widths().iter().enumerate() {
             if i > 0 {
                 f.write_str("-")?;
@@ -219,8 +286,9 @@ impl fmt::Display for ModelDesc {
     }
 }
 
-/// Size in bytes of a file with `widths` layer widths, `params` parameter floats and `stats`
-/// statistics floats (saturating: an absurd size never fits a buffer).
+/// Size in bytes of a version-1 file with `widths` layer widths, `params` parameter floats and
+/// `stats` statistics floats (saturating: an absurd size never fits a buffer);
+/// [`ModelDesc::file_len`] for any desc.
 pub const fn encoded_len(widths: usize, params: usize, stats: usize) -> usize {
     FIXED_HEADER
         .saturating_add(widths.saturating_mul(4))
@@ -235,7 +303,7 @@ pub fn encode(
     stats: &[f32],
     out: &mut [u8],
 ) -> Result<usize, WeightsError> {
-    let n = encoded_len(desc.widths().len(), params.len(), stats.len());
+    let n = desc.file_len(params.len(), stats.len());
     if out.len() < n {
         return Err(WeightsError::Count { what: "output bytes", expected: n, found: out.len() });
     }
@@ -245,11 +313,11 @@ pub fn encode(
     let (p, s) = (to_u32("params", params.len())?, to_u32("stats", stats.len())?);
     let out = &mut out[..n];
     out[0..4].copy_from_slice(&MAGIC);
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    out[4..6].copy_from_slice(&desc.version().to_le_bytes());
     out[6..8].copy_from_slice(&(desc.len as u16).to_le_bytes());
     out[8] = desc.activation;
     out[9] = desc.flags;
-    out[10..12].copy_from_slice(&[0, 0]);
+    out[10..12].copy_from_slice(&(desc.net_len as u16).to_le_bytes());
     out[12..16].copy_from_slice(&desc.dropout.to_le_bytes());
     out[16..20].copy_from_slice(&p.to_le_bytes());
     out[20..24].copy_from_slice(&s.to_le_bytes());
@@ -258,6 +326,10 @@ pub fn encode(
         out[at..at + 4].copy_from_slice(&w.to_le_bytes());
         at += 4;
     }
+    let net = padded(desc.net_len as usize);
+    out[at..at + net].fill(0);
+    out[at..at + desc.net_len as usize].copy_from_slice(&desc.net[..desc.net_len as usize]);
+    at += net;
     for v in params.iter().chain(stats) {
         out[at..at + 4].copy_from_slice(&v.to_le_bytes());
         at += 4;
@@ -303,15 +375,20 @@ pub fn parse(bytes: &[u8]) -> Result<WeightsView<'_>, WeightsError> {
         return Err(WeightsError::Truncated { needed: FIXED_HEADER + 4, available: bytes.len() });
     }
     let version = le_u16(bytes, 4);
-    if version != VERSION {
+    if version != 1 && version != VERSION {
         return Err(WeightsError::Version { found: version });
+    }
+    // Version 1: reserved, 0 (checked below); version 2: the layer string's length.
+    let net_len = if version == 2 { le_u16(bytes, 10) as usize } else { 0 };
+    if version == 2 && !(1..=MAX_NET).contains(&net_len) {
+        return Err(WeightsError::BadSpec { what: "layer string length", value: net_len as u32 });
     }
     let nw = le_u16(bytes, 6) as usize;
     if !(2..=MAX_WIDTHS).contains(&nw) {
         return Err(WeightsError::BadSpec { what: "number of widths", value: nw as u32 });
     }
     let (p, s) = (le_u32(bytes, 16) as usize, le_u32(bytes, 20) as usize);
-    let needed = encoded_len(nw, p, s);
+    let needed = encoded_len(nw, p, s).saturating_add(padded(net_len));
     if bytes.len() < needed {
         return Err(WeightsError::Truncated { needed, available: bytes.len() });
     }
@@ -327,13 +404,19 @@ pub fn parse(bytes: &[u8]) -> Result<WeightsView<'_>, WeightsError> {
     for (i, w) in widths.iter_mut().take(nw).enumerate() {
         *w = le_u32(bytes, FIXED_HEADER + 4 * i);
     }
-    if bytes[10] != 0 || bytes[11] != 0 {
+    if version == 1 && (bytes[10] != 0 || bytes[11] != 0) {
         // Reserved for later versions: a non-zero value is a file this version does not understand.
         return Err(WeightsError::BadSpec { what: "reserved bytes", value: le_u16(bytes, 10) as u32 });
     }
     let dropout = f32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    let desc = ModelDesc::new(&widths[..nw], bytes[8], bytes[9], dropout)?;
-    let start = FIXED_HEADER + 4 * nw;
+    let mut desc = ModelDesc::new(&widths[..nw], bytes[8], bytes[9], dropout)?;
+    let mut start = FIXED_HEADER + 4 * nw;
+    if net_len > 0 {
+        let net = core::str::from_utf8(&bytes[start..start + net_len])
+            .map_err(|_| WeightsError::BadSpec { what: "layer string (not ASCII)", value: net_len as u32 })?;
+        desc = desc.with_net(net)?;
+        start += padded(net_len);
+    }
     let (params, rest) = bytes[start..body].split_at(4 * p);
     Ok(WeightsView { desc, params, stats: rest })
 }
@@ -431,6 +514,33 @@ mod tests {
     fn crc_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn version_2_carries_a_layer_string() {
+        let net = "in1x6x6,conv2x3,relu,dense3";
+        let desc = ModelDesc::new(&[36, 3], 0, 0, 0.0).unwrap().with_net(net).unwrap();
+        assert_eq!((desc.version(), desc.net()), (2, Some(net)));
+        assert_eq!(std::format!("{desc}"), net);
+        let params = [0.25f32; 5];
+        let mut buf = [0u8; 256];
+        let n = encode(&desc, &params, &[], &mut buf).unwrap();
+        assert_eq!(n, desc.file_len(5, 0));
+        assert_eq!(n, encoded_len(2, 5, 0) + 28); // 27 bytes padded to 28
+        let view = parse(&buf[..n]).unwrap();
+        assert_eq!(view.desc(), desc);
+        let mut back = [0.0f32; 5];
+        view.read_params(&mut back).unwrap();
+        assert_eq!(back, params);
+        // Every truncation and a bad length are errors; a version-1 desc is still written as 1.
+        for k in 0..n {
+            assert!(parse(&buf[..k]).is_err());
+        }
+        let mut bad = buf;
+        bad[10] = 0;
+        assert!(parse(&bad[..n]).is_err());
+        assert!(ModelDesc::new(&[2, 1], 0, 0, 0.0).unwrap().with_net("a b").is_err());
+        assert_eq!(ModelDesc::new(&[2, 1], 0, 0, 0.0).unwrap().version(), 1);
     }
 
     #[test]

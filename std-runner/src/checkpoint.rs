@@ -176,8 +176,8 @@ fn io(e: &std::io::Error) -> String {
 
 /// Encodes `params` with `desc` in the core's weights format.
 pub fn encode_weights(desc: &ModelDesc, params: &[f32]) -> Vec<u8> {
-    let mut buf = vec![0u8; weights::encoded_len(desc.widths().len(), params.len(), 0)];
-    // The buffer is sized by `encoded_len`, so encoding cannot fail.
+    let mut buf = vec![0u8; desc.file_len(params.len(), 0)];
+    // The buffer is sized by `file_len`, so encoding cannot fail.
     let n = weights::encode(desc, params, &[], &mut buf).unwrap_or(0);
     buf.truncate(n);
     buf

@@ -153,9 +153,18 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Layer widths, input first, classes last [default: 784,100,100,10].
-    #[arg(long, value_delimiter = ',', value_name = "W,W,…", action = clap::ArgAction::Set, help_heading = "Model")]
-    pub layers: Option<Vec<usize>>,
+    /// Layer widths, input first, classes last [default: 784,100,100,10]; or a whole model as a
+    /// layer string such as conv30x5,relu,maxpool2,dense100,relu,dense10 (tokens: inCxHxW,
+    /// convNxK[sS][pP], maxpoolK[sS], avgpoolK[sS], gap, flatten, denseN, relu, sigmoid, tanh,
+    /// dropoutR, bn; the input defaults to in1x28x28), for which --activation, --batchnorm and
+    /// --dropout do not apply.
+    #[arg(long, value_name = "W,W,… | LAYERS", help_heading = "Model")]
+    pub layers: Option<String>,
+    /// A preset model: convnet, the book's SimpleConvNet (conv 30×5×5, ReLU, max-pool 2, dense
+    /// 100, ReLU, dense 10; std 0.01 init unless --init). The book trains it with Adam at 0.001,
+    /// batch 100 (this command's defaults).
+    #[arg(long, value_name = "NAME", conflicts_with = "layers", help_heading = "Model")]
+    pub model: Option<String>,
     /// Hidden activation: relu, sigmoid or tanh [default: relu].
     #[arg(long, value_name = "NAME", help_heading = "Model")]
     pub activation: Option<String>,
@@ -222,8 +231,22 @@ impl TrainArgs {
             Some(p) => TrainConfig::from_toml_file(p)?,
             None => TrainConfig::default(),
         };
+        if let Some(name) = &self.model {
+            let p = crate::net::preset(name).ok_or_else(|| {
+                let names: Vec<&str> = crate::net::PRESETS.iter().map(|p| p.0).collect();
+                Error::input(format!("--model {name}: unknown; one of {}", names.join(", ")))
+            })?;
+            c.net = Some(p.1.to_string());
+            c.init = p.2.to_string();
+        }
         if let Some(l) = &self.layers {
-            c.layers = l.clone();
+            if crate::net::is_widths(l) {
+                let widths: Result<Vec<usize>, _> = l.split(',').map(|w| w.trim().parse::<usize>()).collect();
+                c.layers = widths.map_err(|e| Error::input(format!("--layers {l}: {e}")))?;
+                c.net = None;
+            } else {
+                c.net = Some(l.clone());
+            }
         }
         set(&mut c.activation, self.activation.clone());
         set(&mut c.init, self.init.clone());
@@ -517,6 +540,7 @@ fn initial_weights(src: &Path, spec: &ModelSpec, budget: &mut Budget) -> Result<
     if theirs.widths != spec.widths
         || theirs.activation != spec.activation
         || theirs.batchnorm != spec.batchnorm
+        || theirs.net != spec.net
     {
         return Err(Error::input(format!(
             "--init-from {}: weights of {desc}, the run's model is {} (--layers, --activation, --no-batchnorm)",
@@ -719,6 +743,11 @@ pub fn rust_source(
     let _ = writeln!(s, "/// Layer widths, input first.");
     let _ =
         writeln!(s, "pub const WIDTHS: [usize; {}] = [{}];", widths.len(), join(&widths).replace(',', ", "));
+    if let Some(net) = desc.net() {
+        let _ =
+            writeln!(s, "/// The model as a layer string (the widths are its input features and outputs).");
+        let _ = writeln!(s, "pub const NET: &str = {net:?};");
+    }
     let _ = writeln!(s, "/// Hidden activation.");
     let _ = writeln!(s, "pub const ACTIVATION: &str = {:?};", desc.activation_name());
     let _ = writeln!(s, "/// Batch-norm after each hidden layer.");
@@ -788,7 +817,7 @@ fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
         Format::Rust => {
             (params.len() as u64).checked_mul(RUST_BYTES_PER_PARAM).and_then(|b| b.checked_add(4096))
         }
-        Format::Bin => Some(staticgrad::weights::encoded_len(desc.widths().len(), params.len(), 0) as u64),
+        Format::Bin => Some(desc.file_len(params.len(), 0) as u64),
         Format::Safetensors => crate::safetensors::export_len(params.len(), 2 * desc.widths().len()),
     };
     budget.charge(&format!("--format {:?} of {} parameters", a.format, params.len()).to_lowercase(), need)?;

@@ -22,6 +22,10 @@ pub enum ScheduleName {
 pub struct TrainConfig {
     /// Layer widths, input first, classes last.
     pub layers: Vec<usize>,
+    /// A whole model as a layer string (`conv30x5,relu,maxpool2,dense100,relu,dense10`, see
+    /// [`crate::net`]) or a preset name (`convnet`); replaces `layers`, `activation`,
+    /// `batchnorm` and `dropout` when set.
+    pub net: Option<String>,
     /// Hidden activation: relu, sigmoid or tanh.
     pub activation: String,
     /// Weight initialisation: he, he-uniform, xavier, glorot, glorot-uniform, or a number
@@ -107,6 +111,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             layers: vec![784, 100, 100, 10],
+            net: None,
             activation: "relu".into(),
             init: "he".into(),
             batchnorm: true,

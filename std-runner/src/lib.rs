@@ -13,6 +13,7 @@ pub mod error;
 pub mod experiments;
 pub mod interrupt;
 pub mod model;
+pub mod net;
 pub mod report;
 pub mod runfolder;
 pub mod safetensors;

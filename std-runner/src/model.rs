@@ -1,8 +1,10 @@
 //! From settings (names and numbers on a command line or in a config file) to the core's
-//! [`MlpSpec`] and [`Optimizer`], and from a weights file's stored spec back to an `MlpSpec`.
+//! [`Model`] (an [`MlpSpec`], or a layer list from a layer string, [`crate::net`]) and
+//! [`Optimizer`], and from a weights file's stored spec back to the model.
 
 use crate::Error;
 use crate::config::{TrainConfig, join};
+use crate::net::{self, Net};
 use staticgrad::optim::{NAMES, WeightDecay};
 use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
 use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Model, Optimizer};
@@ -24,6 +26,9 @@ pub struct ModelSpec {
     pub dropout: f32,
     /// Weight initialisation.
     pub init: Init,
+    /// A layer list from a layer string (a CNN): then it is the model, `widths` are its input
+    /// features and outputs, and activation, batch norm and dropout do not apply.
+    pub net: Option<Net>,
 }
 
 /// Parses an activation name.
@@ -75,13 +80,18 @@ pub fn optimizer(cfg: &TrainConfig) -> Result<Optimizer, Error> {
 impl ModelSpec {
     /// From a configuration (names parsed, values checked by the core).
     pub fn from_config(cfg: &TrainConfig) -> Result<ModelSpec, Error> {
-        let s = ModelSpec {
+        let mut s = ModelSpec {
             widths: cfg.layers.clone(),
             activation: parse_activation(&cfg.activation)?,
             batchnorm: cfg.batchnorm,
             dropout: cfg.dropout,
             init: parse_init(&cfg.init)?,
+            net: None,
         };
+        if let Some(text) = &cfg.net {
+            s.set_net(net::parse("--layers", net::preset(text).map_or(text.as_str(), |p| p.1))?, "--layers")?;
+            return Ok(s);
+        }
         s.model().validate().map_err(|e| match e {
             // The widths multiply past usize: name the flag that set them.
             staticgrad::Error::Overflow { .. } => Error::input(format!("--layers {}: {e}", join(&s.widths))),
@@ -90,8 +100,29 @@ impl ModelSpec {
         Ok(s)
     }
 
+    /// Makes `net` the model (checked by the core; errors name `flag`).
+    fn set_net(&mut self, n: Net, flag: &str) -> Result<(), Error> {
+        let m = Model::image(n.image.channels, n.image.height, n.image.width, &n.layers).with_init(self.init);
+        m.validate().map_err(|e| Error::input(format!("{flag} {}: {e}", n.text)))?;
+        self.widths = vec![m.inputs(), m.outputs()];
+        self.net = Some(n);
+        Ok(())
+    }
+
     /// From the spec stored in a weights file.
     pub fn from_desc(d: &ModelDesc) -> Result<ModelSpec, Error> {
+        if let Some(text) = d.net() {
+            let mut s = ModelSpec {
+                widths: Vec::new(),
+                activation: Activation::Relu,
+                batchnorm: false,
+                dropout: 0.0,
+                init: Init::HeNormal,
+                net: None,
+            };
+            s.set_net(net::parse("weights file layer string", text)?, "weights file layer string")?;
+            return Ok(s);
+        }
         let activation = match d.activation {
             0 => Activation::Relu,
             1 => Activation::Sigmoid,
@@ -104,6 +135,7 @@ impl ModelSpec {
             batchnorm: d.batchnorm(),
             dropout: d.dropout,
             init: Init::HeNormal,
+            net: None,
         })
     }
 
@@ -119,14 +151,24 @@ impl ModelSpec {
         m
     }
 
-    /// The core's model of this spec (the layer list of [`mlp`](Self::mlp)).
+    /// The core's model of this spec: the layer string's list, or the layer list of
+    /// [`mlp`](Self::mlp).
     pub fn model(&self) -> Model<'_> {
-        self.mlp().model()
+        match &self.net {
+            Some(n) => {
+                Model::image(n.image.channels, n.image.height, n.image.width, &n.layers).with_init(self.init)
+            }
+            None => self.mlp().model(),
+        }
     }
 
     /// The spec as stored in weights files.
     pub fn desc(&self) -> Result<ModelDesc, Error> {
         let w: Vec<u32> = self.widths.iter().map(|&w| w as u32).collect();
+        if let Some(n) = &self.net {
+            let d = ModelDesc::new(&w, 0, 0, 0.0).map_err(Error::input)?;
+            return d.with_net(&n.text).map_err(Error::input);
+        }
         let code = match self.activation {
             Activation::Relu => 0,
             Activation::Sigmoid => 1,
@@ -136,8 +178,12 @@ impl ModelSpec {
         ModelDesc::new(&w, code, flags, self.dropout).map_err(Error::input)
     }
 
-    /// `784-100-10 relu batchnorm` (or the widths alone if the spec cannot be stored).
+    /// `784-100-10 relu batchnorm`, or the layer string (or the widths alone if the spec
+    /// cannot be stored).
     pub fn desc_string(&self) -> String {
+        if let Some(n) = &self.net {
+            return n.text.clone();
+        }
         self.desc().map_or_else(|_| join(&self.widths), |d| d.to_string())
     }
 
@@ -164,5 +210,26 @@ mod tests {
         assert!(parse_activation("gelu").is_err());
         let e = optimizer(&TrainConfig { optimizer: "adamax".into(), ..TrainConfig::default() }).unwrap_err();
         assert!(e.message().starts_with("--optimizer adamax: unknown; one of sgd,"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_layer_string_round_trips_through_the_weights_spec() {
+        let cfg = TrainConfig { net: Some("convnet".into()), init: "0.01".into(), ..TrainConfig::default() };
+        let s = ModelSpec::from_config(&cfg).unwrap();
+        assert_eq!((s.widths.as_slice(), s.classes()), (&[784, 10][..], 10));
+        assert_eq!(s.model().param_len(), 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10);
+        let d = s.desc().unwrap();
+        assert_eq!((d.version(), d.to_string()), (2, net::CONVNET.to_string()));
+        let back = ModelSpec::from_desc(&d).unwrap();
+        assert_eq!(back.model().param_len(), s.model().param_len());
+        assert_eq!(back.net.as_ref().map(|n| &n.layers), s.net.as_ref().map(|n| &n.layers));
+        let cfg =
+            TrainConfig { net: Some("conv8x3,maxpool2,dense10,conv2x2".into()), ..TrainConfig::default() };
+        let e = ModelSpec::from_config(&cfg).unwrap_err();
+        assert!(
+            e.message().starts_with("--layers in1x28x28,conv8x3,maxpool2,dense10,conv2x2: "),
+            "{}",
+            e.message()
+        );
     }
 }

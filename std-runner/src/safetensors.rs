@@ -34,6 +34,7 @@ pub fn import(
     if spec.batchnorm {
         return Err(Error::input(format!("{file}: import builds models without batch norm")));
     }
+    layer_string_refused(spec, file)?;
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::input(format!("{file}: not a readable safetensors file: {e}")))?;
     let dense = spec.widths.len().saturating_sub(1);
@@ -74,6 +75,18 @@ pub fn import(
     Ok(params.values().to_vec())
 }
 
+/// The PyTorch layout here is an `nn.Sequential` of `Linear`s given by `--layers` widths; a model
+/// from a layer string (convolutions, per-layer activations) is refused by name, not guessed at.
+fn layer_string_refused(spec: &ModelSpec, file: &str) -> Result<(), Error> {
+    match &spec.net {
+        Some(_) => Err(Error::input(format!(
+            "{file}: the model {} is a layer string; safetensors import and export take MLPs given by --layers widths",
+            spec.desc_string()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The safetensors bytes of `params` (a model of `spec`, in the core's layout) as PyTorch's
 /// `nn.Sequential(Linear, activation, Linear, …)` saves them: `0.weight` `[out, in]`, `0.bias`,
 /// `2.weight`, …, `F32`, with `format: pt` in the metadata (as `safetensors.torch.save_file` writes).
@@ -84,6 +97,7 @@ pub fn export(spec: &ModelSpec, params: &[f32], from: &str) -> Result<Vec<u8>, E
             spec.desc_string()
         )));
     }
+    layer_string_refused(spec, from)?;
     let model = spec.model();
     if params.len() != model.param_len() {
         return Err(Error::input(format!(
@@ -231,6 +245,7 @@ mod tests {
             batchnorm: false,
             dropout: 0.0,
             init: staticgrad::Init::HeNormal,
+            net: None,
         }
     }
 

@@ -332,3 +332,31 @@ fn killed_run_resumes_bit_identically() {
     ok(&["train", "--resume", s(&b), "-q"]);
     assert_eq!(std::fs::read(a.join("model.bin")).unwrap(), std::fs::read(b.join("model.bin")).unwrap());
 }
+
+#[test]
+fn a_cnn_from_a_layer_string_trains_evaluates_exports_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let common =
+        ["--layers", "conv3x3p1,relu,maxpool2,dense10", "--limit", "300", "--batch", "20", "--epochs", "2"];
+    ok(&[&["train"], &common[..], &["--out", s(&a), "-q"]].concat());
+    ok(&[&["train"], &common[..], &["--checkpoint-every", "5", "--max-steps", "23", "--out", s(&b), "-q"]]
+        .concat());
+    ok(&["train", "--resume", s(&b), "-q"]);
+    let model = std::fs::read(a.join("model.bin")).unwrap();
+    assert_eq!(model, std::fs::read(b.join("model.bin")).unwrap(), "resumed CNN weights differ");
+    assert_eq!(u16::from_le_bytes([model[4], model[5]]), 2, "a CNN is a version-2 weights file");
+    let desc = staticgrad::weights::parse(&model).unwrap().desc();
+    assert_eq!(desc.net(), Some("in1x28x28,conv3x3p1,relu,maxpool2,dense10"));
+    let out = ok(&["eval", "--weights", s(&a), "--limit", "300"]);
+    assert!(out.starts_with("in1x28x28,conv3x3p1,relu,maxpool2,dense10: accuracy "), "{out}");
+    let src = t.path().join("w.rs");
+    ok(&["export", "--weights", s(&a), "--format", "rust", "--out", s(&src)]);
+    let text = std::fs::read_to_string(&src).unwrap();
+    assert!(text.contains("pub const NET: &str = \"in1x28x28,conv3x3p1,relu,maxpool2,dense10\";"));
+    // The preset: the book's SimpleConvNet, std 0.01 weights (one step is enough to see it run).
+    let c = t.path().join("c");
+    ok(&["train", "--model", "convnet", "--limit", "200", "--max-steps", "1", "--out", s(&c), "-q"]);
+    let desc = staticgrad::weights::parse(&std::fs::read(c.join("model.bin")).unwrap()).unwrap().desc();
+    assert_eq!(desc.net(), Some(staticgrad_runner::net::CONVNET));
+}

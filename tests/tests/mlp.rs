@@ -1,6 +1,7 @@
 //! `MlpSpec` end to end: the book's three 4-3-3-3 networks (golden loss, every gradient, batch-norm
 //! running statistics, and one SGD + L2 step through `Trainer`), and the planner's numbers
-//! against what a training step really uses, for several specs and every update rule.
+//! against what a training step really uses, for several specs (MLPs, layer lists, CNNs) and
+//! every update rule.
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use staticgrad::model::{Activation, Layer, Loss, MlpSpec, Model, StepPath, Targets};
 use staticgrad::optim::{self, Optimizer, WeightDecay, weight_decay_loss};
 use staticgrad::train::Trainer;
-use staticgrad::{BatchNormConfig, Dropout, Error, ParamId, Params, Region};
+use staticgrad::{BatchNormConfig, Conv2dConfig, Dropout, Error, ParamId, Params, Region};
 use staticgrad_tests::{HostStorage, array, array_f32, assert_close, golden};
 
 const WIDTHS: [usize; 4] = [4, 3, 3, 3];
@@ -158,10 +159,38 @@ const MIXED: [Layer; 8] = [
     Layer::sigmoid(),
 ];
 
+/// Image models: padding, stride, a rectangular kernel, every pooling, flatten explicit and
+/// implicit, two convolutions, and a network whose logits are a global average pool.
+const CNN_A: [Layer; 4] =
+    [Layer::conv2d(3, 3, 1, 1), Layer::relu(), Layer::max_pool2d(2, 2), Layer::dense(4)];
+const CNN_B: [Layer; 8] = [
+    Layer::conv2d_with(2, Conv2dConfig::new(3, 2, 2, 1)),
+    Layer::tanh(),
+    Layer::avg_pool2d(2, 1),
+    Layer::flatten(),
+    Layer::dense(5),
+    Layer::relu(),
+    Layer::dropout(Dropout::inverted(0.3)),
+    Layer::dense(3),
+];
+const CNN_C: [Layer; 6] = [
+    Layer::conv2d(3, 3, 1, 0),
+    Layer::relu(),
+    Layer::conv2d(4, 3, 2, 1),
+    Layer::sigmoid(),
+    Layer::global_avg_pool2d(),
+    Layer::dense(3),
+];
+const CNN_D: [Layer; 3] = [Layer::conv2d(3, 3, 1, 1), Layer::max_pool2d(3, 2), Layer::global_avg_pool2d()];
+
 fn specs() -> Vec<(&'static str, Model<'static>)> {
     let lists = [
         ("torch-style list", Model::new(6, &TORCH)),
         ("mixed list mse", Model::new(7, &MIXED).with_loss(Loss::Mse)),
+        ("cnn conv pad 1, max pool", Model::image(2, 6, 6, &CNN_A)),
+        ("cnn strided rect conv, avg pool, dropout", Model::image(1, 7, 7, &CNN_B)),
+        ("cnn two convs, global pool", Model::image(1, 8, 8, &CNN_C)),
+        ("cnn global pool logits mse", Model::image(2, 5, 5, &CNN_D).with_loss(Loss::Mse)),
     ];
     let mlps = vec![
         ("relu", MlpSpec::new(&W_A)),

@@ -22,8 +22,8 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::model::{Activation, Layer, LayerKind, Loss, MlpSpec, Model, Targets};
 use staticgrad::{
-    BatchNorm, BatchNormConfig, Dropout, Error, Mode, Node, Optimizer, ParamEntry, ParamKind, Params, Region,
-    Shape, Tape, Var,
+    BatchNorm, BatchNormConfig, Conv2dConfig, Dropout, Error, ImageShape, Mode, Node, Optimizer, ParamEntry,
+    ParamKind, Params, Pool2dConfig, Region, Shape, Tape, Var,
 };
 
 fn cases(divisor: u32) -> u32 {
@@ -408,6 +408,8 @@ proptest! {
 #[derive(Clone, Debug)]
 struct ListCase {
     inputs: usize,
+    /// An image input (C, H, W) of `inputs` values, for the CNN cases.
+    image: Option<(usize, usize, usize)>,
     layers: Vec<Layer>,
     mse: bool,
     opt: Optimizer,
@@ -416,7 +418,10 @@ struct ListCase {
 
 impl ListCase {
     fn model(&self) -> Model<'_> {
-        let m = Model::new(self.inputs, &self.layers);
+        let m = match self.image {
+            Some((c, h, w)) => Model::image(c, h, w, &self.layers),
+            None => Model::new(self.inputs, &self.layers),
+        };
         if self.mse { m.with_loss(Loss::Mse) } else { m }
     }
 }
@@ -447,9 +452,59 @@ fn list_case() -> impl Strategy<Value = ListCase> {
                     layers.push(e);
                 }
             }
-            ListCase { inputs, layers, mse, opt, batch }
+            ListCase { inputs, image: None, layers, mse, opt, batch }
         },
     )
+}
+
+/// A random CNN: a 1–2 channel image of 3–7 × 3–7, one to three convolutions (1–4 filters,
+/// kernels 1–3 × 1–3, stride 1–2, padding 0–1, kept only where they fit), each followed by up to
+/// an activation and a pooling (max or average, window and stride 1–2, or global), then an
+/// optional flatten and the dense blocks of [`list_case`] (batch norm and dropout included).
+fn cnn_case() -> impl Strategy<Value = ListCase> {
+    let conv = (1..5usize, 1..4usize, 1..4usize, 1..3usize, 0..2usize);
+    let act =
+        prop::sample::select(vec![None, Some(Layer::relu()), Some(Layer::tanh()), Some(Layer::sigmoid())]);
+    let pool = (0..4u8, 1..3usize, 1..3usize);
+    let block = (conv, act, pool);
+    (1..3usize, 3..8usize, 3..8usize, prop::collection::vec(block, 1..4), any::<bool>(), list_case())
+        .prop_map(|(c, h, w, blocks, flatten, tail)| {
+            let mut layers = Vec::new();
+            let mut img = ImageShape::new(c, h, w);
+            for ((out, kh, kw, stride, pad), act, (pool, win, pstride)) in blocks {
+                let config = Conv2dConfig::new(kh, kw, stride, pad);
+                let Ok(next) = config.output(img, out) else { continue };
+                layers.push(Layer::conv2d_with(out, config));
+                img = next;
+                layers.extend(act);
+                let p = Pool2dConfig::new(win, win, pstride);
+                match pool {
+                    0 => {}
+                    3 => {
+                        layers.push(Layer::global_avg_pool2d());
+                        img = ImageShape::new(img.channels, 1, 1);
+                    }
+                    k => {
+                        if let Ok(next) = p.output(img) {
+                            layers.push(if k == 1 {
+                                Layer::max_pool2d_with(p)
+                            } else {
+                                Layer::avg_pool2d_with(p)
+                            });
+                            img = next;
+                        }
+                    }
+                }
+            }
+            if layers.is_empty() {
+                layers.push(Layer::conv2d(2, 1, 1, 0)); // every kernel drawn was too large
+            }
+            if flatten {
+                layers.push(Layer::flatten());
+            }
+            layers.extend(tail.layers);
+            ListCase { inputs: c * h * w, image: Some((c, h, w)), layers, ..tail }
+        })
 }
 
 /// One training step (`Trainer::step`, so every path: direct, recorded, overwrite) of `c` with
@@ -481,43 +536,74 @@ proptest! {
 
     #[test]
     fn random_layer_lists_plan_exactly(c in list_case()) {
-        let m = c.model();
-        prop_assert_eq!(m.validate(), Ok(()));
-        let p = m.try_plan(c.batch, &c.opt).unwrap();
-        let ok = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors);
-        prop_assert!(ok.is_ok_and(f32::is_finite), "{:?}", ok);
-        let fewer = list_step(&c, p.tape_floats - 1, p.tape_nodes, p.param_floats, p.param_tensors);
-        prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeFloats, .. })), "{:?}", fewer);
-        let fewer = list_step(&c, p.tape_floats, p.tape_nodes - 1, p.param_floats, p.param_tensors);
-        prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeNodes, .. })), "{:?}", fewer);
-        let fewer = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats - 1, p.param_tensors);
-        prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
-        let fewer = list_step(&c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors - 1);
-        prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
-        // The fused update needs one row of gradients: the widest tensor row.
-        let widest = c.layers.iter().filter_map(|l| match l.kind() { LayerKind::Dense { units } => Some(units), _ => None }).max();
-        prop_assert_eq!(Some(m.fused_grad_floats()), widest);
-        // Handles count along the walk: dense `l`'s weight is the table row after every tensor
-        // of the layers before it.
-        let mut tensor = 0;
-        let mut dense = 0;
-        for layer in &c.layers {
-            match layer.kind() {
-                LayerKind::Dense { .. } => {
-                    prop_assert_eq!(m.weight(dense).map(|w| w.index()), Some(tensor));
-                    prop_assert_eq!(m.bias(dense).map(|b| b.index()), Some(tensor + 1));
-                    tensor += 2;
-                    dense += 1;
-                }
-                LayerKind::BatchNorm(_) => {
-                    prop_assert_eq!(m.batch_norm_layer(dense - 1).map(|b| b.gamma.index()), Some(tensor));
-                    tensor += 4;
-                }
-                _ => {}
-            }
-        }
-        prop_assert_eq!((m.weight(dense), m.param_tensors()), (None, tensor));
+        check_list(&c)?;
     }
+
+    #[test]
+    fn random_cnn_lists_plan_exactly(c in cnn_case()) {
+        check_list(&c)?;
+    }
+}
+
+/// The planner's counts of `c` are exactly what a step needs (one less of any is refused), the
+/// fused row scratch is the widest parameter row, and handles count along the walk.
+fn check_list(c: &ListCase) -> Result<(), TestCaseError> {
+    let m = c.model();
+    prop_assert_eq!(m.validate(), Ok(()));
+    let p = m.try_plan(c.batch, &c.opt).unwrap();
+    let ok = list_step(c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors);
+    prop_assert!(ok.is_ok_and(f32::is_finite), "{:?}", ok);
+    let fewer = list_step(c, p.tape_floats - 1, p.tape_nodes, p.param_floats, p.param_tensors);
+    prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeFloats, .. })), "{:?}", fewer);
+    let fewer = list_step(c, p.tape_floats, p.tape_nodes - 1, p.param_floats, p.param_tensors);
+    prop_assert!(matches!(fewer, Err(Error::Capacity { region: Region::TapeNodes, .. })), "{:?}", fewer);
+    let fewer = list_step(c, p.tape_floats, p.tape_nodes, p.param_floats - 1, p.param_tensors);
+    prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
+    let fewer = list_step(c, p.tape_floats, p.tape_nodes, p.param_floats, p.param_tensors - 1);
+    prop_assert!(matches!(fewer, Err(Error::Capacity { .. })), "{:?}", fewer);
+    // The fused update needs one row of gradients: the widest tensor row (a convolution's
+    // filter row is C·kh·kw, its bias as wide as its filters).
+    let mut channels = c.image.map_or(1, |i| i.0);
+    let mut widest = 0;
+    for l in &c.layers {
+        match l.kind() {
+            LayerKind::Dense { units } => widest = widest.max(units),
+            LayerKind::Conv2d { out_channels, config } => {
+                widest = widest.max(channels * config.kernel_h * config.kernel_w).max(out_channels);
+                channels = out_channels;
+            }
+            _ => {}
+        }
+    }
+    prop_assert_eq!(m.fused_grad_floats(), widest);
+    // Handles count along the walk: dense `l`'s weight is the table row after every tensor
+    // of the layers before it.
+    let mut tensor = 0;
+    let mut dense = 0;
+    let mut conv = 0;
+    for layer in &c.layers {
+        match layer.kind() {
+            LayerKind::Dense { .. } => {
+                prop_assert_eq!(m.weight(dense).map(|w| w.index()), Some(tensor));
+                prop_assert_eq!(m.bias(dense).map(|b| b.index()), Some(tensor + 1));
+                tensor += 2;
+                dense += 1;
+            }
+            LayerKind::Conv2d { .. } => {
+                prop_assert_eq!(m.conv_weight(conv).map(|w| w.index()), Some(tensor));
+                prop_assert_eq!(m.conv_bias(conv).map(|b| b.index()), Some(tensor + 1));
+                tensor += 2;
+                conv += 1;
+            }
+            LayerKind::BatchNorm(_) => {
+                prop_assert_eq!(m.batch_norm_layer(dense - 1).map(|b| b.gamma.index()), Some(tensor));
+                tensor += 4;
+            }
+            _ => {}
+        }
+    }
+    prop_assert_eq!((m.weight(dense), m.conv_weight(conv), m.param_tensors()), (None, None, tensor));
+    Ok(())
 }
 
 // ----- handle validity ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! Proof that a `Trainer` step and an evaluation of an MLP with batch norm and dropout make no
-//! heap allocation (counting global allocator, own test binary).
+//! heap allocation, nor one of a CNN layer list (counting global allocator, own test binary).
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -49,4 +49,50 @@ fn train_and_eval_steps_allocate_nothing() {
     assert_eq!((allocations, bytes), (0, 0), "a train or eval step allocated");
     assert!(last < first, "training did not reduce the loss: {first} -> {last}");
     assert_eq!(hits, predicted.iter().zip(&labels).filter(|(p, l)| p == l).count());
+}
+
+/// A CNN as a `Model` layer list: convolution with padding, max pooling, a strided convolution,
+/// average pooling, dense layers with dropout.
+const CNN_LAYERS: [staticgrad::model::Layer; 9] = {
+    use staticgrad::model::Layer;
+    [
+        Layer::conv2d(4, 3, 1, 1),
+        Layer::relu(),
+        Layer::max_pool2d(2, 2),
+        Layer::conv2d(6, 3, 2, 1),
+        Layer::tanh(),
+        Layer::avg_pool2d(2, 1),
+        Layer::dense(12),
+        Layer::dropout(Dropout::inverted(0.2)),
+        Layer::dense(5),
+    ]
+};
+const CNN: Model = Model::image(2, 12, 12, &CNN_LAYERS);
+
+#[test]
+fn cnn_model_train_and_eval_steps_allocate_nothing() {
+    let opt = Optimizer::adam();
+    let mut s =
+        HostStorage::new(CNN.tape_floats(BATCH), CNN.tape_nodes(), CNN.param_len(), CNN.param_tensors());
+    let mut state = vec![0.0f32; CNN.state_len(&opt)];
+    let x: Vec<f32> = (0..BATCH * CNN.inputs()).map(|i| (i % 7) as f32 * 0.1).collect();
+    let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 5).collect();
+    let (mut tape, mut params) = s.split();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    CNN.alloc(&mut params).unwrap();
+    CNN.init(&mut params, &mut rng).unwrap();
+    let mut trainer = Trainer::new(CNN, opt, &mut state).unwrap();
+    let ((first, last), allocations, bytes) = count_allocations(|| {
+        let first =
+            trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        let mut last = first;
+        for _ in 0..30 {
+            last =
+                trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        }
+        CNN.correct(&mut tape, &params, &x, &labels, BATCH).unwrap();
+        (first, last)
+    });
+    assert_eq!((allocations, bytes), (0, 0), "a CNN train or eval step allocated");
+    assert!(last < first, "training did not reduce the loss: {first} -> {last}");
 }

@@ -3,6 +3,7 @@
 //! planner ([`plan`](super::plan)) mirrors it op by op.
 
 use super::direct;
+use super::layer::Dims;
 use super::{Activation, Layer, LayerKind, Loss, Model, StepPath, Targets, no_layer};
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
@@ -28,28 +29,43 @@ impl Model<'_> {
                 value: params.tensor_count() as f32,
             });
         }
-        // Once per model, so a plain loop: flash, not speed, counts here.
-        let (mut features, ops) = (self.inputs(), self.layer_ops());
+        // Once per model, so a plain loop: flash, not speed, counts here. The image arms are
+        // behind their op bits, so a model without them (every MLP firmware) compiles none.
+        let (mut dims, ops) = (self.input, self.layer_ops());
         for i in 0..self.layer_count() {
             let Some(layer) = self.layer(i) else { break };
             match layer.kind() {
                 LayerKind::Dense { units } => {
-                    params.alloc(Shape::new(features, units), ParamKind::Weight)?;
+                    params.alloc(Shape::new(dims.features(), units), ParamKind::Weight)?;
                     params.alloc(Shape::row(units), ParamKind::Bias)?;
-                    features = units;
+                    dims = Dims::flat(units);
                 }
                 LayerKind::BatchNorm(config) if ops & OpSet::BATCH_NORM != 0 => {
-                    BatchNorm::alloc(params, features, config)?;
+                    BatchNorm::alloc(params, dims.features(), config)?;
                 }
+                LayerKind::Conv2d { out_channels, config } if ops & OpSet::CONV2D != 0 => {
+                    params.alloc(config.weight_shape(dims.channels, out_channels)?, ParamKind::Weight)?;
+                    params.alloc(Shape::row(out_channels), ParamKind::Bias)?;
+                    dims = super::dims_after(layer, dims);
+                }
+                LayerKind::MaxPool2d(_) | LayerKind::AvgPool2d(_) | LayerKind::GlobalAvgPool2d
+                    if ops & (OpSet::MAX_POOL2D | OpSet::AVG_POOL2D) != 0 =>
+                {
+                    dims = super::dims_after(layer, dims);
+                }
+                LayerKind::Flatten => dims = Dims::flat(dims.features()),
                 _ => {}
             }
         }
         Ok(())
     }
 
-    /// Draws every weight with the model's [`Init`](crate::Init) (dense layer by dense layer, in
-    /// order, so a seed gives the same model everywhere), zeroes the biases and resets batch norm
-    /// (γ = 1, β = 0, running statistics to their start values).
+    /// Draws every weight with the model's [`Init`](crate::Init) (layer by layer, in order, so
+    /// a seed gives the same model everywhere), zeroes the biases and resets batch norm (γ = 1,
+    /// β = 0, running statistics to their start values). A dense weight's fan-in is its inputs
+    /// and its fan-out its units; a convolution's fan-in is `C·kh·kw` and its fan-out
+    /// `out·kh·kw` (as PyTorch; [`Init::Normal`](crate::Init::Normal) ignores both, so the
+    /// book's `weight_init_std = 0.01` is `Init::Normal { std: 0.01 }`).
     pub fn init(&self, params: &mut Params, rng: &mut impl Rng) -> Result<()> {
         self.check_layout(params)?;
         let mut tensor = 0usize;
@@ -59,6 +75,13 @@ impl Model<'_> {
             match layer.kind() {
                 LayerKind::Dense { .. } => {
                     self.init.fill_param(params, id(0), rng)?;
+                    params.value_mut(id(1))?.fill(0.0);
+                }
+                LayerKind::Conv2d { out_channels, config } => {
+                    let w = params.entry(id(0))?.shape; // `out × (C·kh·kw)`, checked by `check_layout`
+                    let fan_out =
+                        out_channels.saturating_mul(config.kernel_h.saturating_mul(config.kernel_w));
+                    self.init.fill(params.value_mut(id(0))?, w.cols, fan_out, rng)?;
                     params.value_mut(id(1))?.fill(0.0);
                 }
                 LayerKind::BatchNorm(config) => {
@@ -71,7 +94,7 @@ impl Model<'_> {
                     };
                     bn.reset(params)?;
                 }
-                LayerKind::Activation(_) | LayerKind::Dropout(_) => {}
+                _ => {} // no parameters
             }
             tensor += layer.tensors();
         });
@@ -106,6 +129,24 @@ impl Model<'_> {
             }
             if b.shape != Shape::row(o) || b.kind != ParamKind::Bias {
                 return Err(Error::Shape { op: "model bias", expected: Shape::row(o), found: b.shape });
+            }
+        }
+        if self.layer_ops() & OpSet::CONV2D != 0 {
+            let mut l = 0;
+            while let Some(c) = self.conv_at(l) {
+                let expected = c.config.weight_shape(c.image.channels, c.out_channels)?;
+                let (w, b) = match (Self::id(c.tensor), Self::id(c.tensor.saturating_add(1))) {
+                    (Some(w), Some(b)) => (params.entry(w)?, params.entry(b)?),
+                    _ => return Err(no_layer(l)),
+                };
+                if w.shape != expected || w.kind != ParamKind::Weight {
+                    return Err(Error::Shape { op: "model conv2d weight", expected, found: w.shape });
+                }
+                let row = Shape::row(c.out_channels);
+                if b.shape != row || b.kind != ParamKind::Bias {
+                    return Err(Error::Shape { op: "model conv2d bias", expected: row, found: b.shape });
+                }
+                l += 1;
             }
         }
         Ok(())
@@ -189,12 +230,38 @@ impl Model<'_> {
         // The kinds this model holds: with a `const` model a constant, so the arms of the others
         // (and their ops' code) are left out.
         let ops = self.layer_ops();
-        let (mut h, mut tensor) = (x, 0usize);
+        // The shape of `h`: only the image arms read it (a dense layer reads the row length).
+        let (mut h, mut tensor, mut dims) = (x, 0usize, self.input);
         for_each_layer!(self, |layer| {
             // At most 65535 tensors (validated): every table row has a handle.
             let id = |k: usize| ParamId((tensor + k) as u16);
+            let image = dims.shape();
+            dims = match layer.kind() {
+                LayerKind::Dense { units } => Dims::flat(units),
+                LayerKind::Flatten => Dims::flat(dims.features()),
+                LayerKind::Conv2d { .. } | LayerKind::MaxPool2d(_) | LayerKind::AvgPool2d(_)
+                    if ops & (OpSet::CONV2D | OpSet::MAX_POOL2D | OpSet::AVG_POOL2D) != 0 =>
+                {
+                    super::dims_after(layer, dims)
+                }
+                LayerKind::GlobalAvgPool2d if ops & OpSet::AVG_POOL2D != 0 => super::dims_after(layer, dims),
+                _ => dims,
+            };
             h = match layer.kind() {
                 LayerKind::Dense { .. } => tape.affine_rows(h, params, id(0), id(1), rows)?,
+                LayerKind::Conv2d { config, .. } if ops & OpSet::CONV2D != 0 => {
+                    tape.conv2d_at(h, params, id(0), id(1), image, config)?
+                }
+                LayerKind::MaxPool2d(config) if ops & OpSet::MAX_POOL2D != 0 => {
+                    tape.max_pool2d_at(h, image, config)?
+                }
+                LayerKind::AvgPool2d(config) if ops & OpSet::AVG_POOL2D != 0 => {
+                    tape.avg_pool2d_at(h, image, config)?
+                }
+                LayerKind::GlobalAvgPool2d if ops & OpSet::AVG_POOL2D != 0 => {
+                    tape.avg_pool2d_at(h, image, crate::Pool2dConfig::global(image))?
+                }
+                LayerKind::Flatten => h, // an image row already is its C, H, W flattening
                 LayerKind::Activation(Activation::Relu) if ops & OpSet::RELU != 0 => tape.relu_at(h)?,
                 LayerKind::Activation(Activation::Sigmoid) if ops & OpSet::SIGMOID != 0 => {
                     tape.sigmoid_at(h)?

@@ -3,14 +3,18 @@
 //!
 //! A layer is a kind ([`LayerKind`]) behind a struct with private fields: a per-layer setting
 //! that applies to every kind (issue 16's `frozen` flag) becomes a new field and a `const fn`
-//! setter, and a new kind (convolution, pooling, flatten: issue 17) a new variant of the
-//! `#[non_exhaustive]` enum — neither breaks a caller's code.
+//! setter, and a new kind a new variant of the `#[non_exhaustive]` enum — neither breaks a
+//! caller's code.
 
 use super::Activation;
 use crate::ops::batchnorm::BatchNormConfig;
+use crate::ops::conv2d::Conv2dConfig;
 use crate::ops::dropout::Dropout;
+use crate::ops::window::Pool2dConfig;
+use crate::shape::ImageShape;
 
-/// One layer of a model's list: dense (affine), an activation, batch norm or dropout.
+/// One layer of a model's list: dense (affine), an activation, batch norm, dropout, or one of
+/// the image layers (convolution, max and average pooling, flatten).
 ///
 /// ```
 /// use staticgrad::model::{Layer, LayerKind};
@@ -25,7 +29,7 @@ pub struct Layer {
     kind: LayerKind,
 }
 
-/// What a [`Layer`] computes. `#[non_exhaustive]`: convolution, pooling and flatten are to come.
+/// What a [`Layer`] computes. `#[non_exhaustive]`: more kinds may come.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum LayerKind {
@@ -40,6 +44,23 @@ pub enum LayerKind {
     BatchNorm(BatchNormConfig),
     /// Dropout in train mode (the book form also scales in eval mode); no parameters.
     Dropout(Dropout),
+    /// 2-D convolution of an image (NCHW) to `out_channels` channels: a weight
+    /// (`out_channels × (C·kh·kw)`, the book's `[out, C, kh, kw]`) and a bias (`1 × out_channels`).
+    Conv2d {
+        /// Output channels (filters).
+        out_channels: usize,
+        /// Kernel, stride and zero padding.
+        config: Conv2dConfig,
+    },
+    /// 2-D max pooling of an image, channel by channel; no parameters.
+    MaxPool2d(Pool2dConfig),
+    /// 2-D average pooling of an image, channel by channel; no parameters.
+    AvgPool2d(Pool2dConfig),
+    /// The mean of each channel of an image: `C × 1 × 1` out; no parameters.
+    GlobalAvgPool2d,
+    /// An image as flat features in C, H, W order. Moves no data and records nothing (an image
+    /// row already is that order); a dense layer after an image flattens it anyway.
+    Flatten,
 }
 
 impl Layer {
@@ -78,41 +99,110 @@ impl Layer {
         Layer { kind: LayerKind::Dropout(dropout) }
     }
 
+    /// A convolution to `out_channels` channels with a `kernel × kernel` kernel moved by
+    /// `stride`, the image padded by `padding` zeros on every side. The book's SimpleConvNet
+    /// starts with `conv2d(30, 5, 1, 0)`.
+    ///
+    /// ```
+    /// use staticgrad::model::{Layer, Model};
+    /// const NET: Model = Model::image(1, 28, 28, &[
+    ///     Layer::conv2d(30, 5, 1, 0), Layer::relu(), Layer::max_pool2d(2, 2),
+    ///     Layer::dense(100), Layer::relu(), Layer::dense(10),
+    /// ]);
+    /// const _: () = assert!(NET.validate().is_ok());
+    /// // 30·1·5·5 + 30, then 30·12·12 → 100 and 100 → 10
+    /// assert_eq!(NET.param_len(), 780 + 4320 * 100 + 100 + 100 * 10 + 10);
+    /// ```
+    pub const fn conv2d(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Layer {
+        Layer::conv2d_with(out_channels, Conv2dConfig::new(kernel, kernel, stride, padding))
+    }
+
+    /// A convolution with any [`Conv2dConfig`] (a rectangular kernel).
+    pub const fn conv2d_with(out_channels: usize, config: Conv2dConfig) -> Layer {
+        Layer { kind: LayerKind::Conv2d { out_channels, config } }
+    }
+
+    /// Max pooling over `window × window` windows moved by `stride` (the book's 2×2 pooling is
+    /// `max_pool2d(2, 2)`).
+    pub const fn max_pool2d(window: usize, stride: usize) -> Layer {
+        Layer::max_pool2d_with(Pool2dConfig::new(window, window, stride))
+    }
+
+    /// Max pooling with any [`Pool2dConfig`].
+    pub const fn max_pool2d_with(config: Pool2dConfig) -> Layer {
+        Layer { kind: LayerKind::MaxPool2d(config) }
+    }
+
+    /// Average pooling over `window × window` windows moved by `stride`.
+    pub const fn avg_pool2d(window: usize, stride: usize) -> Layer {
+        Layer::avg_pool2d_with(Pool2dConfig::new(window, window, stride))
+    }
+
+    /// Average pooling with any [`Pool2dConfig`].
+    pub const fn avg_pool2d_with(config: Pool2dConfig) -> Layer {
+        Layer { kind: LayerKind::AvgPool2d(config) }
+    }
+
+    /// Global average pooling: each channel's mean.
+    pub const fn global_avg_pool2d() -> Layer {
+        Layer { kind: LayerKind::GlobalAvgPool2d }
+    }
+
+    /// An image as flat features (records nothing; see [`LayerKind::Flatten`]).
+    pub const fn flatten() -> Layer {
+        Layer { kind: LayerKind::Flatten }
+    }
+
     /// What the layer computes.
     #[inline(always)]
     pub const fn kind(&self) -> LayerKind {
         self.kind
     }
 
-    /// Parameter tensors the layer allocates: 2 for dense, 4 for batch norm, 0 otherwise.
+    /// Parameter tensors the layer allocates: 2 for dense and convolution, 4 for batch norm, 0
+    /// otherwise.
     #[inline(always)]
     pub(crate) const fn tensors(&self) -> usize {
         match self.kind {
-            LayerKind::Dense { .. } => 2,
+            LayerKind::Dense { .. } | LayerKind::Conv2d { .. } => 2,
             LayerKind::BatchNorm(_) => crate::ops::batchnorm::BatchNorm::TENSORS,
-            LayerKind::Activation(_) | LayerKind::Dropout(_) => 0,
+            _ => 0,
         }
     }
 }
 
 /// The shape of one example as it flows through the layers: channels × height × width.
 ///
-/// Today every layer sees flat features (`1 × 1 × features`); an image input (issue 17) starts
-/// at `(C, H, W)`, convolution and pooling change all three and flatten makes them flat again.
-/// The walk over the layers ([`Model::out_dims`](super::Model)) carries this, not a feature count,
-/// so those layers add arms to it rather than a second walk.
+/// Flat features are `1 × 1 × features` with `image` false; an image input
+/// ([`Model::image`](super::Model::image)) starts at `(C, H, W)`, convolution and pooling change
+/// all three, and flatten or a dense layer make them flat again. The one walk over the layers
+/// carries this, not a feature count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Dims {
     pub(crate) channels: usize,
     pub(crate) height: usize,
     pub(crate) width: usize,
+    /// An image (what convolution and pooling take), not flat features.
+    pub(crate) image: bool,
 }
 
 impl Dims {
     /// Flat features.
     #[inline(always)]
     pub(crate) const fn flat(features: usize) -> Dims {
-        Dims { channels: 1, height: 1, width: features }
+        Dims { channels: 1, height: 1, width: features, image: false }
+    }
+
+    /// An image.
+    #[inline(always)]
+    pub(crate) const fn image(image: ImageShape) -> Dims {
+        Dims { channels: image.channels, height: image.height, width: image.width, image: true }
+    }
+
+    /// As the ops' [`ImageShape`].
+    #[inline(always)]
+    pub(crate) const fn shape(&self) -> ImageShape {
+        ImageShape::new(self.channels, self.height, self.width)
     }
 
     /// Values per example (saturating: a count that does not fit reads `usize::MAX`).

@@ -14,18 +14,24 @@
 //! | `path.rs` | [`StepPath`]: which of the step's ways to compute a gradient runs, chosen once |
 //!
 //! # What a layer list may hold
-//! A model is its input features and a list of layers, walked in order. The list must start
-//! with a dense layer (so every value after the input is downstream of a parameter and needs a
-//! gradient); after it dense, activation, batch-norm and dropout layers may come in any order,
-//! with at most one batch norm between two dense layers (so "the batch norm of dense layer `l`"
-//! names one). Dense layers need at least one unit. The output is whatever the last layer
-//! gives: the last dense layer's units, after any activation, batch norm or dropout that follows
-//! it. [`Model::validate`] refuses anything else as [`Error::InvalidArgument`].
+//! A model is its input (features, or an image with [`Model::image`]) and a list of layers,
+//! walked in order. The list must start with a dense or convolution layer (so every value after
+//! the input is downstream of a parameter and needs a gradient); after it dense, activation,
+//! batch-norm, dropout and — while the shape is still an image — convolution and pooling layers
+//! may come in any order, with at most one batch norm between two dense layers (so "the batch
+//! norm of dense layer `l`" names one; batch norm only on flat features after a dense layer).
+//! A dense layer after an image reads it flattened (C, H, W order), so [`Layer::flatten`] is
+//! optional; an image layer after flat features is refused. Dense layers need at least one
+//! unit, convolutions a filter, windows must fit the (padded) image. The output is whatever the
+//! last layer gives, flattened. [`Model::validate`] refuses anything else as
+//! [`Error::InvalidArgument`] (or [`Error::Shape`] for a window that does not fit).
 //!
 //! # Parameter layout
 //! [`Model::alloc`] allocates, layer by layer: a dense layer's weight `W` (`in × units`,
 //! [`ParamKind::Weight`](crate::ParamKind::Weight)) and bias `b` (`1 × units`,
-//! [`ParamKind::Bias`](crate::ParamKind::Bias)); a batch norm's `γ`,
+//! [`ParamKind::Bias`](crate::ParamKind::Bias)); a convolution's weight (`out × (C·kh·kw)`) and
+//! bias (`1 × out`), named by [`Model::conv_weight`]`(l)` and [`Model::conv_bias`]`(l)`; a batch
+//! norm's `γ`,
 //! `β`, running mean and running variance (`1 × features` each). So handles are numbered by the
 //! walk, and a model needs no storage for them: [`Model::weight`]`(l)`, [`Model::bias`]`(l)`
 //! and [`Model::batch_norm_layer`]`(l)` name the tensors of the `l`-th dense layer (counting
@@ -207,6 +213,23 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// An image input of `channels × height × width` (each example a row of `C·H·W` values in
+    /// C, H, W order, NCHW) through `layers`; He-normal weights, exact softmax cross-entropy.
+    /// See [`Layer::conv2d`] for an example.
+    pub const fn image(channels: usize, height: usize, width: usize, layers: &'a [Layer]) -> Self {
+        Model {
+            input: Dims::image(crate::shape::ImageShape::new(channels, height, width)),
+            layers: Layers::List(layers),
+            init: Init::HeNormal,
+            loss: Loss::SoftmaxCrossEntropy,
+        }
+    }
+
+    /// The input image (`None` for flat features).
+    pub const fn input_image(&self) -> Option<crate::shape::ImageShape> {
+        if self.input.image { Some(self.input.shape()) } else { None }
+    }
+
     /// An MLP's compact form ([`MlpSpec::model`]).
     pub(crate) const fn from_mlp(layers: MlpLayers<'a>, init: Init, loss: Loss) -> Self {
         let inputs = match layers.widths.first() {
@@ -260,15 +283,15 @@ impl<'a> Model<'a> {
         self.input.features()
     }
 
-    /// Output features of one example (the logits): the last dense layer's units, as the
-    /// layers after it keep the shape (0 for a list without one).
+    /// Output features of one example (the logits): the last layer's output, flattened (0 for
+    /// a list without a dense or convolution layer).
     #[inline(always)]
     pub const fn outputs(&self) -> usize {
         if let Layers::Mlp(m) = self.layers {
             return m.outputs(); // the same number, without a walk
         }
         let t = self.tally(0, crate::tape::Mode::Train);
-        if t.dense == 0 { 0 } else { t.dims.features() }
+        if t.dense == 0 && t.convs == 0 { 0 } else { t.dims.features() }
     }
 
     /// Number of dense layers.
@@ -301,6 +324,50 @@ impl<'a> Model<'a> {
             i += 1;
         }
         None
+    }
+
+    /// Where the walk meets the `l`-th convolution (`None` if there is none): its position,
+    /// input image, output channels and settings, and its weight's table row.
+    pub(crate) const fn conv_at(&self, l: usize) -> Option<ConvAt> {
+        if let Layers::Mlp(_) = self.layers {
+            return None;
+        }
+        let (mut dims, mut tensor, mut seen, mut i) = (self.input, 0usize, 0usize, 0);
+        while i < self.layer_count() {
+            let Some(layer) = self.layer(i) else { break };
+            if let LayerKind::Conv2d { out_channels, config } = layer.kind() {
+                if seen == l {
+                    return Some(ConvAt { image: dims.shape(), out_channels, config, tensor });
+                }
+                seen += 1;
+            }
+            dims = dims_after(layer, dims);
+            tensor = tensor.saturating_add(layer.tensors());
+            i += 1;
+        }
+        None
+    }
+
+    /// Handle of the `l`-th convolution's weight (`out × (C·kh·kw)`, counting convolutions from
+    /// 0; valid once [`alloc`](Self::alloc) has run); `None` if there is no convolution `l`.
+    pub const fn conv_weight(&self, l: usize) -> Option<ParamId> {
+        match self.conv_at(l) {
+            Some(c) => Self::id(c.tensor),
+            None => None,
+        }
+    }
+
+    /// Handle of the `l`-th convolution's bias; `None` if there is no convolution `l`.
+    pub const fn conv_bias(&self, l: usize) -> Option<ParamId> {
+        match self.conv_at(l) {
+            Some(c) => Self::id(c.tensor.saturating_add(1)),
+            None => None,
+        }
+    }
+
+    /// Number of convolution layers.
+    pub const fn conv_layers(&self) -> usize {
+        self.tally(0, crate::tape::Mode::Train).convs
     }
 
     /// The op kinds the layers record (activations, batch norm, dropout), as [`OpSet`] bits.
@@ -382,6 +449,17 @@ impl<'a> Model<'a> {
     }
 }
 
+/// Where the walk meets a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvAt {
+    /// Its input image.
+    pub(crate) image: crate::shape::ImageShape,
+    pub(crate) out_channels: usize,
+    pub(crate) config: crate::ops::conv2d::Conv2dConfig,
+    /// Index of its weight in the parameter table (the bias is next).
+    pub(crate) tensor: usize,
+}
+
 /// The four handles of a batch norm whose `γ` is table row `tensor`.
 const fn batch_norm_handles(tensor: usize, config: crate::BatchNormConfig) -> Option<BatchNorm> {
     match (Model::id(tensor), Model::id(tensor.saturating_add(3))) {
@@ -396,12 +474,21 @@ const fn batch_norm_handles(tensor: usize, config: crate::BatchNormConfig) -> Op
     }
 }
 
-/// The shape after `layer` of an example of shape `dims`.
+/// The shape after `layer` of an example of shape `dims`. Settings that do not fit the image
+/// leave it as it was (the walk's `Tally` records the error; `validate` refuses the model).
 #[inline(always)]
 const fn dims_after(layer: Layer, dims: Dims) -> Dims {
-    match layer.kind() {
-        LayerKind::Dense { units } => Dims::flat(units),
-        LayerKind::Activation(_) | LayerKind::BatchNorm(_) | LayerKind::Dropout(_) => dims,
+    let out = match layer.kind() {
+        LayerKind::Dense { units } => return Dims::flat(units),
+        LayerKind::Flatten => return Dims::flat(dims.features()),
+        LayerKind::Activation(_) | LayerKind::BatchNorm(_) | LayerKind::Dropout(_) => return dims,
+        LayerKind::Conv2d { out_channels, config } => config.output(dims.shape(), out_channels),
+        LayerKind::MaxPool2d(config) | LayerKind::AvgPool2d(config) => config.output(dims.shape()),
+        LayerKind::GlobalAvgPool2d => Ok(crate::shape::ImageShape::new(dims.channels, 1, 1)),
+    };
+    match out {
+        Ok(image) => Dims::image(image),
+        Err(_) => dims,
     }
 }
 
@@ -416,6 +503,10 @@ const fn layer_op(layer: Layer) -> u32 {
         LayerKind::BatchNorm(_) => OpSet::BATCH_NORM,
         // The book form's eval-mode scale is a graph op.
         LayerKind::Dropout(_) => OpSet::DROPOUT | OpSet::GRAPH,
+        LayerKind::Conv2d { .. } => OpSet::CONV2D,
+        LayerKind::MaxPool2d(_) => OpSet::MAX_POOL2D,
+        LayerKind::AvgPool2d(_) | LayerKind::GlobalAvgPool2d => OpSet::AVG_POOL2D,
+        LayerKind::Flatten => 0, // records nothing
     }
 }
 

@@ -42,6 +42,7 @@ use super::{Layer, LayerKind, Layers, Model, dims_after};
 use crate::error::{Error, Result};
 use crate::ops::batchnorm::BatchNorm;
 use crate::ops::dropout::Dropout;
+use crate::ops::window::{GEOMETRY_FLOATS, Pool2dConfig};
 use crate::optim::Optimizer;
 use crate::params::ParamEntry;
 use crate::tape::{Mode, Node};
@@ -174,8 +175,9 @@ pub(crate) struct Tally {
     pub(crate) nodes: usize,
     /// The widest parameter row (the fused update's gradient scratch).
     pub(crate) widest: usize,
-    /// Dense layers, and batch norms since the last one.
+    /// Dense layers, convolutions, and batch norms since the last dense layer.
     pub(crate) dense: usize,
+    pub(crate) convs: usize,
     batch_norms: usize,
     /// The shape after the layers so far.
     pub(crate) dims: Dims,
@@ -199,6 +201,7 @@ impl Tally {
             nodes: 1,
             widest: 0,
             dense: 0,
+            convs: 0,
             batch_norms: 0,
             dims: input,
             layers: 0,
@@ -209,14 +212,19 @@ impl Tally {
     }
 
     /// The tally after `layer` too: its parameters, its op's value, scratch and gradient (every
-    /// value after the input is downstream of a parameter: the list starts with a dense layer).
+    /// value after the input is downstream of a parameter: the list starts with a dense or
+    /// convolution layer).
     #[inline(always)]
     pub(crate) const fn add(mut self, layer: Layer) -> Tally {
-        let features = self.dims.features();
-        self.dims = dims_after(layer, self.dims);
+        let before = self.dims;
+        let features = before.features();
+        self.dims = dims_after(layer, before);
         let act = mul(self.batch, self.dims.features()); // the layer's output
         let mut scratch = 0;
         let mut records = true;
+        // The widest parameter row: a dense layer's rows and bias, and a batch norm's tensors,
+        // are one output wide; a convolution's filter rows `C·kh·kw`, its bias `out`.
+        let mut row = self.dims.features();
         let rule = match layer.kind() {
             LayerKind::Dense { units } => {
                 self.params = add(self.params, add(mul(features, units), units));
@@ -224,13 +232,35 @@ impl Tally {
                 self.batch_norms = 0;
                 if units == 0 { Err(invalid("dense layer units", 0.0)) } else { Ok(()) }
             }
-            _ if self.layers == 0 => Err(invalid("model layers (the first must be dense)", 0.0)),
+            LayerKind::Conv2d { out_channels, config } => {
+                let k = mul(before.channels, mul(config.kernel_h, config.kernel_w));
+                self.params = add(self.params, add(mul(out_channels, k), out_channels));
+                row = if k > out_channels { k } else { out_channels };
+                scratch = GEOMETRY_FLOATS;
+                self.convs += 1;
+                if !before.image {
+                    Err(NOT_IMAGE)
+                } else if out_channels == 0 {
+                    Err(invalid("conv2d output channels", 0.0))
+                } else {
+                    match config.output(before.shape(), out_channels) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+            _ if self.layers == 0 => Err(invalid("model layers (the first must be dense or conv2d)", 0.0)),
             LayerKind::Activation(_) => Ok(()),
             LayerKind::BatchNorm(c) => {
                 self.params = add(self.params, BatchNorm::param_len(features));
                 scratch = BatchNorm::scratch_len(features);
                 self.batch_norms += 1;
-                if self.batch_norms > 1 {
+                if before.image || self.dense == 0 {
+                    Err(invalid(
+                        "batch norm (only after a dense layer, on flat features)",
+                        self.layers as f32,
+                    ))
+                } else if self.batch_norms > 1 {
                     Err(invalid("batch norm (at most one between two dense layers)", self.layers as f32))
                 } else {
                     c.validate()
@@ -244,15 +274,40 @@ impl Tally {
                 }
                 d.validate()
             }
+            LayerKind::MaxPool2d(config) | LayerKind::AvgPool2d(config) => {
+                scratch = GEOMETRY_FLOATS;
+                if !before.image {
+                    Err(NOT_IMAGE)
+                } else {
+                    match config.output(before.shape()) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+            LayerKind::GlobalAvgPool2d => {
+                scratch = GEOMETRY_FLOATS;
+                if before.image {
+                    match Pool2dConfig::global(before.shape()).output(before.shape()) {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    Err(NOT_IMAGE)
+                }
+            }
+            LayerKind::Flatten => {
+                records = false; // moves no data (see `ops/window.rs`)
+                Ok(())
+            }
         };
         if let (Err(e), None) = (rule, self.invalid) {
             self.invalid = Some(e);
         }
         if layer.tensors() > 0 {
             self.tensors = add(self.tensors, layer.tensors());
-            // A dense layer's rows and bias, and a batch norm's tensors, are one output wide.
-            if self.dims.features() > self.widest {
-                self.widest = self.dims.features();
+            if row > self.widest {
+                self.widest = row;
             }
         }
         if records {
@@ -264,6 +319,10 @@ impl Tally {
         self
     }
 }
+
+/// An image layer after flat features.
+const NOT_IMAGE: Error =
+    invalid("image layer on flat features (needs Model::image, before any dense or flatten)", 0.0);
 
 impl Model<'_> {
     // Counts are computed with saturating arithmetic, which on these sums and products of
@@ -382,7 +441,8 @@ impl Model<'_> {
     }
 
     /// Gradient floats with the fused update ([`Params::fused`](crate::Params::fused)'s row
-    /// scratch): the widest parameter row, i.e. the most units of a dense layer.
+    /// scratch): the widest parameter row — the most units of a dense layer, or a
+    /// convolution's filter row `C·kh·kw` (or its output channels, for the bias).
     pub const fn fused_grad_floats(&self) -> usize {
         self.tally(0, Mode::Train).widest
     }

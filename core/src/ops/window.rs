@@ -60,7 +60,22 @@ impl Pool2dConfig {
     pub const fn global(image: ImageShape) -> Self {
         Pool2dConfig::new(image.height, image.width, 1)
     }
+
+    /// The pooled image of `image`, or the error pooling would give for these settings.
+    pub const fn output(&self, image: ImageShape) -> Result<ImageShape> {
+        match Geometry::new(image, self.window_h, self.window_w, self.stride, 0, &POOL_NAMES) {
+            Ok(g) => Ok(g.output(g.c)),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+const POOL_NAMES: Names = Names {
+    stride: "pool2d stride",
+    dim: "pool2d dimension (at most 2^24)",
+    window: "pool2d window",
+    input: "pool2d input",
+};
 
 /// The names an op's geometry errors carry.
 pub(crate) struct Names {

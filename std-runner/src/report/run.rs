@@ -101,7 +101,7 @@ pub fn report_md(p: &Prepared, o: &Outcome) -> String {
     let c = &p.cfg;
     md += "\n## Configuration\n\n";
     md += &key_value(&[
-        ("layers", join(&c.layers)),
+        ("layers", c.net.clone().unwrap_or_else(|| join(&c.layers))),
         ("activation", c.activation.clone()),
         ("init", c.init.clone()),
         ("batch-norm", c.batchnorm.to_string()),

@@ -87,6 +87,22 @@ fn train_plan_and_eval_settings_are_refused() {
     // `--layers` twice is refused, not concatenated into 784,16,10,784,16,10.
     p.refused(&t(&["--layers", "784,16,10", "--layers", "784,16,10"]), &["--layers", "multiple times"]);
     p.refused(&["plan", "--layers", "784,10", "--layers", "16"], &["--layers", "multiple times"]);
+    // Layer strings: one line naming the token; a model the core refuses names the string.
+    for (layers, token) in [
+        ("conv30,relu,dense10", "'conv30'"),
+        ("conv8x3q1,dense10", "'conv8x3q1'"),
+        ("conv8x3,swish,dense10", "'swish'"),
+        ("conv8x3,maxpool2p1,dense10", "'maxpool2p1'"),
+        ("dense10,in1x28x28", "'in1x28x28'"),
+        ("conv8x3,,dense10", "''"),
+        ("conv8x3,dense16,maxpool2,dense10", "image layer on flat features"),
+        ("conv8x31,dense10", "conv2d window"),
+        ("784,dense10", "'784'"),
+    ] {
+        p.refused(&t(&["--layers", layers]), &["--layers", layers, token]);
+    }
+    p.refused(&t(&["--model", "resnet"]), &["--model", "resnet", "convnet"]);
+    p.refused(&t(&["--model", "convnet", "--layers", "784,10"]), &["--model", "--layers"]);
     p.refused(&["plan", "--dropout", "nan"], &["--dropout", "nan"]);
     p.refused(&["plan", "--batch", "0"], &["--batch", "0"]);
 }
@@ -101,6 +117,7 @@ fn toml_values_are_held_to_the_flags_rules() {
         ("weight_decay = -inf", ["--weight-decay", "-inf"]),
         ("dropout = -0.5", ["--dropout", "-0.5"]),
         ("max_steps = 0", ["--max-steps", "0"]),
+        ("net = \"conv8x3,relu,blur,dense10\"", ["--layers", "'blur'"]),
     ] {
         std::fs::write(p.path().join("run.toml"), line).unwrap();
         p.refused(&["train", "--config", "run.toml", "--out", "run"], &needles);

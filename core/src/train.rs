@@ -26,7 +26,7 @@
 //! const PLAN: Plan = SPEC.plan(BATCH, &OPT); // every buffer sized at compile time
 //!
 //! let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
-//! let mut trainer = Trainer::new(SPEC, OPT, BATCH, staticgrad::memory!(PLAN))?;
+//! let mut trainer = Trainer::new(&SPEC, &OPT, BATCH, staticgrad::memory!(PLAN))?;
 //! trainer.init(&mut rng)?;
 //! let x = [0., 0., 0., 1., 1., 0., 1., 1.];
 //! let xor = [0, 1, 1, 0];
@@ -45,6 +45,7 @@ use crate::optim::Optimizer;
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::Tape;
+use core::mem;
 use rand_core::Rng;
 
 /// A model, its optimizer, and the parameters, tape and optimizer state laid out in one
@@ -55,8 +56,11 @@ use rand_core::Rng;
 /// on a 13-parameter network the per-step checks would otherwise cost more than the arithmetic.
 #[derive(Debug)]
 pub struct Trainer<'s, 'm> {
-    model: Model<'s>,
-    optimizer: Optimizer,
+    /// By reference: for a `const` model that is the address of a constant, which code out of
+    /// line (allocation, initialisation, evaluation) folds as well as the step does.
+    model: &'s Model<'s>,
+    /// By reference, as the model.
+    optimizer: &'s Optimizer,
     /// The fused update ([`Trainer::fused`]): no gradient buffer.
     fused: bool,
     params: Params<'m>,
@@ -71,7 +75,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// call [`init`](Self::init) or [`load`](Self::load) next) and zeroes the optimizer state
     /// (step 0).
     #[inline(always)] // with a `const` model and optimizer, every check folds away
-    pub fn new(model: Model<'s>, optimizer: Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
+    pub fn new(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
         Trainer::make(model, optimizer, batch, memory, false)
     }
 
@@ -81,32 +85,35 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// clipping is refused ([`Error::Unsupported`]) at the first step, and a non-finite gradient
     /// is not scanned for (the loss is checked).
     #[inline(always)]
-    pub fn fused(model: Model<'s>, optimizer: Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
+    pub fn fused(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
         Trainer::make(model, optimizer, batch, memory, true)
     }
 
     #[inline(always)]
-    fn make(model: Model<'s>, optimizer: Optimizer, batch: usize, memory: Memory<'m>, fused: bool) -> Result<Self> {
+    fn make(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>, fused: bool) -> Result<Self> {
         model.validate()?;
         optimizer.validate()?;
         if batch == 0 {
             return Err(Error::InvalidArgument { what: "trainer batch rows", value: 0.0 });
         }
         let plan =
-            if fused { model.try_plan_fused(batch, &optimizer)? } else { model.try_plan(batch, &optimizer)? };
+            if fused { model.try_plan_fused(batch, optimizer)? } else { model.try_plan(batch, optimizer)? };
         memory.check(&plan)?;
         let Memory { values, grads, table, state, floats, nodes } = memory;
         let mut params = if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
         model.alloc(&mut params)?;
         // Exactly the plan's state, so that `state()` is what a checkpoint saves.
-        let state = &mut state[..plan.state_floats];
+        // (`check` made it at least that long; the `min` lets the compiler see it.)
+        let len = plan.state_floats.min(state.len());
+        let state = &mut state[..len];
         state.fill(0.0);
         Ok(Trainer { model, optimizer, fused, params, tape: Tape::new(floats, nodes), state })
     }
 
     /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
+    #[inline(always)] // see `step_on`: only a field, never the trainer, is lent to code out of line
     pub fn init(&mut self, rng: &mut impl Rng) -> Result<()> {
-        self.model.init(&mut self.params, rng)
+        self.lend(#[inline(always)] |model, _, params, _| model.init(params, rng))
     }
 
     /// Resumes from a checkpoint: the parameter `values` and the optimizer `state` saved together
@@ -132,31 +139,37 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// The model.
-    pub fn model(&self) -> &Model<'s> {
-        &self.model
+    #[inline(always)]
+    pub fn model(&self) -> &'s Model<'s> {
+        self.model
     }
 
     /// The update rule, with its weight decay and clipping.
-    pub fn optimizer(&self) -> &Optimizer {
-        &self.optimizer
+    #[inline(always)]
+    pub fn optimizer(&self) -> &'s Optimizer {
+        self.optimizer
     }
 
     /// The parameters (values, gradients unless fused, the table).
+    #[inline(always)]
     pub fn params(&self) -> &Params<'m> {
         &self.params
     }
 
     /// The parameters, to import weights (the layout stays the model's).
+    #[inline(always)]
     pub fn params_mut(&mut self) -> &mut Params<'m> {
         &mut self.params
     }
 
     /// The optimizer state, step counter included: with the parameter values, a checkpoint.
+    #[inline(always)]
     pub fn state(&self) -> &[f32] {
         self.state
     }
 
     /// Steps taken since step 0 (the counter in the state).
+    #[inline(always)]
     pub fn steps(&self) -> u32 {
         // `new` zeroes the state, `load` checks it and a step keeps the counter valid.
         crate::optim::steps(self.state).unwrap_or(0)
@@ -172,19 +185,51 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// parameters are left as they were (batch-norm running statistics may already have moved).
     #[inline(always)] // with a `const` model, only its own path, ops and loss are compiled in
     pub fn step(&mut self, x: &[f32], targets: Targets, lr: f32, rng: &mut impl Rng) -> Result<f32> {
-        let out = self.step_on(x, targets, lr, rng);
-        self.tape.reset();
+        let (model, opt, fused) = (*self.model, self.optimizer, self.fused);
+        let (mut tape, mut params) = self.take();
+        let out = Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
+        tape.reset();
+        self.tape = tape;
+        self.params = params;
+        out
+    }
+
+    /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
+    #[inline(always)]
+    fn take(&mut self) -> (Tape<'m>, Params<'m>) {
+        let tape = mem::replace(&mut self.tape, Tape::new(&mut [], &mut []));
+        (tape, mem::replace(&mut self.params, Params::new(&mut [], &mut [], &mut [])))
+    }
+
+    /// Runs `f` on the model and on the tape, parameters and state moved out of `self` into
+    /// locals, then moves them back. Code out of line gets pointers to those locals, never into
+    /// `self`: the compiler then keeps the trainer's fields in registers and, for a `const`
+    /// model and optimizer, knows them at every step, so it compiles only their path, layers,
+    /// loss and ops (a pointer into `self` handed to a call would make it reload them).
+    #[inline(always)]
+    fn lend<R>(&mut self, f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R) -> R {
+        let (mut tape, mut params) = self.take();
+        let out = f(self.model, &mut tape, &mut params, self.state);
+        self.tape = tape;
+        self.params = params;
         out
     }
 
     /// A step on the model's [`StepPath`] for this batch.
     #[inline(always)]
-    fn step_on(&mut self, x: &[f32], targets: Targets, lr: f32, rng: &mut impl Rng) -> Result<f32> {
-        // Validated by `new`. Worked on as local copies, so that no pointer into `self` escapes:
-        // with a `const` model the compiler then sees the path, the layers, the loss and the
-        // ops, and leaves out the code of the others.
-        let (spec, opt, fused) = (self.model, self.optimizer, self.fused);
-        let (tape, params) = (&mut self.tape, &mut self.params);
+    #[allow(clippy::too_many_arguments)] // the step's operands, passed through
+    fn step_on(
+        spec: Model,
+        opt: &Optimizer,
+        fused: bool,
+        tape: &mut Tape,
+        params: &mut Params,
+        state: &mut [f32],
+        x: &[f32],
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl Rng,
+    ) -> Result<f32> {
         // Every path starts from a reset tape (`record`, or the direct path's scratch).
         let rows = spec.rows(x)?;
         match spec.step_path(rows, fused) {
@@ -193,48 +238,54 @@ impl<'s, 'm> Trainer<'s, 'm> {
                 let loss = spec.loss_at(tape, logits, targets)?;
                 let data_loss = tape.scalar_at(loss)?;
                 let total = data_loss + opt.decay_loss(params);
-                tape.backward_fused_ops(loss, params, &opt, self.state, lr, spec.ops(rows), true)?;
+                tape.backward_fused_ops(loss, params, opt, state, lr, spec.ops(rows), true)?;
                 Ok(total)
             }
             path => {
                 let data_loss = spec.gradient_on(path, tape, params, x, rows, targets, rng)?;
                 let loss = data_loss + opt.decay_loss(params);
-                opt.step_valid(params, self.state, lr)?;
+                opt.step_valid(params, state, lr)?;
                 Ok(loss)
             }
         }
     }
 
     /// Eval-mode logits of `x` (gradients off: batch norm reads its running statistics, dropout
-    /// draws nothing), `rows × outputs`, as [`Model::logits`]. They stay on the tape until the
-    /// next call.
+    /// draws nothing), `rows × outputs` written to `out` ([`Error::Shape`] if it is not that
+    /// long), as [`Model::logits`].
     #[inline(always)] // as `step`: a `const` model's walk folds
-    pub fn logits(&mut self, x: &[f32]) -> Result<&[f32]> {
-        let model = self.model;
-        let y = model.logits(&mut self.tape, &self.params, x)?;
-        self.tape.value(y)
+    pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        self.lend(#[inline(always)] |model, tape, params, _| {
+            let read = model.logits(tape, params, x).and_then(|y| {
+                let (shape, values) = (tape.shape(y)?, tape.value(y)?);
+                if values.len() != out.len() {
+                    return Err(Error::Shape { op: "logits output", expected: shape, found: Shape::row(out.len()) });
+                }
+                out.copy_from_slice(values);
+                Ok(())
+            });
+            tape.reset();
+            read
+        })
     }
 
     /// Eval-mode loss of `x` against `targets`, as [`Model::eval_loss`].
     #[inline(always)]
     pub fn eval_loss(&mut self, x: &[f32], targets: Targets) -> Result<f32> {
-        let model = self.model;
-        model.eval_loss(&mut self.tape, &self.params, x, targets)
+        self.lend(#[inline(always)] |model, tape, params, _| model.eval_loss(tape, params, x, targets))
     }
 
     /// Predicted class of each row of `x` into `out`, as [`Model::predict`].
     #[inline(always)]
     pub fn predict(&mut self, x: &[f32], out: &mut [u32]) -> Result<()> {
-        let model = self.model;
-        model.predict(&mut self.tape, &self.params, x, out)
+        self.lend(#[inline(always)] |model, tape, params, _| model.predict(tape, params, x, out))
     }
 
     /// Rows of `x` whose predicted class equals the label, `chunk` rows at a time (the tape holds
     /// a chunk of the trainer's batch rows; more if the memory is larger), as [`Model::correct`].
     #[inline(always)]
     pub fn correct(&mut self, x: &[f32], labels: &[u32], chunk: usize) -> Result<usize> {
-        let model = self.model;
-        model.correct(&mut self.tape, &self.params, x, labels, chunk)
+        self.lend(#[inline(always)] |model, tape, params, _| model.correct(tape, params, x, labels, chunk))
     }
 }
 
@@ -294,9 +345,9 @@ mod tests {
         let plan = if fused { SPEC.plan_fused(rows, &opt) } else { SPEC.plan(rows, &opt) };
         let mut owned = Owned::new(&plan);
         let mut trainer = if fused {
-            Trainer::fused(SPEC, opt, rows, owned.memory()).unwrap()
+            Trainer::fused(&SPEC, &opt, rows, owned.memory()).unwrap()
         } else {
-            Trainer::new(SPEC, opt, rows, owned.memory()).unwrap()
+            Trainer::new(&SPEC, &opt, rows, owned.memory()).unwrap()
         };
         if from == 0 {
             trainer.params_mut().values_mut().copy_from_slice(values);
@@ -341,14 +392,14 @@ mod tests {
         let plan = SPEC.plan(2, &opt);
         let mut owned = Owned::new(&plan);
         owned.state.pop();
-        let e = Trainer::new(SPEC, opt, 2, owned.memory()).unwrap_err();
+        let e = Trainer::new(&SPEC, &opt, 2, owned.memory()).unwrap_err();
         let needed = plan.state_floats;
         assert_eq!(e, Error::Capacity { region: Region::OptimizerState, needed, available: needed - 1 });
-        assert!(Trainer::new(SPEC, opt, 3, Owned::new(&plan).memory()).is_err(), "the tape of 2 rows");
-        assert!(Trainer::new(SPEC, opt, 0, Owned::new(&plan).memory()).is_err());
+        assert!(Trainer::new(&SPEC, &opt, 3, Owned::new(&plan).memory()).is_err(), "the tape of 2 rows");
+        assert!(Trainer::new(&SPEC, &opt, 0, Owned::new(&plan).memory()).is_err());
 
         let mut owned = Owned::new(&plan);
-        let mut trainer = Trainer::new(SPEC, opt, 2, owned.memory()).unwrap();
+        let mut trainer = Trainer::new(&SPEC, &opt, 2, owned.memory()).unwrap();
         assert_eq!(trainer.steps(), 0, "a fresh start zeroes whatever was there");
         let values = vec![0.5; SPEC.param_len()];
         let mut state = vec![0.0; plan.state_floats];

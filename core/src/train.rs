@@ -26,7 +26,8 @@
 //! const PLAN: Plan = SPEC.plan(BATCH, &OPT); // every buffer sized at compile time
 //!
 //! let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
-//! let mut trainer = Trainer::new(&SPEC, &OPT, BATCH, staticgrad::memory!(PLAN))?;
+//! let memory = staticgrad::memory!(PLAN); // six zeroed arrays, as long as this `let`
+//! let mut trainer = Trainer::new(&SPEC, &OPT, BATCH, memory)?;
 //! trainer.init(&mut rng)?;
 //! let x = [0., 0., 0., 1., 1., 0., 1., 1.];
 //! let xor = [0, 1, 1, 0];
@@ -160,6 +161,12 @@ impl<'s, 'm> Trainer<'s, 'm> {
     #[inline(always)]
     pub fn params_mut(&mut self) -> &mut Params<'m> {
         &mut self.params
+    }
+
+    /// The tape (between calls: reset, holding nothing).
+    #[inline(always)]
+    pub fn tape(&self) -> &Tape<'m> {
+        &self.tape
     }
 
     /// The optimizer state, step counter included: with the parameter values, a checkpoint.

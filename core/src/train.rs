@@ -76,7 +76,12 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// call [`init`](Self::init) or [`load`](Self::load) next) and zeroes the optimizer state
     /// (step 0).
     #[inline(always)] // with a `const` model and optimizer, every check folds away
-    pub fn new(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
+    pub fn new(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+    ) -> Result<Self> {
         Trainer::make(model, optimizer, batch, memory, false)
     }
 
@@ -86,12 +91,23 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// clipping is refused ([`Error::Unsupported`]) at the first step, and a non-finite gradient
     /// is not scanned for (the loss is checked).
     #[inline(always)]
-    pub fn fused(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>) -> Result<Self> {
+    pub fn fused(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+    ) -> Result<Self> {
         Trainer::make(model, optimizer, batch, memory, true)
     }
 
     #[inline(always)]
-    fn make(model: &'s Model<'s>, optimizer: &'s Optimizer, batch: usize, memory: Memory<'m>, fused: bool) -> Result<Self> {
+    fn make(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+        fused: bool,
+    ) -> Result<Self> {
         model.validate()?;
         optimizer.validate()?;
         if batch == 0 {
@@ -101,7 +117,8 @@ impl<'s, 'm> Trainer<'s, 'm> {
             if fused { model.try_plan_fused(batch, optimizer)? } else { model.try_plan(batch, optimizer)? };
         memory.check(&plan)?;
         let Memory { values, grads, table, state, floats, nodes } = memory;
-        let mut params = if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
+        let mut params =
+            if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
         model.alloc(&mut params)?;
         // Exactly the plan's state, so that `state()` is what a checkpoint saves.
         // (`check` made it at least that long; the `min` lets the compiler see it.)
@@ -114,7 +131,10 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
     #[inline(always)] // see `step_on`: only a field, never the trainer, is lent to code out of line
     pub fn init(&mut self, rng: &mut impl Rng) -> Result<()> {
-        self.lend(#[inline(always)] |model, _, params, _| model.init(params, rng))
+        self.lend(
+            #[inline(always)]
+            |model, _, params, _| model.init(params, rng),
+        )
     }
 
     /// Resumes from a checkpoint: the parameter `values` and the optimizer `state` saved together
@@ -127,7 +147,11 @@ impl<'s, 'm> Trainer<'s, 'm> {
             [("checkpoint values", values, self.params.len()), ("checkpoint state", state, self.state.len())]
         {
             if given.len() != len {
-                return Err(Error::Shape { op: what, expected: Shape::row(len), found: Shape::row(given.len()) });
+                return Err(Error::Shape {
+                    op: what,
+                    expected: Shape::row(len),
+                    found: Shape::row(given.len()),
+                });
             }
             if let Some(index) = given.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite { what, index });
@@ -194,7 +218,8 @@ impl<'s, 'm> Trainer<'s, 'm> {
     pub fn step(&mut self, x: &[f32], targets: Targets, lr: f32, rng: &mut impl Rng) -> Result<f32> {
         let (model, opt, fused) = (*self.model, self.optimizer, self.fused);
         let (mut tape, mut params) = self.take();
-        let out = Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
+        let out =
+            Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
         tape.reset();
         self.tape = tape;
         self.params = params;
@@ -214,7 +239,10 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// model and optimizer, knows them at every step, so it compiles only their path, layers,
     /// loss and ops (a pointer into `self` handed to a call would make it reload them).
     #[inline(always)]
-    fn lend<R>(&mut self, f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R) -> R {
+    fn lend<R>(
+        &mut self,
+        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R,
+    ) -> R {
         let (mut tape, mut params) = self.take();
         let out = f(self.model, &mut tape, &mut params, self.state);
         self.tape = tape;
@@ -262,37 +290,53 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// long), as [`Model::logits`].
     #[inline(always)] // as `step`: a `const` model's walk folds
     pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
-        self.lend(#[inline(always)] |model, tape, params, _| {
-            let read = model.logits(tape, params, x).and_then(|y| {
-                let (shape, values) = (tape.shape(y)?, tape.value(y)?);
-                if values.len() != out.len() {
-                    return Err(Error::Shape { op: "logits output", expected: shape, found: Shape::row(out.len()) });
-                }
-                out.copy_from_slice(values);
-                Ok(())
-            });
-            tape.reset();
-            read
-        })
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| {
+                let read = model.logits(tape, params, x).and_then(|y| {
+                    let (shape, values) = (tape.shape(y)?, tape.value(y)?);
+                    if values.len() != out.len() {
+                        return Err(Error::Shape {
+                            op: "logits output",
+                            expected: shape,
+                            found: Shape::row(out.len()),
+                        });
+                    }
+                    out.copy_from_slice(values);
+                    Ok(())
+                });
+                tape.reset();
+                read
+            },
+        )
     }
 
     /// Eval-mode loss of `x` against `targets`, as [`Model::eval_loss`].
     #[inline(always)]
     pub fn eval_loss(&mut self, x: &[f32], targets: Targets) -> Result<f32> {
-        self.lend(#[inline(always)] |model, tape, params, _| model.eval_loss(tape, params, x, targets))
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.eval_loss(tape, params, x, targets),
+        )
     }
 
     /// Predicted class of each row of `x` into `out`, as [`Model::predict`].
     #[inline(always)]
     pub fn predict(&mut self, x: &[f32], out: &mut [u32]) -> Result<()> {
-        self.lend(#[inline(always)] |model, tape, params, _| model.predict(tape, params, x, out))
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.predict(tape, params, x, out),
+        )
     }
 
     /// Rows of `x` whose predicted class equals the label, `chunk` rows at a time (the tape holds
     /// a chunk of the trainer's batch rows; more if the memory is larger), as [`Model::correct`].
     #[inline(always)]
     pub fn correct(&mut self, x: &[f32], labels: &[u32], chunk: usize) -> Result<usize> {
-        self.lend(#[inline(always)] |model, tape, params, _| model.correct(tape, params, x, labels, chunk))
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.correct(tape, params, x, labels, chunk),
+        )
     }
 }
 
@@ -412,7 +456,10 @@ mod tests {
         let mut state = vec![0.0; plan.state_floats];
         assert!(matches!(trainer.load(&values[1..], &state), Err(Error::Shape { .. })));
         state[4] = f32::INFINITY;
-        assert_eq!(trainer.load(&values, &state), Err(Error::NonFinite { what: "checkpoint state", index: 4 }));
+        assert_eq!(
+            trainer.load(&values, &state),
+            Err(Error::NonFinite { what: "checkpoint state", index: 4 })
+        );
         state[4] = 0.0;
         state[0] = -1.0; // not a step count
         assert!(matches!(trainer.load(&values, &state), Err(Error::InvalidArgument { .. })));

@@ -166,7 +166,8 @@ impl Storage {
         let mut trainer = Trainer::new(model, &SGD, w.batch, self.memory.memory())?;
         let params = trainer.params_mut();
         for l in 0..w.n_layers() {
-            let id = model.weight(l).ok_or(Error::InvalidArgument { what: "bench layer", value: l as f32 })?;
+            let id =
+                model.weight(l).ok_or(Error::InvalidArgument { what: "bench layer", value: l as f32 })?;
             params.value_mut(id)?.copy_from_slice(&w.weight(l));
         }
         Ok(Harness {

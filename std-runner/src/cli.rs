@@ -7,13 +7,13 @@ use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{TrainConfig, join};
 use crate::data::{Sampling, SplitSize};
+use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::OutDir;
 use crate::runfolder::{Mode, RunFolder};
 use crate::train::{self, Prepared};
 use crate::{Error, bench};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use crate::memory::OwnedMemory;
 use staticgrad::{Node, ParamEntry, Plan, Trainer};
 use std::path::{Path, PathBuf};
 

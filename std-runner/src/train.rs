@@ -10,13 +10,13 @@ use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
+use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
 use staticgrad::schedule::Schedule;
-use crate::memory::OwnedMemory;
 use staticgrad::{Node, Optimizer, ParamEntry, Plan, Trainer};
 use std::time::Instant;
 

@@ -9,8 +9,8 @@
 
 use staticgrad_demos::mnist::{self, MnistConfig};
 use staticgrad_demos::xor;
-use staticgrad_tests::HostMemory;
 use staticgrad_demos::{EpochReport, Hooks, Outcome};
+use staticgrad_tests::HostMemory;
 use std::collections::BTreeMap;
 
 struct Print(&'static str);

@@ -1283,7 +1283,12 @@ fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
     match got {
         Ok(loss) => prop_assert!(loss.is_finite(), "a step returned a non-finite loss {}", loss),
         Err(e) => {
-            prop_assert_eq!(trainable(trainer.params()), before, "a refused step changed parameters ({:?})", e);
+            prop_assert_eq!(
+                trainable(trainer.params()),
+                before,
+                "a refused step changed parameters ({:?})",
+                e
+            );
             if c.short[0..2] == [0, 0] {
                 prop_assert!(
                     !matches!(e, Error::Capacity { region: Region::TapeFloats | Region::TapeNodes, .. }),

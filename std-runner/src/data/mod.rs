@@ -192,7 +192,11 @@ impl Dataset {
     /// Examples the model classifies correctly, evaluated `chunk` rows at a time (eval mode).
     /// Byte-stored examples are converted to `f32` one chunk at a time (a buffer of
     /// `chunk × features` floats), with the same results as converting them all first.
-    pub fn correct(&self, trainer: &mut staticgrad::Trainer, chunk: usize) -> Result<usize, staticgrad::Error> {
+    pub fn correct(
+        &self,
+        trainer: &mut staticgrad::Trainer,
+        chunk: usize,
+    ) -> Result<usize, staticgrad::Error> {
         match &self.x {
             Features::Floats(x) => trainer.correct(x, &self.y, chunk),
             Features::Bytes(_) if chunk == 0 => {

@@ -19,8 +19,8 @@ use staticgrad::{Node, ParamEntry, Plan};
 
 use super::Result;
 use crate::budget;
-use crate::memory::OwnedMemory;
 use crate::data::Dataset;
+use crate::memory::OwnedMemory;
 
 /// Rows evaluated per tape pass.
 pub const EVAL_CHUNK: usize = 500;
@@ -96,13 +96,7 @@ impl<'a> Net<'a> {
         let spec = *model;
         let mut trainer = Trainer::new(model, opt, *batch, memory.memory())?;
         trainer.init(&mut Xoshiro128PlusPlus::seed_from_u64(init_seed))?;
-        Ok(Net {
-            spec,
-            trainer,
-            rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed),
-            diverged: None,
-            steps: 0,
-        })
+        Ok(Net { spec, trainer, rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed), diverged: None, steps: 0 })
     }
 
     /// One training step on `x`/`y` with learning rate `lr`; returns the loss before the update

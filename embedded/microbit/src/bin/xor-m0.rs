@@ -25,7 +25,8 @@ fn main() -> ! {
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
     staticgrad_fw::announce("xor-m0", &PLAN, xor::MEASURE.1);
-    let memory = Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
+    let memory =
+        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
     let outcome = xor::train(memory, &mut Firmware("xor-m0"));
     finish("xor-m0", outcome, stack::used(), 16 * 1024)
 }

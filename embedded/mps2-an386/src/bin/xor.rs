@@ -25,7 +25,8 @@ fn main() -> ! {
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
     staticgrad_fw::announce("xor", &PLAN, xor::MEASURE.1);
-    let memory = Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
+    let memory =
+        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
     let outcome = xor::train(memory, &mut Firmware("xor"));
     finish("xor", outcome, stack::used(), 4 * 1024)
 }

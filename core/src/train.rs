@@ -42,7 +42,7 @@
 use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::model::{Model, StepPath, Targets};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, Rule};
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::Tape;
@@ -265,6 +265,11 @@ impl<'s, 'm> Trainer<'s, 'm> {
         lr: f32,
         rng: &mut impl Rng,
     ) -> Result<f32> {
+        // SGD's update is one loop the compiler specialises through the constant address; the
+        // other rules run faster on the shared loop, which a local copy keeps them on (the
+        // rule is still a constant where the step inlines; docs/PERFORMANCE.md §3).
+        let local = *opt;
+        let opt = if let Rule::Sgd = opt.rule { opt } else { &local };
         // Every path starts from a reset tape (`record`, or the direct path's scratch).
         let rows = spec.rows(x)?;
         match spec.step_path(rows, fused) {

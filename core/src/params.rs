@@ -238,6 +238,7 @@ impl<'a> Params<'a> {
     }
 
     /// All parameter values in use, flat.
+    #[inline] // a trainer's checksum and checkpoint read it through `Trainer::params`
     pub fn values(&self) -> &[f32] {
         self.values.get(..self.used).unwrap_or_default()
     }

@@ -1,7 +1,12 @@
-//! The common training step in one call: forward (train mode), loss, backward, weight decay,
-//! update, reset — so a firmware's loop is a few lines. Evaluation is
-//! [`Model::predict`] / [`Model::correct`]. Which way the gradient is computed is the
-//! model's [`StepPath`], chosen in one place ([`Model::step_path`]). Nothing here allocates.
+//! The one step path: a [`Trainer`] owns a model's parameters, tape and optimizer state, made
+//! from one [`Memory`], and runs every training step of this repository — the runner's loop, the
+//! experiments, the bench and the firmwares. Each step is forward (train mode), loss, backward,
+//! weight decay, update and reset; which way the gradient is computed is the model's
+//! [`StepPath`], chosen in one place ([`Model::step_path`]). Evaluation runs on the same tape.
+//! Nothing here allocates.
+//!
+//! The pieces stay public for a loop of one's own: [`Tape`], [`Params`], [`Model::forward`] and
+//! [`Model::loss`], [`Optimizer::step`].
 //!
 //! Weight decay is the optimizer's ([`Optimizer::weight_decay`]): with
 //! [`WeightDecay::L2`](crate::optim::WeightDecay::L2) the update uses `g + λ·W` and the reported
@@ -11,165 +16,260 @@
 //! ```
 //! use rand_core::SeedableRng;
 //! use rand_xoshiro::Xoshiro128PlusPlus;
-//! use staticgrad::model::{Layer, Model, Targets};
+//! use staticgrad::model::{Layer, Model, Plan, Targets};
 //! use staticgrad::optim::Optimizer;
 //! use staticgrad::train::Trainer;
-//! use staticgrad::{Node, ParamEntry, Params, Tape};
 //!
 //! const SPEC: Model = Model::new(2, &[Layer::dense(8), Layer::tanh(), Layer::dense(2)]);
 //! const BATCH: usize = 4;
 //! const OPT: Optimizer = Optimizer::adam();
-//! // Every buffer sized by the planner, at compile time.
-//! let (mut values, mut grads) = ([0.0; SPEC.param_len()], [0.0; SPEC.param_len()]);
-//! let mut table = [ParamEntry::EMPTY; SPEC.param_tensors()];
-//! let mut state = [0.0; SPEC.state_len(&OPT)];
-//! let mut floats = [0.0; SPEC.tape_floats(BATCH)];
-//! let mut nodes = [Node::EMPTY; SPEC.tape_nodes()];
+//! const PLAN: Plan = SPEC.plan(BATCH, &OPT); // every buffer sized at compile time
 //!
-//! let mut params = Params::new(&mut values, &mut grads, &mut table);
-//! let mut tape = Tape::new(&mut floats, &mut nodes);
 //! let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
-//! SPEC.alloc(&mut params)?;
-//! SPEC.init(&mut params, &mut rng)?;
-//! let mut trainer = Trainer::new(SPEC, OPT, &mut state)?;
-//!
+//! let memory = staticgrad::memory!(PLAN); // six zeroed arrays, as long as this `let`
+//! let mut trainer = Trainer::new(&SPEC, &OPT, BATCH, memory)?;
+//! trainer.init(&mut rng)?;
 //! let x = [0., 0., 0., 1., 1., 0., 1., 1.];
 //! let xor = [0, 1, 1, 0];
 //! for _ in 0..300 {
-//!     trainer.step(&mut tape, &mut params, &x, Targets::Labels(&xor), 0.05, &mut rng)?;
+//!     trainer.step(&x, Targets::Labels(&xor), 0.05, &mut rng)?;
 //! }
-//! assert_eq!(SPEC.correct(&mut tape, &params, &x, &xor, BATCH)?, 4);
+//! assert_eq!(trainer.correct(&x, &xor, BATCH)?, 4);
+//! assert_eq!(trainer.steps(), 300);
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 
-use crate::error::{Error, Region, Result};
+use crate::error::{Error, Result};
+use crate::memory::Memory;
 use crate::model::{Model, StepPath, Targets};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, Rule};
 use crate::params::Params;
+use crate::shape::Shape;
 use crate::tape::Tape;
+use core::mem;
 use rand_core::Rng;
 
-/// A model, its optimizer and the optimizer's state buffer: call [`step`](Self::step) per batch.
+/// A model, its optimizer, and the parameters, tape and optimizer state laid out in one
+/// [`Memory`]: call [`step`](Self::step) per batch.
 ///
 /// The model and the optimizer's options are validated once, by [`new`](Self::new), and cannot
-/// change afterwards, so a step checks only what it is given (learning rate, data, targets,
-/// parameters and tape storage): on a 13-parameter network the per-step checks would otherwise
-/// cost more than the arithmetic.
+/// change afterwards, so a step checks only what it is given (learning rate, data, targets):
+/// on a 13-parameter network the per-step checks would otherwise cost more than the arithmetic.
 #[derive(Debug)]
-pub struct Trainer<'s, 'b> {
-    spec: Model<'s>,
-    optimizer: Optimizer,
-    state: &'b mut [f32],
+pub struct Trainer<'s, 'm> {
+    /// By reference: for a `const` model that is the address of a constant, which code out of
+    /// line (allocation, initialisation, evaluation) folds as well as the step does.
+    model: &'s Model<'s>,
+    /// By reference, as the model.
+    optimizer: &'s Optimizer,
+    /// The fused update ([`Trainer::fused`]): no gradient buffer.
+    fused: bool,
+    params: Params<'m>,
+    tape: Tape<'m>,
+    state: &'m mut [f32],
 }
 
-impl<'s, 'b> Trainer<'s, 'b> {
-    /// A trainer starting from scratch over caller state of at least [`Model::state_len`]
-    /// floats (zeroed here: step 0).
-    #[inline(always)]
-    pub fn new(spec: Model<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
-        Trainer::check(&spec, &optimizer, state)?;
-        state.fill(0.0);
-        Ok(Trainer { spec, optimizer, state })
+impl<'s, 'm> Trainer<'s, 'm> {
+    /// A trainer for batches of up to `batch` rows over `memory`, which must hold
+    /// [`Model::try_plan`]`(batch, &optimizer)`: validates the model and the optimizer, checks
+    /// the memory ([`Memory::check`]), lays out the parameters ([`Model::alloc`]: zero weights,
+    /// call [`init`](Self::init) or [`load`](Self::load) next) and zeroes the optimizer state
+    /// (step 0).
+    #[inline(always)] // with a `const` model and optimizer, every check folds away
+    pub fn new(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+    ) -> Result<Self> {
+        Trainer::make(model, optimizer, batch, memory, false)
     }
 
-    /// A trainer continuing from `state` as saved after an earlier run's steps (with the
-    /// parameter values saved at the same time: together they are a checkpoint, see
-    /// [`optim::state`](crate::optim::state)). The state is checked (length, step counter) and
-    /// kept as it is, so the next step continues bit for bit.
+    /// [`new`](Self::new) for the **fused update** ([`Tape::backward_fused`]): each tensor is
+    /// updated as soon as its gradient is complete, so `memory.grads` is only one row of scratch
+    /// ([`Model::try_plan_fused`]). Same bits as the other paths for every rule; global-norm
+    /// clipping is refused ([`Error::Unsupported`]) at the first step, and a non-finite gradient
+    /// is not scanned for (the loss is checked).
     #[inline(always)]
-    pub fn resume(spec: Model<'s>, optimizer: Optimizer, state: &'b mut [f32]) -> Result<Self> {
-        Trainer::check(&spec, &optimizer, state)?;
-        crate::optim::steps(state)?;
-        Ok(Trainer { spec, optimizer, state })
+    pub fn fused(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+    ) -> Result<Self> {
+        Trainer::make(model, optimizer, batch, memory, true)
     }
 
     #[inline(always)]
-    fn check(spec: &Model, optimizer: &Optimizer, state: &[f32]) -> Result<()> {
-        spec.validate()?;
+    fn make(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+        fused: bool,
+    ) -> Result<Self> {
+        model.validate()?;
         optimizer.validate()?;
-        let needed = spec.state_len(optimizer);
-        if state.len() < needed {
-            return Err(Error::Capacity { region: Region::OptimizerState, needed, available: state.len() });
+        if batch == 0 {
+            return Err(Error::InvalidArgument { what: "trainer batch rows", value: 0.0 });
         }
+        let plan =
+            if fused { model.try_plan_fused(batch, optimizer)? } else { model.try_plan(batch, optimizer)? };
+        memory.check(&plan)?;
+        let Memory { values, grads, table, state, floats, nodes } = memory;
+        let mut params =
+            if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
+        model.alloc(&mut params)?;
+        // Exactly the plan's state, so that `state()` is what a checkpoint saves.
+        // (`check` made it at least that long; the `min` lets the compiler see it.)
+        let len = plan.state_floats.min(state.len());
+        let state = &mut state[..len];
+        state.fill(0.0);
+        Ok(Trainer { model, optimizer, fused, params, tape: Tape::new(floats, nodes), state })
+    }
+
+    /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
+    #[inline(always)] // see `step_on`: only a field, never the trainer, is lent to code out of line
+    pub fn init(&mut self, rng: &mut impl Rng) -> Result<()> {
+        self.lend(
+            #[inline(always)]
+            |model, _, params, _| model.init(params, rng),
+        )
+    }
+
+    /// Resumes from a checkpoint: the parameter `values` and the optimizer `state` saved together
+    /// after some steps ([`params`](Self::params)`().values()` and [`state`](Self::state)). Both
+    /// must have this trainer's lengths ([`Error::Shape`]), be finite ([`Error::NonFinite`] with
+    /// the first index) and the state's step counter valid; nothing is changed otherwise. The
+    /// next step then continues bit for bit.
+    pub fn load(&mut self, values: &[f32], state: &[f32]) -> Result<()> {
+        for (what, given, len) in
+            [("checkpoint values", values, self.params.len()), ("checkpoint state", state, self.state.len())]
+        {
+            if given.len() != len {
+                return Err(Error::Shape {
+                    op: what,
+                    expected: Shape::row(len),
+                    found: Shape::row(given.len()),
+                });
+            }
+            if let Some(index) = given.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite { what, index });
+            }
+        }
+        crate::optim::steps(state)?;
+        self.params.values_mut().copy_from_slice(values);
+        self.state.copy_from_slice(state);
         Ok(())
     }
 
     /// The model.
-    pub fn spec(&self) -> &Model<'s> {
-        &self.spec
+    #[inline(always)]
+    pub fn model(&self) -> &'s Model<'s> {
+        self.model
     }
 
     /// The update rule, with its weight decay and clipping.
-    pub fn optimizer(&self) -> &Optimizer {
-        &self.optimizer
+    #[inline(always)]
+    pub fn optimizer(&self) -> &'s Optimizer {
+        self.optimizer
     }
 
-    /// The optimizer state, step counter included (with the parameter values, a checkpoint;
-    /// [`optim::steps`](crate::optim::steps) reads the counter).
+    /// The parameters (values, gradients unless fused, the table).
+    #[inline(always)]
+    pub fn params(&self) -> &Params<'m> {
+        &self.params
+    }
+
+    /// The parameters, to import weights (the layout stays the model's).
+    #[inline(always)]
+    pub fn params_mut(&mut self) -> &mut Params<'m> {
+        &mut self.params
+    }
+
+    /// The tape (between calls: reset, holding nothing).
+    #[inline(always)]
+    pub fn tape(&self) -> &Tape<'m> {
+        &self.tape
+    }
+
+    /// The optimizer state, step counter included: with the parameter values, a checkpoint.
+    #[inline(always)]
     pub fn state(&self) -> &[f32] {
         self.state
     }
 
-    /// One step on the batch `x` (`rows × inputs`): resets the tape, forward in train mode
-    /// (batch-norm running statistics move, dropout masks come from `rng`), loss, backward, the
-    /// optimizer update with learning rate `lr`, and a final reset. Returns the loss before the
-    /// update, including the L2 term `0.5·λ·ΣW²` if the optimizer's decay is coupled L2.
+    /// Steps taken since step 0 (the counter in the state).
+    #[inline(always)]
+    pub fn steps(&self) -> u32 {
+        // `new` zeroes the state, `load` checks it and a step keeps the counter valid.
+        crate::optim::steps(self.state).unwrap_or(0)
+    }
+
+    /// One step on the batch `x` (`rows × inputs`, at most the trainer's batch rows): forward in
+    /// train mode (batch-norm running statistics move, dropout masks come from `rng`), loss,
+    /// backward, the optimizer update with learning rate `lr`, and a reset of the tape. Returns
+    /// the loss before the update, including the L2 term `0.5·λ·ΣW²` if the optimizer's decay is
+    /// coupled L2.
     ///
     /// On an error before the update (shapes, capacity, a non-finite loss or gradient) the
-    /// parameters are left as they were (batch-norm running statistics may already have moved);
-    /// the tape is reset either way.
+    /// parameters are left as they were (batch-norm running statistics may already have moved).
     #[inline(always)] // with a `const` model, only its own path, ops and loss are compiled in
-    pub fn step(
-        &mut self,
-        tape: &mut Tape,
-        params: &mut Params,
-        x: &[f32],
-        targets: Targets,
-        lr: f32,
-        rng: &mut impl Rng,
-    ) -> Result<f32> {
-        let out = self.step_on(false, tape, params, x, targets, lr, rng);
+    pub fn step(&mut self, x: &[f32], targets: Targets, lr: f32, rng: &mut impl Rng) -> Result<f32> {
+        let (model, opt, fused) = (*self.model, self.optimizer, self.fused);
+        let (mut tape, mut params) = self.take();
+        let out =
+            Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
         tape.reset();
+        self.tape = tape;
+        self.params = params;
         out
     }
 
-    /// [`step`](Self::step) with the **fused update** ([`Tape::backward_fused`]): each tensor is
-    /// updated as soon as its gradient is complete, so `params` needs no gradient buffer (make it
-    /// with [`Params::fused`], sized by [`Model::plan_fused`]). Same bits as `step` for every
-    /// rule; global-norm clipping is refused ([`Error::Unsupported`]), and a non-finite gradient
-    /// is not scanned for (the loss is checked).
-    #[inline(always)] // as `step`: with a `const` spec and optimizer only their own code is compiled in
-    pub fn step_fused(
+    /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
+    #[inline(always)]
+    fn take(&mut self) -> (Tape<'m>, Params<'m>) {
+        let tape = mem::replace(&mut self.tape, Tape::new(&mut [], &mut []));
+        (tape, mem::replace(&mut self.params, Params::new(&mut [], &mut [], &mut [])))
+    }
+
+    /// Runs `f` on the model and on the tape, parameters and state moved out of `self` into
+    /// locals, then moves them back. Code out of line gets pointers to those locals, never into
+    /// `self`: the compiler then keeps the trainer's fields in registers and, for a `const`
+    /// model and optimizer, knows them at every step, so it compiles only their path, layers,
+    /// loss and ops (a pointer into `self` handed to a call would make it reload them).
+    #[inline(always)]
+    fn lend<R>(
         &mut self,
-        tape: &mut Tape,
-        params: &mut Params,
-        x: &[f32],
-        targets: Targets,
-        lr: f32,
-        rng: &mut impl Rng,
-    ) -> Result<f32> {
-        let out = self.step_on(true, tape, params, x, targets, lr, rng);
-        tape.reset();
+        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R,
+    ) -> R {
+        let (mut tape, mut params) = self.take();
+        let out = f(self.model, &mut tape, &mut params, self.state);
+        self.tape = tape;
+        self.params = params;
         out
     }
 
-    /// A step on the model's [`StepPath`] for this batch (`fused` as the caller asked).
+    /// A step on the model's [`StepPath`] for this batch.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
     fn step_on(
-        &mut self,
+        spec: Model,
+        opt: &Optimizer,
         fused: bool,
         tape: &mut Tape,
         params: &mut Params,
+        state: &mut [f32],
         x: &[f32],
         targets: Targets,
         lr: f32,
         rng: &mut impl Rng,
     ) -> Result<f32> {
-        // Both validated by `new`. Worked on as local copies, so that no pointer into `self`
-        // escapes: with a `const` model the compiler then sees the path, the layers, the loss
-        // and the ops, and leaves out the code of the others.
-        let (spec, opt) = (self.spec, self.optimizer);
+        // SGD's update is one loop the compiler specialises through the constant address; the
+        // other rules run faster on the shared loop, which a local copy keeps them on (the
+        // rule is still a constant where the step inlines; docs/PERFORMANCE.md §3).
+        let local = *opt;
+        let opt = if let Rule::Sgd = opt.rule { opt } else { &local };
         // Every path starts from a reset tape (`record`, or the direct path's scratch).
         let rows = spec.rows(x)?;
         match spec.step_path(rows, fused) {
@@ -178,26 +278,80 @@ impl<'s, 'b> Trainer<'s, 'b> {
                 let loss = spec.loss_at(tape, logits, targets)?;
                 let data_loss = tape.scalar_at(loss)?;
                 let total = data_loss + opt.decay_loss(params);
-                tape.backward_fused_ops(loss, params, &opt, self.state, lr, spec.ops(rows), true)?;
+                tape.backward_fused_ops(loss, params, opt, state, lr, spec.ops(rows), true)?;
                 Ok(total)
             }
             path => {
                 let data_loss = spec.gradient_on(path, tape, params, x, rows, targets, rng)?;
                 let loss = data_loss + opt.decay_loss(params);
-                opt.step_valid(params, self.state, lr)?;
+                opt.step_valid(params, state, lr)?;
                 Ok(loss)
             }
         }
+    }
+
+    /// Eval-mode logits of `x` (gradients off: batch norm reads its running statistics, dropout
+    /// draws nothing), `rows × outputs` written to `out` ([`Error::Shape`] if it is not that
+    /// long), as [`Model::logits`].
+    #[inline(always)] // as `step`: a `const` model's walk folds
+    pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| {
+                let read = model.logits(tape, params, x).and_then(|y| {
+                    let (shape, values) = (tape.shape(y)?, tape.value(y)?);
+                    if values.len() != out.len() {
+                        return Err(Error::Shape {
+                            op: "logits output",
+                            expected: shape,
+                            found: Shape::row(out.len()),
+                        });
+                    }
+                    out.copy_from_slice(values);
+                    Ok(())
+                });
+                tape.reset();
+                read
+            },
+        )
+    }
+
+    /// Eval-mode loss of `x` against `targets`, as [`Model::eval_loss`].
+    #[inline(always)]
+    pub fn eval_loss(&mut self, x: &[f32], targets: Targets) -> Result<f32> {
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.eval_loss(tape, params, x, targets),
+        )
+    }
+
+    /// Predicted class of each row of `x` into `out`, as [`Model::predict`].
+    #[inline(always)]
+    pub fn predict(&mut self, x: &[f32], out: &mut [u32]) -> Result<()> {
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.predict(tape, params, x, out),
+        )
+    }
+
+    /// Rows of `x` whose predicted class equals the label, `chunk` rows at a time (the tape holds
+    /// a chunk of the trainer's batch rows; more if the memory is larger), as [`Model::correct`].
+    #[inline(always)]
+    pub fn correct(&mut self, x: &[f32], labels: &[u32], chunk: usize) -> Result<usize> {
+        self.lend(
+            #[inline(always)]
+            |model, tape, params, _| model.correct(tape, params, x, labels, chunk),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, MlpSpec};
+    use crate::model::{Activation, MlpSpec, Plan};
     use crate::optim::{self, NAMES};
     use crate::testutil::random_values;
-    use crate::{Node, ParamEntry};
+    use crate::{Node, ParamEntry, Region};
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro128PlusPlus;
     use std::vec;
@@ -205,39 +359,66 @@ mod tests {
 
     const SPEC: Model = MlpSpec::new(&[3, 5, 2]).with_activation(Activation::Tanh).model();
 
-    /// Trains steps `from..to` (batch 1 when fused, else 2) from `values` and `state`; a step's
-    /// data and random stream depend on the step number only, as the runner's do.
-    fn run(opt: Optimizer, fused: bool, values: &mut [f32], state: &mut [f32], from: u64, to: u64) {
-        let n = SPEC.param_len();
-        let (mut grads, mut table) = (vec![0.0; n], vec![ParamEntry::EMPTY; SPEC.param_tensors()]);
-        let (mut scratch, mut v) = (vec![0.0; SPEC.fused_grad_floats()], vec![0.0; n]);
-        let mut params = if fused {
-            Params::fused(&mut v, &mut scratch, &mut table)
-        } else {
-            Params::new(&mut v, &mut grads, &mut table)
-        };
-        SPEC.alloc(&mut params).unwrap();
-        params.values_mut().copy_from_slice(values);
-        let (mut floats, mut nodes) = (vec![0.0; SPEC.tape_floats(2)], vec![Node::EMPTY; SPEC.tape_nodes()]);
-        let mut tape = Tape::new(&mut floats, &mut nodes);
-        let mut trainer = if from == 0 {
-            Trainer::new(SPEC, opt, state).unwrap()
-        } else {
-            Trainer::resume(SPEC, opt, state).unwrap()
-        };
+    /// Heap buffers for `plan`.
+    struct Owned {
+        values: Vec<f32>,
+        grads: Vec<f32>,
+        table: Vec<ParamEntry>,
+        state: Vec<f32>,
+        floats: Vec<f32>,
+        nodes: Vec<Node>,
+    }
+
+    impl Owned {
+        fn new(plan: &Plan) -> Owned {
+            Owned {
+                values: vec![0.0; plan.param_floats],
+                grads: vec![0.0; plan.grad_floats],
+                table: vec![ParamEntry::EMPTY; plan.param_tensors],
+                state: vec![f32::NAN; plan.state_floats], // a fresh start zeroes it
+                floats: vec![0.0; plan.tape_floats],
+                nodes: vec![Node::EMPTY; plan.tape_nodes],
+            }
+        }
+
+        fn memory(&mut self) -> Memory<'_> {
+            Memory {
+                values: &mut self.values,
+                grads: &mut self.grads,
+                table: &mut self.table,
+                state: &mut self.state,
+                floats: &mut self.floats,
+                nodes: &mut self.nodes,
+            }
+        }
+    }
+
+    /// Trains steps `from..to` (batch 1 when fused, else 2) from the checkpoint `values` and
+    /// `state` (or from `values` at step 0 if `from` is 0); a step's data and random stream
+    /// depend on the step number only, as the runner's do.
+    fn run(opt: Optimizer, fused: bool, values: &mut [f32], state: &mut Vec<f32>, from: u64, to: u64) {
         let rows = if fused { 1 } else { 2 };
+        let plan = if fused { SPEC.plan_fused(rows, &opt) } else { SPEC.plan(rows, &opt) };
+        let mut owned = Owned::new(&plan);
+        let mut trainer = if fused {
+            Trainer::fused(&SPEC, &opt, rows, owned.memory()).unwrap()
+        } else {
+            Trainer::new(&SPEC, &opt, rows, owned.memory()).unwrap()
+        };
+        if from == 0 {
+            trainer.params_mut().values_mut().copy_from_slice(values);
+        } else {
+            trainer.load(values, state).unwrap();
+        }
+        assert_eq!(u64::from(trainer.steps()), from);
         for s in from..to {
             let x = random_values(3 * rows, 0.0, 1000 + s);
             let labels = [(s % 2) as u32, ((s / 2) % 2) as u32];
             let mut rng = Xoshiro128PlusPlus::seed_from_u64(s);
-            let t = Targets::Labels(&labels[..rows]);
-            if fused {
-                trainer.step_fused(&mut tape, &mut params, &x, t, 0.05, &mut rng).unwrap();
-            } else {
-                trainer.step(&mut tape, &mut params, &x, t, 0.05, &mut rng).unwrap();
-            }
+            trainer.step(&x, Targets::Labels(&labels[..rows]), 0.05, &mut rng).unwrap();
         }
-        values.copy_from_slice(params.values());
+        values.copy_from_slice(trainer.params().values());
+        *state = trainer.state().to_vec();
     }
 
     #[test]
@@ -248,10 +429,9 @@ mod tests {
         for &name in NAMES {
             let opt = Optimizer::by_name(name).unwrap();
             for fused in [false, true] {
-                let len = SPEC.state_len(&opt);
-                let (mut straight, mut s_straight) = (start.clone(), vec![0.0; len]);
+                let (mut straight, mut s_straight) = (start.clone(), vec![]);
                 run(opt, fused, &mut straight, &mut s_straight, 0, n);
-                let (mut first, mut s_first) = (start.clone(), vec![f32::NAN; len]); // `new` zeroes
+                let (mut first, mut s_first) = (start.clone(), vec![]);
                 run(opt, fused, &mut first, &mut s_first, 0, k);
                 // The checkpoint is `first` and `s_first`, nothing else.
                 run(opt, fused, &mut first, &mut s_first, k, n);
@@ -263,13 +443,34 @@ mod tests {
     }
 
     #[test]
-    fn resume_checks_the_state() {
+    fn new_checks_the_memory_and_load_checks_the_checkpoint() {
         let opt = Optimizer::adam();
-        let mut short = vec![0.0; SPEC.state_len(&opt) - 1];
-        assert!(matches!(Trainer::resume(SPEC, opt, &mut short), Err(Error::Capacity { .. })));
-        let mut bad = vec![0.0; SPEC.state_len(&opt)];
-        bad[0] = f32::NAN;
-        assert!(matches!(Trainer::resume(SPEC, opt, &mut bad), Err(Error::InvalidArgument { .. })));
-        assert!(Trainer::new(SPEC, opt, &mut bad).is_ok(), "a fresh start zeroes whatever was there");
+        let plan = SPEC.plan(2, &opt);
+        let mut owned = Owned::new(&plan);
+        owned.state.pop();
+        let e = Trainer::new(&SPEC, &opt, 2, owned.memory()).unwrap_err();
+        let needed = plan.state_floats;
+        assert_eq!(e, Error::Capacity { region: Region::OptimizerState, needed, available: needed - 1 });
+        assert!(Trainer::new(&SPEC, &opt, 3, Owned::new(&plan).memory()).is_err(), "the tape of 2 rows");
+        assert!(Trainer::new(&SPEC, &opt, 0, Owned::new(&plan).memory()).is_err());
+
+        let mut owned = Owned::new(&plan);
+        let mut trainer = Trainer::new(&SPEC, &opt, 2, owned.memory()).unwrap();
+        assert_eq!(trainer.steps(), 0, "a fresh start zeroes whatever was there");
+        let values = vec![0.5; SPEC.param_len()];
+        let mut state = vec![0.0; plan.state_floats];
+        assert!(matches!(trainer.load(&values[1..], &state), Err(Error::Shape { .. })));
+        state[4] = f32::INFINITY;
+        assert_eq!(
+            trainer.load(&values, &state),
+            Err(Error::NonFinite { what: "checkpoint state", index: 4 })
+        );
+        state[4] = 0.0;
+        state[0] = -1.0; // not a step count
+        assert!(matches!(trainer.load(&values, &state), Err(Error::InvalidArgument { .. })));
+        assert!(trainer.params().values().iter().all(|&v| v == 0.0), "nothing loaded");
+        state[0] = 0.0;
+        trainer.load(&values, &state).unwrap();
+        assert_eq!(trainer.params().values(), &values[..]);
     }
 }

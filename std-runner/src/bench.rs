@@ -17,8 +17,11 @@
 
 use std::time::Instant;
 
+use crate::memory::OwnedMemory;
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
-use staticgrad::{Error, Node, ParamEntry, ParamId, ParamKind, Params, Shape, Tape, Var};
+use staticgrad::{Activation, Error, MlpSpec, Model, Optimizer, Plan, Targets, Trainer};
 
 const SEED: u64 = 42;
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -26,6 +29,8 @@ const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 pub const POOL: usize = 8;
 /// SGD learning rate of every peer.
 pub const LR: f32 = 0.01;
+/// Plain SGD, every peer's rule.
+const SGD: Optimizer = Optimizer::sgd();
 
 /// Hidden-layer activation of a workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,35 +122,34 @@ fn u01(stream: u64, i: u64) -> f32 {
     (mix(key(stream, i)) >> 40) as f32 / 16_777_216.0
 }
 
-/// Flat storage of one workload: parameters, tape and data pool, allocated once.
+impl Workload {
+    /// The workload as a core model: its widths and activation, softmax cross-entropy.
+    pub fn model(&self) -> Model<'static> {
+        let act = match self.act {
+            Act::Relu => Activation::Relu,
+            Act::Sigmoid => Activation::Sigmoid,
+        };
+        MlpSpec::new(self.sizes).with_activation(act).model()
+    }
+
+    /// What a step needs: the planner's numbers for the batch and plain SGD.
+    pub fn plan(&self) -> Plan {
+        self.model().plan(self.batch, &Optimizer::sgd())
+    }
+}
+
+/// The model and buffers of one workload (parameters, tape), allocated once.
 pub struct Storage {
-    values: Vec<f32>,
-    grads: Vec<f32>,
-    table: Vec<ParamEntry>,
-    floats: Vec<f32>,
-    nodes: Vec<Node>,
+    model: Model<'static>,
+    memory: OwnedMemory,
 }
 
 impl Storage {
-    /// (parameter floats, tape floats) of `w`.
-    fn floats(w: &Workload) -> (usize, usize) {
-        let n_params: usize = w.sizes.windows(2).map(|s| s[0] * s[1] + s[1]).sum();
-        // Tape, per half (values, gradients): the input, per layer an affine and an activation
-        // output, the loss and its softmax scratch.
-        let acts: usize = w.sizes[1..].iter().map(|&n| 2 * w.batch * n).sum();
-        let per_half = w.batch * w.n_in() + acts + 1 + w.batch * w.n_out();
-        (n_params, 2 * per_half)
-    }
-
     /// Bytes [`Storage::new`] and the data pool of [`Storage::split`] take for `w` (the
     /// workloads are fixed, so this cannot overflow; checked anyway).
     pub fn bytes(w: &Workload) -> Option<u64> {
-        let (params, tape) = Storage::floats(w);
         crate::budget::sum(&[
-            crate::budget::of::<f32>(params)?.checked_mul(2),
-            crate::budget::of::<ParamEntry>(2 * w.n_layers()),
-            crate::budget::of::<f32>(tape),
-            crate::budget::of::<Node>(2 * w.n_layers() + 2),
+            OwnedMemory::bytes(&w.plan()),
             crate::budget::of::<f32>(POOL * w.batch * w.n_in()),
             crate::budget::of::<u32>(POOL * w.batch),
         ])
@@ -153,72 +157,43 @@ impl Storage {
 
     /// Sizes every buffer for `w`.
     pub fn new(w: &Workload) -> Storage {
-        let (n_params, tape) = Storage::floats(w);
-        Storage {
-            values: vec![0.0; n_params],
-            grads: vec![0.0; n_params],
-            table: vec![ParamEntry::EMPTY; 2 * w.n_layers()],
-            floats: vec![0.0; tape],
-            nodes: vec![Node::EMPTY; 2 * w.n_layers() + 2],
-        }
+        Storage { model: w.model(), memory: OwnedMemory::new(&w.plan()) }
     }
 
-    /// The parameters (with the harness' initial weights), an empty tape and the trainer.
-    pub fn split(&mut self, w: &Workload) -> Result<(Params<'_>, Tape<'_>, Trainer), Error> {
-        let mut params = Params::new(&mut self.values, &mut self.grads, &mut self.table);
-        let mut layers = Vec::with_capacity(w.n_layers());
+    /// The core's trainer (plain SGD) with the harness' initial weights, and the data pool.
+    pub fn split(&mut self, w: &Workload) -> Result<Harness<'_>, Error> {
+        let model = &self.model;
+        let mut trainer = Trainer::new(model, &SGD, w.batch, self.memory.memory())?;
+        let params = trainer.params_mut();
         for l in 0..w.n_layers() {
-            let (fi, fo) = (w.sizes[l], w.sizes[l + 1]);
-            let wid = params.alloc(Shape::new(fi, fo), ParamKind::Weight)?;
-            let bid = params.alloc(Shape::row(fo), ParamKind::Bias)?;
-            params.value_mut(wid)?.copy_from_slice(&w.weight(l));
-            layers.push((wid, bid));
+            let id =
+                model.weight(l).ok_or(Error::InvalidArgument { what: "bench layer", value: l as f32 })?;
+            params.value_mut(id)?.copy_from_slice(&w.weight(l));
         }
-        let tape = Tape::new(&mut self.floats, &mut self.nodes);
-        let trainer = Trainer {
-            w: w.clone(),
-            layers,
+        Ok(Harness {
+            trainer,
             xs: (0..POOL).map(|b| w.inputs(b)).collect(),
             ys: (0..POOL).map(|b| w.labels(b)).collect(),
-        };
-        Ok((params, tape, trainer))
+            // Nothing is drawn (no dropout); `step` takes a generator all the same.
+            rng: Xoshiro128PlusPlus::seed_from_u64(SEED),
+        })
     }
 }
 
-/// The network's parameter handles and the data pool.
-pub struct Trainer {
-    w: Workload,
-    layers: Vec<(ParamId, ParamId)>,
+/// The core's [`Trainer`] of a workload and its data pool.
+pub struct Harness<'m> {
+    trainer: Trainer<'m, 'm>,
     xs: Vec<Vec<f32>>,
     ys: Vec<Vec<u32>>,
+    rng: Xoshiro128PlusPlus,
 }
 
-impl Trainer {
-    /// One training step on batch `s % POOL`; returns the loss before the update.
-    pub fn step(&self, s: usize, tape: &mut Tape, params: &mut Params) -> Result<f32, Error> {
-        let w = &self.w;
+impl Harness<'_> {
+    /// One training step on batch `s % POOL` (forward, mean softmax cross-entropy, backward,
+    /// `w −= lr·g`); returns the loss before the update.
+    pub fn step(&mut self, s: usize) -> Result<f32, Error> {
         let b = s % POOL;
-        tape.reset();
-        let mut h: Var = tape.input(&self.xs[b], Shape::new(w.batch, w.n_in()))?;
-        let last = self.layers.len() - 1;
-        for (l, &(wid, bid)) in self.layers.iter().enumerate() {
-            h = tape.affine(h, params, wid, bid)?;
-            if l < last {
-                h = match w.act {
-                    Act::Relu => tape.relu(h)?,
-                    Act::Sigmoid => tape.sigmoid(h)?,
-                };
-            }
-        }
-        let loss = tape.softmax_cross_entropy(h, &self.ys[b])?;
-        let value = tape.scalar(loss)?;
-        params.zero_grad();
-        tape.backward(loss, params)?;
-        let (v, g, _) = params.split_mut();
-        for (v, g) in v.iter_mut().zip(g.iter()) {
-            *v -= LR * *g;
-        }
-        Ok(value)
+        self.trainer.step(&self.xs[b], Targets::Labels(&self.ys[b]), LR, &mut self.rng)
     }
 }
 
@@ -360,19 +335,19 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
         .charge(&format!("bench {}: parameters, tape and data", w.name), Storage::bytes(&w))?;
     eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
     let mut storage = Storage::new(&w);
-    let (mut params, mut tape, t) = storage.split(&w)?;
+    let mut t = storage.split(&w)?;
     let peer = if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" };
     if check {
         let mut losses = [0f32; 10];
         for (s, l) in losses.iter_mut().enumerate() {
-            *l = t.step(s, &mut tape, &mut params)?;
+            *l = t.step(s)?;
         }
         println!("peer={peer} workload={} check_loss0={:.6} check_loss9={:.6}", w.name, losses[0], losses[9]);
         return Ok(());
     }
     let mut err = None;
     let rate = time_steps(peer, &w, |s| {
-        if let Err(e) = t.step(s, &mut tape, &mut params) {
+        if let Err(e) = t.step(s) {
             err.get_or_insert(e);
         }
     });
@@ -412,8 +387,8 @@ mod tests {
         for (name, want0, want9) in [("tiny", 1.182342f32, 1.502887f32), ("twolayer", 2.596188, 2.517327)] {
             let w = Workload::by_name(name).unwrap();
             let mut storage = Storage::new(&w);
-            let (mut params, mut tape, t) = storage.split(&w).unwrap();
-            let losses: Vec<f32> = (0..10).map(|s| t.step(s, &mut tape, &mut params).unwrap()).collect();
+            let mut t = storage.split(&w).unwrap();
+            let losses: Vec<f32> = (0..10).map(|s| t.step(s).unwrap()).collect();
             assert!((losses[0] - want0).abs() < 1e-5, "{name} step 0: {} vs {want0}", losses[0]);
             assert!((losses[9] - want9).abs() < 1e-5, "{name} step 9: {} vs {want9}", losses[9]);
         }
@@ -423,11 +398,11 @@ mod tests {
     fn training_lowers_the_loss_on_a_batch() {
         let w = Workload::by_name("tiny").unwrap();
         let mut storage = Storage::new(&w);
-        let (mut params, mut tape, t) = storage.split(&w).unwrap();
-        let first = t.step(0, &mut tape, &mut params).unwrap();
+        let mut t = storage.split(&w).unwrap();
+        let first = t.step(0).unwrap();
         let mut last = first;
         for _ in 0..200 {
-            last = t.step(0, &mut tape, &mut params).unwrap();
+            last = t.step(0).unwrap();
         }
         assert!(last < first, "{last} !< {first}");
     }

@@ -7,13 +7,14 @@ use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{TrainConfig, join};
 use crate::data::{Sampling, SplitSize};
+use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::OutDir;
 use crate::runfolder::{Mode, RunFolder};
 use crate::train::{self, Prepared};
 use crate::{Error, bench};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use staticgrad::{Node, ParamEntry, Params, Tape};
+use staticgrad::{Node, ParamEntry, Plan, Trainer};
 use std::path::{Path, PathBuf};
 
 /// Train neural networks in static memory: the host-side runner of the staticgrad core.
@@ -690,28 +691,30 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), Error> {
             mlp.param_len()
         )));
     }
-    let mut v = vec![0.0f32; mlp.param_len()];
-    let mut g = vec![0.0f32; mlp.param_len()];
-    let mut table = vec![ParamEntry::EMPTY; mlp.param_tensors()];
-    let mut params = Params::new(&mut v, &mut g, &mut table);
-    mlp.alloc(&mut params).map_err(Error::failed)?;
-    params.values_mut().copy_from_slice(&values);
     let (set, name) =
         if splits.test.is_empty() { (&splits.train, "training") } else { (&splits.test, "test") };
     // A pass of more rows than the set holds is the whole set: the tape is sized for that.
     let rows = a.batch.min(set.len()).max(1);
-    let tape_floats = mlp.eval_tape_floats(rows);
+    // A trainer of one row (its step is never taken) whose tape also holds an evaluation pass.
+    let sgd = staticgrad::Optimizer::sgd();
+    let one = mlp.try_plan(1, &sgd).map_err(Error::failed)?;
+    let pl = Plan {
+        tape_floats: one.tape_floats.max(mlp.eval_tape_floats(rows)),
+        tape_nodes: one.tape_nodes.max(mlp.eval_tape_nodes()),
+        ..one
+    };
     let need = budget::sum(&[
-        budget::of::<f32>(tape_floats).filter(|_| tape_floats != usize::MAX),
-        budget::of::<Node>(mlp.eval_tape_nodes()),
+        budget::of::<f32>(pl.tape_floats).filter(|_| pl.tape_floats != usize::MAX),
+        budget::of::<Node>(pl.tape_nodes),
+        budget::of::<f32>(pl.state_floats),
         rows.checked_mul(set.features).and_then(budget::of::<f32>),
     ]);
     budget
         .charge(&format!("--batch {} ({rows} rows used) with the model {desc}: the tape", a.batch), need)?;
-    let mut floats = vec![0.0f32; tape_floats];
-    let mut nodes = vec![Node::EMPTY; mlp.eval_tape_nodes()];
-    let mut tape = Tape::new(&mut floats, &mut nodes);
-    let acc = train::accuracy(&spec, &mut tape, &params, set, rows)?.unwrap_or(0.0);
+    let mut memory = OwnedMemory::new(&pl);
+    let mut trainer = Trainer::new(&mlp, &sgd, 1, memory.memory()).map_err(Error::failed)?;
+    trainer.params_mut().values_mut().copy_from_slice(&values);
+    let acc = train::accuracy(&mut trainer, set, rows)?.unwrap_or(0.0);
     println!(
         "{desc}: accuracy {acc:.4} ({} of {} {name} examples of {})",
         (acc * set.len() as f32).round() as usize,

@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod experiments;
 pub mod interrupt;
+pub mod memory;
 pub mod model;
 pub mod net;
 pub mod report;

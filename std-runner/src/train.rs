@@ -10,13 +10,14 @@ use crate::budget::{self, Budget};
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta};
 use crate::config::{ScheduleName, TrainConfig, join};
 use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
+use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
 use staticgrad::schedule::Schedule;
-use staticgrad::{Node, Optimizer, ParamEntry, Params, Plan, Tape};
+use staticgrad::{Node, Optimizer, ParamEntry, Plan, Trainer};
 use std::time::Instant;
 
 /// A run ready to train: validated configuration, data and model spec.
@@ -282,18 +283,13 @@ impl Outcome {
     }
 }
 
-/// Accuracy of the model on `data` in evaluation mode, `batch` rows at a time; `None` if empty.
-pub fn accuracy(
-    spec: &ModelSpec,
-    tape: &mut Tape,
-    params: &Params,
-    data: &Dataset,
-    batch: usize,
-) -> Result<Option<f32>, Error> {
+/// Accuracy of the trainer's model on `data` in evaluation mode, `batch` rows at a time; `None`
+/// if empty.
+pub fn accuracy(trainer: &mut Trainer, data: &Dataset, batch: usize) -> Result<Option<f32>, Error> {
     if data.is_empty() {
         return Ok(None);
     }
-    let hits = data.correct(&spec.model(), tape, params, batch).map_err(Error::failed)?;
+    let hits = data.correct(trainer, batch).map_err(Error::failed)?;
     Ok(Some(hits as f32 / data.len() as f32))
 }
 
@@ -376,41 +372,24 @@ pub fn train(
     // `prepare` charged to the memory budget.
     let pl = run_plan(p)?;
 
-    // Caller-owned storage, sized by the core's planner, allocated once.
-    let mut values = vec![0.0f32; pl.param_floats];
-    let mut grads = vec![0.0f32; pl.grad_floats];
-    let mut table = vec![ParamEntry::EMPTY; pl.param_tensors];
-    let mut state = vec![0.0f32; pl.state_floats];
-    let mut floats = vec![0.0f32; pl.tape_floats];
-    let mut nodes = vec![Node::EMPTY; pl.tape_nodes];
-    let mut params = Params::new(&mut values, &mut grads, &mut table);
-    let mut tape = Tape::new(&mut floats, &mut nodes);
-    mlp.alloc(&mut params).map_err(Error::failed)?;
-    mlp.init(&mut params, &mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
+    // Caller-owned storage, sized by the core's planner, allocated once (charged by `prepare`).
+    let mut memory = OwnedMemory::new(&pl);
+    let mut trainer = Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?;
+    trainer.init(&mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
     if let (None, Some(w)) = (resume, &p.init) {
-        if w.len() != params.len() {
+        let needed = trainer.params().len();
+        if w.len() != needed {
             return Err(Error::input(format!(
-                "--init-from: {} parameters, the model needs {}",
-                w.len(),
-                params.len()
+                "--init-from: {} parameters, the model needs {needed}",
+                w.len()
             )));
         }
-        params.values_mut().copy_from_slice(w);
+        trainer.params_mut().values_mut().copy_from_slice(w);
     }
 
     let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
     if let Some(ck) = resume {
-        if ck.params.len() != params.len() || ck.state.len() != state.len() {
-            return Err(Error::input(format!(
-                "checkpoint holds {} parameter and {} state floats, the model needs {} and {}",
-                ck.params.len(),
-                ck.state.len(),
-                params.len(),
-                state.len()
-            )));
-        }
-        params.values_mut().copy_from_slice(&ck.params);
-        state.copy_from_slice(&ck.state);
+        trainer.load(&ck.params, &ck.state).map_err(|e| Error::input(format!("checkpoint: {e}")))?;
         step = ck.meta.step;
         steps = ck.meta.steps.clone();
         epochs = ck.meta.epochs.clone();
@@ -452,8 +431,8 @@ pub fn train(
                 let snap = Snapshot {
                     cfg,
                     step,
-                    params: params.values(),
-                    state: &state,
+                    params: trainer.params().values(),
+                    state: trainer.state(),
                     elapsed_s: elapsed(&t0),
                     steps: &steps,
                     epochs: &epochs,
@@ -474,14 +453,10 @@ pub fn train(
         let idx = order.as_ref().map_or(&[][..], |(_, o)| &o[pos * batch..(pos + 1) * batch]);
         train.gather(idx, &mut xb, &mut yb);
 
-        let mut drop_rng = stream(cfg.seed, purpose::DROPOUT, step);
-        let data_loss = mlp
-            .gradient(&mut tape, &mut params, &xb, Targets::Labels(&yb), &mut drop_rng)
-            .map_err(|e| step_error(e, step + 1, &last_good))?;
-        let lv = data_loss + opt.decay_loss(&params);
         let lr = sched.lr(step.min(u32::MAX as u64) as u32);
-        opt.step(&mut params, &mut state, lr).map_err(|e| step_error(e, step + 1, &last_good))?;
-        tape.reset();
+        let lv = trainer
+            .step(&xb, Targets::Labels(&yb), lr, &mut stream(cfg.seed, purpose::DROPOUT, step))
+            .map_err(|e| step_error(e, step + 1, &last_good))?;
         step += 1;
         steps.push(StepRecord { step, epoch: epoch + 1, loss: lv, lr });
         epoch_loss += lv as f64;
@@ -495,9 +470,9 @@ pub fn train(
                 epoch: epoch + 1,
                 step,
                 train_loss: (epoch_loss / spe as f64) as f32,
-                train_acc: accuracy(&p.spec, &mut tape, &params, train, eval)?.unwrap_or(0.0),
-                val_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.val, eval)?,
-                test_acc: accuracy(&p.spec, &mut tape, &params, &p.splits.test, eval)?,
+                train_acc: accuracy(&mut trainer, train, eval)?.unwrap_or(0.0),
+                val_acc: accuracy(&mut trainer, &p.splits.val, eval)?,
+                test_acc: accuracy(&mut trainer, &p.splits.test, eval)?,
                 elapsed_s: elapsed(&t0),
             };
             epoch_loss = 0.0;
@@ -515,8 +490,8 @@ pub fn train(
             let snap = Snapshot {
                 cfg,
                 step,
-                params: params.values(),
-                state: &state,
+                params: trainer.params().values(),
+                state: trainer.state(),
                 elapsed_s: elapsed(&t0),
                 steps: &steps,
                 epochs: &epochs,
@@ -528,7 +503,7 @@ pub fn train(
     Ok(Outcome {
         steps,
         epochs,
-        params: params.values().to_vec(),
+        params: trainer.params().values().to_vec(),
         elapsed_s: elapsed(&t0),
         stopped: stop_at < total,
         plan: pl,

@@ -81,3 +81,40 @@ impl HostStorage {
         )
     }
 }
+
+/// Heap buffers of a [`Plan`](staticgrad::Plan), lent as the core's [`Memory`](staticgrad::Memory)
+/// bundle (what the runner's `OwnedMemory` is; the tests do not depend on the runner).
+pub struct HostMemory {
+    values: Vec<f32>,
+    grads: Vec<f32>,
+    table: Vec<ParamEntry>,
+    state: Vec<f32>,
+    floats: Vec<f32>,
+    nodes: Vec<Node>,
+}
+
+impl HostMemory {
+    /// Zeroed buffers of exactly `plan`'s sizes.
+    pub fn new(plan: &staticgrad::Plan) -> Self {
+        HostMemory {
+            values: vec![0.0; plan.param_floats],
+            grads: vec![0.0; plan.grad_floats],
+            table: vec![ParamEntry::EMPTY; plan.param_tensors],
+            state: vec![0.0; plan.state_floats],
+            floats: vec![0.0; plan.tape_floats],
+            nodes: vec![Node::EMPTY; plan.tape_nodes],
+        }
+    }
+
+    /// The buffers as the core's bundle.
+    pub fn memory(&mut self) -> staticgrad::Memory<'_> {
+        staticgrad::Memory {
+            values: &mut self.values,
+            grads: &mut self.grads,
+            table: &mut self.table,
+            state: &mut self.state,
+            floats: &mut self.floats,
+            nodes: &mut self.nodes,
+        }
+    }
+}

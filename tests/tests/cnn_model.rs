@@ -9,13 +9,13 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use serde_json::Value;
 use staticgrad::model::{Layer, LayerKind, Loss, Model, StepPath, Targets};
 use staticgrad::ops::softmax_cross_entropy::BOOK_EPS;
-use staticgrad::optim::Optimizer;
+use staticgrad::optim::{self, Optimizer};
 use staticgrad::train::Trainer;
 use staticgrad::{
-    BatchNormConfig, Conv2dConfig, Error, ImageShape, Init, Mode, ParamEntry, ParamId, Params, Pool2dConfig,
-    Region, Shape,
+    BatchNormConfig, Conv2dConfig, Error, ImageShape, Init, Mode, ParamEntry, ParamId, Params, Plan,
+    Pool2dConfig, Region, Shape,
 };
-use staticgrad_tests::{HostStorage, golden};
+use staticgrad_tests::{HostMemory, HostStorage, golden};
 
 /// The reduced SimpleConvNet of the golden: conv 4×3×3 → ReLU → max-pool 2×2 → dense 8 → ReLU →
 /// dense 5, the book's cross-entropy, on 1×10×10 images.
@@ -112,18 +112,19 @@ fn simple_convnet_as_a_model_matches_the_golden() {
     tape2.backward(l, &mut p2).unwrap();
     assert!(p2.grads().iter().zip(&model_grads).all(|(a, b)| a.to_bits() == b.to_bits()));
 
-    // Three SGD steps (lr 0.1, the same batch) through the trainer.
+    // Three SGD steps (lr 0.1, the same batch) through the trainer, from the golden parameters.
     let sgd = &net["sgd_lr0.1_same_batch"];
     let opt = Optimizer::sgd();
-    let mut state = vec![0.0; m.state_len(&opt)];
-    let mut trainer = Trainer::new(m, opt, &mut state).unwrap();
+    let mut memory = HostMemory::new(&m.plan(3, &opt));
+    let mut trainer = Trainer::new(&m, &opt, 3, memory.memory()).unwrap();
+    trainer.load(params.values(), &[0.0; optim::HEADER_LEN]).unwrap();
     for step in 0..3 {
-        trainer.step(&mut tape, &mut params, &x, Targets::Labels(&t), 0.1, &mut rng).unwrap();
-        let after = m.eval_loss(&mut tape, &params, &x, Targets::Labels(&t)).unwrap();
-        tape.reset();
+        trainer.step(&x, Targets::Labels(&t), 0.1, &mut rng).unwrap();
+        let after = trainer.eval_loss(&x, Targets::Labels(&t)).unwrap();
         let want = sgd["loss_after_step"][step].as_f64().unwrap();
         assert!((f64::from(after) - want).abs() <= 1e-6 * want, "after step {}: {after} vs {want}", step + 1);
     }
+    let params = trainer.params();
     for (i, id) in ids.iter().enumerate() {
         let e = normwise(params.value(*id).unwrap(), &sgd["params_after_3_steps"][NAMES[i]]);
         assert!(e <= 1e-5, "{} after 3 steps: {e:.2e}", NAMES[i]);
@@ -141,28 +142,21 @@ const SMALL: [Layer; 6] = [
 
 /// Trains `m` two steps from the same start, by `fused` or not, and returns the values.
 fn two_steps(m: Model, opt: Optimizer, batch: usize, fused: bool) -> Vec<f32> {
-    let grads = if fused { m.fused_grad_floats() } else { m.param_len() };
-    let mut s = HostStorage::new(m.tape_floats(batch), m.tape_nodes(), m.param_len(), m.param_tensors());
-    s.grads = vec![0.0; grads];
-    let HostStorage { floats, nodes, values, grads, table } = &mut s;
-    let mut tape = staticgrad::Tape::new(floats, nodes);
-    let mut params =
-        if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
+    let plan = if fused { m.plan_fused(batch, &opt) } else { m.plan(batch, &opt) };
+    let mut memory = HostMemory::new(&plan);
+    let mut trainer = if fused {
+        Trainer::fused(&m, &opt, batch, memory.memory()).unwrap()
+    } else {
+        Trainer::new(&m, &opt, batch, memory.memory()).unwrap()
+    };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(9);
-    m.alloc(&mut params).unwrap();
-    m.init(&mut params, &mut rng).unwrap();
+    trainer.init(&mut rng).unwrap();
     let x: Vec<f32> = (0..batch * m.inputs()).map(|i| ((i * 5) % 13) as f32 / 6.0 - 1.0).collect();
     let t: Vec<u32> = (0..batch as u32).map(|i| i % 4).collect();
-    let mut state = vec![0.0; m.state_len(&opt)];
-    let mut trainer = Trainer::new(m, opt, &mut state).unwrap();
     for _ in 0..2 {
-        if fused {
-            trainer.step_fused(&mut tape, &mut params, &x, Targets::Labels(&t), 0.05, &mut rng).unwrap();
-        } else {
-            trainer.step(&mut tape, &mut params, &x, Targets::Labels(&t), 0.05, &mut rng).unwrap();
-        }
+        trainer.step(&x, Targets::Labels(&t), 0.05, &mut rng).unwrap();
     }
-    params.values().to_vec()
+    trainer.params().values().to_vec()
 }
 
 #[test]
@@ -217,25 +211,15 @@ fn fused_row_scratch_is_exactly_the_widest_row() {
     assert_eq!(Model::image(1, 3, 3, &BIAS_WIDEST).fused_grad_floats(), 30);
     for (model, batch) in [(m, 1), (m, 2), (Model::image(1, 3, 3, &BIAS_WIDEST), 2)] {
         for (scratch, ok) in [(model.fused_grad_floats(), true), (model.fused_grad_floats() - 1, false)] {
-            let mut s = HostStorage::new(
-                model.tape_floats(batch),
-                model.tape_nodes(),
-                model.param_len(),
-                model.param_tensors(),
-            );
-            let mut row = vec![0.0; scratch];
-            let mut tape = staticgrad::Tape::new(&mut s.floats, &mut s.nodes);
-            let mut params = Params::fused(&mut s.values, &mut row, &mut s.table);
-            let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
             let opt = Optimizer::adam();
-            let mut state = vec![0.0; model.state_len(&opt)];
+            let mut memory = HostMemory::new(&Plan { grad_floats: scratch, ..model.plan_fused(batch, &opt) });
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
             let x = vec![0.5; batch * model.inputs()];
             let t: Vec<u32> = vec![0; batch];
-            // A row scratch too short is refused when the table is laid out, or by the step.
-            let r = model.alloc(&mut params).and_then(|()| {
-                model.init(&mut params, &mut rng)?;
-                let mut trainer = Trainer::new(model, opt, &mut state)?;
-                trainer.step_fused(&mut tape, &mut params, &x, Targets::Labels(&t), 0.01, &mut rng)
+            // A row scratch too short is refused when the memory is checked against the plan.
+            let r = Trainer::fused(&model, &opt, batch, memory.memory()).and_then(|mut trainer| {
+                trainer.init(&mut rng)?;
+                trainer.step(&x, Targets::Labels(&t), 0.01, &mut rng)
             });
             match (ok, r) {
                 (true, Ok(_)) => {}

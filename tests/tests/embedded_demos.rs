@@ -7,9 +7,10 @@
 //! Also the fused update's promise: bit-identical to the gradient-buffer path (SGD at batch 1
 //! and 8, Adam), over thousands of steps of real training.
 
-use staticgrad_demos::mnist::{self, MnistConfig, MnistMemory};
-use staticgrad_demos::xor::{self, XorMemory};
+use staticgrad_demos::mnist::{self, MnistConfig};
+use staticgrad_demos::xor;
 use staticgrad_demos::{EpochReport, Hooks, Outcome};
+use staticgrad_tests::HostMemory;
 use std::collections::BTreeMap;
 
 struct Print(&'static str);
@@ -20,42 +21,14 @@ impl Hooks for Print {
 }
 
 fn run_xor() -> Outcome {
-    let p = xor::PLAN;
-    let (mut v, mut g) = (vec![0.0; p.param_floats], vec![0.0; p.grad_floats]);
-    let mut table = vec![staticgrad::ParamEntry::EMPTY; p.param_tensors];
-    let (mut floats, mut nodes) = (vec![0.0; p.tape_floats], vec![staticgrad::Node::EMPTY; p.tape_nodes]);
-    let mut state = vec![0.0; p.state_floats];
-    let mem = XorMemory {
-        values: &mut v,
-        grads: &mut g,
-        table: &mut table,
-        state: &mut state,
-        floats: &mut floats,
-        nodes: &mut nodes,
-    };
-    xor::train(mem, &mut Print("xor")).unwrap()
+    let mut memory = HostMemory::new(&xor::PLAN);
+    xor::train(memory.memory(), &mut Print("xor")).unwrap()
 }
 
 fn run_mnist(cfg: &MnistConfig) -> Outcome {
-    let p = cfg.plan();
-    let mut values = vec![0.0; p.param_floats];
-    let mut grads = vec![0.0; p.grad_floats];
-    let mut table = vec![staticgrad::ParamEntry::EMPTY; p.param_tensors];
-    let mut state = vec![0.0; p.state_floats];
-    let mut floats = vec![0.0; p.tape_floats];
-    let mut nodes = vec![staticgrad::Node::EMPTY; p.tape_nodes];
+    let mut memory = HostMemory::new(&cfg.plan());
     let (mut x, mut labels) = (vec![0.0; cfg.batch * mnist::INPUTS], vec![0; cfg.batch]);
-    let mem = MnistMemory {
-        values: &mut values,
-        grads: &mut grads,
-        table: &mut table,
-        state: &mut state,
-        floats: &mut floats,
-        nodes: &mut nodes,
-        x: &mut x,
-        labels: &mut labels,
-    };
-    mnist::train(cfg, mem, &mut Print(cfg.name)).unwrap()
+    mnist::train(cfg, memory.memory(), &mut x, &mut labels, &mut Print(cfg.name)).unwrap()
 }
 
 /// `checksum <name> <hex>` lines of the firmware log, if one was given.

@@ -9,8 +9,8 @@ use serde_json::Value;
 use staticgrad::model::{Activation, Layer, Loss, MlpSpec, Model, StepPath, Targets};
 use staticgrad::optim::{self, Optimizer, WeightDecay, weight_decay_loss};
 use staticgrad::train::Trainer;
-use staticgrad::{BatchNormConfig, Conv2dConfig, Dropout, Error, ParamId, Params, Region};
-use staticgrad_tests::{HostStorage, array, array_f32, assert_close, golden};
+use staticgrad::{BatchNormConfig, Conv2dConfig, Dropout, Error, ParamId, Params, Plan, Region};
+use staticgrad_tests::{HostMemory, HostStorage, array, array_f32, assert_close, golden};
 
 const WIDTHS: [usize; 4] = [4, 3, 3, 3];
 
@@ -40,6 +40,11 @@ fn named(spec: &Model) -> Vec<(String, ParamId)> {
 
 fn load(spec: &Model, params: &mut Params, net: &Value) {
     spec.alloc(params).unwrap();
+    set_values(spec, params, net);
+}
+
+/// The golden network's values into `params`, laid out by `spec`.
+fn set_values(spec: &Model, params: &mut Params, net: &Value) {
     for (name, id) in named(spec) {
         let (d, s) = array_f32(&net["params"][&name]);
         assert_eq!(params.entry(id).unwrap().shape, s, "{name}");
@@ -107,16 +112,14 @@ fn check_network(name: &str) {
     // (b) The same through Trainer: SGD with lr 1 and coupled L2, so each trainable tensor moves
     // by exactly its book gradient and the reported loss includes the penalty.
     let opt = Optimizer::sgd().with_weight_decay(WeightDecay::L2(lambda));
-    let mut state = vec![0.0; spec.state_len(&opt)];
-    let mut s =
-        HostStorage::new(spec.tape_floats(4), spec.tape_nodes(), spec.param_len(), spec.param_tensors());
-    let (mut tape, mut params) = s.split();
-    load(&spec, &mut params, net);
-    let before = params.values().to_vec();
-    let mut trainer = Trainer::new(spec, opt, &mut state).unwrap();
-    let loss = trainer.step(&mut tape, &mut params, &x, Targets::Labels(&t), 1.0, &mut rng).unwrap() as f64;
+    let mut memory = HostMemory::new(&spec.plan(4, &opt));
+    let mut trainer = Trainer::new(&spec, &opt, 4, memory.memory()).unwrap();
+    set_values(&spec, trainer.params_mut(), net);
+    let before = trainer.params().values().to_vec();
+    let loss = trainer.step(&x, Targets::Labels(&t), 1.0, &mut rng).unwrap() as f64;
     assert!((loss - want_loss).abs() <= 1e-6 * want_loss, "{name}: trainer loss {loss} vs {want_loss}");
-    assert_eq!(tape.nodes_used(), 0, "the step resets the tape");
+    assert_eq!(trainer.tape().nodes_used(), 0, "the step resets the tape");
+    let params = trainer.params();
     for (pname, id) in named(&spec) {
         let r = params.entry(id).unwrap().range();
         let moved: Vec<f32> = before[r.clone()].iter().zip(&params.values()[r]).map(|(b, a)| b - a).collect();
@@ -229,7 +232,6 @@ fn run_step(spec: &Model, opt: Optimizer, batch: usize, sizes: [usize; 5]) -> Re
     let [floats, nodes, pf, pt, sf] = sizes;
     let mut s = HostStorage::new(floats, nodes, pf, pt);
     let (mut tape, mut params) = s.split();
-    let mut state = vec![0.0; sf];
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
     spec.alloc(&mut params)?;
     spec.init(&mut params, &mut rng)?;
@@ -245,14 +247,24 @@ fn run_step(spec: &Model, opt: Optimizer, batch: usize, sizes: [usize; 5]) -> Re
         assert_eq!(tape.floats_used(), spec.tape_floats(batch));
         assert_eq!(tape.nodes_used(), spec.tape_nodes());
     }
-    // ...then two full steps and an evaluation.
-    let mut trainer = Trainer::new(*spec, opt, &mut state)?;
+    // ...then two full steps and an evaluation, through a trainer over the same sizes.
+    let plan = Plan {
+        param_floats: pf,
+        param_tensors: pt,
+        grad_floats: pf,
+        state_floats: sf,
+        tape_floats: floats,
+        tape_nodes: nodes,
+    };
+    let mut memory = HostMemory::new(&plan);
+    let mut trainer = Trainer::new(spec, &opt, batch, memory.memory())?;
+    trainer.init(&mut rng)?;
     for _ in 0..2 {
-        let loss = trainer.step(&mut tape, &mut params, &x, targets, 0.01, &mut rng)?;
+        let loss = trainer.step(&x, targets, 0.01, &mut rng)?;
         assert!(loss.is_finite());
     }
     if let Targets::Labels(l) = targets {
-        spec.correct(&mut tape, &params, &x, l, batch)?;
+        trainer.correct(&x, l, batch)?;
     }
     Ok(())
 }

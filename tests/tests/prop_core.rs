@@ -1240,24 +1240,24 @@ fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
     let opt = Optimizer::adam();
     let plan = spec.plan(c.batch, &opt);
     let sub = |n: usize, k: usize| n.saturating_sub(c.short[k]);
-    let mut s = staticgrad_tests::HostStorage::new(
-        sub(plan.tape_floats, 0),
-        sub(plan.tape_nodes, 1),
-        sub(plan.param_floats, 2),
-        sub(plan.param_tensors, 3),
-    );
-    let mut state = vec![0.0f32; sub(plan.state_floats, 4)];
-    let (mut tape, mut params) = s.split();
+    let short = staticgrad::Plan {
+        tape_floats: sub(plan.tape_floats, 0),
+        tape_nodes: sub(plan.tape_nodes, 1),
+        param_floats: sub(plan.param_floats, 2),
+        grad_floats: sub(plan.param_floats, 2),
+        param_tensors: sub(plan.param_tensors, 3),
+        state_floats: sub(plan.state_floats, 4),
+    };
+    let mut memory = staticgrad_tests::HostMemory::new(&short);
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(c.seed);
-    let built = spec.alloc(&mut params).and_then(|_| spec.init(&mut params, &mut rng));
-    let valid_spec = spec.validate().is_ok();
-    if valid_spec && c.short[2..4] == [0, 0] {
-        prop_assert_eq!(built, Ok(()), "planned parameter storage must suffice");
+    let built = Trainer::new(&spec, &opt, c.batch, memory.memory());
+    if spec.validate().is_ok() && c.batch > 0 && c.short == [0; 5] {
+        prop_assert!(built.is_ok(), "planned storage must suffice: {:?}", built.err());
     }
-    let mut trainer = match (built, Trainer::new(spec, opt, &mut state)) {
-        (Ok(()), Ok(t)) => t,
-        (b, t) => {
-            covered(format!("trainer setup:{}", if b.is_err() { outcome(&b) } else { outcome(&t) }));
+    let mut trainer = match built.and_then(|mut t| t.init(&mut rng).map(|_| t)) {
+        Ok(t) => t,
+        t => {
+            covered(format!("trainer setup:{}", outcome(&t)));
             return Ok(());
         }
     };
@@ -1276,14 +1276,19 @@ fn run_train(c: TrainCase) -> Result<(), TestCaseError> {
     let trainable = |p: &Params| -> Vec<u32> {
         p.entries().iter().filter(|e| e.kind.trainable()).flat_map(|e| bits(&p.values()[e.range()])).collect()
     };
-    let before = trainable(&params);
-    let got = trainer.step(&mut tape, &mut params, &x, t, c.lr, &mut rng);
+    let before = trainable(trainer.params());
+    let got = trainer.step(&x, t, c.lr, &mut rng);
     covered(format!("trainer step:{}", outcome(&got)));
-    prop_assert_eq!(tape.nodes_used(), 0, "the tape is reset either way");
+    prop_assert_eq!(trainer.tape().nodes_used(), 0, "the tape is reset either way");
     match got {
         Ok(loss) => prop_assert!(loss.is_finite(), "a step returned a non-finite loss {}", loss),
         Err(e) => {
-            prop_assert_eq!(trainable(&params), before, "a refused step changed parameters ({:?})", e);
+            prop_assert_eq!(
+                trainable(trainer.params()),
+                before,
+                "a refused step changed parameters ({:?})",
+                e
+            );
             if c.short[0..2] == [0, 0] {
                 prop_assert!(
                     !matches!(e, Error::Capacity { region: Region::TapeFloats | Region::TapeNodes, .. }),

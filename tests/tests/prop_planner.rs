@@ -508,7 +508,8 @@ fn cnn_case() -> impl Strategy<Value = ListCase> {
 }
 
 /// One training step (`Trainer::step`, so every path: direct, recorded, overwrite) of `c` with
-/// exactly the given storage.
+/// exactly the given storage (a trainer checks it against the plan when it is made; that the
+/// step really fills the tape is `tests/tests/mlp.rs`'s check).
 fn list_step(
     c: &ListCase,
     floats: usize,
@@ -517,18 +518,23 @@ fn list_step(
     tensors: usize,
 ) -> Result<f32, Error> {
     let m = c.model();
-    let mut s = staticgrad_tests::HostStorage::new(floats, nodes, param_floats, tensors);
-    let (mut tape, mut params) = s.split();
+    let plan = staticgrad::Plan {
+        param_floats,
+        grad_floats: param_floats,
+        param_tensors: tensors,
+        state_floats: m.state_len(&c.opt),
+        tape_floats: floats,
+        tape_nodes: nodes,
+    };
+    let mut memory = staticgrad_tests::HostMemory::new(&plan);
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
-    m.alloc(&mut params)?;
-    m.init(&mut params, &mut rng)?;
-    let mut state = vec![0.0; m.state_len(&c.opt)];
-    let mut trainer = staticgrad::Trainer::new(m, c.opt, &mut state)?;
+    let mut trainer = staticgrad::Trainer::new(&m, &c.opt, c.batch, memory.memory())?;
+    trainer.init(&mut rng)?;
     let x: Vec<f32> = (0..c.batch * c.inputs).map(|i| (i % 5) as f32 / 4.0 - 0.5).collect();
     let labels: Vec<u32> = (0..c.batch).map(|i| (i % m.outputs()) as u32).collect();
     let values = vec![0.25; c.batch * m.outputs()];
     let targets = if c.mse { Targets::Values(&values) } else { Targets::Labels(&labels) };
-    trainer.step(&mut tape, &mut params, &x, targets, 0.01, &mut rng)
+    trainer.step(&x, targets, 0.01, &mut rng)
 }
 
 proptest! {

@@ -7,7 +7,7 @@ use staticgrad::model::{MlpSpec, Model, Targets};
 use staticgrad::optim::{Optimizer, WeightDecay};
 use staticgrad::train::Trainer;
 use staticgrad::{BatchNormConfig, Dropout};
-use staticgrad_tests::HostStorage;
+use staticgrad_tests::HostMemory;
 use staticgrad_tests::counting::{CountingAlloc, count_allocations};
 
 #[global_allocator]
@@ -22,28 +22,22 @@ const BATCH: usize = 8;
 fn train_and_eval_steps_allocate_nothing() {
     let opt = Optimizer::adam().with_weight_decay(WeightDecay::L2(1e-3));
     // The caller's storage, sized by the planner, allocated before counting starts.
-    let mut s =
-        HostStorage::new(SPEC.tape_floats(BATCH), SPEC.tape_nodes(), SPEC.param_len(), SPEC.param_tensors());
-    let mut state = vec![0.0f32; SPEC.state_len(&opt)];
+    let mut memory = HostMemory::new(&SPEC.plan(BATCH, &opt));
     let x: Vec<f32> = (0..BATCH * 20).map(|i| (i % 7) as f32 * 0.1).collect();
     let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 5).collect();
     let mut predicted = [0u32; BATCH];
-    let (mut tape, mut params) = s.split();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
-    SPEC.alloc(&mut params).unwrap();
-    SPEC.init(&mut params, &mut rng).unwrap();
-    let mut trainer = Trainer::new(SPEC, opt, &mut state).unwrap();
+    let mut trainer = Trainer::new(&SPEC, &opt, BATCH, memory.memory()).unwrap();
+    trainer.init(&mut rng).unwrap();
 
     let ((first, last, hits), allocations, bytes) = count_allocations(|| {
-        let first =
-            trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        let first = trainer.step(&x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
         let mut last = first;
         for _ in 0..50 {
-            last =
-                trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+            last = trainer.step(&x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
         }
-        SPEC.predict(&mut tape, &params, &x, &mut predicted).unwrap();
-        let hits = SPEC.correct(&mut tape, &params, &x, &labels, BATCH).unwrap();
+        trainer.predict(&x, &mut predicted).unwrap();
+        let hits = trainer.correct(&x, &labels, BATCH).unwrap();
         (first, last, hits)
     });
     assert_eq!((allocations, bytes), (0, 0), "a train or eval step allocated");
@@ -72,25 +66,19 @@ const CNN: Model = Model::image(2, 12, 12, &CNN_LAYERS);
 #[test]
 fn cnn_model_train_and_eval_steps_allocate_nothing() {
     let opt = Optimizer::adam();
-    let mut s =
-        HostStorage::new(CNN.tape_floats(BATCH), CNN.tape_nodes(), CNN.param_len(), CNN.param_tensors());
-    let mut state = vec![0.0f32; CNN.state_len(&opt)];
+    let mut memory = HostMemory::new(&CNN.plan(BATCH, &opt));
     let x: Vec<f32> = (0..BATCH * CNN.inputs()).map(|i| (i % 7) as f32 * 0.1).collect();
     let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 5).collect();
-    let (mut tape, mut params) = s.split();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
-    CNN.alloc(&mut params).unwrap();
-    CNN.init(&mut params, &mut rng).unwrap();
-    let mut trainer = Trainer::new(CNN, opt, &mut state).unwrap();
+    let mut trainer = Trainer::new(&CNN, &opt, BATCH, memory.memory()).unwrap();
+    trainer.init(&mut rng).unwrap();
     let ((first, last), allocations, bytes) = count_allocations(|| {
-        let first =
-            trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+        let first = trainer.step(&x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
         let mut last = first;
         for _ in 0..30 {
-            last =
-                trainer.step(&mut tape, &mut params, &x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
+            last = trainer.step(&x, Targets::Labels(&labels), 1e-2, &mut rng).unwrap();
         }
-        CNN.correct(&mut tape, &params, &x, &labels, BATCH).unwrap();
+        trainer.correct(&x, &labels, BATCH).unwrap();
         (first, last)
     });
     assert_eq!((allocations, bytes), (0, 0), "a CNN train or eval step allocated");

@@ -19,7 +19,7 @@ pub enum StepPath {
     /// [`OVERWRITE_MIN_PARAMS`] parameters, where the zeroing pass is worth saving.
     Overwrite,
     /// The tape, with the **fused update**: each tensor is updated as soon as its gradient is
-    /// complete, so there is no gradient buffer ([`Trainer::step_fused`](crate::Trainer::step_fused)).
+    /// complete, so there is no gradient buffer ([`Trainer::fused`](crate::Trainer::fused)).
     Fused,
 }
 

@@ -448,7 +448,7 @@ impl Model<'_> {
     }
 
     /// Everything a training step with the fused update
-    /// ([`Trainer::step_fused`](crate::train::Trainer::step_fused)) needs: as [`plan`](Self::plan)
+    /// ([`Trainer::fused`](crate::train::Trainer::fused)) needs: as [`plan`](Self::plan)
     /// but with [`fused_grad_floats`](Self::fused_grad_floats) instead of a gradient buffer.
     ///
     /// ```

@@ -8,10 +8,10 @@ use crate::data::{self, PIXELS, TEST_IMAGES, TEST_LABELS, TEST_N, TRAIN_IMAGES, 
 use crate::{EpochReport, Hooks, Outcome};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
-use staticgrad::model::{MlpSpec, Model, Plan, Targets};
+use staticgrad::model::{MlpSpec, Model, Plan, Targets::Labels};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
-use staticgrad::{Error, Node, ParamEntry, Params, Region, Result, Tape};
+use staticgrad::{Error, Memory, Region, Result};
 
 /// Layer widths: 14×14 pixels, 32 hidden ReLU units, 10 classes.
 pub const WIDTHS: [usize; 3] = [PIXELS, 32, 10];
@@ -113,26 +113,6 @@ pub const ADAM_B1_FUSED: MnistConfig =
 /// Every variant, in the order the firmware and the host test run them.
 pub const ALL: [MnistConfig; 6] = [SGD_B1, SGD_B1_FUSED, SGD_B8, SGD_B8_FUSED, ADAM_B1, ADAM_B1_FUSED];
 
-/// Caller storage for one variant (a firmware's `static`s), sized by [`MnistConfig::plan`].
-pub struct MnistMemory<'a> {
-    /// Parameter values.
-    pub values: &'a mut [f32],
-    /// Gradient buffer, or with the fused update the row scratch.
-    pub grads: &'a mut [f32],
-    /// Parameter table.
-    pub table: &'a mut [ParamEntry],
-    /// Optimizer state.
-    pub state: &'a mut [f32],
-    /// Tape floats.
-    pub floats: &'a mut [f32],
-    /// Tape nodes.
-    pub nodes: &'a mut [Node],
-    /// `batch · INPUTS` floats: the batch's pixels as `f32`.
-    pub x: &'a mut [f32],
-    /// `batch` labels.
-    pub labels: &'a mut [u32],
-}
-
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -150,12 +130,13 @@ fn epoch_order(rng: &mut impl Rng) -> (u32, u32) {
 }
 
 /// Held-out images classified correctly (one at a time, so the tape of batch 1 suffices).
-fn evaluate(tape: &mut Tape, params: &Params, x: &mut [f32]) -> Result<u32> {
+#[inline(always)] // into `train`: the trainer is lent to no code out of line (see `Trainer`)
+fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<u32> {
     let mut correct = 0;
     let mut predicted = [0u32; 1];
     for (i, &label) in TEST_LABELS.iter().enumerate().take(TEST_N) {
         data::to_f32(TEST_IMAGES, i, &mut x[..INPUTS]);
-        SPEC.predict(tape, params, &x[..INPUTS], &mut predicted)?;
+        trainer.predict(&x[..INPUTS], &mut predicted)?;
         correct += (predicted[0] == label as u32) as u32;
     }
     Ok(correct)
@@ -163,24 +144,27 @@ fn evaluate(tape: &mut Tape, params: &Params, x: &mut [f32]) -> Result<u32> {
 
 /// Trains one variant and evaluates it after each epoch.
 #[inline(always)] // into a firmware's `main`, so that its `const` variant folds (spec, rule, mode)
-pub fn train(cfg: &MnistConfig, mem: MnistMemory, hooks: &mut impl Hooks) -> Result<Outcome> {
+pub fn train(
+    cfg: &MnistConfig,
+    memory: Memory,
+    x: &mut [f32],
+    labels: &mut [u32],
+    hooks: &mut impl Hooks,
+) -> Result<Outcome> {
     let b = cfg.batch;
-    for (needed, available) in [(b * INPUTS, mem.x.len()), (b, mem.labels.len())] {
+    for (needed, available) in [(b * INPUTS, x.len()), (b, labels.len())] {
         if available < needed {
             return Err(Error::Capacity { region: Region::TapeFloats, needed, available });
         }
     }
-    let mut params = if cfg.fused {
-        Params::fused(mem.values, mem.grads, mem.table)
+    let mut trainer = if cfg.fused {
+        Trainer::fused(&SPEC, &cfg.optimizer, b, memory)?
     } else {
-        Params::new(mem.values, mem.grads, mem.table)
+        Trainer::new(&SPEC, &cfg.optimizer, b, memory)?
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(cfg.seed);
-    SPEC.alloc(&mut params)?;
-    SPEC.init(&mut params, &mut rng)?;
-    let (x, labels) = (&mut mem.x[..b * INPUTS], &mut mem.labels[..b]);
-    let mut tape = Tape::new(mem.floats, mem.nodes);
-    let mut trainer = Trainer::new(SPEC, cfg.optimizer, mem.state)?;
+    trainer.init(&mut rng)?;
+    let (x, labels) = (&mut x[..b * INPUTS], &mut labels[..b]);
     let steps_per_epoch = (TRAIN_N / b) as u32;
     let mut step = 0u32;
     let mut last = EpochReport { epoch: 0, mean_loss: 0.0, correct: 0, total: TEST_N as u32 };
@@ -197,25 +181,20 @@ pub fn train(cfg: &MnistConfig, mem: MnistMemory, hooks: &mut impl Hooks) -> Res
                 data::to_f32(TRAIN_IMAGES, i, &mut x[r * INPUTS..(r + 1) * INPUTS]);
                 labels[r] = TRAIN_LABELS[i] as u32;
             }
-            let targets = Targets::Labels(labels);
-            sum += if cfg.fused {
-                trainer.step_fused(&mut tape, &mut params, x, targets, lr, &mut rng)?
-            } else {
-                trainer.step(&mut tape, &mut params, x, targets, lr, &mut rng)?
-            };
+            sum += trainer.step(x, Labels(labels), lr, &mut rng)?;
             step += 1;
             if step == cfg.measure.0 + cfg.measure.1 {
                 hooks.mark();
             }
         }
         lr *= cfg.lr_decay;
-        let correct = evaluate(&mut tape, &params, x)?;
+        let correct = evaluate(&mut trainer, x)?;
         last = EpochReport { epoch, mean_loss: sum / steps_per_epoch as f32, correct, total: TEST_N as u32 };
         hooks.epoch(&last);
     }
     Ok(Outcome {
         last,
-        checksum: crate::fnv1a(params.values()),
+        checksum: crate::fnv1a(trainer.params().values()),
         steps: step,
         passed: last.correct * 1000 >= cfg.min_accuracy_permille * last.total,
     })

@@ -8,7 +8,7 @@ use staticgrad::init::Init;
 use staticgrad::model::{Activation, Loss, MlpSpec, Model, Plan, Targets};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
-use staticgrad::{Node, ParamEntry, Params, Result, Tape};
+use staticgrad::{Memory, Result};
 
 /// Layer widths.
 pub const WIDTHS: [usize; 3] = [2, 3, 1];
@@ -40,63 +40,46 @@ pub const MAX_LOSS: f32 = 0.02;
 const X: [f32; 8] = [0., 0., 0., 1., 1., 0., 1., 1.];
 const T: [f32; 4] = [0., 1., 1., 0.];
 
-/// Caller storage for the XOR demo (a firmware's `static`s), sized by [`PLAN`].
-pub struct XorMemory<'a> {
-    /// Parameter values.
-    pub values: &'a mut [f32],
-    /// Parameter gradients.
-    pub grads: &'a mut [f32],
-    /// Parameter table.
-    pub table: &'a mut [ParamEntry],
-    /// Optimizer state (SGD: the step counter only).
-    pub state: &'a mut [f32],
-    /// Tape floats.
-    pub floats: &'a mut [f32],
-    /// Tape nodes.
-    pub nodes: &'a mut [Node],
-}
-
 /// Loss and number of patterns right (output on the target's side of 0.5), current weights.
-fn assess(tape: &mut Tape, params: &Params) -> Result<(f32, u32)> {
-    let y = SPEC.logits(tape, params, &X)?;
+#[inline(always)] // into `train`, where the trainer's model is the `const` one
+fn assess(trainer: &mut Trainer) -> Result<(f32, u32)> {
+    let mut out = [0.0; 4];
+    trainer.logits(&X, &mut out)?;
     let (mut loss, mut right) = (0.0f32, 0);
-    for (&y, &t) in tape.value(y)?.iter().zip(&T) {
+    for (&y, &t) in out.iter().zip(&T) {
         loss += (y - t) * (y - t);
         right += ((y > 0.5) == (t > 0.5)) as u32;
     }
-    tape.reset();
     Ok((loss / 4.0, right))
 }
 
 /// Trains XOR; reports every [`REPORT_EVERY`] steps.
-pub fn train(mem: XorMemory, hooks: &mut impl Hooks) -> Result<Outcome> {
-    let mut params = Params::new(mem.values, mem.grads, mem.table);
+/// `memory` holds [`PLAN`].
+pub fn train(memory: Memory, hooks: &mut impl Hooks) -> Result<Outcome> {
+    let mut trainer = Trainer::new(&SPEC, &OPTIMIZER, BATCH, memory)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(SEED);
-    SPEC.alloc(&mut params)?;
-    SPEC.init(&mut params, &mut rng)?;
-    let mut tape = Tape::new(mem.floats, mem.nodes);
-    let mut trainer = Trainer::new(SPEC, OPTIMIZER, mem.state)?;
+    trainer.init(&mut rng)?;
     let mut sum = 0.0f32;
     for step in 0..STEPS {
         if step == MEASURE.0 {
             hooks.mark();
         }
-        sum += trainer.step(&mut tape, &mut params, &X, Targets::Values(&T), LR, &mut rng)?;
+        sum += trainer.step(&X, Targets::Values(&T), LR, &mut rng)?;
         if step + 1 == MEASURE.0 + MEASURE.1 {
             hooks.mark();
         }
         if (step + 1) % REPORT_EVERY == 0 {
-            let (_, correct) = assess(&mut tape, &params)?;
+            let (_, correct) = assess(&mut trainer)?;
             let epoch = (step + 1) / REPORT_EVERY;
             hooks.epoch(&EpochReport { epoch, mean_loss: sum / REPORT_EVERY as f32, correct, total: 4 });
             sum = 0.0;
         }
     }
-    let (loss, correct) = assess(&mut tape, &params)?;
+    let (loss, correct) = assess(&mut trainer)?;
     let last = EpochReport { epoch: STEPS / REPORT_EVERY, mean_loss: loss, correct, total: 4 };
     Ok(Outcome {
         last,
-        checksum: crate::fnv1a(params.values()),
+        checksum: crate::fnv1a(trainer.params().values()),
         steps: STEPS,
         passed: correct == 4 && loss < MAX_LOSS,
     })

@@ -5,8 +5,8 @@ macro_rules! mnist_firmware {
         use cortex_m_rt::entry;
         use panic_semihosting as _;
         use staticgrad::model::Plan;
-        use staticgrad::{Node, ParamEntry};
-        use staticgrad_demos::mnist::{self, MnistMemory};
+        use staticgrad::{Memory, Node, ParamEntry};
+        use staticgrad_demos::mnist;
         use staticgrad_fw::{Firmware, finish, stack};
 
         staticgrad_fw::hardfault_exits!();
@@ -38,17 +38,15 @@ macro_rules! mnist_firmware {
             if matches!(CFG.optimizer.rule, staticgrad::optim::Rule::Adam { .. }) {
                 staticgrad_fw::check_sqrt(CFG.name);
             }
-            let mem = MnistMemory {
+            let memory = Memory {
                 values: VALUES,
                 grads: GRADS,
                 table: TABLE,
                 state: STATE,
                 floats: FLOATS,
                 nodes: NODES,
-                x: X,
-                labels: LABELS,
             };
-            let outcome = mnist::train(&CFG, mem, &mut Firmware(CFG.name));
+            let outcome = mnist::train(&CFG, memory, X, LABELS, &mut Firmware(CFG.name));
             finish(CFG.name, outcome, stack::used(), CFG.ram_budget)
         }
     };

@@ -194,13 +194,11 @@ impl Dataset {
     /// `chunk × features` floats), with the same results as converting them all first.
     pub fn correct(
         &self,
-        spec: &staticgrad::Model,
-        tape: &mut staticgrad::Tape,
-        params: &staticgrad::Params,
+        trainer: &mut staticgrad::Trainer,
         chunk: usize,
     ) -> Result<usize, staticgrad::Error> {
         match &self.x {
-            Features::Floats(x) => spec.correct(tape, params, x, &self.y, chunk),
+            Features::Floats(x) => trainer.correct(x, &self.y, chunk),
             Features::Bytes(_) if chunk == 0 => {
                 Err(staticgrad::Error::InvalidArgument { what: "evaluation chunk rows", value: 0.0 })
             }
@@ -212,7 +210,7 @@ impl Dataset {
                     let end = (start + chunk).min(self.len());
                     buf.clear();
                     self.x.extend_f32(start * self.features..end * self.features, &mut buf);
-                    hits += spec.correct(tape, params, &buf, &self.y[start..end], chunk)?;
+                    hits += trainer.correct(&buf, &self.y[start..end], chunk)?;
                 }
                 Ok(hits)
             }
@@ -240,7 +238,8 @@ mod tests {
 
     #[test]
     fn byte_storage_gives_the_same_floats_and_the_same_accuracy() {
-        use staticgrad::{MlpSpec, Node, ParamEntry, Params, Tape};
+        use crate::memory::OwnedMemory;
+        use staticgrad::{MlpSpec, Optimizer, Trainer};
         let bytes: Vec<u8> = (0..7 * 4).map(|i| (i * 37 % 256) as u8).collect();
         let y = vec![0, 1, 2, 0, 1, 2, 1];
         let b = Dataset { source: "b".into(), features: 4, x: Features::Bytes(bytes.clone()), y: y.clone() };
@@ -268,19 +267,15 @@ mod tests {
         assert_eq!(b.slice(1..3).x, Features::Bytes(bytes[4..12].to_vec()));
         let widths = [4, 5, 3];
         let spec = MlpSpec::new(&widths).model();
-        let (mut v, mut g) = (vec![0.0; spec.param_len()], vec![0.0; spec.param_len()]);
-        let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
-        let mut params = Params::new(&mut v, &mut g, &mut table);
-        spec.alloc(&mut params).unwrap();
-        spec.init(&mut params, &mut stream(1, 1, 1)).unwrap();
-        let mut floats = vec![0.0; spec.eval_tape_floats(7)];
-        let mut nodes = vec![Node::EMPTY; spec.eval_tape_nodes()];
-        let mut tape = Tape::new(&mut floats, &mut nodes);
+        let opt = Optimizer::sgd();
+        let mut memory = OwnedMemory::new(&spec.plan(7, &opt));
+        let mut trainer = Trainer::new(&spec, &opt, 7, memory.memory()).unwrap();
+        trainer.init(&mut stream(1, 1, 1)).unwrap();
         for chunk in [1, 2, 3, 7, 100] {
-            let want = f.correct(&spec, &mut tape, &params, chunk).unwrap();
-            assert_eq!(b.correct(&spec, &mut tape, &params, chunk).unwrap(), want, "chunk {chunk}");
+            let want = f.correct(&mut trainer, chunk).unwrap();
+            assert_eq!(b.correct(&mut trainer, chunk).unwrap(), want, "chunk {chunk}");
         }
-        assert!(b.correct(&spec, &mut tape, &params, 0).is_err());
+        assert!(b.correct(&mut trainer, 0).is_err());
     }
 
     #[test]

@@ -103,8 +103,8 @@ fn run_scale(
         NetStorage::new(&base.model(), &opt, args.batch),
     );
     // The same initial weights for both (batch norm's γ, β draw nothing).
-    let mut bn = Net::new(bn_spec.model(), opt, &mut s1, seed.wrapping_mul(31).wrapping_add(7), 0)?;
-    let mut plain = Net::new(base.model(), opt, &mut s2, seed.wrapping_mul(31).wrapping_add(7), 0)?;
+    let mut bn = Net::new(&mut s1, seed.wrapping_mul(31).wrapping_add(7), 0)?;
+    let mut plain = Net::new(&mut s2, seed.wrapping_mul(31).wrapping_add(7), 0)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let per_epoch = (args.samples / args.batch).max(1);
     let (mut x, mut y) = (Vec::new(), Vec::new());

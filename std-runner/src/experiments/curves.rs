@@ -82,7 +82,7 @@ pub fn compare(
     let mut nets: Vec<(Net, f32, Vec<f64>)> = Vec::new();
     for (c, st) in contenders.iter().zip(stores.iter_mut()) {
         nets.push((
-            Net::new(c.spec.model(), c.opt, st, seed.wrapping_add(1), seed.wrapping_add(2))?,
+            Net::new(st, seed.wrapping_add(1), seed.wrapping_add(2))?,
             c.lr,
             Vec::with_capacity(iters),
         ));

@@ -6,7 +6,7 @@
 //! code instead carries on with NaN weights, and numpy's `argmax` then predicts class 0 for every
 //! row, so a diverged network scores the share of class 0 (0.097 on the first 1,000 images).
 //! [`Net::step`] reproduces that: it marks the net diverged and sets its weights to NaN, and
-//! [`Model::correct`] (which picks the first NaN, as numpy does) then reports exactly the book's
+//! [`Trainer::correct`] (which picks the first NaN, as numpy does) then reports exactly the book's
 //! number. Nothing panics.
 
 use rand_core::SeedableRng;
@@ -15,24 +15,23 @@ use staticgrad::Error;
 use staticgrad::model::{Model, Targets};
 use staticgrad::optim::Optimizer;
 use staticgrad::train::Trainer;
-use staticgrad::{Node, ParamEntry, Params, Tape};
+use staticgrad::{Node, ParamEntry, Plan};
 
 use super::Result;
 use crate::budget;
 use crate::data::Dataset;
+use crate::memory::OwnedMemory;
 
 /// Rows evaluated per tape pass.
 pub const EVAL_CHUNK: usize = 500;
 
-/// Owned buffers of one network, sized by the planner.
+/// One network's model, update rule and owned buffers (sized by the planner).
 #[derive(Debug)]
-pub struct NetStorage {
-    values: Vec<f32>,
-    grads: Vec<f32>,
-    table: Vec<ParamEntry>,
-    state: Vec<f32>,
-    floats: Vec<f32>,
-    nodes: Vec<Node>,
+pub struct NetStorage<'a> {
+    model: Model<'a>,
+    opt: Optimizer,
+    memory: OwnedMemory,
+    batch: usize,
 }
 
 /// Bytes [`NetStorage::new`] allocates for `spec`, `opt` and `batch`, plus the batch buffers a
@@ -60,22 +59,19 @@ pub fn storage_bytes(spec: &Model, opt: &Optimizer, batch: usize) -> Option<u64>
     ])
 }
 
-impl NetStorage {
+impl<'a> NetStorage<'a> {
     /// Buffers for training `spec` with `opt` on batches of `batch` rows and evaluating
     /// [`EVAL_CHUNK`] rows at a time.
-    pub fn new(spec: &Model, opt: &Optimizer, batch: usize) -> Self {
+    pub fn new(spec: &Model<'a>, opt: &Optimizer, batch: usize) -> Self {
         let eval = spec.eval_tape_floats(EVAL_CHUNK) + spec.loss_tape_floats(EVAL_CHUNK);
         let loss = spec.eval_tape_floats(batch) + spec.loss_tape_floats(batch);
-        let floats = spec.tape_floats(batch).max(eval).max(loss);
-        let nodes = spec.tape_nodes().max(spec.eval_tape_nodes() + spec.loss_tape_nodes());
-        NetStorage {
-            values: vec![0.0; spec.param_len()],
-            grads: vec![0.0; spec.param_len()],
-            table: vec![ParamEntry::EMPTY; spec.param_tensors()],
-            state: vec![0.0; spec.state_len(opt)],
-            floats: vec![0.0; floats],
-            nodes: vec![Node::EMPTY; nodes],
-        }
+        let plan = spec.plan(batch, opt);
+        let plan = Plan {
+            tape_floats: plan.tape_floats.max(eval).max(loss),
+            tape_nodes: plan.tape_nodes.max(spec.eval_tape_nodes() + spec.loss_tape_nodes()),
+            ..plan
+        };
+        NetStorage { model: *spec, opt: *opt, memory: OwnedMemory::new(&plan), batch }
     }
 }
 
@@ -84,9 +80,6 @@ impl NetStorage {
 pub struct Net<'a> {
     /// The model.
     pub spec: Model<'a>,
-    /// Its parameters.
-    pub params: Params<'a>,
-    tape: Tape<'a>,
     trainer: Trainer<'a, 'a>,
     /// Generator of dropout masks.
     rng: Xoshiro128PlusPlus,
@@ -96,28 +89,14 @@ pub struct Net<'a> {
 }
 
 impl<'a> Net<'a> {
-    /// A network over `st`, weights drawn from `init_seed`, dropout masks from `mask_seed`.
-    pub fn new(
-        spec: Model<'a>,
-        opt: Optimizer,
-        st: &'a mut NetStorage,
-        init_seed: u64,
-        mask_seed: u64,
-    ) -> Result<Self> {
-        let mut params = Params::new(&mut st.values, &mut st.grads, &mut st.table);
-        spec.alloc(&mut params)?;
-        spec.init(&mut params, &mut Xoshiro128PlusPlus::seed_from_u64(init_seed))?;
-        let trainer = Trainer::new(spec, opt, &mut st.state)?;
-        let tape = Tape::new(&mut st.floats, &mut st.nodes);
-        Ok(Net {
-            spec,
-            params,
-            tape,
-            trainer,
-            rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed),
-            diverged: None,
-            steps: 0,
-        })
+    /// A network of `st`'s model and rule over its buffers, weights drawn from `init_seed`,
+    /// dropout masks from `mask_seed`.
+    pub fn new(st: &'a mut NetStorage<'a>, init_seed: u64, mask_seed: u64) -> Result<Self> {
+        let NetStorage { model, opt, memory, batch } = st;
+        let spec = *model;
+        let mut trainer = Trainer::new(model, opt, *batch, memory.memory())?;
+        trainer.init(&mut Xoshiro128PlusPlus::seed_from_u64(init_seed))?;
+        Ok(Net { spec, trainer, rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed), diverged: None, steps: 0 })
     }
 
     /// One training step on `x`/`y` with learning rate `lr`; returns the loss before the update
@@ -127,11 +106,11 @@ impl<'a> Net<'a> {
         if self.diverged.is_some() {
             return Ok(f32::NAN);
         }
-        match self.trainer.step(&mut self.tape, &mut self.params, x, Targets::Labels(y), lr, &mut self.rng) {
+        match self.trainer.step(x, Targets::Labels(y), lr, &mut self.rng) {
             Ok(l) if l.is_finite() => Ok(l),
             Ok(_) | Err(Error::NonFinite { .. }) => {
                 self.diverged = Some(self.steps);
-                self.params.values_mut().fill(f32::NAN);
+                self.trainer.params_mut().values_mut().fill(f32::NAN);
                 Ok(f32::NAN)
             }
             Err(e) => Err(e.into()),
@@ -148,10 +127,10 @@ impl<'a> Net<'a> {
         let rows = y.len();
         let i = self.spec.inputs();
         for (xs, ys) in x.chunks(EVAL_CHUNK * i).zip(y.chunks(EVAL_CHUNK)) {
-            let l = self.spec.eval_loss(&mut self.tape, &self.params, xs, Targets::Labels(ys))?;
+            let l = self.trainer.eval_loss(xs, Targets::Labels(ys))?;
             total += l as f64 * ys.len() as f64;
         }
-        Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer().decay_loss(&self.params))
+        Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer().decay_loss(self.trainer.params()))
     }
 
     /// Accuracy on `data` in eval mode (running statistics, no dropout), [`EVAL_CHUNK`] rows at
@@ -160,7 +139,7 @@ impl<'a> Net<'a> {
         if data.is_empty() {
             return Ok(0.0);
         }
-        let hits = data.correct(&self.spec, &mut self.tape, &self.params, EVAL_CHUNK)?;
+        let hits = data.correct(&mut self.trainer, EVAL_CHUNK)?;
         Ok(hits as f64 / data.len() as f64)
     }
 }

@@ -116,7 +116,7 @@ pub fn train_curves(
         return Err(Error::Input("--epochs and --batch must be positive".into()));
     }
     let mut st = NetStorage::new(&spec.model(), &opt, batch);
-    let mut net = Net::new(spec.model(), opt, &mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;
+    let mut net = Net::new(&mut st, seed.wrapping_add(1), seed.wrapping_add(2))?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let per_epoch = (train.len() / batch).max(1);
     let (mut x, mut y) = (Vec::new(), Vec::new());

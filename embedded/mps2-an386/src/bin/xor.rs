@@ -4,8 +4,8 @@
 
 use cortex_m_rt::entry;
 use panic_semihosting as _;
-use staticgrad::{Node, ParamEntry};
-use staticgrad_demos::xor::{self, PLAN, XorMemory};
+use staticgrad::{Memory, Node, ParamEntry};
+use staticgrad_demos::xor::{self, PLAN};
 use staticgrad_fw::{Firmware, finish, stack};
 
 staticgrad_fw::hardfault_exits!();
@@ -25,7 +25,8 @@ fn main() -> ! {
     static mut NODES: [Node; PLAN.tape_nodes] = [Node::EMPTY; PLAN.tape_nodes];
     stack::paint();
     staticgrad_fw::announce("xor", &PLAN, xor::MEASURE.1);
-    let mem = XorMemory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
-    let outcome = xor::train(mem, &mut Firmware("xor"));
+    let memory =
+        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
+    let outcome = xor::train(memory, &mut Firmware("xor"));
     finish("xor", outcome, stack::used(), 4 * 1024)
 }

@@ -179,3 +179,15 @@ fn init_from_another_model_names_both() {
     p.refused(&args, &["weights of 784-16-10 relu batchnorm", "the run's model is 784-8-10 relu batchnorm"]);
     assert!(earlier.join("model.bin").is_file());
 }
+
+#[test]
+fn safetensors_export_of_a_layer_string_model_is_refused_by_name() {
+    // The PyTorch layout written here is a Sequential of Linears given by widths; a model from a
+    // layer string (here a CNN) is refused, not guessed at, and nothing is written.
+    let p = Place::new();
+    let train =
+        [&["train", "--layers", "conv2x3,relu,maxpool2,dense10"], &SMALL[2..], &["--out", "cnn"]].concat();
+    p.ok(&train);
+    let args = ["export", "--weights", "cnn", "--format", "safetensors", "--out", "cnn.safetensors"];
+    p.refused(&args, &["model.bin", "is a layer string", "--layers widths"]);
+}

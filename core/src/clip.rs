@@ -22,7 +22,6 @@ use crate::params::Params;
 
 /// Fails with `NonFinite { what: "gradient", index }` at the first NaN or infinite gradient of a
 /// trainable tensor (flat index).
-#[inline(always)] // one call site per step; out of line it costs a call per step on a tiny net
 pub fn check_finite(params: &Params) -> Result<()> {
     let grads = params.grads();
     if probe_finite(grads) {

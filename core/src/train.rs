@@ -41,7 +41,7 @@
 
 use crate::error::{Error, Result};
 use crate::memory::Memory;
-use crate::model::{Model, StepPath, Targets};
+use crate::model::{Model, Plan, StepPath, Targets};
 use crate::optim::{Optimizer, Rule};
 use crate::params::Params;
 use crate::shape::Shape;
@@ -82,7 +82,9 @@ impl<'s, 'm> Trainer<'s, 'm> {
         batch: usize,
         memory: Memory<'m>,
     ) -> Result<Self> {
-        Trainer::make(model, optimizer, batch, memory, false)
+        Trainer::validate(model, optimizer, batch)?;
+        let plan = model.try_plan(batch, optimizer)?;
+        Trainer::make(model, optimizer, memory, false, &plan)
     }
 
     /// [`new`](Self::new) for the **fused update** ([`Tape::backward_fused`]): each tensor is
@@ -97,29 +99,93 @@ impl<'s, 'm> Trainer<'s, 'm> {
         batch: usize,
         memory: Memory<'m>,
     ) -> Result<Self> {
-        Trainer::make(model, optimizer, batch, memory, true)
+        Trainer::validate(model, optimizer, batch)?;
+        let plan = model.try_plan_fused(batch, optimizer)?;
+        Trainer::make(model, optimizer, memory, true, &plan)
     }
 
+    /// [`new`](Self::new) with the plan given rather than computed: `plan` must be
+    /// [`Model::plan`]`(batch, &optimizer)` — the `const` a firmware sizes its `static`s with —
+    /// so that no planner code is compiled into the firmware. The plan's parameter, table and
+    /// state counts are compared with the model's ([`Error::InvalidArgument`] naming the count
+    /// if one differs); its tape counts are trusted: a tape too small for the batch makes the
+    /// step return [`Error::Capacity`] instead (every op checks its bounds).
+    ///
+    /// ```
+    /// use staticgrad::model::{Layer, Model, Plan};
+    /// use staticgrad::optim::Optimizer;
+    /// use staticgrad::train::Trainer;
+    /// const NET: Model = Model::new(2, &[Layer::dense(3), Layer::sigmoid(), Layer::dense(1)]);
+    /// const OPT: Optimizer = Optimizer::sgd();
+    /// const PLAN: Plan = NET.plan(4, &OPT);
+    /// let memory = staticgrad::memory!(PLAN);
+    /// let trainer = Trainer::planned(&NET, &OPT, 4, memory, &PLAN)?;
+    /// assert_eq!(trainer.params().len(), PLAN.param_floats);
+    /// const WRONG: Plan = Plan { state_floats: PLAN.state_floats + 1, ..PLAN };
+    /// assert!(Trainer::planned(&NET, &OPT, 4, staticgrad::memory!(WRONG), &WRONG).is_err());
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
     #[inline(always)]
-    fn make(
+    pub fn planned(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
         batch: usize,
         memory: Memory<'m>,
-        fused: bool,
+        plan: &Plan,
     ) -> Result<Self> {
+        Trainer::validate(model, optimizer, batch)?;
+        Trainer::make(model, optimizer, memory, false, plan)
+    }
+
+    /// [`fused`](Self::fused) with the plan given rather than computed, as
+    /// [`planned`](Self::planned): `plan` must be [`Model::plan_fused`]`(batch, &optimizer)`.
+    #[inline(always)]
+    pub fn fused_planned(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        batch: usize,
+        memory: Memory<'m>,
+        plan: &Plan,
+    ) -> Result<Self> {
+        Trainer::validate(model, optimizer, batch)?;
+        Trainer::make(model, optimizer, memory, true, plan)
+    }
+
+    /// The checks every constructor makes before it plans or lays out anything.
+    #[inline(always)]
+    fn validate(model: &Model, optimizer: &Optimizer, batch: usize) -> Result<()> {
         model.validate()?;
         optimizer.validate()?;
         if batch == 0 {
             return Err(Error::InvalidArgument { what: "trainer batch rows", value: 0.0 });
         }
-        let plan =
-            if fused { model.try_plan_fused(batch, optimizer)? } else { model.try_plan(batch, optimizer)? };
-        memory.check(&plan)?;
+        Ok(())
+    }
+
+    /// Checks `memory` against `plan`, lays out the parameters and zeroes the state.
+    #[inline(always)]
+    fn make(
+        model: &'s Model<'s>,
+        optimizer: &'s Optimizer,
+        memory: Memory<'m>,
+        fused: bool,
+        plan: &Plan,
+    ) -> Result<Self> {
+        memory.check(plan)?;
         let Memory { values, grads, table, state, floats, nodes } = memory;
         let mut params =
             if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
         model.alloc(&mut params)?;
+        // A plan handed in (`planned`) is held to the model's counts where they are cheap to know.
+        for (what, planned, actual) in [
+            ("plan parameter floats", plan.param_floats, params.len()),
+            ("plan parameter tensors", plan.param_tensors, params.tensor_count()),
+            ("plan optimizer state", plan.state_floats, optimizer.state_len(params.len())),
+        ] {
+            if planned != actual {
+                return Err(Error::InvalidArgument { what, value: planned as f32 });
+            }
+        }
         // Exactly the plan's state, so that `state()` is what a checkpoint saves.
         // (`check` made it at least that long; the `min` lets the compiler see it.)
         let len = plan.state_floats.min(state.len());
@@ -439,6 +505,50 @@ mod tests {
                 assert_eq!(bits(&s_first), bits(&s_straight), "{name} fused {fused}");
                 assert_eq!(optim::steps(&s_first), Ok(n as u32));
             }
+        }
+    }
+
+    #[test]
+    fn a_given_plan_is_held_to_the_models_counts_and_trains_as_new() {
+        let opt = Optimizer::adam();
+        for fused in [false, true] {
+            let plan = if fused { SPEC.plan_fused(2, &opt) } else { SPEC.plan(2, &opt) };
+            fn make<'s, 'm>(
+                opt: &'s Optimizer,
+                owned: &'m mut Owned,
+                plan: &Plan,
+                fused: bool,
+            ) -> Result<Trainer<'s, 'm>> {
+                let m = owned.memory();
+                if fused {
+                    Trainer::fused_planned(&SPEC, opt, 2, m, plan)
+                } else {
+                    Trainer::planned(&SPEC, opt, 2, m, plan)
+                }
+            }
+            for (what, wrong) in [
+                ("plan parameter floats", Plan { param_floats: plan.param_floats - 1, ..plan }),
+                ("plan parameter tensors", Plan { param_tensors: plan.param_tensors - 1, ..plan }),
+                ("plan optimizer state", Plan { state_floats: plan.state_floats - 1, ..plan }),
+            ] {
+                let e = make(&opt, &mut Owned::new(&plan), &wrong, fused).unwrap_err();
+                assert!(matches!(e, Error::InvalidArgument { what: w, .. } if w == what), "{e:?}");
+            }
+            let x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+            let mut results = vec![];
+            for planned in [false, true] {
+                let mut owned = Owned::new(&plan);
+                let mut trainer = match (planned, fused) {
+                    (true, _) => make(&opt, &mut owned, &plan, fused).unwrap(),
+                    (false, true) => Trainer::fused(&SPEC, &opt, 2, owned.memory()).unwrap(),
+                    (false, false) => Trainer::new(&SPEC, &opt, 2, owned.memory()).unwrap(),
+                };
+                let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
+                trainer.init(&mut rng).unwrap();
+                let loss = trainer.step(&x, Targets::Labels(&[0, 1]), 0.1, &mut rng).unwrap();
+                results.push((loss.to_bits(), trainer.params().values().to_vec(), trainer.state().to_vec()));
+            }
+            assert_eq!(results[0], results[1], "fused {fused}");
         }
     }
 

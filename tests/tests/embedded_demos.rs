@@ -28,7 +28,7 @@ fn run_xor() -> Outcome {
 fn run_mnist(cfg: &MnistConfig) -> Outcome {
     let mut memory = HostMemory::new(&cfg.plan());
     let (mut x, mut labels) = (vec![0.0; cfg.batch * mnist::INPUTS], vec![0; cfg.batch]);
-    mnist::train(cfg, memory.memory(), &mut x, &mut labels, &mut Print(cfg.name)).unwrap()
+    mnist::train(cfg, &cfg.plan(), memory.memory(), &mut x, &mut labels, &mut Print(cfg.name)).unwrap()
 }
 
 /// `checksum <name> <hex>` lines of the firmware log, if one was given.

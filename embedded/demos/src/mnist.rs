@@ -142,10 +142,13 @@ fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<u32> {
     Ok(correct)
 }
 
-/// Trains one variant and evaluates it after each epoch.
+/// Trains one variant and evaluates it after each epoch. `memory` holds `plan`, which must be
+/// [`cfg.plan()`](MnistConfig::plan) (a firmware passes its `const`, so that no planner code is
+/// compiled in).
 #[inline(always)] // into a firmware's `main`, so that its `const` variant folds (spec, rule, mode)
 pub fn train(
     cfg: &MnistConfig,
+    plan: &Plan,
     memory: Memory,
     x: &mut [f32],
     labels: &mut [u32],
@@ -158,9 +161,9 @@ pub fn train(
         }
     }
     let mut trainer = if cfg.fused {
-        Trainer::fused(&SPEC, &cfg.optimizer, b, memory)?
+        Trainer::fused_planned(&SPEC, &cfg.optimizer, b, memory, plan)?
     } else {
-        Trainer::new(&SPEC, &cfg.optimizer, b, memory)?
+        Trainer::planned(&SPEC, &cfg.optimizer, b, memory, plan)?
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(cfg.seed);
     trainer.init(&mut rng)?;

@@ -56,7 +56,8 @@ fn assess(trainer: &mut Trainer) -> Result<(f32, u32)> {
 /// Trains XOR; reports every [`REPORT_EVERY`] steps.
 /// `memory` holds [`PLAN`].
 pub fn train(memory: Memory, hooks: &mut impl Hooks) -> Result<Outcome> {
-    let mut trainer = Trainer::new(&SPEC, &OPTIMIZER, BATCH, memory)?;
+    // The `const` plan: no planner code in the firmware.
+    let mut trainer = Trainer::planned(&SPEC, &OPTIMIZER, BATCH, memory, &PLAN)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(SEED);
     trainer.init(&mut rng)?;
     let mut sum = 0.0f32;

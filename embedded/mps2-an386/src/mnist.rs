@@ -46,7 +46,7 @@ macro_rules! mnist_firmware {
                 floats: FLOATS,
                 nodes: NODES,
             };
-            let outcome = mnist::train(&CFG, memory, X, LABELS, &mut Firmware(CFG.name));
+            let outcome = mnist::train(&CFG, &PLAN, memory, X, LABELS, &mut Firmware(CFG.name));
             finish(CFG.name, outcome, stack::used(), CFG.ram_budget)
         }
     };

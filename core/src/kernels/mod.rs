@@ -149,6 +149,37 @@ pub(crate) use math::logf;
 pub use math::{expf, sqrt};
 pub(crate) use plain::gemm_small;
 
+/// The products of the direct path: `c(i, j) = 0.0 + Σ_p a(i,p)·b(p,j)`, `c` row-major `m × n`
+/// and overwritten, the same bits as [`gemm_small`]. Small targets run [`gemm_small`] itself, so
+/// with `const` shapes a firmware's products still unroll; SIMD-capable hosts, where those shapes
+/// are run-time values and the scalar loops do not vectorise, zero `c` and accumulate with the
+/// selected kernels (the same terms in the same order onto 0.0, so the same bits in every
+/// bit-exact family; with an FMA family the same bits as the recorded path's products).
+/// Operands shorter than their shapes leave `c` untouched, as in [`gemm_small`].
+#[inline(always)]
+pub(crate) fn gemm_direct(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    gemm_small(m, n, k, a, b, c);
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+    {
+        let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
+            (0, _) | (_, 0) => Some(0),
+            _ => (rows - 1).checked_mul(v.rs)?.checked_add((cols - 1).checked_mul(v.cs)?)?.checked_add(1),
+        };
+        let (Some(ae), Some(be), Some(len)) = (end(&a, m, k), end(&b, k, n), m.checked_mul(n)) else {
+            return;
+        };
+        if a.data.len() < ae || b.data.len() < be {
+            return;
+        }
+        let Some(c) = c.get_mut(..len) else {
+            return;
+        };
+        c.fill(0.0);
+        gemm(m, n, k, a, b, Out { data: c, rs: n, cs: 1 }, true);
+    }
+}
+
 #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", test))]
 use blocked::{Exact, blocked};
 #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]

@@ -174,7 +174,7 @@ impl Net<'_, '_> {
         let (z, rest) = hi.split_at_mut(act.min(hi.len()));
         let (w, b) = (self.values.get(w).unwrap_or_default(), self.values.get(b).unwrap_or_default());
         // z = input·W + b, then a = f(z) but for the last layer.
-        kernels::gemm_small(
+        kernels::gemm_direct(
             rows,
             n,
             k,
@@ -250,7 +250,7 @@ impl Net<'_, '_> {
             } else {
                 lo.get(off - 3 * rows * k..off - 2 * rows * k).unwrap_or_default()
             };
-            kernels::gemm_small(
+            kernels::gemm_direct(
                 k,
                 n,
                 rows,
@@ -268,7 +268,7 @@ impl Net<'_, '_> {
             // dx = dy·Wᵀ: element (i, p) sums dy(i, j)·W(p, j) over j.
             let w = self.values.get(w).unwrap_or_default();
             let da_prev = lo.get_mut(off - 2 * rows * k..off - rows * k).unwrap_or_default();
-            kernels::gemm_small(
+            kernels::gemm_direct(
                 rows,
                 k,
                 n,

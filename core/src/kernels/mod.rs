@@ -161,23 +161,30 @@ pub(crate) fn gemm_direct(m: usize, n: usize, k: usize, a: View, b: View, c: &mu
     #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
     gemm_small(m, n, k, a, b, c);
     #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
-    {
-        let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
-            (0, _) | (_, 0) => Some(0),
-            _ => (rows - 1).checked_mul(v.rs)?.checked_add((cols - 1).checked_mul(v.cs)?)?.checked_add(1),
-        };
-        let (Some(ae), Some(be), Some(len)) = (end(&a, m, k), end(&b, k, n), m.checked_mul(n)) else {
-            return;
-        };
-        if a.data.len() < ae || b.data.len() < be {
-            return;
-        }
-        let Some(c) = c.get_mut(..len) else {
-            return;
-        };
-        c.fill(0.0);
-        gemm(m, n, k, a, b, Out { data: c, rs: n, cs: 1 }, true);
+    gemm_direct_host(m, n, k, a, b, c);
+}
+
+/// [`gemm_direct`] on a host. Out of line: the direct path inlines its layers, and each inlined
+/// product would add the blocked driver's panel to that one frame (a stack overflow in a debug
+/// build's 2 MiB test thread).
+#[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+#[inline(never)]
+fn gemm_direct_host(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
+    let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
+        (0, _) | (_, 0) => Some(0),
+        _ => (rows - 1).checked_mul(v.rs)?.checked_add((cols - 1).checked_mul(v.cs)?)?.checked_add(1),
+    };
+    let (Some(ae), Some(be), Some(len)) = (end(&a, m, k), end(&b, k, n), m.checked_mul(n)) else {
+        return;
+    };
+    if a.data.len() < ae || b.data.len() < be {
+        return;
     }
+    let Some(c) = c.get_mut(..len) else {
+        return;
+    };
+    c.fill(0.0);
+    gemm(m, n, k, a, b, Out { data: c, rs: n, cs: 1 }, true);
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", test))]

@@ -170,11 +170,7 @@ pub(crate) fn gemm_direct(m: usize, n: usize, k: usize, a: View, b: View, c: &mu
 #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
 #[inline(never)]
 fn gemm_direct_host(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
-    let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
-        (0, _) | (_, 0) => Some(0),
-        _ => (rows - 1).checked_mul(v.rs)?.checked_add((cols - 1).checked_mul(v.cs)?)?.checked_add(1),
-    };
-    let (Some(ae), Some(be), Some(len)) = (end(&a, m, k), end(&b, k, n), m.checked_mul(n)) else {
+    let (Some(ae), Some(be), Some(len)) = (a.extent(m, k), b.extent(k, n), m.checked_mul(n)) else {
         return;
     };
     if a.data.len() < ae || b.data.len() < be {
@@ -198,6 +194,20 @@ pub(crate) struct View<'a> {
     pub(crate) data: &'a [f32],
     pub(crate) rs: usize,
     pub(crate) cs: usize,
+}
+
+impl View<'_> {
+    /// Elements a `rows × cols` view reaches (`0` if empty): its data must be at least this long.
+    /// `None` if the count does not fit in `usize`.
+    #[inline(always)]
+    pub(crate) fn extent(&self, rows: usize, cols: usize) -> Option<usize> {
+        match (rows, cols) {
+            (0, _) | (_, 0) => Some(0),
+            _ => {
+                (rows - 1).checked_mul(self.rs)?.checked_add((cols - 1).checked_mul(self.cs)?)?.checked_add(1)
+            }
+        }
+    }
 }
 
 /// A writable matrix view: element `(r, c)` at `data[r·rs + c·cs]`.

@@ -208,13 +208,10 @@ pub(crate) fn gemm_small(m: usize, n: usize, k: usize, a: View, b: View, c: &mut
     if m == 0 || n == 0 {
         return;
     }
-    let end = |v: &View, rows: usize, cols: usize| match (rows, cols) {
-        (0, _) | (_, 0) => 0,
-        _ => (rows - 1) * v.rs + (cols - 1) * v.cs + 1,
+    let (Some(ae), Some(be), Some(len)) = (a.extent(m, k), b.extent(k, n), m.checked_mul(n)) else {
+        return;
     };
-    let (Some(ad), Some(bd), Some(c)) =
-        (a.data.get(..end(&a, m, k)), b.data.get(..end(&b, k, n)), c.get_mut(..m * n))
-    else {
+    let (Some(ad), Some(bd), Some(c)) = (a.data.get(..ae), b.data.get(..be), c.get_mut(..len)) else {
         return;
     };
     for (i, row) in c.chunks_exact_mut(n).enumerate() {

@@ -208,6 +208,11 @@ pub struct TrainArgs {
     /// [default: shuffle].
     #[arg(long, value_name = "HOW", help_heading = "Training")]
     pub sampling: Option<Sampling>,
+    /// Augmentation: move each training image by a random offset of up to PX pixels across and
+    /// down (zero fill), drawn per step from the seed; image models (--layers with an image
+    /// input, --model convnet) only [default: 0, none].
+    #[arg(long, value_name = "PX", help_heading = "Training")]
+    pub augment_shift: Option<usize>,
     /// Write checkpoint.bin every N steps (atomically) [default: never].
     #[arg(long, value_name = "N", help_heading = "Training")]
     pub checkpoint_every: Option<u64>,
@@ -268,6 +273,7 @@ impl TrainArgs {
         set(&mut c.epochs, self.epochs);
         set(&mut c.seed, self.seed);
         set(&mut c.sampling, self.sampling);
+        set(&mut c.augment_shift, self.augment_shift);
         set(&mut c.checkpoint_every, self.checkpoint_every);
         if self.max_steps.is_some() {
             c.max_steps = self.max_steps;

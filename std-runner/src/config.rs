@@ -51,6 +51,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// How batches are drawn.
     pub sampling: Sampling,
+    /// Move each training image by a random offset of up to this many pixels in each direction
+    /// (0 = no augmentation); image models only. Written only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub augment_shift: usize,
     /// Validation split (count or fraction), taken from the end of the training records.
     pub val: SplitSize,
     /// Test split (count or fraction) from the end of the training file, when there is no
@@ -83,6 +87,10 @@ pub struct TrainConfig {
     /// not of the run: not written to checkpoints or summaries.
     #[serde(skip_serializing, deserialize_with = "de_max_memory")]
     pub max_memory: Option<u64>,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// `max_memory = 536870912` or `max_memory = "512M"`.
@@ -124,6 +132,7 @@ impl Default for TrainConfig {
             epochs: 8,
             seed: 7,
             sampling: Sampling::Shuffle,
+            augment_shift: 0,
             val: SplitSize::Count(0),
             test: SplitSize::Fraction(0.1),
             limit: None,

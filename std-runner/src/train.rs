@@ -17,7 +17,7 @@ use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
 use staticgrad::schedule::Schedule;
-use staticgrad::{Node, Optimizer, ParamEntry, Plan, Trainer};
+use staticgrad::{ImageShape, Node, Optimizer, ParamEntry, Plan, Trainer};
 use std::time::Instant;
 
 /// A run ready to train: validated configuration, data and model spec.
@@ -123,6 +123,28 @@ pub fn check_fit(spec: &ModelSpec, splits: &Splits) -> Result<(), Error> {
     Ok(())
 }
 
+/// The input image that `--augment-shift` moves (`None` when it is 0): only a model with an
+/// image input has one, and a shift must leave some of the image in view.
+pub fn augment_image(cfg: &TrainConfig, spec: &ModelSpec) -> Result<Option<ImageShape>, Error> {
+    let px = cfg.augment_shift;
+    if px == 0 {
+        return Ok(None);
+    }
+    let Some(net) = &spec.net else {
+        return Err(Error::input(format!(
+            "--augment-shift {px}: needs an image model (--layers with conv/pool layers, or --model convnet); --layers {} has no image input",
+            join(&spec.widths)
+        )));
+    };
+    let img = net.image;
+    if px >= img.height.min(img.width) {
+        return Err(Error::input(format!(
+            "--augment-shift {px}: must be less than the input image's height and width ({img})"
+        )));
+    }
+    Ok(Some(img))
+}
+
 /// Validates the configuration, loads the data and checks the model fits it, within the memory
 /// budget of `cfg.max_memory` (or the default); see [`prepare_within`].
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, Error> {
@@ -136,6 +158,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, Error> {
 pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared, Error> {
     cfg.validate()?;
     let spec = ModelSpec::from_config(cfg)?;
+    augment_image(cfg, &spec)?;
     let opt = model::optimizer(cfg)?;
     plan(&spec, 1, &opt)?; // every width-only size fits in usize before anything is charged
     charge_model(&spec, &opt, budget)?;
@@ -414,6 +437,7 @@ pub fn train(
     // Evaluation passes of at most `eval` rows: the same chunks as `--batch` rows whenever a set
     // has more examples than that, so the same results.
     let eval = eval_rows(p);
+    let augment = augment_image(cfg, &p.spec)?;
     let mut order: Option<(u64, Vec<usize>)> = None;
     // Loss sum of the current epoch so far (non-zero only when resuming mid-epoch).
     let mut epoch_loss: f64 = steps.iter().filter(|s| s.epoch == step / spe + 1).map(|s| s.loss as f64).sum();
@@ -452,6 +476,9 @@ pub fn train(
         }
         let idx = order.as_ref().map_or(&[][..], |(_, o)| &o[pos * batch..(pos + 1) * batch]);
         train.gather(idx, &mut xb, &mut yb);
+        if let Some(img) = augment {
+            data::shift_batch(&mut xb, img, cfg.augment_shift, cfg.seed, step);
+        }
 
         let lr = sched.lr(step.min(u32::MAX as u64) as u32);
         let lv = trainer

@@ -360,3 +360,28 @@ fn a_cnn_from_a_layer_string_trains_evaluates_exports_and_resumes() {
     let desc = staticgrad::weights::parse(&std::fs::read(c.join("model.bin")).unwrap()).unwrap().desc();
     assert_eq!(desc.net(), Some(staticgrad_runner::net::CONVNET));
 }
+
+#[test]
+fn augmentation_shifts_images_and_resumes_bit_identically() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b, plain) = (t.path().join("a"), t.path().join("b"), t.path().join("plain"));
+    let common =
+        ["--layers", "conv2x3p1,relu,maxpool2,dense10", "--limit", "200", "--batch", "20", "--epochs", "2"];
+    ok(&[&["train"], &common[..], &["--out", s(&plain), "-q"]].concat());
+    let aug = [&common[..], &["--augment-shift", "2"]].concat();
+    ok(&[&["train"], &aug[..], &["--out", s(&a), "-q"]].concat());
+    ok(&[&["train"], &aug[..], &["--checkpoint-every", "4", "--max-steps", "13", "--out", s(&b), "-q"]]
+        .concat());
+    ok(&["train", "--resume", s(&b), "-q"]);
+    let model = std::fs::read(a.join("model.bin")).unwrap();
+    assert_eq!(model, std::fs::read(b.join("model.bin")).unwrap(), "resumed augmented run differs");
+    assert_ne!(model, std::fs::read(plain.join("model.bin")).unwrap(), "augmentation changed nothing");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["config"]["augment_shift"], 2);
+    bad(&["train", "--layers", "784,16,10", "--augment-shift", "1"], &["--augment-shift 1", "image model"]);
+    bad(
+        &["train", "--layers", "in1x4x4,conv2x3p1,dense10", "--augment-shift", "4"],
+        &["--augment-shift 4", "1x4x4"],
+    );
+}

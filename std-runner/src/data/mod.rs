@@ -7,14 +7,16 @@
 //!
 //! This file holds what every reader returns ([`Dataset`], its [`Features`]; a refusal is a
 //! [`crate::Error::data`], `file: cause`); the rest lives in a file per role, all re-exported here: `idx` (IDX and gzip, the bundled MNIST,
-//! the standard MNIST folder), `csv`, `split` (train/validation/test) and `sampling` (seeded
-//! random streams and mini-batch orders).
+//! the standard MNIST folder), `csv`, `split` (train/validation/test), `sampling` (seeded
+//! random streams and mini-batch orders) and `augment` (random shifts of training images).
 
+mod augment;
 mod csv;
 mod idx;
 mod sampling;
 mod split;
 
+pub use augment::shift_batch;
 pub use csv::{CsvFormat, parse_csv, parse_csv_within, read_csv, read_csv_within};
 pub use idx::{
     BUNDLED_COUNT, BUNDLED_IMAGES, BUNDLED_LABELS, Idx, bundled, bundled_within, find_standard, from_idx,

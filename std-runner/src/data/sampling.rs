@@ -32,6 +32,8 @@ pub mod purpose {
     pub const ORDER: u64 = 2;
     /// Dropout masks of a step.
     pub const DROPOUT: u64 = 3;
+    /// Augmentation offsets of a step.
+    pub const AUGMENT: u64 = 4;
 }
 
 /// Uniform integer in `0..n` without modulo bias (`n > 0`).

@@ -113,6 +113,10 @@ pub fn report_md(p: &Prepared, o: &Outcome) -> String {
         ("batch", c.batch.to_string()),
         ("epochs", c.epochs.to_string()),
         ("sampling", format!("{:?}", c.sampling).to_lowercase()),
+        (
+            "augment shift",
+            if c.augment_shift == 0 { "none".into() } else { format!("{} px", c.augment_shift) },
+        ),
         ("seed", c.seed.to_string()),
     ]);
     md +=

@@ -382,7 +382,9 @@ impl<'s, 'm> Trainer<'s, 'm> {
 
     /// Eval-mode logits of `x` (gradients off: batch norm reads its running statistics, dropout
     /// draws nothing), `rows × outputs` written to `out` ([`Error::Shape`] if it is not that
-    /// long), as [`Model::logits`].
+    /// long), as [`Model::logits`]. A model whose [`StepPath`] at these rows is `Direct` is
+    /// evaluated by the training step's own forward (same bits), which needs the tape of a
+    /// training step of as many rows ([`Error::Capacity`] otherwise).
     #[inline(always)] // as `step`: a `const` model's walk folds
     pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
         self.lend(

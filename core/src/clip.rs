@@ -18,19 +18,25 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::params::Params;
+use crate::params::{ParamEntry, Params};
 
 /// Fails with `NonFinite { what: "gradient", index }` at the first NaN or infinite gradient of a
 /// trainable tensor (flat index).
+#[inline(always)]
 pub fn check_finite(params: &Params) -> Result<()> {
-    let grads = params.grads();
+    check_finite_in(params.grads(), params.entries())
+}
+
+/// [`check_finite`] on the gradient buffer and the table: slices, not the `Params` (a call
+/// given a local's address keeps that local in memory; a step's parameters stay in registers).
+pub(crate) fn check_finite_in(grads: &[f32], entries: &[ParamEntry]) -> Result<()> {
     if probe_finite(grads) {
         // All finite (the common case): one pass over the whole buffer, not one per tensor.
         return Ok(());
     }
     // Rare: find the first bad element of a trainable tensor (or none: an untrainable tensor's
     // gradient, or a finite sum that overflowed).
-    for e in params.entries().iter().filter(|e| e.kind.trainable()) {
+    for e in entries.iter().filter(|e| e.kind.trainable()) {
         let g = grads.get(e.range()).unwrap_or(&[]);
         if let Some(i) = g.iter().position(|g| !g.is_finite()) {
             return Err(Error::NonFinite { what: "gradient", index: e.offset + i });

@@ -41,7 +41,7 @@
 
 use crate::error::{Error, Result};
 use crate::memory::Memory;
-use crate::model::{Model, Plan, StepPath, Targets};
+use crate::model::{Model, Plan, StepPath, Targets, direct};
 use crate::optim::{Optimizer, Rule};
 use crate::params::Params;
 use crate::shape::Shape;
@@ -286,7 +286,6 @@ impl<'s, 'm> Trainer<'s, 'm> {
         let (mut tape, mut params) = self.take();
         let out =
             Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
-        tape.reset();
         self.tape = tape;
         self.params = params;
         out
@@ -336,9 +335,34 @@ impl<'s, 'm> Trainer<'s, 'm> {
         // rule is still a constant where the step inlines; docs/PERFORMANCE.md §3).
         let local = *opt;
         let opt = if let Rule::Sgd = opt.rule { opt } else { &local };
-        // Every path starts from a reset tape (`record`, or the direct path's scratch).
+        // Every path starts from a reset tape (`record`, or the direct path's scratch) and
+        // leaves it reset; the direct path records nothing, so only the others reset after.
         let rows = spec.rows(x)?;
-        match spec.step_path(rows, fused) {
+        let path = spec.step_path(rows, fused);
+        let out = Trainer::step_path(spec, path, opt, tape, params, state, x, rows, targets, lr, rng);
+        if path != StepPath::Direct {
+            tape.reset();
+        }
+        out
+    }
+
+    /// [`step_on`](Self::step_on) once the path is chosen.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // the step's operands, passed through
+    fn step_path(
+        spec: Model,
+        path: StepPath,
+        opt: &Optimizer,
+        tape: &mut Tape,
+        params: &mut Params,
+        state: &mut [f32],
+        x: &[f32],
+        rows: usize,
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl Rng,
+    ) -> Result<f32> {
+        match path {
             StepPath::Fused => {
                 let logits = spec.record(tape, params, x, rows, rng)?;
                 let loss = spec.loss_at(tape, logits, targets)?;
@@ -358,12 +382,19 @@ impl<'s, 'm> Trainer<'s, 'm> {
 
     /// Eval-mode logits of `x` (gradients off: batch norm reads its running statistics, dropout
     /// draws nothing), `rows × outputs` written to `out` ([`Error::Shape`] if it is not that
-    /// long), as [`Model::logits`].
+    /// long), as [`Model::logits`]. A model whose [`StepPath`] at these rows is `Direct` is
+    /// evaluated by the training step's own forward (same bits), which needs the tape of a
+    /// training step of as many rows ([`Error::Capacity`] otherwise).
     #[inline(always)] // as `step`: a `const` model's walk folds
     pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
         self.lend(
             #[inline(always)]
             |model, tape, params, _| {
+                // A tiny plain model evaluates by its training step's forward, not the ops.
+                let rows = model.rows(x)?;
+                if model.step_path(rows, false) == StepPath::Direct {
+                    return direct::logits(model, tape, params, x, rows, out);
+                }
                 let read = model.logits(tape, params, x).and_then(|y| {
                     let (shape, values) = (tape.shape(y)?, tape.value(y)?);
                     if values.len() != out.len() {

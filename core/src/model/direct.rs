@@ -83,21 +83,7 @@ pub(crate) fn gradient(
     }
     let (values, grads, table) = params.split_mut();
     let mut net = Net { spec, rows, x, arena, values, grads, table };
-    // Written out for the first four layers, so that with a `const` model each call's layer
-    // index, and so every shape in its products, is a constant: they unroll. Deeper nets loop.
-    net.forward(0); // a validated spec has a layer
-    if layers > 1 {
-        net.forward(1);
-    }
-    if layers > 2 {
-        net.forward(2);
-    }
-    if layers > 3 {
-        net.forward(3);
-    }
-    for l in 4..layers {
-        net.forward(l);
-    }
+    net.forward_all();
     let loss = net.loss(targets)?;
     for l in 4..layers {
         net.backward(layers + 3 - l); // layers − 1 … 4
@@ -113,6 +99,56 @@ pub(crate) fn gradient(
     }
     net.backward(0);
     Ok(loss)
+}
+
+/// Eval-mode logits (the same as train mode: a plain list has no batch norm or dropout) of `x`,
+/// `rows` rows, into `out` (`rows × outputs`), by the training step's own forward, for a
+/// validated model whose step path at `rows` is [`Direct`](super::StepPath::Direct). Uses the
+/// tape as scratch and leaves it reset. [`Error::Capacity`] if the tape is too small for this
+/// forward: it needs no more than a training step of `rows` rows (more than a recorded
+/// evaluation of them).
+// Out of line: a firmware evaluates in more than one place; with a `const` model every call
+// passes the same constant model, which the optimizer propagates into this one copy.
+#[inline(never)]
+pub(crate) fn logits(
+    spec: &Model,
+    tape: &mut Tape,
+    params: &Params,
+    x: &[f32],
+    rows: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    // The arena as `Net` lays it out: a block per hidden layer, then the logits.
+    let mut at = 0usize;
+    for l in 0..spec.dense_layers().saturating_sub(1) {
+        let units = spec.dense_at(l).map_or(0, |d| d.units);
+        at = at.saturating_add(rows.saturating_mul(units).saturating_mul(4));
+    }
+    let arena = tape.scratch_arena(at.saturating_add(rows.saturating_mul(spec.outputs())), 0)?;
+    logits_in(spec, arena, params, x, rows, out, at)
+}
+
+/// [`logits`] on an arena that holds the forward; the logits start at `at`.
+#[inline(always)]
+fn logits_in(
+    spec: &Model,
+    arena: &mut [f32],
+    params: &Params,
+    x: &[f32],
+    rows: usize,
+    out: &mut [f32],
+    at: usize,
+) -> Result<()> {
+    spec.check_layout(params)?;
+    let expected = Shape::new(rows, spec.outputs());
+    if out.len() != expected.len() {
+        return Err(Error::Shape { op: "logits output", expected, found: Shape::row(out.len()) });
+    }
+    let mut net =
+        Net { spec, rows, x, arena, values: params.values(), grads: &mut [], table: params.entries() };
+    net.forward_all();
+    out.copy_from_slice(net.arena.get(at..at + out.len()).unwrap_or_default());
+    Ok(())
 }
 
 /// One step's operands: the arena holds, per hidden dense layer, a block `[z | a | da | dz]` (affine
@@ -159,6 +195,27 @@ impl Net<'_, '_> {
     #[inline(always)]
     fn widths(&self, l: usize) -> (usize, usize) {
         self.spec.dense_at(l).map(|d| (d.inputs, d.units)).unwrap_or_default()
+    }
+
+    /// The forward of every layer, the logits last.
+    #[inline(always)]
+    fn forward_all(&mut self) {
+        let layers = self.spec.dense_layers();
+        // Written out for the first four layers, so that with a `const` model each call's layer
+        // index, and so every shape in its products, is a constant: they unroll. Deeper nets loop.
+        self.forward(0); // a validated spec has a layer
+        if layers > 1 {
+            self.forward(1);
+        }
+        if layers > 2 {
+            self.forward(2);
+        }
+        if layers > 3 {
+            self.forward(3);
+        }
+        for l in 4..layers {
+            self.forward(l);
+        }
     }
 
     /// Layer `l`'s input: the data or the previous activation.
@@ -413,6 +470,44 @@ mod tests {
                     run(&spec, &x, t, false).unwrap(),
                     "{layers:?} rows {rows}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn logits_same_bits_as_the_recorded_evaluation() {
+        let deep = [Layer::dense(3), Layer::tanh(), Layer::dense(3), Layer::relu(), Layer::dense(2)];
+        let specs = [
+            MlpSpec::new(&[2, 3, 1]).with_activation(Activation::Sigmoid).model(),
+            MlpSpec::new(&[3, 4, 5, 3]).model(),
+            Model::new(3, &deep),
+        ];
+        for spec in specs {
+            for rows in [1, 4] {
+                assert_eq!(spec.step_path(rows, false), StepPath::Direct);
+                let mut pv = random_values(spec.param_len(), 0.0, 9);
+                pv[0] = -0.0;
+                let mut pg = vec![0.0; spec.param_len()];
+                let mut table = vec![ParamEntry::EMPTY; spec.param_tensors()];
+                let mut params = Params::new(&mut pv, &mut pg, &mut table);
+                spec.alloc(&mut params).unwrap();
+                let x = random_values(rows * spec.inputs(), 0.0, 4);
+                let (mut floats, mut nodes) =
+                    (vec![f32::NAN; spec.tape_floats(rows)], vec![Node::EMPTY; spec.tape_nodes()]);
+                let mut tape = Tape::new(&mut floats, &mut nodes);
+                let y = spec.logits(&mut tape, &params, &x).unwrap();
+                let want: Vec<u32> = tape.value(y).unwrap().iter().map(|v| v.to_bits()).collect();
+                let mut out = vec![f32::NAN; rows * spec.outputs()];
+                logits(&spec, &mut tape, &params, &x, rows, &mut out).unwrap();
+                assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{spec:?} {rows}");
+                assert_eq!(tape.nodes_used(), 0, "left reset");
+                // A wrong output length, and a tape too small for this forward.
+                let e = logits(&spec, &mut tape, &params, &x, rows, &mut out[1..]).unwrap_err();
+                assert!(matches!(e, Error::Shape { op: "logits output", .. }), "{e:?}");
+                let mut small = vec![0.0; rows * spec.outputs()];
+                let mut tape = Tape::new(&mut small, &mut nodes);
+                let e = logits(&spec, &mut tape, &params, &x, rows, &mut out).unwrap_err();
+                assert!(matches!(e, Error::Capacity { region: Region::TapeFloats, .. }), "{e:?}");
             }
         }
     }

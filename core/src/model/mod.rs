@@ -89,7 +89,7 @@ macro_rules! for_each_layer {
     };
 }
 
-mod direct;
+pub(crate) mod direct;
 mod eval;
 mod forward;
 mod layer;

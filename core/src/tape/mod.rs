@@ -304,6 +304,14 @@ impl<'a> Tape<'a> {
     // outlining parts of a firmware's fused step; a call costs a few instructions.
     #[inline(never)]
     pub fn reset(&mut self) {
+        self.clear();
+    }
+
+    /// [`reset`](Self::reset) inlined, for the direct path's scratch (the whole of its tape
+    /// use): a call would take the tape's address, and a local whose address escapes is kept in
+    /// memory and copied in and out of the trainer at every step.
+    #[inline(always)]
+    fn clear(&mut self) {
         self.used = 0;
         self.gused = 0;
         self.len = 0;
@@ -420,7 +428,7 @@ impl<'a> Tape<'a> {
     /// than `floats` floats or `nodes` nodes, so that such a step needs exactly what the recorded
     /// one would (the planner's promise holds for both).
     pub(crate) fn scratch_arena(&mut self, floats: usize, nodes: usize) -> Result<&mut [f32]> {
-        self.reset();
+        self.clear();
         if nodes > self.nodes.len() {
             return Err(Error::Capacity {
                 region: Region::TapeNodes,

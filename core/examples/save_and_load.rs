@@ -24,16 +24,33 @@ const PLAN: Plan = MODEL.plan(BATCH, &OPT);
 const X: [f32; 8] = [0., 0., 0., 1., 1., 0., 1., 1.];
 const XOR: [u32; 4] = [0, 1, 1, 0];
 
+// The trainer's methods are `#[inline(always)]` (a firmware's step folds its `const` model); small
+// helpers called from several places keep one copy of each in this program.
+
+/// `n` training steps on the XOR batch.
+#[inline(never)]
+fn train(trainer: &mut Trainer, n: usize, rng: &mut Xoshiro128PlusPlus) -> Result<(), staticgrad::Error> {
+    for _ in 0..n {
+        trainer.step(&X, Targets::Labels(&XOR), 0.05, rng)?;
+    }
+    Ok(())
+}
+
+/// The predicted class of each XOR input.
+#[inline(never)]
+fn predict(trainer: &mut Trainer) -> Result<[u32; 4], staticgrad::Error> {
+    let mut class = [0u32; 4];
+    trainer.predict(&X, &mut class)?;
+    Ok(class)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
     let memory = staticgrad::memory!(PLAN); // zeroed arrays of the plan's sizes, as long as this `let`
     let mut trainer = Trainer::new(&MODEL, &OPT, BATCH, memory)?;
     trainer.init(&mut rng)?;
-    for _ in 0..300 {
-        trainer.step(&X, Targets::Labels(&XOR), 0.05, &mut rng)?;
-    }
-    let mut before = [0u32; 4];
-    trainer.predict(&X, &mut before)?;
+    train(&mut trainer, 300, &mut rng)?;
+    let before = predict(&mut trainer)?;
     println!("trained: {} of 4 correct, predictions {before:?}", trainer.correct(&X, &XOR, BATCH)?);
 
     // --- the weights file --------------------------------------------------------------------
@@ -54,23 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let memory = staticgrad::memory!(PLAN);
     let mut fresh = Trainer::new(&MODEL, &OPT, BATCH, memory)?;
     view.read_params(fresh.params_mut().values_mut())?;
-    let mut after = [0u32; 4];
-    fresh.predict(&X, &mut after)?;
+    let after = predict(&mut fresh)?;
     println!("loaded: predictions {after:?}");
     assert_eq!(before, after);
     assert_eq!(trainer.params().values(), fresh.params().values(), "the same bits");
 
     // --- a checkpoint: values and optimizer state ---------------------------------------------
-    let (saved_values, saved_state) = (trainer.params().values().to_vec(), trainer.state().to_vec());
-    let memory = staticgrad::memory!(PLAN);
-    let mut resumed = Trainer::new(&MODEL, &OPT, BATCH, memory)?;
-    resumed.load(&saved_values, &saved_state)?;
+    // `fresh` holds the weights but a zero optimizer state; a checkpoint carries both.
+    fresh.load(trainer.params().values(), trainer.state())?;
     let mut rng_resumed = rng.clone();
-    for _ in 0..50 {
-        trainer.step(&X, Targets::Labels(&XOR), 0.05, &mut rng)?;
-        resumed.step(&X, Targets::Labels(&XOR), 0.05, &mut rng_resumed)?;
-    }
-    assert_eq!(trainer.params().values(), resumed.params().values());
+    train(&mut trainer, 50, &mut rng)?;
+    train(&mut fresh, 50, &mut rng_resumed)?;
+    assert_eq!(trainer.params().values(), fresh.params().values());
     println!("resumed from the checkpoint: 50 more steps, the same bits as the original trainer");
     Ok(())
 }

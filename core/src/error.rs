@@ -105,12 +105,28 @@ impl fmt::Display for Region {
     }
 }
 
+/// The `what` of the [`Error::InvalidArgument`] a model returns when the [`Params`](crate::Params)
+/// it is given do not hold its tensors (`value`: how many they hold); the literal in
+/// `Model::check_layout`, the pair pinned by `tests/tests/errors.rs`.
+const LAYOUT: &str = "parameter tensors do not match the model";
+
 impl fmt::Display for Error {
+    /// One line naming the numbers. A few common mistakes are spelt out with their fix, from the
+    /// same variants (so a firmware's error paths do not change): parameters never allocated for
+    /// the model, and a model input that is not whole rows.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::Capacity { region, needed, available } => {
                 write!(f, "not enough {region}: need {needed}, have {available}")
             }
+            // `Model::rows`: the input is one row of all its floats.
+            Error::Shape { op: "model input", expected, found } if expected.cols > 0 => write!(
+                f,
+                "model input: {} floats are not whole rows of {} features (give a non-zero multiple of {})",
+                found.len(),
+                expected.cols,
+                expected.cols
+            ),
             Error::Shape { op, expected, found } => {
                 write!(f, "{op}: expected shape {expected}, found {found}")
             }
@@ -118,7 +134,20 @@ impl fmt::Display for Error {
                 write!(f, "label {label} in row {row} is out of range for {classes} classes")
             }
             Error::NonFinite { what, index } => write!(f, "non-finite {what} at index {index}"),
+            // Handle 0 is refused only by a set that holds no tensor at all.
+            Error::InvalidHandle { what: "param", index: 0 } => f.write_str(
+                "param handle 0 is not valid here: the parameters hold no tensors (never allocated? \
+                 call `Model::alloc` on them first, or let `Trainer::new` lay them out)",
+            ),
             Error::InvalidHandle { what, index } => write!(f, "{what} handle {index} is not valid here"),
+            Error::InvalidArgument { what: LAYOUT, value: 0.0 } => f.write_str(
+                "the parameters were never allocated for this model: they hold no tensors (call \
+                 `Model::alloc` on them first, or let `Trainer::new` lay them out)",
+            ),
+            Error::InvalidArgument { what: LAYOUT, value } => write!(
+                f,
+                "the parameters hold {value} tensors, not this model's layout (allocated for another model?)"
+            ),
             Error::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
             Error::Overflow { what, batch } => {
                 write!(f, "{what} do not fit in {}-bit sizes", usize::BITS)?;

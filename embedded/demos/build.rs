@@ -1,4 +1,4 @@
-//! Turns the bundled MNIST IDX files (`data/mnist-10k`, nothing is downloaded) into flash tables:
+//! Turns the bundled MNIST IDX files (`std-runner/data/mnist-10k`, nothing is downloaded) into flash tables:
 //! images 2×2-average-pooled to 14×14 and kept as `u8`, labels as `u8`.
 //! Training set: images 0..TRAIN_N; held-out set: images HELD_OUT_START..HELD_OUT_START+TEST_N.
 
@@ -35,7 +35,7 @@ fn pool(img: &[u8]) -> [u8; 196] {
 }
 
 fn main() {
-    let data = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../data/mnist-10k");
+    let data = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../std-runner/data/mnist-10k");
     let (img_path, lbl_path) =
         (data.join("train-images-idx3-ubyte.gz"), data.join("train-labels-idx1-ubyte.gz"));
     println!("cargo:rerun-if-changed={}", img_path.display());

@@ -333,7 +333,9 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     }
     crate::budget::Budget::from_flag(args.max_memory)
         .charge(&format!("bench {}: parameters, tape and data", w.name), Storage::bytes(&w))?;
-    eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
+    if !crate::quiet::on() {
+        eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
+    }
     let mut storage = Storage::new(&w);
     let mut t = storage.split(&w)?;
     let peer = if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" };
@@ -351,11 +353,13 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
             err.get_or_insert(e);
         }
     });
-    eprintln!(
-        "# {:.2} GFLOP/s (modelled 6·B·Σ in·out = {} FLOPs per step)",
-        rate * w.flops() / 1e9,
-        w.flops()
-    );
+    if !crate::quiet::on() {
+        eprintln!(
+            "# {:.2} GFLOP/s (modelled 6·B·Σ in·out = {} FLOPs per step)",
+            rate * w.flops() / 1e9,
+            w.flops()
+        );
+    }
     match err {
         Some(e) => Err(e.into()),
         None => Ok(()),

@@ -1,5 +1,10 @@
-//! The command line: `staticgrad [train|plan|eval|export|bench] …`. With no subcommand it runs
-//! the default MNIST training on the bundled data (what `cargo run --release` does).
+//! The command line: `staticgrad [train|plan|eval|export|import|bench|experiment|completions|man] …`.
+//! With no subcommand it runs the default MNIST training on the bundled data (what `cargo run
+//! --release` does).
+//!
+//! Conventions every subcommand follows: `--quiet` (global) prints results only; every refusal is
+//! one stderr line `staticgrad: error: …` ([`Error::exit`]), clap's own included ([`parse_error`]);
+//! exit codes are [`Error::code`]'s.
 //!
 //! Adding a subcommand: a variant in [`Command`] and an arm in [`run`].
 
@@ -25,6 +30,11 @@ use std::path::{Path, PathBuf};
 #[derive(Parser, Debug)]
 #[command(name = "staticgrad", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
+    /// Print results only: no progress, announcements or summaries (train keeps its closing
+    /// lines, an experiment prints where its summary is, export and import print nothing).
+    /// Errors are printed regardless.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     /// What to do (default: train the default model on the bundled MNIST).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,6 +70,19 @@ pub enum Command {
         /// Which experiment.
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
+    },
+    /// Print a shell completion script: `staticgrad completions bash > ~/.local/share/bash-completion/completions/staticgrad`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum, ignore_case = true)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per subcommand into a folder:
+    /// `staticgrad man | man -l -`, `staticgrad man --out ~/.local/share/man/man1`.
+    Man {
+        /// Folder to write staticgrad.1, staticgrad-train.1, … into (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -150,9 +173,6 @@ pub struct TrainArgs {
     /// only when it has succeeded, so a failing run leaves the earlier one intact.
     #[arg(long)]
     pub force: bool,
-    /// No progress bar or per-epoch lines; only the final summary.
-    #[arg(long, short)]
-    pub quiet: bool,
 
     /// Layer widths, input first, classes last [default: 784,100,100,10]; or a whole model as a
     /// layer string such as conv30x5,relu,maxpool2,dense100,relu,dense10 (tokens: inCxHxW,
@@ -285,6 +305,11 @@ impl TrainArgs {
             c.init_from = self.init_from.clone();
         }
         self.data.apply(&mut c);
+        // Names are taken in any case (`--activation RELU`, `--optimizer Adam`) and kept in the
+        // canonical lower case, as the report, summary.json and checkpoints show them.
+        for name in [&mut c.activation, &mut c.optimizer, &mut c.init] {
+            name.make_ascii_lowercase();
+        }
         Ok(c)
     }
 }
@@ -391,6 +416,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return parse_error(&e),
     };
+    crate::quiet::set(cli.quiet);
     // The fastest bit-exact matrix kernels this CPU runs (AVX-512, else AVX2, where present):
     // same bits as the portable ones and the Cortex-M, so results do not depend on the machine.
     // `bench --kernels` can choose otherwise.
@@ -414,25 +440,96 @@ fn parse_error(e: &clap::Error) -> i32 {
         let _ = e.print();
         return e.exit_code();
     }
-    let text = e.render().to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    Error::input(format!("{first} (see --help)")).exit()
+    Error::input(format!("{} (see --help)", one_line(&e.render().to_string()))).exit()
+}
+
+/// clap's message on one line: its text before `Usage:` (or its closing "For more information"),
+/// a list after a colon (missing arguments) joined with commas, a `tip:` after a semicolon.
+fn one_line(text: &str) -> String {
+    let mut msg = String::new();
+    let mut list = false;
+    let end = |l: &&str| !l.starts_with("Usage:") && !l.starts_with("For more information");
+    let lines = text.lines().take_while(end).map(str::trim);
+    for part in lines.filter(|l| !l.is_empty()) {
+        if msg.is_empty() {
+            msg = part.strip_prefix("error: ").unwrap_or(part).to_string();
+            list = msg.ends_with(':');
+            continue;
+        }
+        if part.starts_with("tip:") {
+            list = false;
+            msg.push_str("; ");
+        } else if list && !msg.ends_with(':') {
+            msg.push_str(", ");
+        } else {
+            msg.push(' ');
+        }
+        msg.push_str(part);
+    }
+    if msg.is_empty() { "invalid command line".into() } else { msg }
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
+    let quiet = cli.quiet;
     match cli.command {
-        None => train_cmd(&TrainArgs::default(), true),
-        Some(Command::Train(a)) => train_cmd(&a, false),
+        None => train_cmd(&TrainArgs::default(), true, quiet),
+        Some(Command::Train(a)) => train_cmd(&a, false, quiet),
         Some(Command::Plan(a)) => plan_cmd(&a),
         Some(Command::Eval(a)) => eval_cmd(&a),
-        Some(Command::Export(a)) => export_cmd(&a),
-        Some(Command::Import(a)) => import_cmd(&a),
+        Some(Command::Export(a)) => export_cmd(&a, quiet),
+        Some(Command::Import(a)) => import_cmd(&a, quiet),
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| e.context("bench")),
         Some(Command::Experiment { force, max_memory, which }) => {
-            which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))
+            which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))?;
+            // Quiet, the experiment printed nothing: say where its summary is.
+            let summary = match &which {
+                crate::experiments::ExperimentCmd::All(a) => Some(a.out.join("report.md")),
+                w => w.out_dir().map(|d| d.join("summary.md")),
+            };
+            if let Some(p) = summary.filter(|p| quiet && p.is_file()) {
+                println!("summary: {}", p.display());
+            }
+            Ok(())
         }
+        Some(Command::Completions { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "staticgrad",
+                &mut out,
+            );
+            write_stdout(&out)
+        }
+        Some(Command::Man { out: None }) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| Error::output(format!("man page: {e}")))?;
+            write_stdout(&page)
+        }
+        Some(Command::Man { out: Some(dir) }) => {
+            let fail = |e: std::io::Error| Error::output(format!("{}: {e}", dir.display()));
+            std::fs::create_dir_all(&dir).map_err(fail)?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir).map_err(fail)?;
+            if !quiet {
+                println!(
+                    "wrote the manual pages into {} (staticgrad.1 and one per subcommand)",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes a command's whole output to stdout; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::output(format!("stdout: {e}"))),
+        _ => Ok(()),
     }
 }
 
@@ -460,7 +557,7 @@ pub fn default_out_dir() -> PathBuf {
     p
 }
 
-fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), Error> {
+fn train_cmd(a: &TrainArgs, default_run: bool, quiet: bool) -> Result<(), Error> {
     // Everything the run will hold is charged to the budget before it is allocated: a
     // checkpoint to resume from, the model, the data, the tape, the metrics.
     let mut budget = match (&a.resume, &a.config) {
@@ -516,11 +613,11 @@ fn train_cmd(a: &TrainArgs, default_run: bool) -> Result<(), Error> {
     let folder = RunFolder::claim(&out_path, mode)?;
     // Ctrl-C stops at the next step boundary with a checkpoint saved (exit code 130).
     crate::interrupt::install();
-    if !a.quiet {
+    if !quiet {
         announce(&p, resume.as_ref(), default_run);
     }
     let mut out = OutDir::new(folder.dir());
-    let result = train::train(&p, resume.as_ref(), Some(&mut out), !a.quiet)
+    let result = train::train(&p, resume.as_ref(), Some(&mut out), !quiet)
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     match result {
         Ok(o) => {
@@ -818,7 +915,7 @@ fn export_destination(path: &Path, refusal: &str) -> Result<PathBuf, Error> {
 /// plus `, ` and its share of a line and of the line's eight formatted strings.
 pub const RUST_BYTES_PER_PARAM: u64 = 64;
 
-fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
+fn export_cmd(a: &ExportArgs, quiet: bool) -> Result<(), Error> {
     let mut budget = Budget::from_flag(a.max_memory);
     let (desc, params) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let src = checkpoint::weights_path(&a.weights);
@@ -851,11 +948,13 @@ fn export_cmd(a: &ExportArgs) -> Result<(), Error> {
     let dest = export_destination(&out, "export writes regular files only (--out - writes to stdout)")?;
     crate::report::write_atomic(&dest, &bytes)
         .map_err(|e| Error::input(format!("{}: {e}", out.display())))?;
-    println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
+    if !quiet {
+        println!("wrote {} ({} parameters of {desc}, {} bytes)", out.display(), params.len(), bytes.len());
+    }
     Ok(())
 }
 
-fn import_cmd(a: &ImportArgs) -> Result<(), Error> {
+fn import_cmd(a: &ImportArgs, quiet: bool) -> Result<(), Error> {
     let file = a.file.display().to_string();
     let cfg = TrainConfig {
         layers: a.layers.clone(),
@@ -901,6 +1000,8 @@ fn import_cmd(a: &ImportArgs) -> Result<(), Error> {
     }
     crate::report::write_atomic(&dest, &encoded)
         .map_err(|e| Error::output(format!("{}: {e}", dest.display())))?;
-    println!("wrote {} ({} parameters of {desc}, from {file})", dest.display(), values.len());
+    if !quiet {
+        println!("wrote {} ({} parameters of {desc}, from {file})", dest.display(), values.len());
+    }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod interrupt;
 pub mod memory;
 pub mod model;
 pub mod net;
+pub mod quiet;
 pub mod report;
 pub mod runfolder;
 pub mod safetensors;

@@ -31,9 +31,9 @@ pub struct ModelSpec {
     pub net: Option<Net>,
 }
 
-/// Parses an activation name.
+/// Parses an activation name (any case: `relu`, `ReLU`, `RELU`, as `--optimizer` takes `ADAM`).
 pub fn parse_activation(a: &str) -> Result<Activation, Error> {
-    Ok(match a {
+    Ok(match a.to_ascii_lowercase().as_str() {
         "relu" => Activation::Relu,
         "sigmoid" => Activation::Sigmoid,
         "tanh" => Activation::Tanh,
@@ -41,9 +41,9 @@ pub fn parse_activation(a: &str) -> Result<Activation, Error> {
     })
 }
 
-/// Parses an initialisation name or a standard deviation.
+/// Parses an initialisation name (any case) or a standard deviation.
 pub fn parse_init(s: &str) -> Result<Init, Error> {
-    Ok(match s {
+    Ok(match s.to_ascii_lowercase().as_str() {
         "he" | "he-normal" => Init::HeNormal,
         "he-uniform" => Init::HeUniform,
         "xavier" => Init::XavierBook,

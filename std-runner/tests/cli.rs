@@ -385,3 +385,164 @@ fn augmentation_shifts_images_and_resumes_bit_identically() {
         &["--augment-shift 4", "1x4x4"],
     );
 }
+
+/// Runs `args` expecting failure: exit code `code` and exactly one stderr line, which carries the
+/// one error prefix; returns that line.
+fn one_error_line(args: &[&str], code: i32) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err:?}");
+    assert!(err.starts_with("staticgrad: error: "), "{args:?}: {err:?}");
+    err.trim_end().to_string()
+}
+
+#[test]
+fn every_error_has_the_one_prefix() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("missing");
+    let m = s(&missing);
+    // clap's refusals, one line each, with what clap says on its later lines.
+    let e = one_error_line(&["import", "x.safetensors"], 2);
+    assert!(e.contains("--layers") && e.contains("--out"), "names the missing arguments: {e}");
+    let e = one_error_line(&["train", "--sampling", "sideways"], 2);
+    assert!(e.contains("possible values: shuffle") && !e.contains("For more information"), "{e}");
+    let e = one_error_line(&["expriment"], 2);
+    assert!(e.contains("'expriment'") && e.contains("tip:") && e.contains("experiment"), "{e}");
+    one_error_line(&["train", "--batch", "many"], 2);
+    one_error_line(&["completions", "tcsh"], 2);
+    one_error_line(&["man", "--bogus"], 2);
+    // Every subcommand's own refusals.
+    one_error_line(&["train", "--lr", "-1", "--out", m], 2);
+    one_error_line(&["plan", "--layers", "2"], 2);
+    one_error_line(&["eval", "--weights", m], 2);
+    one_error_line(&["export", "--weights", m, "--format", "bin"], 2);
+    one_error_line(&["import", m, "--layers", "2,2", "--out", m], 2);
+    one_error_line(&["bench", "huge"], 2);
+    one_error_line(&["experiment", "hpsearch", "merge", m, "--out", m], 2);
+    assert!(!missing.exists());
+}
+
+#[test]
+fn quiet_on_every_subcommand() {
+    let t = tempfile::tempdir().unwrap();
+    let run_dir = t.path().join("run");
+    // Train: no announcement, no per-epoch lines; the closing lines stay (accuracy, report).
+    let out = ok(&[&["train"], SMALL, &["--out", s(&run_dir)]].concat());
+    assert!(!out.contains("training ") && !out.contains("epoch 1/"), "{out}");
+    assert!(out.contains("report:"), "{out}");
+    let loud = ok(&[
+        "train",
+        "--layers",
+        "784,8,10",
+        "--limit",
+        "100",
+        "--epochs",
+        "1",
+        "--out",
+        s(&t.path().join("loud")),
+    ]);
+    assert!(loud.contains("training ") && loud.contains("epoch 1/1"), "{loud}");
+    // Export and import: nothing (the file is where --out says).
+    let st = t.path().join("m.safetensors");
+    let w = t.path().join("nobn");
+    ok(&[
+        "train",
+        "--layers",
+        "784,8,10",
+        "--no-batchnorm",
+        "--limit",
+        "100",
+        "--epochs",
+        "1",
+        "-q",
+        "--out",
+        s(&w),
+    ]);
+    assert_eq!(ok(&["export", "-q", "--weights", s(&w), "--format", "safetensors", "--out", s(&st)]), "");
+    assert_eq!(ok(&["-q", "import", s(&st), "--layers", "784,8,10", "--out", s(&t.path().join("imp"))]), "");
+    // Plan and eval print their result either way.
+    assert!(ok(&["plan", "-q"]).contains("tape floats"));
+    assert!(
+        ok(&["eval", "-q", "--weights", s(&run_dir), "--limit", "360", "--test", "60"]).contains("accuracy")
+    );
+    // An experiment: where its summary is, instead of the whole summary.
+    let exp = t.path().join("opt2d");
+    let out = ok(&["experiment", "optimizers-2d", "--quiet", "--out", s(&exp)]);
+    assert_eq!(out.trim_end(), format!("summary: {}", exp.join("summary.md").display()));
+    let loud = ok(&["experiment", "optimizers-2d", "--out", s(&t.path().join("opt2d-loud"))]);
+    assert!(loud.lines().count() > 5, "{loud}");
+    // Bench: the result line only, no notes on stderr.
+    let o = run(&["bench", "tiny", "--check", "-q"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("check_loss0=1.182342"));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    // Completions and man are results: printed regardless.
+    assert!(!ok(&["completions", "fish", "-q"]).is_empty());
+}
+
+#[test]
+fn completions_and_man_pages() {
+    let bash = ok(&["completions", "bash"]);
+    assert!(bash.contains("_staticgrad()") && bash.contains("complete -F _staticgrad"), "{}", &bash[..200]);
+    // Every subcommand and the experiments are completed.
+    for word in ["train", "experiment", "hpsearch", "--mnist-dir", "--quiet", "completions"] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(ok(&["completions", "ZSH"]).starts_with("#compdef staticgrad"));
+    let page = ok(&["man"]);
+    assert!(page.contains(".TH staticgrad 1"), "{}", &page[..200]);
+    assert!(page.contains("completions") && page.contains("experiment"));
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("man1");
+    ok(&["man", "--out", s(&dir)]);
+    for page in ["staticgrad.1", "staticgrad-train.1", "staticgrad-experiment-hpsearch.1", "staticgrad-man.1"]
+    {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let train = std::fs::read_to_string(dir.join("staticgrad-train.1")).unwrap();
+    assert!(train.contains("\\-\\-max\\-memory"), "the train page lists its flags");
+}
+
+#[test]
+fn summary_json_writes_the_settings_as_given_and_the_rate_used() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    ok(&[&["train"], SMALL, &["--lr", "0.002", "--dropout", "0.15", "--out", s(&a)]].concat());
+    let text = std::fs::read_to_string(a.join("summary.json")).unwrap();
+    assert!(text.contains("\"lr\": 0.002,"), "{text}");
+    assert!(text.contains("\"dropout\": 0.15,"), "{text}");
+    assert!(!text.contains("0.0020000000949949026") && !text.contains("0.15000000596"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Shortest decimals read back to the same f32.
+    assert_eq!(v["config"]["lr"].as_f64().unwrap() as f32, 0.002f32);
+    let acc = v["final"]["train_acc"].as_f64().unwrap();
+    assert_eq!(acc, (acc as f32).to_string().parse::<f64>().unwrap(), "accuracies are shortest f32 decimals");
+    // No --lr: the optimizer's default is what ran, and what the summary says.
+    ok(&[&["train"], SMALL, &["--optimizer", "momentum", "--out", s(&b)]].concat());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(v["config"]["lr"], serde_json::json!(0.01), "momentum's book default");
+}
+
+#[test]
+fn names_are_taken_in_any_case() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("a");
+    ok(&[
+        &["train"],
+        SMALL,
+        &["--activation", "RELU", "--optimizer", "ADAM", "--init", "He", "--out", s(&a)],
+    ]
+    .concat());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (v["config"]["activation"].as_str(), v["config"]["optimizer"].as_str()),
+        (Some("relu"), Some("adam"))
+    );
+    assert_eq!(v["config"]["init"].as_str(), Some("he"));
+    ok(&["plan", "--optimizer", "AdaGrad"]);
+    bad(&["train", "--activation", "swish"], &["--activation swish", "relu, sigmoid, tanh"]);
+}

@@ -126,6 +126,50 @@ fn errors_display_their_facts() {
     assert_eq!(e.to_string(), "label 4 in row 1 is out of range for 4 classes");
 }
 
+/// Mistakes a first-time user makes with a model: the message says what is wrong and the fix,
+/// not only the numbers.
+#[test]
+fn model_mistakes_point_at_the_fix() {
+    use rand_core::SeedableRng;
+    use staticgrad::{Layer, Model, Targets};
+    const MODEL: Model = Model::new(2, &[Layer::dense(3), Layer::relu(), Layer::dense(2)]);
+    let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(0);
+    let mut s = HostStorage::new(256, 32, 64, 8);
+    let (mut tape, mut params) = s.split();
+    let x = [0.5, -0.5];
+    let mut class = [0u32; 1];
+    // Parameters never allocated for the model: every entry point says so and names the fix.
+    let never = [
+        MODEL.init(&mut params, &mut rng).unwrap_err(),
+        MODEL.gradient(&mut tape, &mut params, &x, Targets::Labels(&[1]), &mut rng).unwrap_err(),
+        MODEL.predict(&mut tape, &params, &x, &mut class).unwrap_err(),
+    ];
+    for e in never {
+        let text = e.to_string();
+        assert!(text.contains("never allocated") && text.contains("Model::alloc"), "{text}");
+    }
+    // Allocated for another model: the count, and the likely cause.
+    const OTHER: Model = Model::new(2, &[Layer::dense(2)]);
+    OTHER.alloc(&mut params).unwrap();
+    let text = MODEL.init(&mut params, &mut rng).unwrap_err().to_string();
+    assert!(text.contains("hold 2 tensors") && text.contains("another model"), "{text}");
+    // An input that is not whole rows: its length and the row width.
+    let (mut tape, mut params) = s.split();
+    MODEL.alloc(&mut params).unwrap();
+    let e = MODEL.predict(&mut tape, &params, &[1.0; 7], &mut class).unwrap_err();
+    assert!(matches!(e, Error::Shape { op: "model input", .. }));
+    assert_eq!(
+        e.to_string(),
+        "model input: 7 floats are not whole rows of 2 features (give a non-zero multiple of 2)"
+    );
+    assert!(
+        MODEL.predict(&mut tape, &params, &[], &mut class).unwrap_err().to_string().contains(" 0 floats")
+    );
+    // Other shape errors keep the shapes.
+    let e = Error::Shape { op: "mul", expected: Shape::new(2, 3), found: Shape::new(3, 2) };
+    assert_eq!(e.to_string(), "mul: expected shape 2x3, found 3x2");
+}
+
 #[test]
 fn gradients_only_where_needed_and_off_switch() {
     let mut s = HostStorage::new(64, 8, 8, 2);

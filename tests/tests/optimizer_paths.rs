@@ -1,4 +1,4 @@
-//! Every update rule against the book's reference paths (`golden/optimizer_paths.json`):
+//! Every update rule against the book's reference paths (`std-runner/data/optimizer_paths.json`):
 //! f(x, y) = x²/20 + y², gradient (x/10, 2y), start (−7, 2), 30 updates.
 //!
 //! Two checks per rule:
@@ -14,7 +14,7 @@ use staticgrad::optim::{
 };
 use staticgrad::{ParamKind, ParamStorage, Shape};
 
-const GOLDEN: &str = include_str!("../golden/optimizer_paths.json");
+const GOLDEN: &str = include_str!("../../std-runner/data/optimizer_paths.json");
 
 struct Path {
     lr: f64,

@@ -11,11 +11,11 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// The bundled images: the first 10,000 records of the official MNIST training file (IDX, gzip).
-pub const BUNDLED_IMAGES: &[u8] = include_bytes!("../../../data/mnist-10k/train-images-idx3-ubyte.gz");
+pub const BUNDLED_IMAGES: &[u8] = include_bytes!("../../data/mnist-10k/train-images-idx3-ubyte.gz");
 /// Images in [`BUNDLED_IMAGES`] (28×28 each).
 pub const BUNDLED_COUNT: usize = 10_000;
 /// The bundled labels matching [`BUNDLED_IMAGES`].
-pub const BUNDLED_LABELS: &[u8] = include_bytes!("../../../data/mnist-10k/train-labels-idx1-ubyte.gz");
+pub const BUNDLED_LABELS: &[u8] = include_bytes!("../../data/mnist-10k/train-labels-idx1-ubyte.gz");
 
 /// An IDX array of unsigned bytes: its dimensions and data.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +206,7 @@ pub fn bundled_within(budget: &mut Budget) -> Result<Dataset, Error> {
         .map_err(|c| Error::data("bundled train-images-idx3-ubyte.gz", c))?;
     let lbl = parse_idx_within(MultiGzDecoder::new(BUNDLED_LABELS), 1, None, budget, true)
         .map_err(|c| Error::data("bundled train-labels-idx1-ubyte.gz", c))?;
-    from_idx_within(img, lbl, "bundled images", "bundled MNIST (data/mnist-10k)", budget)
+    from_idx_within(img, lbl, "bundled images", "bundled MNIST (std-runner/data/mnist-10k)", budget)
 }
 
 /// Finds `dir/name` or `dir/name.gz` (plain first).

@@ -313,9 +313,13 @@ impl Output {
     }
 }
 
-/// Prints a summary to stdout; a closed pipe (`| head`) is not an error.
+/// Prints a summary to stdout, unless `--quiet` ([`crate::quiet`]); a closed pipe (`| head`) is
+/// not an error.
 pub fn emit(text: &str) {
     use std::io::Write as _;
+    if crate::quiet::on() {
+        return;
+    }
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 

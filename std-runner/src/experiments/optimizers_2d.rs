@@ -3,7 +3,7 @@
 //!
 //! The rules are the core's [`Optimizer`]s over a two-float parameter; the gradient (x/10, 2y) is
 //! written into the parameter store exactly as the book computes it. The book's float64 paths
-//! (`tests/golden/optimizer_paths.json`, built into the binary) are compared point by point.
+//! (`std-runner/data/optimizer_paths.json`, built into the binary) are compared point by point.
 
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ use super::{Check, Output, Result, fmt};
 use crate::report::chart::{self, Chart, Series, Style};
 
 /// The book's float64 reference paths, built in (no file is read at run time).
-pub const GOLDEN: &str = include_str!("../../../tests/golden/optimizer_paths.json");
+pub const GOLDEN: &str = include_str!("../../data/optimizer_paths.json");
 
 /// Settings of `staticgrad experiment optimizers-2d`.
 #[derive(clap::Args, Clone, Debug)]

@@ -7,8 +7,9 @@ use super::markdown::{key_value, pct, row, table_head_right};
 use super::metrics::{accuracy_chart, loss_chart, metrics_csv, metrics_jsonl};
 use super::plan::{plan_json, plan_table};
 use crate::Error;
-use crate::config::{ScheduleName, join};
+use crate::config::{ScheduleName, TrainConfig, join};
 use crate::train::{Outcome, Prepared};
+use serde::Serialize;
 
 /// Size in pixels of `loss.svg` and `accuracy.svg`.
 pub const FIGURE_SIZE: (u32, u32) = (800, 480);
@@ -31,33 +32,68 @@ pub fn files(p: &Prepared, o: &Outcome, model: &str) -> Result<Vec<(&'static str
         ("metrics.jsonl", metrics_jsonl(&o.steps, &o.epochs)),
         ("loss.svg", loss),
         ("accuracy.svg", acc),
-        ("summary.json", summary_json(p, o, model)),
+        ("summary.json", summary_json(p, o, model)?),
         ("report.md", report_md(p, o)),
     ])
 }
 
 /// `summary.json`: the outcome, the memory plan and the configuration, machine-readable.
-pub fn summary_json(p: &Prepared, o: &Outcome, model: &str) -> String {
-    let last = o.last();
+///
+/// Serialized from typed fields, not through a `serde_json::Value` (which holds every number as
+/// an `f64`): an `f32` is written as its shortest decimal (`0.002`, not `0.0020000000949949026`)
+/// and reads back to the same bits. The configuration's `lr` is the rate the run used (the
+/// optimizer's default when none was given), never `null`.
+pub fn summary_json(p: &Prepared, o: &Outcome, model: &str) -> Result<String, Error> {
+    #[derive(Serialize)]
+    struct Examples {
+        train: usize,
+        validation: usize,
+        test: usize,
+    }
+    #[derive(Serialize)]
+    struct Final {
+        train_loss: f32,
+        train_acc: f32,
+        val_acc: Option<f32>,
+        test_acc: Option<f32>,
+    }
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        model: &'a str,
+        data: String,
+        examples: Examples,
+        steps: usize,
+        epochs_completed: usize,
+        stopped_early: bool,
+        #[serde(rename = "final")]
+        last: Option<Final>,
+        best_test_acc: Option<f32>,
+        train_seconds: f64,
+        memory_plan: serde_json::Value,
+        config: TrainConfig,
+        files: [&'a str; 6],
+    }
     let s = &p.splits;
-    let summary = serde_json::json!({
-        "model": model,
-        "data": p.cfg.data_name(),
-        "examples": { "train": s.train.len(), "validation": s.val.len(), "test": s.test.len() },
-        "steps": o.steps.len(),
-        "epochs_completed": o.epochs.len(),
-        "stopped_early": o.stopped,
-        "final": last.map(|e| serde_json::json!({
-            "train_loss": e.train_loss, "train_acc": e.train_acc,
-            "val_acc": e.val_acc, "test_acc": e.test_acc,
-        })),
-        "best_test_acc": o.epochs.iter().filter_map(|e| e.test_acc).fold(None, |b: Option<f32>, a| Some(b.map_or(a, |b| b.max(a)))),
-        "train_seconds": o.elapsed_s,
-        "memory_plan": plan_json(&o.plan),
-        "config": p.cfg,
-        "files": ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
-    });
-    format!("{:#}\n", summary)
+    let summary = Summary {
+        model,
+        data: p.cfg.data_name(),
+        examples: Examples { train: s.train.len(), validation: s.val.len(), test: s.test.len() },
+        steps: o.steps.len(),
+        epochs_completed: o.epochs.len(),
+        stopped_early: o.stopped,
+        last: o.last().map(|e| Final {
+            train_loss: e.train_loss,
+            train_acc: e.train_acc,
+            val_acc: e.val_acc,
+            test_acc: e.test_acc,
+        }),
+        best_test_acc: o.epochs.iter().filter_map(|e| e.test_acc).reduce(f32::max),
+        train_seconds: o.elapsed_s,
+        memory_plan: plan_json(&o.plan),
+        config: TrainConfig { lr: Some(p.lr), ..p.cfg.clone() },
+        files: ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
+    };
+    Ok(serde_json::to_string_pretty(&summary)? + "\n")
 }
 
 /// `report.md`: the result, the figures, a row per epoch, the configuration and the memory plan.

@@ -46,8 +46,12 @@ fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One
         let dir = args.out.join(name);
         let mut argv =
             vec!["experiment".to_string(), name.to_string(), "--out".into(), dir.display().to_string()];
-        if name == "hpsearch" && !args.no_narrow {
-            argv.push("--narrow".into());
+        if name == "hpsearch" {
+            // Every trial, even inside a job array: the narrowed search needs them all.
+            argv.push("--no-scheduler-env".into());
+            if !args.no_narrow {
+                argv.push("--narrow".into());
+            }
         }
         let one = One::try_parse_from(&argv).map_err(|e| Error::Input(e.to_string()))?;
         v.push((name, title, dir, one));

@@ -51,7 +51,7 @@ pub enum ExperimentCmd {
     /// §6.4.3: the same network with the book's dropout (ratio 0.15 by default).
     Dropout(dropout::Args),
     /// §6.5: random search of lr and weight decay on a validation split (parallel, shardable; `merge`).
-    Hpsearch(hpsearch::Args),
+    Hpsearch(Box<hpsearch::Args>),
     /// Every experiment with the book's settings, and one report linking all figures.
     All(all::Args),
 }
@@ -154,7 +154,21 @@ impl ExperimentCmd {
         self.charge(&mut Budget::from_flag(max_memory))?;
         let ExperimentCmd::All(a) = self else {
             let dir = self.out_dir().unwrap_or(Path::new("runs"));
-            let mode = if force { Mode::Replace } else { Mode::New };
+            // `hpsearch --resume` continues in the folder a preempted task left, or starts it.
+            let resume = matches!(self, ExperimentCmd::Hpsearch(h) if h.resume && h.cmd.is_none());
+            let mode = if resume && dir.exists() {
+                Mode::InPlace
+            } else if force {
+                Mode::Replace
+            } else {
+                Mode::New
+            };
+            if mode == Mode::New && dir.join("trials.done.jsonl").exists() {
+                return Err(Error::Input(format!(
+                    "{}: holds the finished trials of an interrupted search; --resume continues it, --force replaces it",
+                    dir.display()
+                )));
+            }
             let folder = RunFolder::claim(dir, mode)?;
             let res = self.with_out(folder.dir()).run();
             return match res {

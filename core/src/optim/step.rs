@@ -156,10 +156,12 @@ impl Optimizer {
         if let Clip::Value(c) = self.clip {
             clip::clamp_slice(grads, c);
         }
-        let split = if self.floats_per_param() == 2 { n } else { needed };
+        let k = self.floats_per_param();
         let state = state.get_mut(..needed).unwrap_or_default(); // checked above
-        let (s0, s1) = state.split_at_mut(split.min(state.len()));
-        self.apply_whole(p, entry.kind, values, grads, s0, s1, lr);
+        // One run of `n` floats per state slot: s0, then s1, then (three slots) s2.
+        let (s0, s1) = state.split_at_mut(if k >= 2 { n } else { needed }.min(state.len()));
+        let (s1, s2) = s1.split_at_mut(if k == 3 { n } else { s1.len() }.min(s1.len()));
+        self.apply_whole(p, entry.kind, values, grads, s0, s1, s2, lr);
         Ok(())
     }
 
@@ -212,16 +214,18 @@ impl Optimizer {
             clip::clamp_slice(grads, cv);
         }
         let state = state.get_mut(r).unwrap_or_default(); // checked above
-        let (s0, s1) = state.split_at_mut(if k == 2 { n } else { state.len() }.min(state.len()));
-        let (s0, s1): (&mut [f32], &mut [f32]) = match k {
-            0 => (&mut [], &mut []),
-            1 => (s0.get_mut(start..start + c).unwrap_or_default(), &mut []),
-            _ => (
-                s0.get_mut(start..start + c).unwrap_or_default(),
-                s1.get_mut(start..start + c).unwrap_or_default(),
-            ),
+        let (s0, s1) = state.split_at_mut(if k >= 2 { n } else { state.len() }.min(state.len()));
+        let (s1, s2) = s1.split_at_mut(if k == 3 { n } else { s1.len() }.min(s1.len()));
+        fn part(s: &mut [f32], start: usize, c: usize) -> &mut [f32] {
+            s.get_mut(start..start + c).unwrap_or_default()
+        }
+        let (s0, s1, s2): (&mut [f32], &mut [f32], &mut [f32]) = match k {
+            0 => (&mut [], &mut [], &mut []),
+            1 => (part(s0, start, c), &mut [], &mut []),
+            2 => (part(s0, start, c), part(s1, start, c), &mut []),
+            _ => (part(s0, start, c), part(s1, start, c), part(s2, start, c)),
         };
-        self.apply_whole(p, entry.kind, values, grads, s0, s1, lr);
+        self.apply_whole(p, entry.kind, values, grads, s0, s1, s2, lr);
         Ok(())
     }
 
@@ -240,18 +244,40 @@ impl Optimizer {
         grads: &[f32],
         s0: &mut [f32],
         s1: &mut [f32],
+        s2: &mut [f32],
         lr: f32,
     ) {
         match self.rule {
             Rule::Sgd => self.apply_sgd(kind, values, grads, lr),
+            // Folds away for a `const` optimizer of another rule, as the arms above do.
+            _ if self.floats_per_param() == 3 => {
+                self.apply_three(kind, values, grads, s0, s1, s2, lr, (p.b1t, p.b2t))
+            }
             _ => self.apply_other(kind, values, grads, s0, s1, lr, (p.b1t, p.b2t)),
         }
+    }
+
+    /// The rules with three state slots (centred RMSProp with momentum, AMSGrad), out of line.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_three(
+        &self,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        s2: &mut [f32],
+        lr: f32,
+        powers: (f32, f32),
+    ) {
+        self.apply_rule(self.rule, kind, values, grads, s0, s1, s2, lr, powers);
     }
 
     /// [`apply`](Self::apply) with the rule known to be SGD.
     #[inline(never)]
     fn apply_sgd(&self, kind: ParamKind, values: &mut [f32], grads: &[f32], lr: f32) {
-        self.apply_rule(Rule::Sgd, kind, values, grads, &mut [], &mut [], lr, (1.0, 1.0));
+        self.apply_rule(Rule::Sgd, kind, values, grads, &mut [], &mut [], &mut [], lr, (1.0, 1.0));
     }
 
     /// [`apply`](Self::apply) for every other rule (the rule matched at run time).
@@ -284,7 +310,7 @@ impl Optimizer {
         lr: f32,
         powers: (f32, f32),
     ) {
-        self.apply_rule(self.rule, kind, values, grads, s0, s1, lr, powers);
+        self.apply_rule(self.rule, kind, values, grads, s0, s1, &mut [], lr, powers);
     }
 
     /// [`apply`](Self::apply) with the rule given (a constant where the caller knows it).
@@ -298,6 +324,7 @@ impl Optimizer {
         grads: &[f32],
         s0: &mut [f32],
         s1: &mut [f32],
+        s2: &mut [f32],
         lr: f32,
         (b1t, b2t): (f32, f32),
     ) {
@@ -345,17 +372,48 @@ impl Optimizer {
                     adagrad::update(p, h, eff(g, *p), lr, eps);
                 }
             }
-            Rule::RmsProp { decay, eps, centered: false } => {
+            Rule::RmsProp { decay, eps, centered: false, momentum: 0.0 } => {
                 for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     rmsprop::update(p, h, eff(g, *p), lr, decay, eps);
                 }
             }
-            Rule::RmsProp { decay, eps, centered: true } => {
+            Rule::RmsProp { decay, eps, centered: true, momentum: 0.0 } => {
                 for (((p, &g), h), gb) in values.iter_mut().zip(grads.iter()).zip(s0).zip(s1) {
                     rmsprop::update_centered(p, h, gb, eff(g, *p), lr, decay, eps);
                 }
             }
-            Rule::Adam { beta1, beta2, eps, form } => {
+            Rule::RmsProp { decay, eps, centered: false, momentum: mu } => {
+                for (((p, &g), h), buf) in values.iter_mut().zip(grads.iter()).zip(s0).zip(s1) {
+                    rmsprop::update_momentum(p, h, buf, eff(g, *p), lr, decay, eps, mu);
+                }
+            }
+            Rule::RmsProp { decay, eps, centered: true, momentum: mu } => {
+                let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1).zip(s2);
+                for ((((p, &g), h), gb), buf) in it {
+                    rmsprop::update_centered_momentum(p, h, gb, buf, eff(g, *p), lr, decay, eps, mu);
+                }
+            }
+            Rule::Adam { beta1, beta2, eps, form, amsgrad: true } => {
+                let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1).zip(s2);
+                match form {
+                    AdamForm::BookFolded => {
+                        let lr_t = adam::book_lr_t_from_powers(lr, b1t, b2t);
+                        for ((((p, &g), m), v), vmax) in it {
+                            adam::update_book_amsgrad(p, m, v, vmax, eff(g, *p), lr_t, beta1, beta2, eps);
+                        }
+                    }
+                    AdamForm::BiasCorrected => {
+                        let (bc1, bc2) = (1.0 - b1t, 1.0 - b2t);
+                        for ((((p, &g), m), v), vmax) in it {
+                            let g = eff(g, *p);
+                            adam::update_bias_corrected_amsgrad(
+                                p, m, v, vmax, g, lr, beta1, beta2, eps, bc1, bc2,
+                            );
+                        }
+                    }
+                }
+            }
+            Rule::Adam { beta1, beta2, eps, form, amsgrad: false } => {
                 let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1);
                 match form {
                     AdamForm::BookFolded => {

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use staticgrad_runner::experiments::{batchnorm, dropout, hpsearch, init_mnist, optimizers_mnist, overfit};
+use staticgrad_runner::experiments::{
+    batchnorm, dropout, hpsearch, init_mnist, init_symmetry, optimizers_mnist, overfit,
+};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
@@ -301,4 +303,32 @@ fn hpsearch_resume_keeps_finished_trials_and_runs_only_the_others() {
     other.seed = 9;
     let e = hpsearch::finished_in(&out, &other).unwrap_err().to_string();
     assert!(e.contains("different search (seed 0 vs 9)"), "{e}");
+}
+
+#[test]
+fn init_symmetry_equal_starts_keep_the_hidden_units_identical() {
+    let dir = tmp();
+    let a = init_symmetry::Args {
+        out: dir.path().join("sym"),
+        iters: 300,
+        batch: 50,
+        hidden: 2,
+        equal: 0.01,
+        train: 2000,
+        test: 500,
+        lr: 0.05,
+        seed: 0,
+    };
+    let r = init_symmetry::run(&a).unwrap();
+    let [zero, equal, he] = &r.runs[..] else { panic!("three runs") };
+    for run in [zero, equal] {
+        assert_eq!(run.spread, vec![0.0, 0.0], "{}", run.name);
+    }
+    // The random start's units differ before and after, and it learns; the equal starts do not
+    // get near it.
+    assert!(he.spread_at_start.iter().chain(&he.spread).all(|&s| s > 0.0), "{:?}", he.spread);
+    assert!(he.test_acc > 0.8 && he.test_acc > equal.test_acc + 0.1 && he.test_acc > zero.test_acc + 0.1);
+    let summary = std::fs::read_to_string(a.out.join("summary.md")).unwrap();
+    assert!(summary.contains("0 (exactly)") && !summary.contains("**no**"), "{summary}");
+    assert!(a.out.join("symmetry.svg").exists());
 }

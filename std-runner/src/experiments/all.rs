@@ -23,9 +23,10 @@ pub struct Args {
 }
 
 /// The experiments in the book's order, with their folder names and extra flags.
-pub const ORDER: [(&str, &str); 8] = [
+pub const ORDER: [(&str, &str); 9] = [
     ("optimizers-2d", "Update rules on x²/20 + y² (§6.1.7)"),
     ("optimizers-mnist", "Update rules on MNIST (§6.1.8)"),
+    ("init-symmetry", "Equal initial weights (§6.2.1)"),
     ("activations", "Activation histograms by weight scale (§6.2.2)"),
     ("init-mnist", "Weight initialisation on MNIST (§6.2.4)"),
     ("batchnorm", "Batch normalisation over 16 weight scales (§6.3.2)"),

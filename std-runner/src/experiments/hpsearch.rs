@@ -700,11 +700,13 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         .map(|(k, t)| {
             let mut c = Chart::new(
                 format!("Best-{} val {} lr {:.1e} wd {:.1e}", k + 1, fmt(t.val_acc), t.lr, t.weight_decay),
-                "",
-                "",
+                "evaluation",
+                "accuracy",
             );
             c.y_range = Some((0.0, 1.0));
+            // Accuracy rises: the lower right corner is free of the curves.
             c.legend = k == 0;
+            c.legend_lower = true;
             let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
             c.series.push(Series::line("validation", pts(&t.val_curve), chart::color(0)));
             c.series.push(Series::line("train", pts(&t.train_curve), chart::color(1)).styled(Style::Dashed));

@@ -12,6 +12,7 @@ pub mod curves;
 pub mod dropout;
 pub mod hpsearch;
 pub mod init_mnist;
+pub mod init_symmetry;
 pub mod mnist_common;
 pub mod net;
 pub mod optimizers_2d;
@@ -44,6 +45,9 @@ pub enum ExperimentCmd {
     /// §6.2.4: std 0.01 vs Xavier vs He on the 4×100 ReLU MNIST network.
     #[command(name = "init-mnist")]
     InitMnist(init_mnist::Args),
+    /// §6.2.1: all-zero and all-equal initial weights beside He's: the units of a layer stay identical.
+    #[command(name = "init-symmetry")]
+    InitSymmetry(init_symmetry::Args),
     /// §6.3.2: with vs without batch norm over 16 weight scales (1,000 images), a 4×4 grid.
     Batchnorm(batchnorm::Args),
     /// §6.4.1–6.4.2: overfitting 300 images with a 6×100 network, λ = 0 and λ = 0.1.
@@ -65,6 +69,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => activations::charge(a, budget),
             ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::charge(a, budget),
             ExperimentCmd::InitMnist(a) => init_mnist::charge(a, budget),
+            ExperimentCmd::InitSymmetry(a) => init_symmetry::charge(a, budget),
             ExperimentCmd::Batchnorm(a) => batchnorm::charge(a, budget),
             ExperimentCmd::Overfit(a) => overfit::charge(a, budget),
             ExperimentCmd::Dropout(a) => dropout::charge(a, budget),
@@ -80,6 +85,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => activations::run(a).map(drop),
             ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::run(a).map(drop),
             ExperimentCmd::InitMnist(a) => init_mnist::run(a).map(drop),
+            ExperimentCmd::InitSymmetry(a) => init_symmetry::run(a).map(drop),
             ExperimentCmd::Batchnorm(a) => batchnorm::run(a).map(drop),
             ExperimentCmd::Overfit(a) => overfit::run(a).map(drop),
             ExperimentCmd::Dropout(a) => dropout::run(a).map(drop),
@@ -97,6 +103,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => a.validate(),
             ExperimentCmd::OptimizersMnist(a) => a.validate(),
             ExperimentCmd::InitMnist(a) => a.validate(),
+            ExperimentCmd::InitSymmetry(a) => a.validate(),
             ExperimentCmd::Batchnorm(a) => a.validate(),
             ExperimentCmd::Overfit(a) => a.validate(),
             ExperimentCmd::Dropout(a) => a.validate(),
@@ -112,6 +119,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => &a.out,
             ExperimentCmd::OptimizersMnist(a) => &a.out,
             ExperimentCmd::InitMnist(a) => &a.out,
+            ExperimentCmd::InitSymmetry(a) => &a.out,
             ExperimentCmd::Batchnorm(a) => &a.out,
             ExperimentCmd::Overfit(a) => &a.out,
             ExperimentCmd::Dropout(a) => &a.out,
@@ -130,6 +138,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => a.out = dir.into(),
             ExperimentCmd::OptimizersMnist(a) => a.out = dir.into(),
             ExperimentCmd::InitMnist(a) => a.out = dir.into(),
+            ExperimentCmd::InitSymmetry(a) => a.out = dir.into(),
             ExperimentCmd::Batchnorm(a) => a.out = dir.into(),
             ExperimentCmd::Overfit(a) => a.out = dir.into(),
             ExperimentCmd::Dropout(a) => a.out = dir.into(),

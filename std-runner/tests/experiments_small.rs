@@ -10,7 +10,12 @@ fn tmp() -> tempfile::TempDir {
 #[test]
 fn optimizers_2d_orders_as_the_book_and_follows_the_golden_paths() {
     let dir = tmp();
-    let args = optimizers_2d::Args { out: dir.path().join("o2d"), steps: 30 };
+    let args = optimizers_2d::Args {
+        out: dir.path().join("o2d"),
+        steps: 30,
+        lrs: Vec::new(),
+        start: vec![-7.0, 2.0],
+    };
     let r = optimizers_2d::run(&args).unwrap();
     assert!(r.ordering_as_book, "{:?}", r.rules.iter().map(|r| (r.name, r.f_final)).collect::<Vec<_>>());
     assert!(r.adagrad_lowest);
@@ -28,6 +33,35 @@ fn optimizers_2d_orders_as_the_book_and_follows_the_golden_paths() {
     for f in ["paths.csv", "results.json", "paths.svg", "summary.md"] {
         assert!(args.out.join(f).exists(), "{f}");
     }
+}
+
+#[test]
+fn optimizers_2d_takes_a_learning_rate_per_rule_and_a_start_point() {
+    let dir = tmp();
+    let args = optimizers_2d::Args {
+        out: dir.path().join("o2d"),
+        steps: 5,
+        lrs: vec![("SGD".into(), 0.1), ("Adam".into(), 0.05)],
+        start: vec![3.0, -1.0],
+    };
+    let r = optimizers_2d::run(&args).unwrap();
+    // SGD by hand from (3, −1), lr 0.1: x ← x − 0.1·x/10 = 0.99x, y ← y − 0.1·2y = 0.8y.
+    let sgd = &r.rules[0];
+    assert_eq!(sgd.path[0], (3.0, -1.0));
+    let (mut x, mut y) = (3.0f32, -1.0f32);
+    for p in &sgd.path[1..] {
+        x -= 0.1 * (x / 10.0);
+        y -= 0.1 * (2.0 * y);
+        assert_eq!(*p, (x, y));
+    }
+    // Rules not named keep the book's rates; nothing is compared with the book's paths.
+    let adam = optimizers_2d::path_from(&optimizers_2d::CASES[5], 0.05, (3.0, -1.0), 5).unwrap();
+    assert_eq!(r.rules[5].path, adam);
+    let momentum = optimizers_2d::path_from(&optimizers_2d::CASES[1], 0.1, (3.0, -1.0), 5).unwrap();
+    assert_eq!(r.rules[1].path, momentum);
+    assert!(r.rules.iter().all(|r| r.max_abs_dev.is_none()));
+    let summary = std::fs::read_to_string(args.out.join("summary.md")).unwrap();
+    assert!(summary.contains("from (3, -1)") && summary.contains("Settings differ"), "{summary}");
 }
 
 fn act_args(samples: usize, repeats: usize, out: std::path::PathBuf) -> activations::Args {

@@ -23,8 +23,9 @@ fn hundred_steps_of_every_rule_allocate_nothing() {
     let w = params.alloc(Shape::new(64, 32), ParamKind::Weight).unwrap();
     let b = params.alloc(Shape::row(32), ParamKind::Bias).unwrap();
     let r = params.alloc(Shape::row(32), ParamKind::RunningMean).unwrap();
-    // The largest rule needs 2 floats per parameter, after the header.
-    let mut state = vec![0.0f32; staticgrad::optim::HEADER_LEN + 2 * params.len()];
+    // The largest rules (AMSGrad, centred RMSProp with momentum) need 3 floats per parameter,
+    // after the header.
+    let mut state = vec![0.0f32; staticgrad::optim::HEADER_LEN + 3 * params.len()];
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
     let schedule = Schedule::cosine(0.01, 100, 0.0).with_warmup(5);
     let mut report = Vec::new();

@@ -48,6 +48,72 @@ fn assert_rows_close(got: [[f32; 3]; 3], want: [[f64; 3]; 3]) {
 /// p = 0.400000001 − 0.1·0.932178… = 0.306782038.
 /// The remaining values come from the same formulas in Python float64:
 /// `m=b1*m+(1-b1)*g; v=b2*v+(1-b2)*g*g; p-=lr*(m/(1-b1**t))/(sqrt(v/(1-b2**t))+eps)`.
+/// [`three_steps`] from `start` with the gradients `grads` (state sized for the rule).
+fn three_steps_from(opt: Optimizer, start: [f32; 3], grads: [[f32; 3]; 3]) -> [[f32; 3]; 3] {
+    let mut s = HostStorage::new(0, 0, 3, 1);
+    let (_, mut params) = s.split();
+    let w = params.alloc(Shape::row(3), ParamKind::Weight).unwrap();
+    params.value_mut(w).unwrap().copy_from_slice(&start);
+    let mut state = vec![0.0f32; opt.state_len(3)];
+    let mut out = [[0.0; 3]; 3];
+    for (o, g) in out.iter_mut().zip(grads) {
+        params.grad_mut(w).unwrap().copy_from_slice(&g);
+        opt.step(&mut params, &mut state, 0.1).unwrap();
+        o.copy_from_slice(params.value(w).unwrap());
+    }
+    out
+}
+
+/// AMSGrad against PyTorch's documented algorithm (`Adam(amsgrad=True)`: `v_max = max(v_max, v)`,
+/// `v̂ = v_max/(1 − β₂ᵗ)`, `p −= lr·m̂/(√v̂ + ε)`), β = (0.9, 0.999), ε = 1e-8, lr 0.1, evaluated
+/// in float64 by a separate Python loop of those lines. Elements 0 and 2 see a zero gradient
+/// after step 1, so `v` falls below `v_max`: plain Adam gives 0.33299417… and 1.83299417… at
+/// step 2 (checked below too), AMSGrad 0.33302768… and 1.83302768….
+#[test]
+fn adam_amsgrad_matches_pytorchs_formula_three_steps() {
+    let grads = [[1.0, -2.0, 0.5], [0.0, 0.1, 0.0], [0.0, -0.1, 0.0]];
+    let want = [
+        [0.4000000009999999, -0.9000000005, 1.9000000019999999],
+        [0.33302768782586617, -0.8367957563638443, 1.8330276897727609],
+        [0.28128378717036895, -0.7848103292767011, 1.7812837900130463],
+    ];
+    let opt = Optimizer::adam_amsgrad();
+    assert_eq!((opt.name(), opt.floats_per_param()), ("adam-amsgrad", 3));
+    assert_rows_close(three_steps_from(opt, [0.5, -1.0, 2.0], grads), want);
+    let plain = [
+        [0.4000000009999999, -0.9000000005, 1.9000000019999999],
+        [0.3329941765341885, -0.8367957563638443, 1.832994178482031],
+        [0.281198480183237, -0.7848103292767011, 1.7811984830286562],
+    ];
+    assert_rows_close(three_steps_from(Optimizer::adam_bias_corrected(), [0.5, -1.0, 2.0], grads), plain);
+}
+
+/// RMSProp with momentum against PyTorch's documented algorithm (`RMSprop(alpha=0.99, eps=1e-7,
+/// momentum=0.9)`: `v = αv + (1−α)g²`, `buf = μ·buf + g/(√v + ε)`, `p −= lr·buf`; centred:
+/// `ṽ = v − ḡ²` with `ḡ = αḡ + (1−α)g`), lr 0.1, float64 by a separate Python loop.
+#[test]
+fn rmsprop_momentum_matches_pytorchs_formula_three_steps() {
+    let grads = [[1.0, -2.0, 0.0], [0.5, 0.5, 1e-3], [-0.25, 1.0, 1e-3]];
+    let start = [5.0, -10.0, 20.0];
+    let want = [
+        [4.000000999999, -9.00000049999975, 20.0],
+        [2.650989048156607, -8.343685920649026, 19.000999000999002],
+        [1.6569822932915577, -8.192891451066, 17.39351905348321],
+    ];
+    let opt = Optimizer::rmsprop_momentum(0.9);
+    assert_eq!((opt.name(), opt.floats_per_param()), ("rmsprop-momentum", 2));
+    assert_rows_close(three_steps_from(opt, start, grads), want);
+    let centred = [
+        [3.994963194840783, -8.99496268979104, 20.0],
+        [2.637342858739717, -8.334750493609114, 18.995971271580455],
+        [1.6368801548824774, -8.180540301685939, 17.37681614352262],
+    ];
+    let opt = Optimizer::rmsprop_momentum(0.9).centered(true);
+    assert_eq!((opt.name(), opt.floats_per_param()), ("rmsprop-centered-momentum", 3));
+    assert_rows_close(three_steps_from(opt, start, grads), centred);
+    assert!(Optimizer::rmsprop_momentum(1.0).validate().is_err());
+}
+
 #[test]
 fn adam_bias_corrected_matches_hand_checked_three_steps() {
     let want = [

@@ -236,7 +236,10 @@ fn rmsprop_path() {
         }
     });
     assert_bit_exact("RMSprop", &got, &want);
-    assert_eq!(Optimizer::rmsprop().rule, Rule::RmsProp { decay: 0.99, eps: 1e-7, centered: false });
+    assert_eq!(
+        Optimizer::rmsprop().rule,
+        Rule::RmsProp { decay: 0.99, eps: 1e-7, centered: false, momentum: 0.0 }
+    );
     check_f32("RMSprop", Optimizer::rmsprop(), &want);
 }
 
@@ -312,7 +315,7 @@ fn adam_book_path_and_lr_t() {
     assert_bit_exact("Adam", &got, &want);
     assert_eq!(
         Optimizer::adam().rule,
-        Rule::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, form: AdamForm::BookFolded }
+        Rule::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, form: AdamForm::BookFolded, amsgrad: false }
     );
     check_f32("Adam", Optimizer::adam(), &want);
 }

@@ -728,7 +728,12 @@ fn run_program(p: Program) -> Result<(), TestCaseError> {
                     }
                 };
                 if let Some([momentum, eps, running_var_init]) = config {
-                    bn.config = BatchNormConfig { momentum, eps, running_var_init };
+                    bn.config = BatchNormConfig {
+                        momentum,
+                        eps,
+                        running_var_init,
+                        unbiased_running_var: bn.config.unbiased_running_var,
+                    };
                 }
                 let expected = (|| {
                     bn.config.validate()?;

@@ -2,7 +2,9 @@
 //!
 //! Train mode normalises with the batch mean `μ` and the **biased** batch variance `σ²`
 //! (divide by `N`), `y = γ·(x − μ)/√(σ² + eps) + β`, and moves the running statistics
-//! `r ← m·r + (1 − m)·batch_stat`. Eval mode uses the running statistics instead.
+//! `r ← m·r + (1 − m)·batch_stat`. Eval mode uses the running statistics instead. The running
+//! variance moves towards the biased `σ²` in the book's form ([`BatchNormConfig::BOOK`]) and
+//! towards the unbiased `σ²·N/(N − 1)` in PyTorch's ([`BatchNormConfig::STANDARD`]).
 //!
 //! Memory: the op keeps only `μ`, `σ²` and `eps` (`2 × features + 1` floats of scratch), not the
 //! normalised batch: backward recomputes `x − μ` and `√(σ² + eps)` from the input, which is
@@ -45,16 +47,24 @@ pub struct BatchNormConfig {
     pub eps: f32,
     /// Initial running variance (the running mean starts at 0).
     pub running_var_init: f32,
+    /// Move the running variance towards the unbiased batch variance `σ²·N/(N − 1)` (PyTorch's
+    /// `BatchNorm1d`) instead of the biased `σ²` the batch is normalised with (the book's). A batch
+    /// of one row has no unbiased variance: its factor is 1.
+    pub unbiased_running_var: bool,
 }
 
 impl BatchNormConfig {
     /// The book's `BatchNormalization`: momentum 0.9, eps 1e-6, running variance starting at 0
     /// (so eval-mode outputs are far too large for the first steps, as in the book).
-    pub const BOOK: BatchNormConfig = BatchNormConfig { momentum: 0.9, eps: 1e-6, running_var_init: 0.0 };
+    /// The running variance moves towards the biased batch variance, as the book's does.
+    pub const BOOK: BatchNormConfig =
+        BatchNormConfig { momentum: 0.9, eps: 1e-6, running_var_init: 0.0, unbiased_running_var: false };
 
-    /// The common choice (PyTorch's defaults in this momentum convention): momentum 0.9,
-    /// eps 1e-5, running variance starting at 1.
-    pub const STANDARD: BatchNormConfig = BatchNormConfig { momentum: 0.9, eps: 1e-5, running_var_init: 1.0 };
+    /// PyTorch's `BatchNorm1d` defaults in this momentum convention (its `momentum=0.1` is our
+    /// 0.9): eps 1e-5, running variance starting at 1 and moving towards the unbiased batch
+    /// variance `σ²·N/(N − 1)`.
+    pub const STANDARD: BatchNormConfig =
+        BatchNormConfig { momentum: 0.9, eps: 1e-5, running_var_init: 1.0, unbiased_running_var: true };
 
     /// Checks `0 ≤ momentum ≤ 1`, `eps > 0` and a finite, non-negative running-variance start.
     /// A `const fn`, so a `const` spec can be checked at compile time.
@@ -161,7 +171,12 @@ impl BatchNorm {
         for (r, &b) in params.value_mut(self.running_mean)?.iter_mut().zip(mean) {
             *r = m * *r + w * b;
         }
+        let n = node.shape.rows;
+        // PyTorch: `running_var = (1 − momentum)·running_var + momentum·var·N/(N − 1)`, the
+        // correction applied to the batch variance before the blend.
+        let bessel = if self.config.unbiased_running_var && n > 1 { n as f32 / (n - 1) as f32 } else { 1.0 };
         for (r, &b) in params.value_mut(self.running_var)?.iter_mut().zip(var) {
+            let b = if self.config.unbiased_running_var { b * bessel } else { b };
             *r = m * *r + w * b;
         }
         Ok(())
@@ -368,12 +383,50 @@ mod tests {
             let var = col.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / 3.0;
             assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-4, "column {j}: {mean} {var}");
         }
-        // means 3 and 2, biased variances 8/3 and 32/3
+        // means 3 and 2, biased variances 8/3 and 32/3, unbiased (× 3/2) 4 and 16
         let rm = params.value(bn.running_mean).unwrap();
         assert!((rm[0] - 0.3).abs() < 1e-6 && (rm[1] - 0.2).abs() < 1e-6);
         let rv = params.value(bn.running_var).unwrap();
-        assert!((rv[0] - (0.9 + 0.1 * 8.0 / 3.0)).abs() < 1e-6);
-        assert!((rv[1] - (0.9 + 0.1 * 32.0 / 3.0)).abs() < 1e-5);
+        assert!((rv[0] - (0.9 + 0.1 * 4.0)).abs() < 1e-6, "{rv:?}");
+        assert!((rv[1] - (0.9 + 0.1 * 16.0)).abs() < 1e-5, "{rv:?}");
+    }
+
+    /// The case, worked by hand with PyTorch's documented update
+    /// (`running_var ← (1 − 0.1)·running_var + 0.1·var_unbiased`): a batch of 8 rows 1…8 has mean
+    /// 4.5, biased variance 42/8 = 5.25 and unbiased variance 42/7 = 6.
+    #[test]
+    fn running_variance_is_unbiased_in_the_standard_form_and_biased_in_the_book_form() {
+        let x: std::vec::Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        for (config, want_var) in [
+            (BatchNormConfig::STANDARD, 0.9 * 1.0 + 0.1 * 6.0),
+            (BatchNormConfig::BOOK, 0.9 * 0.0 + 0.1 * 5.25),
+            (BatchNormConfig { unbiased_running_var: true, ..BatchNormConfig::BOOK }, 0.1 * 6.0),
+            (BatchNormConfig { unbiased_running_var: false, ..BatchNormConfig::STANDARD }, 0.9 + 0.1 * 5.25),
+        ] {
+            let mut s = Storage::new();
+            let (mut tape, mut params) = s.split();
+            let bn = BatchNorm::alloc(&mut params, 1, config).unwrap();
+            let xv = tape.input(&x, Shape::new(8, 1)).unwrap();
+            let y = tape.batch_norm(xv, &mut params, &bn, Mode::Train).unwrap();
+            // The batch itself is normalised with the biased variance in both forms.
+            let want_y0 = (1.0 - 4.5) / (5.25f32 + config.eps).sqrt();
+            assert!((tape.value(y).unwrap()[0] - want_y0).abs() < 1e-6, "{config:?}");
+            assert!((params.value(bn.running_mean).unwrap()[0] - 0.45).abs() < 1e-6);
+            let rv = params.value(bn.running_var).unwrap()[0];
+            assert!((rv - want_var).abs() < 1e-6, "{config:?}: running variance {rv}, want {want_var}");
+            // Eval uses it: x = 4.5 → (4.5 − 0.45)/√(running_var + eps).
+            let e = tape.input(&[4.5], Shape::new(1, 1)).unwrap();
+            let ye = tape.batch_norm(e, &mut params, &bn, Mode::Eval).unwrap();
+            let want = (4.5 - 0.45) / (want_var + config.eps).sqrt();
+            assert!((tape.value(ye).unwrap()[0] - want).abs() < 1e-5, "{config:?}");
+        }
+        // A batch of one row: no unbiased variance, factor 1 (its variance is 0).
+        let mut s = Storage::new();
+        let (mut tape, mut params) = s.split();
+        let bn = BatchNorm::alloc(&mut params, 1, BatchNormConfig::STANDARD).unwrap();
+        let xv = tape.input(&[3.0], Shape::new(1, 1)).unwrap();
+        tape.batch_norm(xv, &mut params, &bn, Mode::Train).unwrap();
+        assert_eq!(params.value(bn.running_var).unwrap()[0], 0.9);
     }
 
     #[test]

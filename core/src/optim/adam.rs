@@ -14,6 +14,10 @@
 //! [`WeightDecay::Decoupled`](super::WeightDecay::Decoupled), applied as `p ← p·(1 − lr·λ)` before
 //! the Adam step, as PyTorch does.
 //!
+//! * AMSGrad (Reddi et al., 2018; `amsgrad=True` in PyTorch), in either form, keeps the running
+//!   maximum `v_max = max(v_max, v)` and divides by it instead of `v`: in PyTorch's documented
+//!   form, `v̂ = v_max/(1−β₂ᵗ)`, `p −= lr·m̂/(√v̂ + ε)`.
+//!
 //! State: two floats per parameter (`m` then `v`, each a run of the tensor's length), zero at start.
 //! The step counter `t` is shared by all tensors and counted once per optimizer step.
 
@@ -92,9 +96,85 @@ pub fn update_bias_corrected<R: Float>(
     *p -= lr * m_hat / (v_hat.sqrt() + eps);
 }
 
+/// One element, book order, AMSGrad: as [`update_book`] with `vmax = max(vmax, v)` in the
+/// denominator.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn update_book_amsgrad<R: Float>(
+    p: &mut R,
+    m: &mut R,
+    v: &mut R,
+    vmax: &mut R,
+    g: R,
+    lr_t: R,
+    b1: R,
+    b2: R,
+    eps: R,
+) {
+    *m += (R::ONE - b1) * (g - *m);
+    *v += (R::ONE - b2) * (g * g - *v);
+    if *v > *vmax {
+        *vmax = *v;
+    }
+    *p -= lr_t * *m / (vmax.sqrt() + eps);
+}
+
+/// One element, bias-corrected AMSGrad (PyTorch's documented algorithm): as
+/// [`update_bias_corrected`] with `vmax = max(vmax, v)` and `v̂ = vmax/bc2`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn update_bias_corrected_amsgrad<R: Float>(
+    p: &mut R,
+    m: &mut R,
+    v: &mut R,
+    vmax: &mut R,
+    g: R,
+    lr: R,
+    b1: R,
+    b2: R,
+    eps: R,
+    bc1: R,
+    bc2: R,
+) {
+    *m = b1 * *m + (R::ONE - b1) * g;
+    *v = b2 * *v + (R::ONE - b2) * g * g;
+    if *v > *vmax {
+        *vmax = *v;
+    }
+    let m_hat = *m / bc1;
+    let v_hat = *vmax / bc2;
+    *p -= lr * m_hat / (v_hat.sqrt() + eps);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two steps worked by hand (β = (0.5, 0.5), ε = 0, lr 1, g = 2 then 0):
+    /// t=1: m = 1, v = 2, vmax = 2, m̂ = 1/0.5 = 2, v̂ = 2/0.5 = 4, p = −2/2 = −1;
+    /// t=2: m = 0.5, v = 1 < vmax = 2, m̂ = 0.5/0.75, v̂ = 2/0.75, p = −1 − (2/3)/√(8/3).
+    /// Plain Adam at t=2 divides by √(1/0.75) instead: a larger step.
+    #[test]
+    fn amsgrad_steps_by_hand() {
+        let (mut p, mut m, mut v, mut vmax) = (0.0f64, 0.0, 0.0, 0.0);
+        let (bc1, bc2) = bias_corrections(0.5, 0.5, 1);
+        update_bias_corrected_amsgrad(&mut p, &mut m, &mut v, &mut vmax, 2.0, 1.0, 0.5, 0.5, 0.0, bc1, bc2);
+        assert_eq!((m, v, vmax, p), (1.0, 2.0, 2.0, -1.0));
+        let (bc1, bc2) = bias_corrections(0.5, 0.5, 2);
+        update_bias_corrected_amsgrad(&mut p, &mut m, &mut v, &mut vmax, 0.0, 1.0, 0.5, 0.5, 0.0, bc1, bc2);
+        assert_eq!((m, v, vmax), (0.5, 1.0, 2.0));
+        let want = -1.0 - (0.5 / 0.75) / (2.0f64 / 0.75).sqrt();
+        assert!((p - want).abs() < 1e-15, "{p} vs {want}");
+        let (mut q, mut m2, mut v2) = (-1.0f64, 1.0, 2.0);
+        update_bias_corrected(&mut q, &mut m2, &mut v2, 0.0, 1.0, 0.5, 0.5, 0.0, bc1, bc2);
+        assert!(q < p, "plain Adam steps further once v falls: {q} vs {p}");
+        // Book form: lr_t = lr·√(1−0.25)/(1−0.25) at t=2, denominator √vmax.
+        let (mut p, mut m, mut v, mut vmax) = (0.0f64, 1.0, 2.0, 2.0);
+        let lr_t = book_lr_t(1.0, 0.5, 0.5, 2);
+        update_book_amsgrad(&mut p, &mut m, &mut v, &mut vmax, 0.0, lr_t, 0.5, 0.5, 0.0);
+        assert_eq!((m, v, vmax), (0.5, 1.0, 2.0));
+        assert!((p + lr_t * 0.5 / 2f64.sqrt()).abs() < 1e-15);
+    }
 
     #[test]
     fn first_step_is_about_lr() {

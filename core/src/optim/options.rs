@@ -37,6 +37,9 @@ pub enum Rule {
         eps: f32,
         /// Divide by the centred estimate `√(h − ḡ²)` (Graves 2013); two floats of state.
         centered: bool,
+        /// PyTorch's momentum μ (0: none): `buf = μ·buf + g/(√h + ε)`, `p −= lr·buf`; one more
+        /// float of state.
+        momentum: f32,
     },
     /// Adam ([`adam`]).
     Adam {
@@ -48,6 +51,9 @@ pub enum Rule {
         eps: f32,
         /// Which formula.
         form: AdamForm,
+        /// AMSGrad (Reddi et al., 2018; `amsgrad=True` in PyTorch): divide by the running maximum
+        /// of `v` instead of `v`; one more float of state.
+        amsgrad: bool,
     },
 }
 
@@ -123,6 +129,10 @@ pub const NAMES: &[&str] = &[
     "adam",
     "adam-bias-corrected",
     "adamw",
+    "rmsprop-momentum",
+    "rmsprop-centered-momentum",
+    "adam-amsgrad",
+    "adam-book-amsgrad",
 ];
 
 impl Optimizer {
@@ -158,17 +168,41 @@ impl Optimizer {
 
     /// RMSProp, decay 0.99, ε = 1e-7 after the square root (book default lr 0.01).
     pub const fn rmsprop() -> Self {
-        Self::new(Rule::RmsProp { decay: 0.99, eps: 1e-7, centered: false })
+        Self::new(Rule::RmsProp { decay: 0.99, eps: 1e-7, centered: false, momentum: 0.0 })
     }
 
     /// The book's Adam: β = (0.9, 0.999), ε = 1e-7, folded bias correction (book default lr 0.001).
     pub const fn adam() -> Self {
-        Self::new(Rule::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, form: AdamForm::BookFolded })
+        Self::new(Rule::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            form: AdamForm::BookFolded,
+            amsgrad: false,
+        })
     }
 
     /// Adam as in the paper and PyTorch: β = (0.9, 0.999), ε = 1e-8, bias-corrected `m̂`, `v̂`.
     pub const fn adam_bias_corrected() -> Self {
-        Self::new(Rule::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, form: AdamForm::BiasCorrected })
+        Self::new(Rule::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            form: AdamForm::BiasCorrected,
+            amsgrad: false,
+        })
+    }
+
+    /// RMSProp with PyTorch's momentum μ (`RMSprop(momentum=μ)`): decay 0.99, ε = 1e-7 after the
+    /// square root, as [`Optimizer::rmsprop`].
+    pub const fn rmsprop_momentum(mu: f32) -> Self {
+        Self::rmsprop().with_momentum(mu)
+    }
+
+    /// Adam's AMSGrad variant as PyTorch writes it (`Adam(amsgrad=True)`): the bias-corrected
+    /// form dividing by the running maximum of `v`.
+    pub const fn adam_amsgrad() -> Self {
+        Self::adam_bias_corrected().with_amsgrad(true)
     }
 
     /// AdamW: [`Optimizer::adam_bias_corrected`] with decoupled weight decay `wd` (PyTorch's
@@ -203,6 +237,14 @@ impl Optimizer {
             Self::adam_bias_corrected()
         } else if is("adamw") {
             Self::adamw(0.01)
+        } else if is("rmsprop-momentum") {
+            Self::rmsprop_momentum(0.9)
+        } else if is("rmsprop-centered-momentum") {
+            Self::rmsprop_momentum(0.9).centered(true)
+        } else if is("adam-amsgrad") {
+            Self::adam_amsgrad()
+        } else if is("adam-book-amsgrad") {
+            Self::adam().with_amsgrad(true)
         } else {
             return None;
         })
@@ -218,9 +260,18 @@ impl Optimizer {
             Rule::Nesterov { form: NesterovForm::BookPre2021, .. } => "nesterov-pre2021",
             Rule::Nesterov { form: NesterovForm::Sutskever, .. } => "nesterov-sutskever",
             Rule::AdaGrad { .. } => "adagrad",
-            Rule::RmsProp { centered: false, .. } => "rmsprop",
-            Rule::RmsProp { centered: true, .. } => "rmsprop-centered",
-            Rule::Adam { form: AdamForm::BookFolded, .. } => "adam",
+            Rule::RmsProp { centered, momentum, .. } => match (centered, momentum != 0.0) {
+                (false, false) => "rmsprop",
+                (true, false) => "rmsprop-centered",
+                (false, true) => "rmsprop-momentum",
+                (true, true) => "rmsprop-centered-momentum",
+            },
+            Rule::Adam { form: AdamForm::BookFolded, amsgrad: false, .. } => "adam",
+            Rule::Adam { form: AdamForm::BookFolded, amsgrad: true, .. } => "adam-book-amsgrad",
+            Rule::Adam { form: AdamForm::BiasCorrected, amsgrad: true, .. } => match self.weight_decay {
+                WeightDecay::Decoupled(_) => "adamw",
+                _ => "adam-amsgrad",
+            },
             Rule::Adam { form: AdamForm::BiasCorrected, .. } => match self.weight_decay {
                 WeightDecay::Decoupled(_) => "adamw",
                 _ => "adam-bias-corrected",
@@ -254,12 +305,24 @@ impl Optimizer {
         self
     }
 
-    /// Sets μ of Momentum or Nesterov; no effect on other rules.
+    /// Sets μ of Momentum, Nesterov or RMSProp (PyTorch's `RMSprop(momentum=μ)`, 0 for none);
+    /// no effect on other rules.
     pub const fn with_momentum(mut self, mu: f32) -> Self {
         match self.rule {
             Rule::Momentum { .. } => self.rule = Rule::Momentum { momentum: mu },
             Rule::Nesterov { form, .. } => self.rule = Rule::Nesterov { momentum: mu, form },
+            Rule::RmsProp { decay, eps, centered, .. } => {
+                self.rule = Rule::RmsProp { decay, eps, centered, momentum: mu }
+            }
             _ => {}
+        }
+        self
+    }
+
+    /// Makes Adam AMSGrad (or not); no effect on other rules.
+    pub const fn with_amsgrad(mut self, amsgrad: bool) -> Self {
+        if let Rule::Adam { beta1, beta2, eps, form, .. } = self.rule {
+            self.rule = Rule::Adam { beta1, beta2, eps, form, amsgrad };
         }
         self
     }
@@ -276,8 +339,12 @@ impl Optimizer {
     pub const fn with_eps(mut self, eps: f32) -> Self {
         match self.rule {
             Rule::AdaGrad { .. } => self.rule = Rule::AdaGrad { eps },
-            Rule::RmsProp { decay, centered, .. } => self.rule = Rule::RmsProp { decay, eps, centered },
-            Rule::Adam { beta1, beta2, form, .. } => self.rule = Rule::Adam { beta1, beta2, eps, form },
+            Rule::RmsProp { decay, centered, momentum, .. } => {
+                self.rule = Rule::RmsProp { decay, eps, centered, momentum }
+            }
+            Rule::Adam { beta1, beta2, form, amsgrad, .. } => {
+                self.rule = Rule::Adam { beta1, beta2, eps, form, amsgrad }
+            }
             _ => {}
         }
         self
@@ -285,46 +352,49 @@ impl Optimizer {
 
     /// Sets the RMSProp decay; no effect on other rules.
     pub const fn with_decay(mut self, decay: f32) -> Self {
-        if let Rule::RmsProp { eps, centered, .. } = self.rule {
-            self.rule = Rule::RmsProp { decay, eps, centered };
+        if let Rule::RmsProp { eps, centered, momentum, .. } = self.rule {
+            self.rule = Rule::RmsProp { decay, eps, centered, momentum };
         }
         self
     }
 
     /// Makes RMSProp centred (or not); no effect on other rules.
     pub const fn centered(mut self, centered: bool) -> Self {
-        if let Rule::RmsProp { decay, eps, .. } = self.rule {
-            self.rule = Rule::RmsProp { decay, eps, centered };
+        if let Rule::RmsProp { decay, eps, momentum, .. } = self.rule {
+            self.rule = Rule::RmsProp { decay, eps, centered, momentum };
         }
         self
     }
 
     /// Sets Adam's β₁ and β₂; no effect on other rules.
     pub const fn with_betas(mut self, beta1: f32, beta2: f32) -> Self {
-        if let Rule::Adam { eps, form, .. } = self.rule {
-            self.rule = Rule::Adam { beta1, beta2, eps, form };
+        if let Rule::Adam { eps, form, amsgrad, .. } = self.rule {
+            self.rule = Rule::Adam { beta1, beta2, eps, form, amsgrad };
         }
         self
     }
 
     /// Sets Adam's formula; no effect on other rules.
     pub const fn with_adam_form(mut self, form: AdamForm) -> Self {
-        if let Rule::Adam { beta1, beta2, eps, .. } = self.rule {
-            self.rule = Rule::Adam { beta1, beta2, eps, form };
+        if let Rule::Adam { beta1, beta2, eps, amsgrad, .. } = self.rule {
+            self.rule = Rule::Adam { beta1, beta2, eps, form, amsgrad };
         }
         self
     }
 
     /// Floats of state per parameter: 0 (SGD), 1 (Momentum, Nesterov, AdaGrad, RMSProp),
-    /// 2 (centred RMSProp, Adam).
+    /// 2 (centred RMSProp, RMSProp with momentum, Adam), 3 (centred RMSProp with momentum,
+    /// AMSGrad).
     pub const fn floats_per_param(&self) -> usize {
         match self.rule {
             Rule::Sgd => sgd::STATE_PER_PARAM,
             Rule::Momentum { .. } => momentum::STATE_PER_PARAM,
             Rule::Nesterov { .. } => nesterov::STATE_PER_PARAM,
             Rule::AdaGrad { .. } => adagrad::STATE_PER_PARAM,
-            Rule::RmsProp { centered, .. } => rmsprop::state_per_param(centered),
-            Rule::Adam { .. } => adam::STATE_PER_PARAM,
+            Rule::RmsProp { centered, momentum, .. } => {
+                rmsprop::state_per_param(centered) + if momentum != 0.0 { 1 } else { 0 }
+            }
+            Rule::Adam { amsgrad, .. } => adam::STATE_PER_PARAM + if amsgrad { 1 } else { 0 },
         }
     }
 
@@ -341,9 +411,10 @@ impl Optimizer {
             Rule::Sgd => {}
             Rule::Momentum { momentum } | Rule::Nesterov { momentum, .. } => unit("momentum", momentum)?,
             Rule::AdaGrad { eps } => pos("eps", eps)?,
-            Rule::RmsProp { decay, eps, .. } => {
+            Rule::RmsProp { decay, eps, momentum, .. } => {
                 unit("rmsprop decay", decay)?;
                 pos("eps", eps)?;
+                unit("momentum", momentum)?;
             }
             Rule::Adam { beta1, beta2, eps, .. } => {
                 unit("beta1", beta1)?;
@@ -412,7 +483,13 @@ mod tests {
     fn equal_exactly_when_the_options_are() {
         assert_eq!(
             Optimizer::adam(),
-            Optimizer::new(Rule::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-7, form: AdamForm::BookFolded })
+            Optimizer::new(Rule::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+                form: AdamForm::BookFolded,
+                amsgrad: false
+            })
         );
         assert_ne!(Optimizer::adam(), Optimizer::adam().with_betas(0.9, 0.99));
         assert_ne!(Optimizer::sgd(), Optimizer::sgd().with_clip(Clip::Value(1.0)));

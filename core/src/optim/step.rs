@@ -156,9 +156,16 @@ impl Optimizer {
         if let Clip::Value(c) = self.clip {
             clip::clamp_slice(grads, c);
         }
-        let split = if self.floats_per_param() == 2 { n } else { needed };
+        let k = self.floats_per_param();
         let state = state.get_mut(..needed).unwrap_or_default(); // checked above
-        let (s0, s1) = state.split_at_mut(split.min(state.len()));
+        // One run of `n` floats per state slot: s0, then s1, then (three slots) s2.
+        if k == 3 {
+            let (s0, s1) = state.split_at_mut(n.min(state.len()));
+            let (s1, s2) = s1.split_at_mut(n.min(s1.len()));
+            self.apply_three(p, entry.kind, values, grads, s0, s1, s2, lr);
+            return Ok(());
+        }
+        let (s0, s1) = state.split_at_mut(if k == 2 { n } else { needed }.min(state.len()));
         self.apply_whole(p, entry.kind, values, grads, s0, s1, lr);
         Ok(())
     }
@@ -212,6 +219,15 @@ impl Optimizer {
             clip::clamp_slice(grads, cv);
         }
         let state = state.get_mut(r).unwrap_or_default(); // checked above
+        if k == 3 {
+            let (s0, s1) = state.split_at_mut(n.min(state.len()));
+            let (s1, s2) = s1.split_at_mut(n.min(s1.len()));
+            let s0 = s0.get_mut(start..start + c).unwrap_or_default();
+            let s1 = s1.get_mut(start..start + c).unwrap_or_default();
+            let s2 = s2.get_mut(start..start + c).unwrap_or_default();
+            self.apply_three(p, entry.kind, values, grads, s0, s1, s2, lr);
+            return Ok(());
+        }
         let (s0, s1) = state.split_at_mut(if k == 2 { n } else { state.len() }.min(state.len()));
         let (s0, s1): (&mut [f32], &mut [f32]) = match k {
             0 => (&mut [], &mut []),
@@ -248,10 +264,29 @@ impl Optimizer {
         }
     }
 
+    /// The rules with three state slots (centred RMSProp with momentum, AMSGrad), out of line:
+    /// the callers branch here on the slot count they already know, so the other rules' path is
+    /// the two-slot one unchanged.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_three(
+        &self,
+        p: Progress,
+        kind: ParamKind,
+        values: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+        s2: &mut [f32],
+        lr: f32,
+    ) {
+        self.apply_rule(self.rule, kind, values, grads, s0, s1, s2, lr, (p.b1t, p.b2t));
+    }
+
     /// [`apply`](Self::apply) with the rule known to be SGD.
     #[inline(never)]
     fn apply_sgd(&self, kind: ParamKind, values: &mut [f32], grads: &[f32], lr: f32) {
-        self.apply_rule(Rule::Sgd, kind, values, grads, &mut [], &mut [], lr, (1.0, 1.0));
+        self.apply_rule(Rule::Sgd, kind, values, grads, &mut [], &mut [], &mut [], lr, (1.0, 1.0));
     }
 
     /// [`apply`](Self::apply) for every other rule (the rule matched at run time).
@@ -284,7 +319,8 @@ impl Optimizer {
         lr: f32,
         powers: (f32, f32),
     ) {
-        self.apply_rule(self.rule, kind, values, grads, s0, s1, lr, powers);
+        // Three-slot rules never come here (see `apply_three`): their third slot is empty.
+        self.apply_rule(self.rule, kind, values, grads, s0, s1, &mut [], lr, powers);
     }
 
     /// [`apply`](Self::apply) with the rule given (a constant where the caller knows it).
@@ -298,6 +334,7 @@ impl Optimizer {
         grads: &[f32],
         s0: &mut [f32],
         s1: &mut [f32],
+        s2: &mut [f32],
         lr: f32,
         (b1t, b2t): (f32, f32),
     ) {
@@ -345,17 +382,22 @@ impl Optimizer {
                     adagrad::update(p, h, eff(g, *p), lr, eps);
                 }
             }
-            Rule::RmsProp { decay, eps, centered: false } => {
+            Rule::RmsProp { decay, eps, centered: false, momentum: 0.0 } => {
                 for ((p, &g), h) in values.iter_mut().zip(grads.iter()).zip(s0.iter_mut()) {
                     rmsprop::update(p, h, eff(g, *p), lr, decay, eps);
                 }
             }
-            Rule::RmsProp { decay, eps, centered: true } => {
+            Rule::RmsProp { decay, eps, centered: true, momentum: 0.0 } => {
                 for (((p, &g), h), gb) in values.iter_mut().zip(grads.iter()).zip(s0).zip(s1) {
                     rmsprop::update_centered(p, h, gb, eff(g, *p), lr, decay, eps);
                 }
             }
-            Rule::Adam { beta1, beta2, eps, form } => {
+            // The rules PyTorch users reach for beyond the book's, out of line: a firmware whose
+            // optimizer is matched at run time carries one call here, not their loops.
+            Rule::RmsProp { .. } | Rule::Adam { amsgrad: true, .. } => {
+                extra_rules(rule, l2, values, grads, s0, s1, s2, lr, (b1t, b2t))
+            }
+            Rule::Adam { beta1, beta2, eps, form, amsgrad: false } => {
                 let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1);
                 match form {
                     AdamForm::BookFolded => {
@@ -373,6 +415,66 @@ impl Optimizer {
                 }
             }
         }
+    }
+}
+
+/// `g + λ·w` under coupled L2 (`l2`), else `g`.
+#[inline(always)]
+fn eff(g: f32, w: f32, l2: Option<f32>) -> f32 {
+    match l2 {
+        Some(l) => g + l * w,
+        None => g,
+    }
+}
+
+/// RMSProp with momentum (two or three slots) and AMSGrad (three slots): `s2` is the third slot.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn extra_rules(
+    rule: Rule,
+    l2: Option<f32>,
+    values: &mut [f32],
+    grads: &[f32],
+    s0: &mut [f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+    lr: f32,
+    (b1t, b2t): (f32, f32),
+) {
+    match rule {
+        Rule::RmsProp { decay, eps, centered: false, momentum: mu } => {
+            for (((p, &g), h), buf) in values.iter_mut().zip(grads.iter()).zip(s0).zip(s1) {
+                rmsprop::update_momentum(p, h, buf, eff(g, *p, l2), lr, decay, eps, mu);
+            }
+        }
+        Rule::RmsProp { decay, eps, centered: true, momentum: mu } => {
+            let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1).zip(s2);
+            for ((((p, &g), h), gb), buf) in it {
+                rmsprop::update_centered_momentum(p, h, gb, buf, eff(g, *p, l2), lr, decay, eps, mu);
+            }
+        }
+        Rule::Adam { beta1, beta2, eps, form, amsgrad: true } => {
+            let it = values.iter_mut().zip(grads.iter()).zip(s0).zip(s1).zip(s2);
+            match form {
+                AdamForm::BookFolded => {
+                    let lr_t = adam::book_lr_t_from_powers(lr, b1t, b2t);
+                    for ((((p, &g), m), v), vmax) in it {
+                        adam::update_book_amsgrad(p, m, v, vmax, eff(g, *p, l2), lr_t, beta1, beta2, eps);
+                    }
+                }
+                AdamForm::BiasCorrected => {
+                    let (bc1, bc2) = (1.0 - b1t, 1.0 - b2t);
+                    for ((((p, &g), m), v), vmax) in it {
+                        let g = eff(g, *p, l2);
+                        adam::update_bias_corrected_amsgrad(
+                            p, m, v, vmax, g, lr, beta1, beta2, eps, bc1, bc2,
+                        );
+                    }
+                }
+            }
+        }
+        // `apply_rule` passes only the rules above.
+        _ => {}
     }
 }
 

@@ -23,9 +23,10 @@ pub struct Args {
 }
 
 /// The experiments in the book's order, with their folder names and extra flags.
-pub const ORDER: [(&str, &str); 8] = [
+pub const ORDER: [(&str, &str); 9] = [
     ("optimizers-2d", "Update rules on x²/20 + y² (§6.1.7)"),
     ("optimizers-mnist", "Update rules on MNIST (§6.1.8)"),
+    ("init-symmetry", "Equal initial weights (§6.2.1)"),
     ("activations", "Activation histograms by weight scale (§6.2.2)"),
     ("init-mnist", "Weight initialisation on MNIST (§6.2.4)"),
     ("batchnorm", "Batch normalisation over 16 weight scales (§6.3.2)"),
@@ -46,8 +47,12 @@ fn commands(args: &Args) -> Result<Vec<(&'static str, &'static str, PathBuf, One
         let dir = args.out.join(name);
         let mut argv =
             vec!["experiment".to_string(), name.to_string(), "--out".into(), dir.display().to_string()];
-        if name == "hpsearch" && !args.no_narrow {
-            argv.push("--narrow".into());
+        if name == "hpsearch" {
+            // Every trial, even inside a job array: the narrowed search needs them all.
+            argv.push("--no-scheduler-env".into());
+            if !args.no_narrow {
+                argv.push("--narrow".into());
+            }
         }
         let one = One::try_parse_from(&argv).map_err(|e| Error::Input(e.to_string()))?;
         v.push((name, title, dir, one));

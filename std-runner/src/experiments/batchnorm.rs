@@ -229,7 +229,18 @@ pub fn run(args: &Args) -> Result<Report> {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let mut c = Chart::new(format!("{}: W std {}", i + 1, fmt(r.w)), "epochs", "accuracy");
+            // A diverged run's weights are NaN (it scores class 0 from then on): the panel says so.
+            let nan = |who: &str, d: Option<usize>| {
+                d.map_or(String::new(), |s| format!(" · {who} NaN at step {s}"))
+            };
+            let title = format!(
+                "{}: W std {}{}{}",
+                i + 1,
+                fmt(r.w),
+                nan("plain", r.plain_diverged),
+                nan("BN", r.bn_diverged)
+            );
+            let mut c = Chart::new(title, "epochs", "accuracy");
             c.y_range = Some((0.0, 1.0));
             c.x_range = Some((0.0, r.bn.len().saturating_sub(1).max(1) as f64));
             c.legend = i == 0;
@@ -247,7 +258,7 @@ pub fn run(args: &Args) -> Result<Report> {
     let p = out.path("grid.svg");
     chart::save_grid(
         &p,
-        "Training accuracy vs epochs, with (solid) and without (dashed) batch norm, per weight scale",
+        "Training accuracy vs epochs, with (solid) and without (dashed) batch norm, per weight scale (NaN: diverged)",
         rows,
         cols,
         &charts,

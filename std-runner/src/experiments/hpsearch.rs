@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use staticgrad::init::Init;
 use staticgrad::model::{Activation, Loss, MlpSpec};
 use staticgrad::optim::{Optimizer, WeightDecay};
+use staticgrad::{Dropout, DropoutForm};
 
 use crate::budget::Budget;
 
@@ -97,12 +98,131 @@ pub struct Args {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Run only the trials i with i mod N = K (K from 0), e.g. `--shard 3/8` for task 3 of a job array.
-    #[arg(long, value_parser = parse_shard)]
+    /// Run only the trials i with i mod N = K (K from 0), e.g. `--shard 3/8` for task 3 of a job
+    /// array. Without it, K/N come from the scheduler: a Slurm job array (`SLURM_ARRAY_TASK_ID`
+    /// minus `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes Indexed Job
+    /// (`JOB_COMPLETION_INDEX`, of `--shards` or `STATICGRAD_SHARDS`).
+    #[arg(long, value_parser = parse_shard, help_heading = "Sharding")]
     pub shard: Option<(usize, usize)>,
+    /// Number of shards when the index comes from the scheduler: a Kubernetes Indexed Job's
+    /// `completions` (or set `STATICGRAD_SHARDS`); for Slurm it replaces `SLURM_ARRAY_TASK_COUNT`.
+    #[arg(long, value_name = "N", conflicts_with = "shard", help_heading = "Sharding")]
+    pub shards: Option<usize>,
+    /// Run every trial even inside a job array (ignore the scheduler's variables).
+    #[arg(long, conflicts_with_all = ["shard", "shards"], help_heading = "Sharding")]
+    pub no_scheduler_env: bool,
+    /// Continue the search in --out (a preempted or requeued task): trials already in its
+    /// `trials.done.jsonl` or `trials.jsonl` are kept, not run again. A missing or empty --out
+    /// starts the search.
+    #[arg(long, help_heading = "Sharding")]
+    pub resume: bool,
+    /// Search on these MNIST-format files (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    /// plain or .gz) instead of the bundled images; the first --samples are used.
+    #[arg(long, value_name = "DIR", conflicts_with = "csv", help_heading = "Data")]
+    pub mnist_dir: Option<PathBuf>,
+    /// Search on a CSV file (a label column, every other column a feature).
+    #[arg(long, value_name = "FILE", help_heading = "Data")]
+    pub csv: Option<PathBuf>,
+    /// CSV column (0-based) holding the class label.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Data")]
+    pub csv_label_col: usize,
+    /// The CSV file starts with a header line.
+    #[arg(long, help_heading = "Data")]
+    pub csv_header: bool,
+    /// CSV feature values are divided by this.
+    #[arg(long, value_name = "X", default_value_t = 255.0, help_heading = "Data")]
+    pub csv_scale: f32,
+    /// The network's widths, input to output (e.g. `784,300,100,10`; ReLU, He init), instead of
+    /// --hidden layers of 100. The input must equal the data's features.
+    #[arg(long, value_name = "WIDTHS", conflicts_with = "hidden", help_heading = "Search space")]
+    pub layers: Option<String>,
+    /// Also draw the book's dropout ratio, uniformly in [LO, HI] (e.g. `--dropout 0 0.5`).
+    #[arg(long, num_args = 2, value_names = ["LO", "HI"], help_heading = "Search space")]
+    pub dropout: Option<Vec<f64>>,
+    /// Also draw the batch size from these (e.g. `--batch-sizes 32,100,256`; replaces --batch).
+    #[arg(long, value_delimiter = ',', value_name = "B,…", help_heading = "Search space")]
+    pub batch_sizes: Vec<usize>,
+    /// Also draw the update rule from these (e.g. `--optimizers sgd,momentum,adam`; weight decay
+    /// is coupled L2, decoupled for adamw).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…", help_heading = "Search space")]
+    pub optimizers: Vec<String>,
     /// Seed of the shuffle and of every trial.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Environment variable holding the number of shards of a Kubernetes Indexed Job (its
+/// `completions`), which Kubernetes does not pass to the pods itself.
+pub const SHARDS_ENV: &str = "STATICGRAD_SHARDS";
+
+/// This task's shard `(K, N)` and where it came from: `--shard`, else the scheduler's variables
+/// read through `env` (a Slurm job array, then a Kubernetes Indexed Job), else `None` (every
+/// trial). `shards` is `--shards`. A variable that is set but unusable is an error naming it.
+pub fn resolve_shard(
+    flag: Option<(usize, usize)>,
+    shards: Option<usize>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<((usize, usize), String)>> {
+    if let Some(s) = flag {
+        return Ok(Some((s, format!("--shard {}/{}", s.0, s.1))));
+    }
+    let num = |name: &str| -> Result<Option<usize>> {
+        match env(name) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .map(Some)
+                .map_err(|_| Error::Input(format!("{name}={v:?}: not a whole number ≥ 0"))),
+        }
+    };
+    let within = |k: usize, n: usize, from: String| -> Result<Option<((usize, usize), String)>> {
+        if n == 0 || k >= n {
+            return Err(Error::Input(format!("{from}: shard {k} of {n} is out of range (need 0 ≤ K < N)")));
+        }
+        Ok(Some(((k, n), from)))
+    };
+    if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+        // Arrays are often 1-based (`--array=1-8`): the shard is the offset from the first task.
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        if let Some(step) = num("SLURM_ARRAY_TASK_STEP")?
+            && step != 1
+        {
+            return Err(Error::Input(format!(
+                "SLURM_ARRAY_TASK_STEP={step}: an array with a step leaves gaps between shards; use --array=LO-HI, or give --shard K/N"
+            )));
+        }
+        let count = match (shards, num("SLURM_ARRAY_TASK_COUNT")?, num("SLURM_ARRAY_TASK_MAX")?) {
+            (Some(n), _, _) | (None, Some(n), _) => n,
+            (None, None, Some(max)) => max.saturating_sub(min).saturating_add(1),
+            (None, None, None) => {
+                return Err(Error::Input(format!(
+                    "SLURM_ARRAY_TASK_ID={id} but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX is set: give --shards N"
+                )));
+            }
+        };
+        let Some(k) = id.checked_sub(min) else {
+            return Err(Error::Input(format!(
+                "SLURM_ARRAY_TASK_ID={id} is below SLURM_ARRAY_TASK_MIN={min}"
+            )));
+        };
+        return within(k, count, format!("Slurm array task {id} (first {min}, {count} tasks)"));
+    }
+    if let Some(k) = num("JOB_COMPLETION_INDEX")? {
+        let Some(n) = shards.or(num(SHARDS_ENV)?) else {
+            return Err(Error::Input(format!(
+                "JOB_COMPLETION_INDEX={k} (a Kubernetes Indexed Job) but the number of shards is unknown: give --shards N (the Job's completions) or set {SHARDS_ENV}"
+            )));
+        };
+        return within(k, n, format!("Kubernetes completion index {k} of {n}"));
+    }
+    if let Some(n) = shards {
+        return Err(Error::Input(format!(
+            "--shards {n}: no shard index (SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX is not set); give --shard K/{n}"
+        )));
+    }
+    Ok(None)
 }
 
 fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
@@ -138,6 +258,49 @@ pub struct Search {
     pub wd_exp: [f64; 2],
     /// "broad" or "narrow".
     pub stage: String,
+    /// The user's data (absent: the bundled images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<UserData>,
+    /// The network's widths (absent: 784, `hidden` × 100, 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<usize>>,
+    /// Range of the book's dropout ratio, if searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<[f64; 2]>,
+    /// Batch sizes to draw from, if searched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_sizes: Vec<usize>,
+    /// Update rules to draw from, if searched (names of [`staticgrad::optim::NAMES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub optimizers: Vec<String>,
+}
+
+/// Data of the user's (`--mnist-dir` or `--csv`), recorded in the search so shards agree on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserData {
+    /// An MNIST-format folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnist_dir: Option<PathBuf>,
+    /// A CSV file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<PathBuf>,
+    /// CSV label column.
+    pub csv_label_col: usize,
+    /// CSV header line.
+    pub csv_header: bool,
+    /// CSV feature scale.
+    pub csv_scale: f32,
+}
+
+impl Search {
+    /// True for the book's search: bundled images, its network, only lr and weight decay drawn.
+    pub fn is_book(&self) -> bool {
+        self.data.is_none()
+            && self.layers.is_none()
+            && self.dropout.is_none()
+            && self.batch_sizes.is_empty()
+            && self.optimizers.is_empty()
+    }
 }
 
 /// One trial: one line of `trials.jsonl`.
@@ -157,6 +320,15 @@ pub struct Trial {
     pub val_curve: Vec<f64>,
     /// Training accuracy per evaluation.
     pub train_curve: Vec<f64>,
+    /// Dropout ratio drawn (book form), if the search draws one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f32>,
+    /// Batch size drawn, if the search draws one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// Update rule drawn, if the search draws one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<String>,
     /// The search it belongs to.
     pub search: Search,
 }
@@ -181,11 +353,52 @@ fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
 
 /// The 500 images shuffled once with `seed`: (train, validation).
 pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+    data_from(None, samples, val_frac, seed)
+}
+
+/// The first `samples` examples of `source` (the bundled images if `None`) shuffled once with
+/// `seed`: (train, validation). The user's files are charged to this process's default budget
+/// as they are read.
+pub fn data_from(
+    source: Option<&UserData>,
+    samples: usize,
+    val_frac: f64,
+    seed: u64,
+) -> Result<(Dataset, Dataset)> {
     if !(0.0..1.0).contains(&val_frac) {
         return Err(Error::Input(format!("--val-frac {val_frac} is not in [0, 1)")));
     }
-    let all = mnist_common::load()?;
-    let (pool, _) = mnist_common::split_head_tail(&all, samples, 0)?;
+    let all = match source {
+        None => {
+            let all = mnist_common::load()?;
+            mnist_common::split_head_tail(&all, samples, 0)?.0
+        }
+        Some(u) => {
+            let mut budget = Budget::default_for_this_process();
+            if let Some(dir) = &u.mnist_dir {
+                crate::data::read_mnist_dir(dir, &mut budget)?.0
+            } else if let Some(csv) = &u.csv {
+                let fmt = crate::data::CsvFormat {
+                    label_col: u.csv_label_col,
+                    header: u.csv_header,
+                    scale: u.csv_scale,
+                };
+                let mut d = crate::data::read_csv_within(csv, &fmt, &mut budget)?;
+                d.source = csv.display().to_string();
+                d
+            } else {
+                mnist_common::load()?
+            }
+        }
+    };
+    if all.len() < samples {
+        return Err(Error::Input(format!(
+            "--samples {samples}: {} holds {} examples",
+            all.source,
+            all.len()
+        )));
+    }
+    let pool = all.slice(0..samples);
     let mut order: Vec<usize> = (0..samples).collect();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(mix(seed ^ 0x5EED));
     for i in (1..samples).rev() {
@@ -199,20 +412,70 @@ pub fn data(samples: usize, val_frac: f64, seed: u64) -> Result<(Dataset, Datase
     Ok((shuffled.slice(nval..samples), shuffled.slice(0..nval)))
 }
 
+/// The network of a search on data with `features` inputs and labels below `classes`: `--layers`,
+/// else `hidden` layers of 100 between them; refused if it does not fit the data.
+pub fn search_widths(search: &Search, features: usize, classes: usize) -> Result<Vec<usize>> {
+    let w = match &search.layers {
+        Some(l) => l.clone(),
+        None => {
+            let mut w = widths(search.hidden);
+            w[0] = features;
+            if let Some(last) = w.last_mut() {
+                *last = classes.max(2);
+            }
+            w
+        }
+    };
+    let shown = w.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+    if w.first() != Some(&features) {
+        return Err(Error::Input(format!(
+            "--layers {shown}: the first width must equal the data's {features} features per example"
+        )));
+    }
+    if w.last().is_none_or(|&o| o < classes) {
+        return Err(Error::Input(format!(
+            "--layers {shown}: the last width must be at least the {classes} classes"
+        )));
+    }
+    Ok(w)
+}
+
 /// Runs trial `i` of `search`.
 pub fn run_trial(search: &Search, train: &Dataset, val: &Dataset, i: usize) -> Result<Trial> {
     let stage = u64::from(search.stage == "narrow");
     let mut rng = trial_rng(search.seed, stage, i);
-    // The book draws the weight decay first, then the learning rate.
+    // The book draws the weight decay first, then the learning rate; the other settings a search
+    // may draw come after them, so the book's search draws exactly what the book draws.
     let wd = 10f64.powf(uniform(&mut rng, search.wd_exp[0], search.wd_exp[1])) as f32;
     let lr = 10f64.powf(uniform(&mut rng, search.lr_exp[0], search.lr_exp[1])) as f32;
-    let w = widths(search.hidden);
-    let spec = MlpSpec::new(&w)
+    let dropout = search.dropout.map(|[lo, hi]| uniform(&mut rng, lo, hi) as f32);
+    let mut pick = |n: usize| crate::data::below(&mut rng, n);
+    let batch = (!search.batch_sizes.is_empty()).then(|| search.batch_sizes[pick(search.batch_sizes.len())]);
+    let optimizer =
+        (!search.optimizers.is_empty()).then(|| search.optimizers[pick(search.optimizers.len())].clone());
+    let classes = train.y.iter().chain(&val.y).map(|&l| l as usize + 1).max().unwrap_or(2);
+    let w = search_widths(search, train.features, classes)?;
+    let mut spec = MlpSpec::new(&w)
         .with_activation(Activation::Relu)
         .with_init(Init::HeNormal)
         .with_loss(Loss::SoftmaxCrossEntropyBook);
-    let opt = Optimizer::sgd().with_weight_decay(WeightDecay::L2(wd));
-    let c = train_curves("trial", spec, opt, train, val, search.epochs, search.batch, lr, rng.next_u64())?;
+    if let Some(r) = dropout {
+        spec = spec.with_dropout(Dropout { ratio: r, form: DropoutForm::Book });
+    }
+    let opt = match &optimizer {
+        None => Optimizer::sgd().with_weight_decay(WeightDecay::L2(wd)),
+        Some(name) => {
+            let o = Optimizer::by_name(name)
+                .ok_or_else(|| Error::Input(format!("--optimizers {name}: unknown")))?;
+            if name.eq_ignore_ascii_case("adamw") {
+                o.with_weight_decay(WeightDecay::Decoupled(wd))
+            } else {
+                o.with_weight_decay(WeightDecay::L2(wd))
+            }
+        }
+    };
+    let b = batch.unwrap_or(search.batch);
+    let c = train_curves("trial", spec, opt, train, val, search.epochs, b, lr, rng.next_u64())?;
     Ok(Trial {
         trial: i,
         lr,
@@ -221,6 +484,9 @@ pub fn run_trial(search: &Search, train: &Dataset, val: &Dataset, i: usize) -> R
         train_acc: c.final_train(),
         val_curve: c.test,
         train_curve: c.train,
+        dropout,
+        batch,
+        optimizer,
         search: search.clone(),
     })
 }
@@ -243,9 +509,35 @@ pub fn run_search_saving(
     threads: Option<usize>,
     done: Option<&std::path::Path>,
 ) -> Result<(Vec<Trial>, bool)> {
-    let (train, val) = data(search.samples, search.val_frac, search.seed)?;
+    run_search_resuming(search, shard, threads, done, Vec::new())
+}
+
+/// [`run_search_saving`] after a preemption: the trials in `finished` (this shard's, of this
+/// search) are kept and not run again; `done` is rewritten to hold them before the others start.
+pub fn run_search_resuming(
+    search: &Search,
+    shard: Option<(usize, usize)>,
+    threads: Option<usize>,
+    done: Option<&std::path::Path>,
+    finished: Vec<Trial>,
+) -> Result<(Vec<Trial>, bool)> {
     let (k, n) = shard.unwrap_or((0, 1));
-    let mine: Vec<usize> = (0..search.trials).filter(|i| i % n == k).collect();
+    let mut kept: std::collections::BTreeMap<usize, Trial> = std::collections::BTreeMap::new();
+    for t in finished {
+        if t.search == *search && t.trial < search.trials && t.trial % n == k {
+            kept.entry(t.trial).or_insert(t);
+        }
+    }
+    let mine: Vec<usize> = (0..search.trials).filter(|i| i % n == k && !kept.contains_key(i)).collect();
+    if let Some(p) = done {
+        // A line torn by a kill is dropped here, and the next one starts on a fresh line.
+        let kept: Vec<Trial> = kept.values().cloned().collect();
+        crate::report::write_atomic(p, jsonl(&kept)?.as_bytes())?;
+    }
+    if mine.is_empty() {
+        return Ok((kept.into_values().collect(), false));
+    }
+    let (train, val) = data_from(search.data.as_ref(), search.samples, search.val_frac, search.seed)?;
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(t) = threads {
         b = b.num_threads(t.max(1));
@@ -279,7 +571,48 @@ pub fn run_search_saving(
             .collect::<Result<_>>()
     })?;
     let interrupted = trials.iter().any(Option::is_none);
-    Ok((trials.into_iter().flatten().collect(), interrupted))
+    let mut all: Vec<Trial> = kept.into_values().chain(trials.into_iter().flatten()).collect();
+    all.sort_by_key(|t| t.trial);
+    Ok((all, interrupted))
+}
+
+/// The trials a run left in `dir` (`trials.done.jsonl`, then `trials.jsonl`), for `--resume`:
+/// only those of `search` count; a file of another search is refused, naming the setting. A last
+/// line torn by a kill is skipped.
+pub fn finished_in(dir: &std::path::Path, search: &Search) -> Result<Vec<Trial>> {
+    let mut out = Vec::new();
+    for name in ["trials.done.jsonl", "trials.jsonl"] {
+        let p = dir.join(name);
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::Input(format!("{}: {e}", p.display()))),
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        for (ln, line) in lines.iter().enumerate() {
+            let t: Trial = match serde_json::from_str(line) {
+                Ok(t) => t,
+                Err(_) if ln + 1 == lines.len() && !text.ends_with('\n') => continue,
+                Err(e) => {
+                    return Err(Error::Input(format!("{}:{}: not a trial line: {e}", p.display(), ln + 1)));
+                }
+            };
+            let (a, b) = (&t.search, search);
+            // The narrowed stage of a finished run is not resumed (it is redrawn from the broad one).
+            if a.stage != b.stage {
+                continue;
+            }
+            if a != b {
+                return Err(Error::Input(format!(
+                    "--resume: {} holds trials of a different search ({}); choose another --out",
+                    p.display(),
+                    differing(a, b)
+                )));
+            }
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 /// Trials best first (validation accuracy, then training accuracy, then index).
@@ -333,18 +666,30 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
     let mut by_index = trials.to_vec();
     by_index.sort_by_key(|t| t.trial);
     std::fs::write(p, jsonl(&by_index)?)?;
+    // The settings a search draws besides lr and weight decay get a column each.
+    type Column = (&'static str, fn(&Trial) -> Option<String>);
+    let extra: Vec<Column> = vec![
+        ("dropout", |t| t.dropout.map(|d| format!("{d}"))),
+        ("batch", |t| t.batch.map(|b| b.to_string())),
+        ("optimizer", |t| t.optimizer.clone()),
+    ];
+    let extra: Vec<_> = extra.into_iter().filter(|(_, f)| r.iter().any(|t| f(t).is_some())).collect();
+    let mut header = vec!["rank", "trial", "lr", "weight_decay", "val_acc", "train_acc"];
+    header.extend(extra.iter().map(|e| e.0));
     out.csv(
         &format!("trials{tag}.csv"),
-        &["rank", "trial", "lr", "weight_decay", "val_acc", "train_acc"],
+        &header,
         r.iter().enumerate().map(|(k, t)| {
-            vec![
+            let mut row = vec![
                 (k + 1).to_string(),
                 t.trial.to_string(),
                 format!("{:e}", t.lr),
                 format!("{:e}", t.weight_decay),
                 format!("{:.4}", t.val_acc),
                 format!("{:.4}", t.train_acc),
-            ]
+            ];
+            row.extend(extra.iter().map(|(_, f)| f(t).unwrap_or_default()));
+            row
         }),
     )?;
     // Figure 6-24: the best `top` trials, validation solid, training dashed.
@@ -355,11 +700,13 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
         .map(|(k, t)| {
             let mut c = Chart::new(
                 format!("Best-{} val {} lr {:.1e} wd {:.1e}", k + 1, fmt(t.val_acc), t.lr, t.weight_decay),
-                "",
-                "",
+                "evaluation",
+                "accuracy",
             );
             c.y_range = Some((0.0, 1.0));
+            // Accuracy rises: the lower right corner is free of the curves.
             c.legend = k == 0;
+            c.legend_lower = true;
             let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &a)| (e as f64, a)).collect();
             c.series.push(Series::line("validation", pts(&t.val_curve), chart::color(0)));
             c.series.push(Series::line("train", pts(&t.train_curve), chart::color(1)).styled(Style::Dashed));
@@ -436,16 +783,20 @@ fn report_stage(out: &mut Output, trials: &[Trial], top: usize, tag: &str) -> Re
             s.lr_exp[0], s.lr_exp[1], s.wd_exp[0], s.wd_exp[1], s.seed
         ));
     }
-    out.table_head(&["rank", "trial", "val acc", "train acc", "lr", "weight decay"]);
+    let mut head = vec!["rank", "trial", "val acc", "train acc", "lr", "weight decay"];
+    head.extend(extra.iter().map(|e| e.0));
+    out.table_head(&head);
     for (k, t) in r.iter().take(10).enumerate() {
-        out.row(&[
+        let mut row = vec![
             (k + 1).to_string(),
             t.trial.to_string(),
             fmt(t.val_acc),
             fmt(t.train_acc),
             format!("{:.3e}", t.lr),
             format!("{:.3e}", t.weight_decay),
-        ]);
+        ];
+        row.extend(extra.iter().map(|(_, f)| f(t).unwrap_or_default()));
+        out.row(&row);
     }
     let good: Vec<&Trial> = r.iter().filter(|t| t.val_acc >= 0.6).collect();
     let lr_lo = good.iter().map(|t| t.lr).fold(f32::INFINITY, f32::min);
@@ -525,7 +876,38 @@ fn summarize(
     top: usize,
     expected: Option<usize>,
 ) -> Result<String> {
-    if let (Some(s), Some(n)) = (broad.first().map(|t| &t.search), expected) {
+    let book = broad.first().is_none_or(|t| t.search.is_book());
+    if let (Some(s), Some(n), false) = (broad.first().map(|t| &t.search), expected, book) {
+        let nval = (s.samples as f64 * s.val_frac) as usize;
+        let source = s.data.as_ref().map_or("the bundled images".to_string(), |u| {
+            u.mnist_dir.as_ref().or(u.csv.as_ref()).map_or(String::new(), |p| p.display().to_string())
+        });
+        let net = s.layers.as_ref().map_or(format!("{} hidden layers of 100", s.hidden), |l| {
+            l.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("-")
+        });
+        let mut drawn = vec!["weight decay".to_string(), "lr (log scale)".into()];
+        if let Some([lo, hi]) = s.dropout {
+            drawn.push(format!("the book's dropout ratio in [{lo}, {hi}]"));
+        }
+        if !s.batch_sizes.is_empty() {
+            drawn.push(format!("batch size from {:?}", s.batch_sizes));
+        }
+        if !s.optimizers.is_empty() {
+            drawn.push(format!("update rule from {}", s.optimizers.join(", ")));
+        }
+        out.line(format!(
+            "The first {} examples of {source} shuffled once (seed {}): {nval} validate, {} train a ReLU network \
+             ({net}, He init), batch {}, {} evaluations; each trial draws {}. Trials: {} of {n}.",
+            s.samples,
+            s.seed,
+            s.samples - nval,
+            s.batch,
+            s.epochs,
+            drawn.join(", "),
+            broad.len(),
+        ));
+    }
+    if let (Some(s), Some(n), true) = (broad.first().map(|t| &t.search), expected, book) {
         let nval = (s.samples as f64 * s.val_frac) as usize;
         out.line(format!(
             "The first {} bundled images shuffled once (seed {}): {} validate, {} train a 784-{}-10 ReLU network (He \
@@ -543,9 +925,11 @@ fn summarize(
         ));
     }
     report_stage(out, broad, top, "")?;
-    book_lines(out);
-    out.check(best_lr_check(broad, 5));
-    out.check(learners_lr_check(broad));
+    if book {
+        book_lines(out);
+        out.check(best_lr_check(broad, 5));
+        out.check(learners_lr_check(broad));
+    }
     if !narrow.is_empty() {
         report_stage(out, narrow, top, "_narrow")?;
         let (b, n) = (ranked(broad), ranked(narrow));
@@ -587,12 +971,86 @@ impl Args {
         if let Some(t) = self.threads {
             count("--threads", t, 1, MAX_THREADS)?;
         }
-        if self.narrow && self.shard.is_some() {
+        if let Some(l) = &self.layers {
+            parse_layers(l)?;
+        }
+        if let Some(d) = &self.dropout {
+            let shown = d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");
+            if !(d.len() == 2 && d[0] >= 0.0 && d[0] <= d[1] && d[1] < 1.0) {
+                return Err(Error::Input(format!("--dropout {shown}: need 0 ≤ LO ≤ HI < 1")));
+            }
+        }
+        for &b in &self.batch_sizes {
+            count("--batch-sizes", b, 1, usize::MAX)?;
+        }
+        for name in &self.optimizers {
+            if Optimizer::by_name(name).is_none() {
+                return Err(Error::Input(format!(
+                    "--optimizers {name}: unknown; one of {}",
+                    staticgrad::optim::NAMES.join(", ")
+                )));
+            }
+        }
+        if !(self.csv_scale.is_finite() && self.csv_scale > 0.0) {
+            return Err(Error::Input(format!("--csv-scale {}: must be finite and positive", self.csv_scale)));
+        }
+        if self.narrow && self.shard_now()?.is_some() {
             return Err(Error::Input(
                 "--narrow needs every broad trial: merge the shards first, then run the narrowed box with --lr-exp/--wd-exp".into(),
             ));
         }
         Ok(())
+    }
+}
+
+/// Parses `--layers` widths (`784,100,10`).
+pub fn parse_layers(l: &str) -> Result<Vec<usize>> {
+    let w: std::result::Result<Vec<usize>, _> = l.split(',').map(|w| w.trim().parse::<usize>()).collect();
+    match w {
+        Ok(w) if w.len() >= 2 && w.iter().all(|&x| x > 0) && w.len() <= staticgrad::weights::MAX_WIDTHS => {
+            Ok(w)
+        }
+        _ => Err(Error::Input(format!(
+            "--layers {l}: need 2 to {} positive widths, input to output (e.g. 784,100,10)",
+            staticgrad::weights::MAX_WIDTHS
+        ))),
+    }
+}
+
+impl Args {
+    /// This task's shard: `--shard`, else the scheduler's variables (unless
+    /// `--no-scheduler-env`), with where it came from.
+    pub fn shard_now(&self) -> Result<Option<((usize, usize), String)>> {
+        let env = |k: &str| if self.no_scheduler_env { None } else { std::env::var(k).ok() };
+        resolve_shard(self.shard, self.shards, &env)
+    }
+
+    /// The search these settings define (broad stage).
+    pub fn search(&self) -> Result<Search> {
+        let data = (self.mnist_dir.is_some() || self.csv.is_some()).then(|| UserData {
+            mnist_dir: self.mnist_dir.clone(),
+            csv: self.csv.clone(),
+            csv_label_col: self.csv_label_col,
+            csv_header: self.csv_header,
+            csv_scale: self.csv_scale,
+        });
+        Ok(Search {
+            seed: self.seed,
+            trials: self.trials,
+            samples: self.samples,
+            val_frac: self.val_frac,
+            epochs: self.epochs,
+            batch: self.batch,
+            hidden: self.hidden,
+            lr_exp: [self.lr_exp[0], self.lr_exp[1]],
+            wd_exp: [self.wd_exp[0], self.wd_exp[1]],
+            stage: "broad".into(),
+            data,
+            layers: self.layers.as_deref().map(parse_layers).transpose()?,
+            dropout: self.dropout.as_ref().map(|d| [d[0], d[1]]),
+            batch_sizes: self.batch_sizes.clone(),
+            optimizers: self.optimizers.iter().map(|o| o.to_ascii_lowercase()).collect(),
+        })
     }
 }
 
@@ -626,16 +1084,31 @@ pub fn charge(args: &Args, budget: &mut Budget) -> Result<()> {
         .and_then(|(a, b)| a.checked_add(b.checked_mul(2)?))
         .and_then(|b| b.checked_add(8 * rows as u64));
     budget.charge("the bundled images", need)?;
-    let w = super::curves::widths_within(args.hidden, budget)?;
+    // The user's files are charged as they are read (their sizes are known only from their headers).
+    let w = match &args.layers {
+        Some(l) => parse_layers(l)?,
+        None => super::curves::widths_within(args.hidden, budget)?,
+    };
     let spec = MlpSpec::new(&w);
     let threads = args.threads.map_or_else(super::parallel, |t| t.max(1));
-    let (k, n) = args.shard.unwrap_or((0, 1));
+    let (k, n) = args.shard_now()?.map_or((0, 1), |s| s.0);
     let mine = args.trials.saturating_sub(k).div_ceil(n.max(1));
     let at_once = mine.min(threads).max(1);
-    let opt = Optimizer::sgd().with_weight_decay(WeightDecay::L2(1e-6));
-    let net = super::net::storage_bytes(&spec.model(), &opt, args.batch);
+    // The largest network any trial may build: the largest batch, the largest optimizer state.
+    let batch = args.batch_sizes.iter().copied().max().unwrap_or(args.batch);
+    let mut net = Some(0u64);
+    for name in args.optimizers.iter().map(String::as_str).chain(["sgd"]) {
+        let opt =
+            Optimizer::by_name(name).unwrap_or_else(Optimizer::sgd).with_weight_decay(WeightDecay::L2(1e-6));
+        let spec = if args.dropout.is_some() { spec.with_dropout(Dropout::book(0.5)) } else { spec };
+        let b = super::net::storage_bytes(&spec.model(), &opt, batch);
+        net = net.zip(b).map(|(a, b)| a.max(b));
+    }
     budget.charge(
-        &format!("--batch {} --hidden {}: {at_once} trials at once", args.batch, args.hidden),
+        &format!(
+            "--batch {batch} {}: {at_once} trials at once",
+            args.layers.as_ref().map_or(format!("--hidden {}", args.hidden), |l| format!("--layers {l}"))
+        ),
         net.and_then(|b| b.checked_mul(at_once as u64)),
     )?;
     let stages = if args.narrow { 2 } else { 1 };
@@ -656,27 +1129,31 @@ pub fn run(args: &Args) -> Result<Report> {
         return merge(files, out, *top, *allow_incomplete);
     }
     args.validate()?;
-    let search = Search {
-        seed: args.seed,
-        trials: args.trials,
-        samples: args.samples,
-        val_frac: args.val_frac,
-        epochs: args.epochs,
-        batch: args.batch,
-        hidden: args.hidden,
-        lr_exp: [args.lr_exp[0], args.lr_exp[1]],
-        wd_exp: [args.wd_exp[0], args.wd_exp[1]],
-        stage: "broad".into(),
-    };
+    let search = args.search()?;
+    let shard = args.shard_now()?;
     let mut out = Output::new(&args.out)?;
     // Finished trials go to disk as they end; Ctrl-C lets the running ones finish, then saves.
     crate::interrupt::install();
     let done = out.dir().join("trials.done.jsonl");
-    let (broad, interrupted) = run_search_saving(&search, args.shard, args.threads, Some(&done))?;
+    let finished = if args.resume { finished_in(out.dir(), &search)? } else { Vec::new() };
+    let resumed = finished.len();
+    let shard = shard.map(|(s, from)| {
+        if from != format!("--shard {}/{}", s.0, s.1) {
+            super::emit(&format!("hpsearch: shard {}/{} from the {from}", s.0, s.1));
+        }
+        s
+    });
+    let (broad, interrupted) = run_search_resuming(&search, shard, args.threads, Some(&done), finished)?;
+    if resumed > 0 {
+        super::emit(&format!(
+            "hpsearch --resume: {resumed} finished trials kept from {}",
+            out.dir().display()
+        ));
+    }
     if interrupted {
+        // The log stays too: `--resume` continues from it.
         let p = out.path("trials.jsonl");
-        std::fs::write(&p, jsonl(&broad)?)?;
-        let _ = std::fs::remove_file(&done);
+        crate::report::write_atomic(&p, jsonl(&broad)?.as_bytes())?;
         return Err(Error::Interrupted(format!(
             "hpsearch interrupted: {} of {} trials finished, saved in {} (a shard's format: join runs with `staticgrad experiment hpsearch merge`)",
             broad.len(),
@@ -684,10 +1161,10 @@ pub fn run(args: &Args) -> Result<Report> {
             p.display()
         )));
     }
-    let _ = std::fs::remove_file(&done);
-    if let Some((k, n)) = args.shard {
+    if let Some((k, n)) = shard {
         let p = out.path("trials.jsonl");
-        std::fs::write(&p, jsonl(&broad)?)?;
+        crate::report::write_atomic(&p, jsonl(&broad)?.as_bytes())?;
+        let _ = std::fs::remove_file(&done);
         super::emit(&format!(
             "hpsearch shard {k}/{n}: {} trials written to {}; join the shards with `staticgrad experiment hpsearch merge`.",
             broad.len(),
@@ -703,6 +1180,7 @@ pub fn run(args: &Args) -> Result<Report> {
         Vec::new()
     };
     let text = summarize(&mut out, &broad, &narrow, args.top, Some(args.trials))?;
+    let _ = std::fs::remove_file(&done);
     super::emit(&text);
     Ok(Report { broad, narrow })
 }
@@ -721,6 +1199,11 @@ fn differing(a: &Search, b: &Search) -> String {
         ("lr_exp", pair(&a.lr_exp), pair(&b.lr_exp)),
         ("wd_exp", pair(&a.wd_exp), pair(&b.wd_exp)),
         ("stage", a.stage.clone(), b.stage.clone()),
+        ("data", format!("{:?}", a.data), format!("{:?}", b.data)),
+        ("layers", format!("{:?}", a.layers), format!("{:?}", b.layers)),
+        ("dropout", format!("{:?}", a.dropout), format!("{:?}", b.dropout)),
+        ("batch_sizes", format!("{:?}", a.batch_sizes), format!("{:?}", b.batch_sizes)),
+        ("optimizers", format!("{:?}", a.optimizers), format!("{:?}", b.optimizers)),
     ];
     rows.iter()
         .find(|(_, x, y)| x != y)
@@ -822,6 +1305,9 @@ mod tests {
             train_acc: val,
             val_curve: vec![val],
             train_curve: vec![val],
+            dropout: None,
+            batch: None,
+            optimizer: None,
             search: Search {
                 seed: 0,
                 trials: 4,
@@ -833,8 +1319,66 @@ mod tests {
                 lr_exp: [-6.0, -2.0],
                 wd_exp: [-8.0, -4.0],
                 stage: "broad".into(),
+                data: None,
+                layers: None,
+                dropout: None,
+                batch_sizes: Vec::new(),
+                optimizers: Vec::new(),
             },
         }
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn shards_from_slurm_and_kubernetes_variables() {
+        let shard = |flag, shards, vars: &[(&str, &str)]| {
+            resolve_shard(flag, shards, &env(vars)).map(|s| s.map(|s| s.0))
+        };
+        // --shard wins over everything.
+        assert_eq!(shard(Some((1, 4)), None, &[("SLURM_ARRAY_TASK_ID", "7")]).unwrap(), Some((1, 4)));
+        // Slurm, 1-based array of 8: task 1 is shard 0, task 8 is shard 7.
+        let slurm = |id| {
+            [("SLURM_ARRAY_TASK_ID", id), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "8")]
+        };
+        assert_eq!(shard(None, None, &slurm("1")).unwrap(), Some((0, 8)));
+        assert_eq!(shard(None, None, &slurm("8")).unwrap(), Some((7, 8)));
+        assert!(shard(None, None, &slurm("9")).is_err());
+        // 0-based, count from MAX when COUNT is missing; --shards replaces the count.
+        let max =
+            [("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_MAX", "4")];
+        assert_eq!(shard(None, None, &max).unwrap(), Some((3, 5)));
+        assert_eq!(shard(None, Some(10), &max).unwrap(), Some((3, 10)));
+        assert!(shard(None, None, &[("SLURM_ARRAY_TASK_ID", "3")]).is_err());
+        assert!(
+            shard(
+                None,
+                None,
+                &[
+                    ("SLURM_ARRAY_TASK_ID", "0"),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                    ("SLURM_ARRAY_TASK_COUNT", "2")
+                ]
+            )
+            .is_err()
+        );
+        let step =
+            [("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_STEP", "2")];
+        assert!(shard(None, None, &step).is_err());
+        // Kubernetes: the index, the count from --shards or STATICGRAD_SHARDS.
+        assert_eq!(shard(None, Some(4), &[("JOB_COMPLETION_INDEX", "3")]).unwrap(), Some((3, 4)));
+        assert_eq!(
+            shard(None, None, &[("JOB_COMPLETION_INDEX", "0"), (SHARDS_ENV, "2")]).unwrap(),
+            Some((0, 2))
+        );
+        assert!(shard(None, None, &[("JOB_COMPLETION_INDEX", "0")]).is_err());
+        assert!(shard(None, Some(3), &[("JOB_COMPLETION_INDEX", "3")]).is_err());
+        assert!(shard(None, None, &[("JOB_COMPLETION_INDEX", "-1"), (SHARDS_ENV, "2")]).is_err());
+        // Nothing set: every trial; --shards alone has no index.
+        assert_eq!(shard(None, None, &[]).unwrap(), None);
+        assert!(shard(None, Some(4), &[]).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod curves;
 pub mod dropout;
 pub mod hpsearch;
 pub mod init_mnist;
+pub mod init_symmetry;
 pub mod mnist_common;
 pub mod net;
 pub mod optimizers_2d;
@@ -44,6 +45,9 @@ pub enum ExperimentCmd {
     /// §6.2.4: std 0.01 vs Xavier vs He on the 4×100 ReLU MNIST network.
     #[command(name = "init-mnist")]
     InitMnist(init_mnist::Args),
+    /// §6.2.1: all-zero and all-equal initial weights beside He's: the units of a layer stay identical.
+    #[command(name = "init-symmetry")]
+    InitSymmetry(init_symmetry::Args),
     /// §6.3.2: with vs without batch norm over 16 weight scales (1,000 images), a 4×4 grid.
     Batchnorm(batchnorm::Args),
     /// §6.4.1–6.4.2: overfitting 300 images with a 6×100 network, λ = 0 and λ = 0.1.
@@ -51,7 +55,7 @@ pub enum ExperimentCmd {
     /// §6.4.3: the same network with the book's dropout (ratio 0.15 by default).
     Dropout(dropout::Args),
     /// §6.5: random search of lr and weight decay on a validation split (parallel, shardable; `merge`).
-    Hpsearch(hpsearch::Args),
+    Hpsearch(Box<hpsearch::Args>),
     /// Every experiment with the book's settings, and one report linking all figures.
     All(all::Args),
 }
@@ -65,6 +69,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => activations::charge(a, budget),
             ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::charge(a, budget),
             ExperimentCmd::InitMnist(a) => init_mnist::charge(a, budget),
+            ExperimentCmd::InitSymmetry(a) => init_symmetry::charge(a, budget),
             ExperimentCmd::Batchnorm(a) => batchnorm::charge(a, budget),
             ExperimentCmd::Overfit(a) => overfit::charge(a, budget),
             ExperimentCmd::Dropout(a) => dropout::charge(a, budget),
@@ -80,6 +85,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => activations::run(a).map(drop),
             ExperimentCmd::OptimizersMnist(a) => optimizers_mnist::run(a).map(drop),
             ExperimentCmd::InitMnist(a) => init_mnist::run(a).map(drop),
+            ExperimentCmd::InitSymmetry(a) => init_symmetry::run(a).map(drop),
             ExperimentCmd::Batchnorm(a) => batchnorm::run(a).map(drop),
             ExperimentCmd::Overfit(a) => overfit::run(a).map(drop),
             ExperimentCmd::Dropout(a) => dropout::run(a).map(drop),
@@ -97,6 +103,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => a.validate(),
             ExperimentCmd::OptimizersMnist(a) => a.validate(),
             ExperimentCmd::InitMnist(a) => a.validate(),
+            ExperimentCmd::InitSymmetry(a) => a.validate(),
             ExperimentCmd::Batchnorm(a) => a.validate(),
             ExperimentCmd::Overfit(a) => a.validate(),
             ExperimentCmd::Dropout(a) => a.validate(),
@@ -112,6 +119,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => &a.out,
             ExperimentCmd::OptimizersMnist(a) => &a.out,
             ExperimentCmd::InitMnist(a) => &a.out,
+            ExperimentCmd::InitSymmetry(a) => &a.out,
             ExperimentCmd::Batchnorm(a) => &a.out,
             ExperimentCmd::Overfit(a) => &a.out,
             ExperimentCmd::Dropout(a) => &a.out,
@@ -130,6 +138,7 @@ impl ExperimentCmd {
             ExperimentCmd::Activations(a) => a.out = dir.into(),
             ExperimentCmd::OptimizersMnist(a) => a.out = dir.into(),
             ExperimentCmd::InitMnist(a) => a.out = dir.into(),
+            ExperimentCmd::InitSymmetry(a) => a.out = dir.into(),
             ExperimentCmd::Batchnorm(a) => a.out = dir.into(),
             ExperimentCmd::Overfit(a) => a.out = dir.into(),
             ExperimentCmd::Dropout(a) => a.out = dir.into(),
@@ -154,7 +163,21 @@ impl ExperimentCmd {
         self.charge(&mut Budget::from_flag(max_memory))?;
         let ExperimentCmd::All(a) = self else {
             let dir = self.out_dir().unwrap_or(Path::new("runs"));
-            let mode = if force { Mode::Replace } else { Mode::New };
+            // `hpsearch --resume` continues in the folder a preempted task left, or starts it.
+            let resume = matches!(self, ExperimentCmd::Hpsearch(h) if h.resume && h.cmd.is_none());
+            let mode = if resume && dir.exists() {
+                Mode::InPlace
+            } else if force {
+                Mode::Replace
+            } else {
+                Mode::New
+            };
+            if mode == Mode::New && dir.join("trials.done.jsonl").exists() {
+                return Err(Error::Input(format!(
+                    "{}: holds the finished trials of an interrupted search; --resume continues it, --force replaces it",
+                    dir.display()
+                )));
+            }
             let folder = RunFolder::claim(dir, mode)?;
             let res = self.with_out(folder.dir()).run();
             return match res {

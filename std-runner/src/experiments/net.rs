@@ -133,6 +133,11 @@ impl<'a> Net<'a> {
         Ok((total / rows.max(1) as f64) as f32 + self.trainer.optimizer().decay_loss(self.trainer.params()))
     }
 
+    /// The parameters (weights, biases, statistics): NaN once diverged.
+    pub fn params(&self) -> &staticgrad::Params<'a> {
+        self.trainer.params()
+    }
+
     /// Accuracy on `data` in eval mode (running statistics, no dropout), [`EVAL_CHUNK`] rows at
     /// a time.
     pub fn accuracy(&mut self, data: &Dataset) -> Result<f64> {

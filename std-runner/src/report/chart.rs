@@ -289,6 +289,10 @@ pub struct Histogram {
     /// Scale the y axis to the bins after the first, letting the first bar run off the top (ReLU's
     /// spike of exact zeros would flatten everything else).
     pub clip_first: bool,
+    /// X axis title (what the bins count).
+    pub x_label: String,
+    /// Y axis title.
+    pub y_label: String,
 }
 
 fn draw_histogram(area: &DrawingArea<SVGBackend, Shift>, h: &Histogram, y_max: f64) -> std::io::Result<()> {
@@ -296,11 +300,13 @@ fn draw_histogram(area: &DrawingArea<SVGBackend, Shift>, h: &Histogram, y_max: f
     let mut ctx = ChartBuilder::on(area)
         .caption(&h.title, ("sans-serif", 15))
         .margin(6)
-        .x_label_area_size(22)
-        .y_label_area_size(50)
+        .x_label_area_size(if h.x_label.is_empty() { 22 } else { 38 })
+        .y_label_area_size(if h.y_label.is_empty() { 50 } else { 62 })
         .build_cartesian_2d(lo..hi, 0.0..y_max)
         .map_err(err)?;
     ctx.configure_mesh()
+        .x_desc(&h.x_label)
+        .y_desc(&h.y_label)
         .x_labels(5)
         .y_labels(5)
         .x_label_formatter(&tick)
@@ -383,6 +389,8 @@ mod tests {
             counts: vec![1, 5, 2],
             color: color(0),
             clip_first: true,
+            x_label: "activation".into(),
+            y_label: "count".into(),
         };
         save_histogram_rows(&dir.path().join("h.svg"), "hist", &[vec![h.clone(), h]], (200, 150)).unwrap();
         save_grid(&dir.path().join("g.svg"), "grid", 1, 2, &[c.clone(), c], (300, 200)).unwrap();

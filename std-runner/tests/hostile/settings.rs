@@ -23,6 +23,12 @@ fn hpsearch_ranges_and_threads_are_refused_before_any_file() {
     p.refused(&hp(&["--threads", "100000"]), &["--threads", "100000"]);
     p.refused(&hp(&["--threads", "0"]), &["--threads", "0"]);
     p.refused(&hp(&["--val-frac", "nan"]), &["--val-frac", "nan"]);
+    p.refused(&hp(&["--dropout", "0.5", "1"]), &["--dropout", "0.5 1"]);
+    p.refused(&hp(&["--dropout", "0.4", "0.1"]), &["--dropout", "0.4 0.1"]);
+    p.refused(&hp(&["--batch-sizes", "32,0"]), &["--batch-sizes", "0"]);
+    p.refused(&hp(&["--optimizers", "sgd,lion"]), &["--optimizers", "lion", "adam"]);
+    p.refused(&hp(&["--layers", "784,0,10"]), &["--layers", "784,0,10"]);
+    p.refused(&hp(&["--csv-scale", "0"]), &["--csv-scale", "0"]);
     p.refused(&hp(&["--val-frac", "1"]), &["--val-frac", "1"]);
     p.refused(&hp(&["--trials", "0"]), &["--trials", "0"]);
     p.refused(&hp(&["--narrow-top", "0"]), &["--narrow-top", "0"]);

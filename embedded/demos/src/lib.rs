@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapt;
+pub mod adapt_base;
 pub mod data;
 pub mod mnist;
 pub mod xor;

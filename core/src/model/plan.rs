@@ -547,7 +547,7 @@ impl Model<'_> {
     /// const RAM: Plan = NET.plan_inference(1);
     /// assert_eq!((RAM.param_floats, RAM.grad_floats, RAM.state_floats), (0, 0, 0));
     /// assert_eq!(RAM.tape_floats, 196 + 32 + 32 + 10); // input, affine, relu, affine
-    /// assert!(RAM.total_bytes() < 1200);
+    /// assert!(RAM.total_bytes() < 2048); // with the table and the node records
     /// ```
     pub const fn plan_inference(&self, batch: usize) -> Plan {
         Plan {

@@ -99,6 +99,7 @@ fn main() -> Result<(), Error> {
         state: &mut state,
         floats: &mut floats,
         nodes: &mut nodes,
+        frozen: &[],
     };
     let mut trainer = Trainer::new(&MODEL, &OPT, BATCH, memory)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);

@@ -18,6 +18,8 @@ pub enum Region {
     ParamTensors,
     /// An update rule's state buffer.
     OptimizerState,
+    /// The read-only values of frozen parameters ([`Params::with_frozen`](crate::Params::with_frozen)).
+    FrozenFloats,
 }
 
 /// Everything a caller can get wrong, as a value: the core never panics on caller input.
@@ -101,6 +103,7 @@ impl fmt::Display for Region {
             Region::ParamGrads => "parameter gradient floats",
             Region::ParamTensors => "parameter tensors",
             Region::OptimizerState => "optimizer state floats",
+            Region::FrozenFloats => "frozen parameter floats",
         })
     }
 }

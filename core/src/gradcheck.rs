@@ -89,7 +89,7 @@ where
     };
     for id in params.ids() {
         let entry = params.entry(id)?;
-        if !entry.kind.trainable() {
+        if !entry.kind.trainable() || params.is_frozen(id) {
             continue;
         }
         for i in 0..entry.shape.len() {

@@ -38,6 +38,10 @@ pub struct Memory<'m> {
     pub floats: &'m mut [f32],
     /// The tape's op records ([`Plan::tape_nodes`]).
     pub nodes: &'m mut [Node],
+    /// The read-only values of the model's [frozen](crate::model::Layer::frozen) layers
+    /// ([`Model::frozen_len`](crate::Model::frozen_len) floats, in layout order): a `static` in
+    /// flash on a device; empty for a model without frozen layers.
+    pub frozen: &'m [f32],
 }
 
 impl Memory<'_> {
@@ -65,7 +69,8 @@ impl Memory<'_> {
 
 /// A [`Memory`] over fresh zeroed arrays, sized by a `const` [`Plan`]: one line of setup for a
 /// test, an example or a firmware's stack. The arrays live as long as the `let` that binds the
-/// result (temporary lifetime extension of a struct literal's borrows).
+/// result (temporary lifetime extension of a struct literal's borrows). A model with frozen
+/// layers names their values: `memory!(PLAN, frozen = &BASE)`.
 ///
 /// ```
 /// use staticgrad::model::{MlpSpec, Model, Plan};
@@ -84,6 +89,18 @@ macro_rules! memory {
             state: &mut [0.0f32; $plan.state_floats],
             floats: &mut [0.0f32; $plan.tape_floats],
             nodes: &mut [$crate::Node::EMPTY; $plan.tape_nodes],
+            frozen: &[],
+        }
+    };
+    ($plan:expr, frozen = $frozen:expr) => {
+        $crate::Memory {
+            values: &mut [0.0f32; $plan.param_floats],
+            grads: &mut [0.0f32; $plan.grad_floats],
+            table: &mut [$crate::ParamEntry::EMPTY; $plan.param_tensors],
+            state: &mut [0.0f32; $plan.state_floats],
+            floats: &mut [0.0f32; $plan.tape_floats],
+            nodes: &mut [$crate::Node::EMPTY; $plan.tape_nodes],
+            frozen: $frozen,
         }
     };
 }

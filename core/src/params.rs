@@ -3,6 +3,12 @@
 //!
 //! Keeping every parameter in one flat slice is what lets an update rule be a single loop over
 //! `values`, `grads` and its state, and lets a firmware put the whole model in one `static`.
+//!
+//! **Frozen tensors** ([`Params::alloc_frozen`]) read their values from a second, read-only
+//! slice ([`Params::with_frozen`]: a `static` in flash on a device) and have no gradient and no
+//! optimizer state. They come first in the table (a model's frozen layers are the lowest), and
+//! their table offsets continue past the end of the value buffer: an offset at or past
+//! `values.len()` addresses the frozen slice, so reading a trainable tensor costs nothing more.
 
 use crate::error::{Error, Region, Result};
 use crate::shape::Shape;
@@ -89,12 +95,16 @@ pub struct Params<'a> {
     /// `grads` is a row scratch for [`Tape::backward_fused`](crate::Tape::backward_fused), not a
     /// gradient buffer.
     fused: bool,
+    /// Rows of the table that are frozen (a prefix).
+    frozen_tensors: u16,
+    /// Values of the frozen tensors, read-only.
+    frozen: &'a [f32],
 }
 
 impl<'a> Params<'a> {
     /// Parameters over caller storage. `grads` should be as long as `values`.
     pub fn new(values: &'a mut [f32], grads: &'a mut [f32], table: &'a mut [ParamEntry]) -> Self {
-        Params { values, grads, table, used: 0, count: 0, fused: false }
+        Params { values, grads, table, used: 0, count: 0, fused: false, frozen_tensors: 0, frozen: &[] }
     }
 
     /// Parameters with **no gradient buffer**, for training with
@@ -117,12 +127,150 @@ impl<'a> Params<'a> {
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
     pub fn fused(values: &'a mut [f32], row_scratch: &'a mut [f32], table: &'a mut [ParamEntry]) -> Self {
-        Params { values, grads: row_scratch, table, used: 0, count: 0, fused: true }
+        Params {
+            values,
+            grads: row_scratch,
+            table,
+            used: 0,
+            count: 0,
+            fused: true,
+
+            frozen_tensors: 0,
+            frozen: &[],
+        }
     }
 
     /// True if this set was made by [`Params::fused`] (no gradient buffer).
     pub fn is_fused(&self) -> bool {
         self.fused
+    }
+
+    /// This set with `frozen` as the read-only values of its frozen tensors
+    /// ([`alloc_frozen`](Self::alloc_frozen) takes them in order). On a device `frozen` is a
+    /// `static` in flash: a frozen tensor needs no RAM, no gradient and no optimizer state.
+    pub fn with_frozen(mut self, frozen: &'a [f32]) -> Self {
+        self.frozen = frozen;
+        self
+    }
+
+    /// Parameters that are **all frozen**: `values` read-only (a `static` in flash), no gradient
+    /// buffer, no RAM but the `table`. For inference only:
+    /// [`Model::alloc_read_only`](crate::Model::alloc_read_only) lays every tensor out frozen,
+    /// then [`Model::predict`](crate::Model::predict) and the other evaluations read the weights
+    /// in place.
+    ///
+    /// ```
+    /// use staticgrad::model::{Layer, Model};
+    /// use staticgrad::{Node, ParamEntry, Params, Tape};
+    /// const NET: Model = Model::new(2, &[Layer::dense(2), Layer::relu(), Layer::dense(2)]);
+    /// static WEIGHTS: [f32; 12] = [1., 0., 0., 1., 0., 0., 1., -1., -1., 1., 0., 0.];
+    /// let mut table = [ParamEntry::EMPTY; NET.param_tensors()];
+    /// let mut params = Params::read_only(&WEIGHTS, &mut table);
+    /// NET.alloc_read_only(&mut params)?;
+    /// assert_eq!((params.len(), params.frozen_len()), (0, 12)); // no parameter in RAM
+    /// let mut floats = [0.0; NET.eval_tape_floats(1)];
+    /// let mut nodes = [Node::EMPTY; NET.eval_tape_nodes()];
+    /// let mut tape = Tape::new(&mut floats, &mut nodes);
+    /// let mut class = [0];
+    /// NET.predict(&mut tape, &params, &[3.0, 1.0], &mut class)?;
+    /// assert_eq!(class, [0]);
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    pub fn read_only(values: &'a [f32], table: &'a mut [ParamEntry]) -> Self {
+        Params::new(&mut [], &mut [], table).with_frozen(values)
+    }
+
+    /// Number of frozen tensors (the first rows of the table).
+    pub fn frozen_tensors(&self) -> usize {
+        usize::from(self.frozen_tensors)
+    }
+
+    /// Frozen floats in use (of the slice given to [`with_frozen`](Self::with_frozen)).
+    pub fn frozen_len(&self) -> usize {
+        match self.frozen_tensors().checked_sub(1).and_then(|i| self.table.get(i)) {
+            Some(e) => e.range().end.saturating_sub(self.values.len()),
+            None => 0,
+        }
+    }
+
+    /// True if tensor `id` is frozen (read-only, no gradient).
+    pub fn is_frozen(&self, id: ParamId) -> bool {
+        id.index() < self.frozen_tensors()
+    }
+
+    /// The values of the frozen tensors in use, flat (what a firmware keeps in flash).
+    pub fn frozen_values(&self) -> &[f32] {
+        self.frozen.get(..self.frozen_len()).unwrap_or_default()
+    }
+
+    /// Reserves a **frozen** tensor of `shape`: its values are the next `shape.len()` floats of
+    /// the frozen slice ([`with_frozen`](Self::with_frozen)), read in place and never written;
+    /// it has no gradient ([`grad`](Self::grad) is an error) and an optimizer skips it. Frozen
+    /// tensors come before every trainable one ([`Error::InvalidArgument`] otherwise);
+    /// [`Error::Capacity`] (region [`FrozenFloats`](Region::FrozenFloats)) if the slice is short.
+    ///
+    /// ```
+    /// use staticgrad::{ParamEntry, ParamKind, Params, Shape};
+    /// static BASE: [f32; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    /// let (mut values, mut grads, mut table) = ([0.0f32; 2], [0.0f32; 2], [ParamEntry::EMPTY; 2]);
+    /// let mut params = Params::new(&mut values, &mut grads, &mut table).with_frozen(&BASE);
+    /// let w = params.alloc_frozen(Shape::new(2, 3), ParamKind::Weight)?;
+    /// let b = params.alloc(Shape::row(2), ParamKind::Bias)?;
+    /// assert_eq!(params.value(w)?, &BASE[..]);
+    /// assert!(params.grad(w).is_err() && params.value_mut(w).is_err());
+    /// assert_eq!((params.len(), params.grad(b)?.len()), (2, 2)); // only `b` in RAM
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    pub fn alloc_frozen(&mut self, shape: Shape, kind: ParamKind) -> Result<ParamId> {
+        if self.count != self.frozen_tensors() {
+            return Err(Error::InvalidArgument {
+                what: "frozen tensor after a trainable one (frozen tensors come first)",
+                value: self.count as f32,
+            });
+        }
+        let start = self.frozen_len();
+        let needed = shape.checked_len().map_or(usize::MAX, |n| start.saturating_add(n));
+        if needed > self.frozen.len() {
+            return Err(Error::Capacity {
+                region: Region::FrozenFloats,
+                needed,
+                available: self.frozen.len(),
+            });
+        }
+        if self.count >= self.table.len() || self.count >= u16::MAX as usize {
+            return Err(Error::Capacity {
+                region: Region::ParamTensors,
+                needed: self.count + 1,
+                available: self.table.len(),
+            });
+        }
+        // Past the value buffer: `value` finds it in the frozen slice (see the module docs).
+        let offset = self.values.len().checked_add(start).ok_or(Error::Capacity {
+            region: Region::FrozenFloats,
+            needed: usize::MAX,
+            available: self.frozen.len(),
+        })?;
+        if let Some(slot) = self.table.get_mut(self.count) {
+            *slot = ParamEntry { offset, shape, kind };
+        }
+        let id = ParamId(self.count as u16);
+        self.count += 1;
+        self.frozen_tensors += 1;
+        Ok(id)
+    }
+
+    /// The values of frozen tensor `e` (out of line: a trainable tensor never gets here).
+    #[cold]
+    #[inline(never)]
+    fn frozen_value(&self, e: &ParamEntry, id: ParamId) -> Result<&[f32]> {
+        let start = e.offset.wrapping_sub(self.values.len());
+        let range = start..start.saturating_add(e.shape.len());
+        match (self.is_frozen(id), e.offset >= self.values.len()) {
+            (true, true) => {
+                self.frozen.get(range).ok_or(Error::InvalidHandle { what: "param", index: id.index() })
+            }
+            _ => Err(Error::InvalidHandle { what: "param", index: id.index() }),
+        }
     }
 
     /// Gradient floats in use: `len()` normally, 0 for a fused set.
@@ -196,7 +344,8 @@ impl<'a> Params<'a> {
         (0..self.count as u16).map(ParamId)
     }
 
-    /// Number of parameter floats in use (the length an optimizer's state is sized for).
+    /// Number of parameter floats in use in RAM (the trainable ones: the length an optimizer's
+    /// state is sized for; frozen floats are [`frozen_len`](Self::frozen_len)).
     pub fn len(&self) -> usize {
         self.used
     }
@@ -211,13 +360,17 @@ impl<'a> Params<'a> {
         self.count
     }
 
-    /// Values of one tensor.
+    /// Values of one tensor (a frozen one's from the frozen slice).
     pub fn value(&self, id: ParamId) -> Result<&[f32]> {
         let e = self.entry(id)?;
-        self.values.get(e.range()).ok_or(Error::InvalidHandle { what: "param", index: id.index() })
+        match self.values.get(e.range()) {
+            Some(v) => Ok(v),
+            None => self.frozen_value(&e, id),
+        }
     }
 
-    /// Values of one tensor, writable (initialisation, loading weights).
+    /// Values of one tensor, writable (initialisation, loading weights); an error for a frozen
+    /// tensor.
     pub fn value_mut(&mut self, id: ParamId) -> Result<&mut [f32]> {
         let e = self.entry(id)?;
         self.values.get_mut(e.range()).ok_or(Error::InvalidHandle { what: "param", index: id.index() })
@@ -260,14 +413,15 @@ impl<'a> Params<'a> {
         self.grads.get_mut(..n).unwrap_or_default()
     }
 
-    /// Values (writable), gradients and the tensor table at once: what an update rule needs.
-    /// The gradients are empty for a [`fused`](Self::fused) set.
+    /// Values (writable), gradients and the table of the trainable tensors at once: what an
+    /// update rule needs. The gradients are empty for a [`fused`](Self::fused) set; the rows of
+    /// frozen tensors (the first [`frozen_tensors`](Self::frozen_tensors)) are left out.
     pub fn split_mut(&mut self) -> (&mut [f32], &mut [f32], &[ParamEntry]) {
-        let n = self.grad_len();
+        let (n, frozen) = (self.grad_len(), self.frozen_tensors());
         (
             self.values.get_mut(..self.used).unwrap_or_default(),
             self.grads.get_mut(..n).unwrap_or_default(),
-            self.table.get(..self.count).unwrap_or_default(),
+            self.table.get(frozen..self.count).unwrap_or_default(),
         )
     }
 

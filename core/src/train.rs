@@ -159,6 +159,12 @@ impl<'s, 'm> Trainer<'s, 'm> {
         if batch == 0 {
             return Err(Error::InvalidArgument { what: "trainer batch rows", value: 0.0 });
         }
+        if model.frozen_layers() > 0 && model.param_len() == 0 {
+            return Err(Error::InvalidArgument {
+                what: "trainer of a model without a trainable layer",
+                value: 0.0,
+            });
+        }
         Ok(())
     }
 
@@ -172,10 +178,19 @@ impl<'s, 'm> Trainer<'s, 'm> {
         plan: &Plan,
     ) -> Result<Self> {
         memory.check(plan)?;
-        let Memory { values, grads, table, state, floats, nodes } = memory;
-        let mut params =
+        let Memory { values, grads, table, state, floats, nodes, frozen } = memory;
+        let params =
             if fused { Params::fused(values, grads, table) } else { Params::new(values, grads, table) };
+        let mut params = params.with_frozen(frozen);
         model.alloc(&mut params)?;
+        if params.frozen_len() != frozen.len() {
+            // Values for another model: refused rather than read in part.
+            return Err(Error::Shape {
+                op: "frozen values",
+                expected: Shape::row(params.frozen_len()),
+                found: Shape::row(frozen.len()),
+            });
+        }
         // A plan handed in (`planned`) is held to the model's counts where they are cheap to know.
         for (what, planned, actual) in [
             ("plan parameter floats", plan.param_floats, params.len()),
@@ -486,6 +501,7 @@ mod tests {
                 state: &mut self.state,
                 floats: &mut self.floats,
                 nodes: &mut self.nodes,
+                frozen: &[],
             }
         }
     }

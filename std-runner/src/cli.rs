@@ -408,6 +408,10 @@ pub struct ExportArgs {
     /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
     #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
     pub max_memory: Option<u64>,
+    /// With --format rust: mark the lowest K dense layers frozen, their values a `static FROZEN`
+    /// for flash and the others a `static TRAINABLE` (a plain MLP only).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub freeze: usize,
 }
 
 /// Parses the process arguments, runs, prints any error as one line; returns the exit code.
@@ -833,18 +837,84 @@ pub fn rust_source(
     params: &[f32],
     from: &str,
 ) -> Result<String, Error> {
+    rust_module(desc, params, from, 0)
+}
+
+/// The `Layer` list of a plain MLP (no batch norm, no dropout, no layer string) as Rust source,
+/// the lowest `freeze` dense layers frozen; `None` for any other model.
+fn rust_layers(desc: &staticgrad::weights::ModelDesc, freeze: usize) -> Option<Vec<String>> {
+    if desc.net().is_some() || desc.batchnorm() || desc.dropout != 0.0 {
+        return None;
+    }
+    let act = match desc.activation_name() {
+        "relu" => "Relu",
+        "sigmoid" => "Sigmoid",
+        "tanh" => "Tanh",
+        _ => return None,
+    };
+    let widths = desc.widths();
+    let mut layers = Vec::new();
+    for (l, &units) in widths.iter().skip(1).enumerate() {
+        let frozen = if l < freeze { ".frozen()" } else { "" };
+        layers.push(format!("staticgrad::Layer::dense({units}){frozen}"));
+        if l + 2 < widths.len() {
+            layers.push(format!("staticgrad::Layer::activation(staticgrad::Activation::{act})"));
+        }
+    }
+    Some(layers)
+}
+
+fn rust_array(s: &mut String, values: &[f32]) {
+    use std::fmt::Write as _;
+    for chunk in values.chunks(8) {
+        let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
+        let _ = writeln!(s, "    {},", line.join(", "));
+    }
+    s.push_str("];\n");
+}
+
+/// The weights as a Rust module a firmware declares (`mod base;`) or `include!`s: besides the
+/// description `const`s, a plain MLP's model as a `const` of real `Layer` values (`LAYERS`,
+/// `MODEL`), and with `freeze > 0` its lowest `freeze` dense layers marked frozen, their values
+/// a `static FROZEN` (flash: `Memory::frozen`) and the others a `static TRAINABLE`.
+pub fn rust_module(
+    desc: &staticgrad::weights::ModelDesc,
+    params: &[f32],
+    from: &str,
+    freeze: usize,
+) -> Result<String, Error> {
     use std::fmt::Write as _;
     if let Some(i) = params.iter().position(|v| !v.is_finite()) {
         return Err(Error::input(format!("{from}: parameter {i} is not finite")));
     }
     let widths: Vec<usize> = desc.widths().iter().map(|&w| w as usize).collect();
+    let layers = rust_layers(desc, freeze);
+    if freeze > 0 && layers.is_none() {
+        return Err(Error::input(format!(
+            "--freeze {freeze}: {desc} is not a plain MLP (batch norm, dropout or a layer string): only a plain MLP's layers are exported as `Layer` values"
+        )));
+    }
+    if freeze >= widths.len().saturating_sub(1) && freeze > 0 {
+        return Err(Error::input(format!(
+            "--freeze {freeze}: {desc} has {} dense layers; at least the top one must stay trainable",
+            widths.len().saturating_sub(1)
+        )));
+    }
+    let frozen_len: usize = widths.windows(2).take(freeze).map(|w| w[0] * w[1] + w[1]).sum();
     let mut s = String::new();
     let _ =
         writeln!(s, "//! Trained weights of a {desc} network, exported by `staticgrad export` from {from}.");
-    let _ = writeln!(
-        s,
-        "//! Parameter order is the model's `Params` layout; copy `PARAMS` into its value buffer."
-    );
+    if freeze > 0 {
+        let _ = writeln!(
+            s,
+            "//! Parameter order is the model's `Params` layout: `FROZEN` (flash) then `TRAINABLE`."
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "//! Parameter order is the model's `Params` layout; copy `PARAMS` into its value buffer."
+        );
+    }
     let _ = writeln!(s, "//! Every value is written so that it parses back to the exact trained `f32`.\n");
     let _ = writeln!(s, "/// Layer widths, input first.");
     let _ =
@@ -860,13 +930,42 @@ pub fn rust_source(
     let _ = writeln!(s, "pub const BATCHNORM: bool = {};", desc.batchnorm());
     let _ = writeln!(s, "/// Dropout ratio used in training (identity at inference).");
     let _ = writeln!(s, "pub const DROPOUT: f32 = {:?};", desc.dropout);
+    if let Some(layers) = &layers {
+        let _ = writeln!(
+            s,
+            "/// The model's layers as `staticgrad` values{}.",
+            if freeze > 0 { format!(", the lowest {freeze} dense layer(s) frozen") } else { String::new() }
+        );
+        let _ = writeln!(s, "pub const LAYERS: [staticgrad::Layer; {}] = [", layers.len());
+        for l in layers {
+            let _ = writeln!(s, "    {l},");
+        }
+        s.push_str("];\n");
+        let _ = writeln!(s, "/// The model (He-normal initialisation, softmax cross-entropy: the runner's).");
+        let _ = writeln!(
+            s,
+            "pub const MODEL: staticgrad::Model<'static> = staticgrad::Model::new({}, &LAYERS);",
+            widths.first().copied().unwrap_or(0)
+        );
+    }
+    if freeze > 0 && params.len() > frozen_len {
+        let _ =
+            writeln!(s, "/// The frozen layers' values, read-only (`MODEL.frozen_len()` floats): a firmware");
+        let _ = writeln!(s, "/// keeps them in flash and hands them to its trainer as `Memory::frozen`.");
+        let _ = writeln!(s, "pub static FROZEN: [f32; {frozen_len}] = [");
+        rust_array(&mut s, &params[..frozen_len]);
+        let _ = writeln!(
+            s,
+            "/// The trainable layers' start values (`MODEL.param_len()` floats): copy them into"
+        );
+        let _ = writeln!(s, "/// the trainer's parameters.");
+        let _ = writeln!(s, "pub static TRAINABLE: [f32; {}] = [", params.len() - frozen_len);
+        rust_array(&mut s, &params[frozen_len..]);
+        return Ok(s);
+    }
     let _ = writeln!(s, "/// Every parameter value (batch-norm running statistics included).");
     let _ = writeln!(s, "pub const PARAMS: [f32; {}] = [", params.len());
-    for chunk in params.chunks(8) {
-        let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
-        let _ = writeln!(s, "    {},", line.join(", "));
-    }
-    s.push_str("];\n");
+    rust_array(&mut s, params);
     Ok(s)
 }
 
@@ -916,6 +1015,9 @@ fn export_destination(path: &Path, refusal: &str) -> Result<PathBuf, Error> {
 pub const RUST_BYTES_PER_PARAM: u64 = 64;
 
 fn export_cmd(a: &ExportArgs, quiet: bool) -> Result<(), Error> {
+    if a.freeze > 0 && !matches!(a.format, Format::Rust) {
+        return Err(Error::input(format!("--freeze {}: only with --format rust", a.freeze)));
+    }
     let mut budget = Budget::from_flag(a.max_memory);
     let (desc, params) = checkpoint::load_weights_within(&a.weights, &mut budget)?;
     let src = checkpoint::weights_path(&a.weights);
@@ -928,7 +1030,7 @@ fn export_cmd(a: &ExportArgs, quiet: bool) -> Result<(), Error> {
     };
     budget.charge(&format!("--format {:?} of {} parameters", a.format, params.len()).to_lowercase(), need)?;
     let bytes = match a.format {
-        Format::Rust => rust_source(&desc, &params, &src.display().to_string())?.into_bytes(),
+        Format::Rust => rust_module(&desc, &params, &src.display().to_string(), a.freeze)?.into_bytes(),
         Format::Bin => checkpoint::encode_weights(&desc, &params),
         Format::Safetensors => {
             let spec = ModelSpec::from_desc(&desc)?;

@@ -16,6 +16,7 @@ pub struct OwnedMemory {
     state: Vec<f32>,
     floats: Vec<f32>,
     nodes: Vec<Node>,
+    frozen: Vec<f32>,
 }
 
 impl OwnedMemory {
@@ -29,6 +30,7 @@ impl OwnedMemory {
             state: vec![0.0; plan.state_floats],
             floats: vec![0.0; plan.tape_floats],
             nodes: vec![Node::EMPTY; plan.tape_nodes],
+            frozen: Vec::new(),
         }
     }
 
@@ -51,6 +53,12 @@ impl OwnedMemory {
         ])
     }
 
+    /// With `frozen` as the read-only values of the model's frozen layers.
+    pub fn with_frozen(mut self, frozen: Vec<f32>) -> Self {
+        self.frozen = frozen;
+        self
+    }
+
     /// The buffers, lent as the core's bundle.
     pub fn memory(&mut self) -> Memory<'_> {
         Memory {
@@ -60,6 +68,7 @@ impl OwnedMemory {
             state: &mut self.state,
             floats: &mut self.floats,
             nodes: &mut self.nodes,
+            frozen: &self.frozen,
         }
     }
 }

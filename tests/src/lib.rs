@@ -91,6 +91,7 @@ pub struct HostMemory {
     state: Vec<f32>,
     floats: Vec<f32>,
     nodes: Vec<Node>,
+    frozen: Vec<f32>,
 }
 
 impl HostMemory {
@@ -103,7 +104,14 @@ impl HostMemory {
             state: vec![0.0; plan.state_floats],
             floats: vec![0.0; plan.tape_floats],
             nodes: vec![Node::EMPTY; plan.tape_nodes],
+            frozen: Vec::new(),
         }
+    }
+
+    /// With `frozen` as the read-only values of the model's frozen layers.
+    pub fn with_frozen(mut self, frozen: Vec<f32>) -> Self {
+        self.frozen = frozen;
+        self
     }
 
     /// The buffers as the core's bundle.
@@ -115,6 +123,7 @@ impl HostMemory {
             state: &mut self.state,
             floats: &mut self.floats,
             nodes: &mut self.nodes,
+            frozen: &self.frozen,
         }
     }
 }

@@ -77,3 +77,39 @@ fn mnist_matches_firmware_and_fused_matches_unfused() {
     assert_eq!(seen[mnist::SGD_B8.name], seen[mnist::SGD_B8_FUSED.name]);
     assert_eq!(seen[mnist::ADAM_B1.name], seen[mnist::ADAM_B1_FUSED.name]);
 }
+
+/// Digits 0–7 pretrained on the host, frozen into flash; the top layer learns 8 and 9 on the
+/// device. The committed base is what `pretrain` gives (checked in std-runner's export tests).
+#[test]
+fn mnist_adapt_matches_firmware() {
+    use staticgrad_demos::{adapt, adapt_base};
+    let mut memory = HostMemory::new(&adapt::PLAN).with_frozen(adapt_base::FROZEN.to_vec());
+    let r = adapt::adapt(&adapt::ADAPT, memory.memory(), &adapt_base::TRAINABLE, &mut Print("mnist-adapt"))
+        .unwrap();
+    for (what, p) in [("before", r.before), ("after", r.after)] {
+        let per: Vec<String> = (0..10).map(|d| format!("{d}:{}/{}", p.correct[d], p.total[d])).collect();
+        let ((c07, t07), (c, t)) = (p.sum(0, 8), p.sum(0, 10));
+        println!("mnist-adapt {what}: {} | 0-7 {c07}/{t07} | all {c}/{t}", per.join(" "));
+    }
+    check(adapt::ADAPT.name, &[adapt::ADAPT.name], &r.outcome);
+}
+
+/// Exploration helper: pretrain here and adapt (run with --ignored --nocapture).
+#[test]
+#[ignore]
+fn mnist_adapt_from_a_fresh_pretraining() {
+    use staticgrad_demos::{adapt, mnist};
+    let plan = mnist::SPEC.plan(1, &adapt::PRETRAIN_OPT);
+    let mut m = HostMemory::new(&plan);
+    let mut all = vec![0.0; plan.param_floats];
+    adapt::pretrain(m.memory(), &mut all).unwrap();
+    let k = adapt::MODEL.frozen_len();
+    let mut memory = HostMemory::new(&adapt::PLAN).with_frozen(all[..k].to_vec());
+    let r = adapt::adapt(&adapt::ADAPT, memory.memory(), &all[k..], &mut Print("fresh")).unwrap();
+    for (what, p) in [("before", r.before), ("after", r.after)] {
+        let per: Vec<String> = (0..10).map(|d| format!("{d}:{}/{}", p.correct[d], p.total[d])).collect();
+        let ((c07, t07), (c, t)) = (p.sum(0, 8), p.sum(0, 10));
+        println!("{what}: {} | 0-7 {c07}/{t07} | all {c}/{t}", per.join(" "));
+    }
+    println!("passed {}", r.outcome.passed);
+}

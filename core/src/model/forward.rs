@@ -20,8 +20,24 @@ impl Model<'_> {
     /// Allocates every parameter tensor in the walk's order into `params`, which must be empty
     /// (handles are computed from the layer list). Weights and biases start at 0, γ at 1, β and
     /// the running mean at 0, the running variance at the batch-norm config's start value; call
-    /// [`init`](Self::init) to draw the weights.
+    /// [`init`](Self::init) to draw the weights. The tensors of [frozen](Layer::frozen) layers
+    /// come first, read-only from the set's frozen slice ([`Params::alloc_frozen`]).
     pub fn alloc(&self, params: &mut Params) -> Result<()> {
+        self.layout(params, false)
+    }
+
+    /// [`alloc`](Self::alloc) with **every** tensor frozen: for inference from read-only weights
+    /// ([`Params::read_only`], a `static` in flash), `param_len() + frozen_len()` floats in the
+    /// layout's order. RAM is then the table and an evaluation's tape
+    /// ([`plan_inference`](Self::plan_inference)).
+    pub fn alloc_read_only(&self, params: &mut Params) -> Result<()> {
+        self.layout(params, true)
+    }
+
+    /// The layout of [`alloc`](Self::alloc) (`all_frozen`: of
+    /// [`alloc_read_only`](Self::alloc_read_only)).
+    #[inline(always)]
+    fn layout(&self, params: &mut Params, all_frozen: bool) -> Result<()> {
         self.validate()?;
         if params.tensor_count() != 0 {
             return Err(Error::InvalidArgument {
@@ -31,21 +47,37 @@ impl Model<'_> {
         }
         // Once per model, so a plain loop: flash, not speed, counts here. The image arms are
         // behind their op bits, so a model without them (every MLP firmware) compiles none.
-        let (mut dims, ops) = (self.input, self.layer_ops());
+        let (mut dims, ops, frozen_below) = (self.input, self.layer_ops(), self.frozen_layers());
         for i in 0..self.layer_count() {
             let Some(layer) = self.layer(i) else { break };
+            // `frozen_below` is 0 for a `const` model without frozen layers: this folds away.
+            let frozen = all_frozen || i < frozen_below;
+            let put = |params: &mut Params, shape: Shape, kind: ParamKind| {
+                if frozen { params.alloc_frozen(shape, kind) } else { params.alloc(shape, kind) }
+            };
             match layer.kind() {
                 LayerKind::Dense { units } => {
-                    params.alloc(Shape::new(dims.features(), units), ParamKind::Weight)?;
-                    params.alloc(Shape::row(units), ParamKind::Bias)?;
+                    put(params, Shape::new(dims.features(), units), ParamKind::Weight)?;
+                    put(params, Shape::row(units), ParamKind::Bias)?;
                     dims = Dims::flat(units);
                 }
                 LayerKind::BatchNorm(config) if ops & OpSet::BATCH_NORM != 0 => {
-                    BatchNorm::alloc(params, dims.features(), config)?;
+                    if frozen {
+                        // Read-only: γ, β and the running statistics come from the frozen slice.
+                        config.validate()?;
+                        let shape = Shape::row(dims.features());
+                        for kind in
+                            [ParamKind::Gamma, ParamKind::Beta, ParamKind::RunningMean, ParamKind::RunningVar]
+                        {
+                            params.alloc_frozen(shape, kind)?;
+                        }
+                    } else {
+                        BatchNorm::alloc(params, dims.features(), config)?;
+                    }
                 }
                 LayerKind::Conv2d { out_channels, config } if ops & OpSet::CONV2D != 0 => {
-                    params.alloc(config.weight_shape(dims.channels, out_channels)?, ParamKind::Weight)?;
-                    params.alloc(Shape::row(out_channels), ParamKind::Bias)?;
+                    put(params, config.weight_shape(dims.channels, out_channels)?, ParamKind::Weight)?;
+                    put(params, Shape::row(out_channels), ParamKind::Bias)?;
                     dims = super::dims_after(layer, dims);
                 }
                 LayerKind::MaxPool2d(_) | LayerKind::AvgPool2d(_) | LayerKind::GlobalAvgPool2d
@@ -65,14 +97,17 @@ impl Model<'_> {
     /// β = 0, running statistics to their start values). A dense weight's fan-in is its inputs
     /// and its fan-out its units; a convolution's fan-in is `C·kh·kw` and its fan-out
     /// `out·kh·kw` (as PyTorch; [`Init::Normal`](crate::Init::Normal) ignores both, so the
-    /// book's `weight_init_std = 0.01` is `Init::Normal { std: 0.01 }`).
+    /// book's `weight_init_std = 0.01` is `Init::Normal { std: 0.01 }`). [Frozen](Layer::frozen)
+    /// layers are read-only and skipped (they draw nothing).
     pub fn init(&self, params: &mut Params, rng: &mut impl Rng) -> Result<()> {
         self.check_layout(params)?;
-        let mut tensor = 0usize;
+        let (mut tensor, mut i, frozen_below) = (0usize, 0usize, self.frozen_layers());
         for_each_layer!(self, |layer| {
             // Tensor rows as `alloc` made them (a layout `check_layout` has just accepted).
             let id = |k: usize| ParamId((tensor + k) as u16);
-            match layer.kind() {
+            let kind = if i < frozen_below { LayerKind::Flatten } else { layer.kind() }; // frozen: nothing
+            i += 1;
+            match kind {
                 LayerKind::Dense { .. } => {
                     self.init.fill_param(params, id(0), rng)?;
                     params.value_mut(id(1))?.fill(0.0);
@@ -232,7 +267,18 @@ impl Model<'_> {
         let ops = self.layer_ops();
         // The shape of `h`: only the image arms read it (a dense layer reads the row length).
         let (mut h, mut tensor, mut dims) = (x, 0usize, self.input);
+        // The frozen base (0 layers for a `const` model without: all of this folds away) runs
+        // forward-only in eval mode, recording no gradient, so backward stops above it.
+        let (frozen_below, grad, mut i) = (self.frozen_layers(), tape.grad_enabled(), 0usize);
+        if frozen_below > 0 {
+            tape.set_grad_enabled(false);
+        }
         for_each_layer!(self, |layer| {
+            let mode = if i < frozen_below { Mode::Eval } else { mode };
+            if i == frozen_below && i > 0 {
+                tape.set_grad_enabled(grad);
+            }
+            i += 1;
             // At most 65535 tensors (validated): every table row has a handle.
             let id = |k: usize| ParamId((tensor + k) as u16);
             let image = dims.shape();
@@ -283,6 +329,9 @@ impl Model<'_> {
             };
             tensor += layer.tensors();
         });
+        if frozen_below > 0 {
+            tape.set_grad_enabled(grad); // (an all-frozen list ends in the base)
+        }
         Ok(h)
     }
 

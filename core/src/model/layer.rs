@@ -2,7 +2,7 @@
 //! can be a `const` array.
 //!
 //! A layer is a kind ([`LayerKind`]) behind a struct with private fields: a per-layer setting
-//! that applies to every kind (issue 16's `frozen` flag) becomes a new field and a `const fn`
+//! that applies to every kind (the [`frozen`](Layer::frozen) flag) is a field and a `const fn`
 //! setter, and a new kind a new variant of the `#[non_exhaustive]` enum — neither breaks a
 //! caller's code.
 
@@ -27,6 +27,8 @@ use crate::shape::ImageShape;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layer {
     kind: LayerKind,
+    /// Parameters read-only (see [`Layer::frozen`]).
+    frozen: bool,
 }
 
 /// What a [`Layer`] computes. `#[non_exhaustive]`: more kinds may come.
@@ -66,12 +68,12 @@ pub enum LayerKind {
 impl Layer {
     /// A dense (affine) layer with `units` outputs.
     pub const fn dense(units: usize) -> Layer {
-        Layer { kind: LayerKind::Dense { units } }
+        Layer { frozen: false, kind: LayerKind::Dense { units } }
     }
 
     /// An activation layer.
     pub const fn activation(activation: Activation) -> Layer {
-        Layer { kind: LayerKind::Activation(activation) }
+        Layer { frozen: false, kind: LayerKind::Activation(activation) }
     }
 
     /// `max(x, 0)`.
@@ -91,12 +93,12 @@ impl Layer {
 
     /// Batch normalisation of the features it receives.
     pub const fn batch_norm(config: BatchNormConfig) -> Layer {
-        Layer { kind: LayerKind::BatchNorm(config) }
+        Layer { frozen: false, kind: LayerKind::BatchNorm(config) }
     }
 
     /// Dropout of the features it receives.
     pub const fn dropout(dropout: Dropout) -> Layer {
-        Layer { kind: LayerKind::Dropout(dropout) }
+        Layer { frozen: false, kind: LayerKind::Dropout(dropout) }
     }
 
     /// A convolution to `out_channels` channels with a `kernel × kernel` kernel moved by
@@ -119,7 +121,7 @@ impl Layer {
 
     /// A convolution with any [`Conv2dConfig`] (a rectangular kernel).
     pub const fn conv2d_with(out_channels: usize, config: Conv2dConfig) -> Layer {
-        Layer { kind: LayerKind::Conv2d { out_channels, config } }
+        Layer { frozen: false, kind: LayerKind::Conv2d { out_channels, config } }
     }
 
     /// Max pooling over `window × window` windows moved by `stride` (the book's 2×2 pooling is
@@ -130,7 +132,7 @@ impl Layer {
 
     /// Max pooling with any [`Pool2dConfig`].
     pub const fn max_pool2d_with(config: Pool2dConfig) -> Layer {
-        Layer { kind: LayerKind::MaxPool2d(config) }
+        Layer { frozen: false, kind: LayerKind::MaxPool2d(config) }
     }
 
     /// Average pooling over `window × window` windows moved by `stride`.
@@ -140,23 +142,48 @@ impl Layer {
 
     /// Average pooling with any [`Pool2dConfig`].
     pub const fn avg_pool2d_with(config: Pool2dConfig) -> Layer {
-        Layer { kind: LayerKind::AvgPool2d(config) }
+        Layer { frozen: false, kind: LayerKind::AvgPool2d(config) }
     }
 
     /// Global average pooling: each channel's mean.
     pub const fn global_avg_pool2d() -> Layer {
-        Layer { kind: LayerKind::GlobalAvgPool2d }
+        Layer { frozen: false, kind: LayerKind::GlobalAvgPool2d }
     }
 
     /// An image as flat features (records nothing; see [`LayerKind::Flatten`]).
     pub const fn flatten() -> Layer {
-        Layer { kind: LayerKind::Flatten }
+        Layer { frozen: false, kind: LayerKind::Flatten }
     }
 
     /// What the layer computes.
     #[inline(always)]
     pub const fn kind(&self) -> LayerKind {
         self.kind
+    }
+
+    /// This layer **frozen**: its parameters are read from the caller's read-only slice (a
+    /// `static` in flash, [`Memory::frozen`](crate::Memory::frozen)) and get no gradient, no
+    /// optimizer state and no RAM. Frozen layers are the lowest of a model: every layer below
+    /// the first trainable dense or convolution layer is the frozen base, which a training step
+    /// runs forward-only in eval mode (batch norm on its running statistics, no dropout), with
+    /// no gradient flowing into it ([`Model::frozen_layers`](super::Model::frozen_layers)).
+    ///
+    /// ```
+    /// use staticgrad::model::{Layer, Model};
+    /// // 196 → 64 frozen (in flash), 64 → 10 trained.
+    /// const NET: Model = Model::new(196, &[Layer::dense(64).frozen(), Layer::relu(), Layer::dense(10)]);
+    /// const _: () = assert!(NET.validate().is_ok());
+    /// assert_eq!((NET.frozen_layers(), NET.frozen_len(), NET.param_len()), (2, 196 * 64 + 64, 64 * 10 + 10));
+    /// ```
+    pub const fn frozen(mut self) -> Layer {
+        self.frozen = true;
+        self
+    }
+
+    /// True if the layer was marked [`frozen`](Self::frozen).
+    #[inline(always)]
+    pub const fn is_frozen(&self) -> bool {
+        self.frozen
     }
 
     /// Parameter tensors the layer allocates: 2 for dense and convolution, 4 for batch norm, 0

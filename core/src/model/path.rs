@@ -78,6 +78,9 @@ impl Model<'_> {
         if self.inputs() == 0 || self.layer_count() % 2 == 0 {
             return false;
         }
+        if self.frozen_layers() > 0 {
+            return false; // the direct path reads every weight from the value buffer
+        }
         if self.layer_ops() & (OpSet::BATCH_NORM | OpSet::DROPOUT) != 0 {
             return false;
         }

@@ -179,6 +179,13 @@ pub(crate) struct Tally {
     pub(crate) dense: usize,
     pub(crate) convs: usize,
     batch_norms: usize,
+    /// Parameter floats of frozen layers (read-only, not in RAM), and the layers of the frozen
+    /// base so far (every layer below the first trainable one).
+    pub(crate) frozen_params: usize,
+    pub(crate) frozen_layers: usize,
+    /// In the frozen base; past a trainable layer.
+    base: bool,
+    trainable: bool,
     /// The shape after the layers so far.
     pub(crate) dims: Dims,
     /// Layers added so far.
@@ -203,6 +210,10 @@ impl Tally {
             dense: 0,
             convs: 0,
             batch_norms: 0,
+            frozen_params: 0,
+            frozen_layers: 0,
+            base: false,
+            trainable: false,
             dims: input,
             layers: 0,
             invalid: None,
@@ -225,6 +236,35 @@ impl Tally {
         // The widest parameter row: a dense layer's rows and bias, and a batch norm's tensors,
         // are one output wide; a convolution's filter rows `C·kh·kw`, its bias `out`.
         let mut row = self.dims.features();
+        // A frozen layer (or a layer without parameters in the frozen base) runs forward-only in
+        // eval mode: values only, its parameters counted apart (`frozen_params`).
+        let has_params = layer.tensors() > 0;
+        let frozen = if has_params { layer.is_frozen() } else { self.base };
+        let params_before = self.params;
+        let frozen_rule = if layer.is_frozen() && self.trainable {
+            Err(invalid(
+                "frozen layer above a trainable one (frozen layers are the lowest)",
+                self.layers as f32,
+            ))
+        } else if has_params
+            && !frozen
+            && self.base
+            && !matches!(layer.kind(), LayerKind::Dense { .. } | LayerKind::Conv2d { .. })
+        {
+            Err(invalid(
+                "first trainable layer above frozen ones (must be dense or conv2d)",
+                self.layers as f32,
+            ))
+        } else {
+            Ok(())
+        };
+        if has_params {
+            self.base = frozen;
+            self.trainable = self.trainable || !frozen;
+        }
+        if frozen {
+            self.frozen_layers = self.layers + 1;
+        }
         let rule = match layer.kind() {
             LayerKind::Dense { units } => {
                 self.params = add(self.params, add(mul(features, units), units));
@@ -267,7 +307,7 @@ impl Tally {
                 }
             }
             LayerKind::Dropout(d) => {
-                if self.train {
+                if self.train && !frozen {
                     scratch = Dropout::scratch_len(act);
                 } else {
                     records = d.eval_nodes() == 1; // in eval mode only the book form's scale
@@ -304,15 +344,25 @@ impl Tally {
         if let (Err(e), None) = (rule, self.invalid) {
             self.invalid = Some(e);
         }
-        if layer.tensors() > 0 {
+        if let (Err(e), None) = (frozen_rule, self.invalid) {
+            self.invalid = Some(e);
+        }
+        if frozen {
+            // The arm above added this layer's parameters to the trainable count: move them.
+            self.frozen_params = add(self.frozen_params, self.params - params_before);
+            self.params = params_before;
+        }
+        if has_params {
             self.tensors = add(self.tensors, layer.tensors());
-            if row > self.widest {
+            if row > self.widest && !frozen {
                 self.widest = row;
             }
         }
         if records {
             self.values = add(self.values, add(act, scratch));
-            self.grads = add(self.grads, act);
+            if !frozen {
+                self.grads = add(self.grads, act);
+            }
             self.nodes = add(self.nodes, 1);
         }
         self.layers += 1;
@@ -358,11 +408,33 @@ impl Model<'_> {
         self.tally(0, Mode::Train).tensors
     }
 
-    /// Parameter floats (values; the gradient buffer is as long), running statistics included;
-    /// `usize::MAX` if that does not fit (a model [`validate`](Self::validate) refuses).
+    /// Parameter floats in RAM (values; the gradient buffer is as long), running statistics
+    /// included — all of them but those of [frozen](Layer::frozen) layers
+    /// ([`frozen_len`](Self::frozen_len)); `usize::MAX` if that does not fit (a model
+    /// [`validate`](Self::validate) refuses).
     #[inline(always)] // folds to a constant for a `const` model
     pub const fn param_len(&self) -> usize {
         self.tally(0, Mode::Train).params
+    }
+
+    /// Parameter floats of the [frozen](Layer::frozen) layers: read-only, from the caller's
+    /// slice ([`Memory::frozen`](crate::Memory::frozen), a `static` in flash), not counted in
+    /// [`param_len`](Self::param_len) (0 for a model without frozen layers; `usize::MAX` if it
+    /// does not fit).
+    #[inline(always)]
+    pub const fn frozen_len(&self) -> usize {
+        self.tally(0, Mode::Train).frozen_params
+    }
+
+    /// Layers of the frozen base: every layer below the first trainable dense or convolution
+    /// layer, when the layers below it are [frozen](Layer::frozen) (0 for a model without frozen
+    /// layers). A training step runs them forward-only, in eval mode, with no gradient.
+    #[inline(always)]
+    pub const fn frozen_layers(&self) -> usize {
+        if let Layers::Mlp(_) = self.layers {
+            return 0; // an MLP spec has no frozen layer
+        }
+        self.tally(0, Mode::Train).frozen_layers
     }
 
     /// Optimizer state floats for `optimizer` over this model's parameters (`usize::MAX` if
@@ -460,6 +532,32 @@ impl Model<'_> {
     /// ```
     pub const fn plan_fused(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan { grad_floats: self.fused_grad_floats(), ..self.plan(batch, optimizer) }
+    }
+
+    /// What **inference from read-only weights** needs for batches of `batch` rows
+    /// ([`Params::read_only`](crate::Params::read_only) and
+    /// [`alloc_read_only`](Self::alloc_read_only), then [`predict`](Self::predict),
+    /// [`correct`](Self::correct) or [`logits`](Self::logits)): no parameter, gradient or state
+    /// floats in RAM — the table's rows and an evaluation's tape only. The weights themselves are
+    /// `param_len() + frozen_len()` read-only floats (flash on a device).
+    ///
+    /// ```
+    /// use staticgrad::model::{MlpSpec, Model, Plan};
+    /// const NET: Model = MlpSpec::new(&[196, 32, 10]).model();
+    /// const RAM: Plan = NET.plan_inference(1);
+    /// assert_eq!((RAM.param_floats, RAM.grad_floats, RAM.state_floats), (0, 0, 0));
+    /// assert_eq!(RAM.tape_floats, 196 + 32 + 32 + 10); // input, affine, relu, affine
+    /// assert!(RAM.total_bytes() < 2048); // with the table and the node records
+    /// ```
+    pub const fn plan_inference(&self, batch: usize) -> Plan {
+        Plan {
+            param_floats: 0,
+            param_tensors: self.param_tensors(),
+            grad_floats: 0,
+            state_floats: 0,
+            tape_floats: self.eval_tape_floats(batch),
+            tape_nodes: self.eval_tape_nodes(),
+        }
     }
 
     /// Everything a training step with `batch` rows and `optimizer` needs. A count that

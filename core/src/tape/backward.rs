@@ -135,7 +135,7 @@ impl Tape<'_> {
         let written =
             if seeded { written_by_affine(self.nodes.get(..=loss.index()).unwrap_or_default()) } else { 0 };
         let writes = |id: ParamId| id.index() < 64 && written & (1 << id.index()) != 0;
-        let ids = params.ids();
+        let ids = params.ids().skip(params.frozen_tensors()); // `split_mut`'s rows: the trainable ones
         let (_, grads, table) = params.split_mut();
         for (id, e) in ids.zip(table) {
             if !writes(id) {

@@ -119,7 +119,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 /// A shuffle with no storage: the epoch visits `(i·mult + shift) mod TRAIN_N`, a permutation
 /// for `mult` coprime to `TRAIN_N`, both drawn from the seeded generator.
-fn epoch_order(rng: &mut impl Rng) -> (u32, u32) {
+pub(crate) fn epoch_order(rng: &mut impl Rng) -> (u32, u32) {
     let n = TRAIN_N as u32;
     loop {
         let mult = 1 + rng.next_u32() % (n - 1);

@@ -226,6 +226,7 @@ fn print_error(name: &str, e: &staticgrad::Error) {
                 R::ParamGrads => "parameter gradient floats",
                 R::ParamTensors => "parameter tensors",
                 R::OptimizerState => "optimizer state floats",
+                R::FrozenFloats => "frozen parameter floats",
             };
             l.s("not enough ").s(region).s(": need ").u(needed).s(", have ").u(available);
         }

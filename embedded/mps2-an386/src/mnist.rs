@@ -45,6 +45,7 @@ macro_rules! mnist_firmware {
                 state: STATE,
                 floats: FLOATS,
                 nodes: NODES,
+                frozen: &[],
             };
             let outcome = mnist::train(&CFG, &PLAN, memory, X, LABELS, &mut Firmware(CFG.name));
             finish(CFG.name, outcome, stack::used(), CFG.ram_budget)

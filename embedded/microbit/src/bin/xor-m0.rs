@@ -26,7 +26,7 @@ fn main() -> ! {
     stack::paint();
     staticgrad_fw::announce("xor-m0", &PLAN, xor::MEASURE.1);
     let memory =
-        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
+        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES, frozen: &[] };
     let outcome = xor::train(memory, &mut Firmware("xor-m0"));
     finish("xor-m0", outcome, stack::used(), 16 * 1024)
 }

@@ -26,7 +26,7 @@ fn main() -> ! {
     stack::paint();
     staticgrad_fw::announce("xor", &PLAN, xor::MEASURE.1);
     let memory =
-        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES };
+        Memory { values: VALUES, grads: GRADS, table: TABLE, state: STATE, floats: FLOATS, nodes: NODES, frozen: &[] };
     let outcome = xor::train(memory, &mut Firmware("xor"));
     finish("xor", outcome, stack::used(), 4 * 1024)
 }

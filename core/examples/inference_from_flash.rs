@@ -1,15 +1,14 @@
 //! Inference from weights kept in read-only memory: a `static` table of trained parameters (what
 //! `staticgrad export --format rust` writes as `PARAMS`, here a hand-made XOR net so the example
 //! stands alone), a `const` model, and `Model::predict` over buffers sized by the planner at
-//! compile time. No training, no gradients, no heap.
+//! compile time. No training, no gradients, no heap, and no copy of the weights in RAM: they are
+//! read in place from the `static` (flash on a device).
 //!
 //! ```sh
 //! cargo run -p staticgrad --example inference_from_flash
 //! ```
 //!
-//! `Params` works on mutable values, so the weights are copied from the table into RAM once
-//! (`param_floats` floats); on a microcontroller the table stays in flash and only that copy,
-//! the layer table and the evaluation tape take RAM.
+//! RAM is the layer table and the evaluation tape, the numbers `Model::plan_inference` gives.
 
 use staticgrad::{Layer, Model, Node, ParamEntry, Params, Tape};
 
@@ -30,16 +29,16 @@ static PARAMS: [f32; MODEL.param_len()] = [
 
 fn main() -> Result<(), staticgrad::Error> {
     // Every size comes from the model at compile time.
-    let mut values = [0.0f32; MODEL.param_len()];
-    let mut table = [ParamEntry::EMPTY; MODEL.param_tensors()];
-    // No gradient buffer: a fused parameter set needs one row of scratch (the widest row is 2).
-    let mut scratch = [0.0f32; 2];
-    let mut floats = [0.0f32; MODEL.eval_tape_floats(ROWS)];
-    let mut nodes = [Node::EMPTY; MODEL.eval_tape_nodes()];
+    const PLAN: staticgrad::Plan = MODEL.plan_inference(ROWS);
+    let mut table = [ParamEntry::EMPTY; PLAN.param_tensors];
+    let mut floats = [0.0f32; PLAN.tape_floats];
+    let mut nodes = [Node::EMPTY; PLAN.tape_nodes];
+    println!("RAM for inference on {ROWS} rows: {} B", PLAN.total_bytes());
 
-    let mut params = Params::fused(&mut values, &mut scratch, &mut table);
-    MODEL.alloc(&mut params)?; // lays out the tensors, in the order PARAMS is written in
-    params.values_mut().copy_from_slice(&PARAMS);
+    // Every tensor laid out frozen, read in place from PARAMS, in the order it is written in.
+    let mut params = Params::read_only(&PARAMS, &mut table);
+    MODEL.alloc_read_only(&mut params)?;
+    assert_eq!(params.len(), 0); // not one weight copied into RAM
     let mut tape = Tape::new(&mut floats, &mut nodes);
 
     let x = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];

@@ -25,6 +25,9 @@ pub const INPUTS: usize = PIXELS;
 pub struct MnistConfig {
     /// Short name printed by the firmware and used by the host test.
     pub name: &'static str,
+    /// The network ([`SPEC`] here, [`crate::cnn::SPEC`] for the CNN variants): any model whose
+    /// input is the 196 pixels (flat or as a `1 × 14 × 14` image) and whose output is 10 logits.
+    pub model: &'static Model<'static>,
     /// Mini-batch size.
     pub batch: usize,
     /// Update rule.
@@ -53,9 +56,9 @@ impl MnistConfig {
     /// mode (the firmware sizes its `static`s with it).
     pub const fn plan(&self) -> Plan {
         if self.fused {
-            SPEC.plan_fused(self.batch, &self.optimizer)
+            self.model.plan_fused(self.batch, &self.optimizer)
         } else {
-            SPEC.plan(self.batch, &self.optimizer)
+            self.model.plan(self.batch, &self.optimizer)
         }
     }
 }
@@ -71,6 +74,7 @@ impl MnistConfig {
 /// Batch 1, SGD, gradient buffer.
 pub const SGD_B1: MnistConfig = MnistConfig {
     name: "mnist-sgd-b1",
+    model: &SPEC,
     batch: 1,
     optimizer: Optimizer::sgd(),
     lr: 0.05,
@@ -161,9 +165,9 @@ pub fn train(
         }
     }
     let mut trainer = if cfg.fused {
-        Trainer::fused_planned(&SPEC, &cfg.optimizer, b, memory, plan)?
+        Trainer::fused_planned(cfg.model, &cfg.optimizer, b, memory, plan)?
     } else {
-        Trainer::planned(&SPEC, &cfg.optimizer, b, memory, plan)?
+        Trainer::planned(cfg.model, &cfg.optimizer, b, memory, plan)?
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(cfg.seed);
     trainer.init(&mut rng)?;

@@ -4,7 +4,7 @@
 //! ([`crate::mnist::train`]); only the model and the variants differ.
 
 use crate::data::PIXELS;
-use crate::mnist::{self, MnistConfig};
+use crate::mnist::{self, MnistConfig, Net};
 use staticgrad::model::{Layer, Model};
 use staticgrad::optim::Optimizer;
 
@@ -18,7 +18,7 @@ const _: () = assert!(SPEC.validate().is_ok() && SPEC.inputs() == PIXELS && SPEC
 /// Batch 1, SGD, gradient buffer.
 pub const SGD_B1: MnistConfig = MnistConfig {
     name: "cnn-sgd-b1",
-    model: &SPEC,
+    net: Net::Cnn,
     lr: 0.05,
     lr_decay: 0.5,
     epochs: 3,

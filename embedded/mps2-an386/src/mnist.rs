@@ -19,7 +19,7 @@ macro_rules! mnist_firmware {
         // RAM budget (64 KiB for batch 1 with a gradient buffer, 36 KiB fused, …).
         const _: () = assert!(CFG.static_bytes() + staticgrad_fw::STACK_RESERVE <= CFG.ram_budget);
         const _: () = assert!(
-            !CFG.fused || PLAN.grad_floats == CFG.model.fused_grad_floats(),
+            !CFG.fused || PLAN.grad_floats == CFG.model().fused_grad_floats(),
             "fused: a row scratch, no gradient buffer"
         );
 

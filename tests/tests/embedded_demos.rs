@@ -7,6 +7,7 @@
 //! Also the fused update's promise: bit-identical to the gradient-buffer path (SGD at batch 1
 //! and 8, Adam), over thousands of steps of real training.
 
+use staticgrad_demos::cnn;
 use staticgrad_demos::mnist::{self, MnistConfig};
 use staticgrad_demos::xor;
 use staticgrad_demos::{EpochReport, Hooks, Outcome};
@@ -112,4 +113,17 @@ fn mnist_adapt_from_a_fresh_pretraining() {
         println!("{what}: {} | 0-7 {c07}/{t07} | all {c}/{t}", per.join(" "));
     }
     println!("passed {}", r.outcome.passed);
+}
+
+#[test]
+fn cnn_matches_firmware_and_fused_matches_unfused() {
+    let mut seen = BTreeMap::new();
+    for cfg in &cnn::ALL {
+        let p = cfg.plan();
+        println!("{} plan {:?} total {} B", cfg.name, p, p.total_bytes());
+        let o = run_mnist(cfg);
+        check(cfg.name, &[cfg.name], &o);
+        seen.insert(cfg.name, o.checksum);
+    }
+    assert_eq!(seen[cnn::SGD_B1.name], seen[cnn::SGD_B1_FUSED.name]);
 }

@@ -199,8 +199,17 @@ impl Tape<'_> {
 
 /// The forward loops. Each output still adds its taps in (c, p, q) order from 0.0 (module docs);
 /// the loops run over the taps outside and a whole output row inside, which only reorders
-/// independent outputs (as [`crate::kernels`] allows) and lets a row vectorise.
+/// independent outputs (as [`crate::kernels`] allows) and lets a row vectorise. A 3×3 kernel at
+/// stride 1 takes [`forward_3x3`] instead.
 fn forward(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    if g.kh == 3
+        && g.kw == 3
+        && g.stride == 1
+        && g.w + 2 * g.pad <= PADDED_ROW
+        && w.iter().all(|v| v.is_finite())
+    {
+        return forward_3x3(g, batch, o, x, w, b, y);
+    }
     let (img, k, plane) = (g.c * g.h * g.w, g.c * g.kh * g.kw, g.oh * g.ow);
     for n in 0..batch {
         let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
@@ -241,6 +250,76 @@ fn forward(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32]
     }
 }
 
+/// Widest padded input row (`W + 2·pad`) [`forward_3x3`] keeps on the stack (three of them).
+const PADDED_ROW: usize = 64;
+
+/// [`forward`] of a 3×3 kernel at stride 1 with finite weights: each input row is copied once,
+/// zero-padded, into a ring of three rows on the stack, and every output then takes all nine taps
+/// of its window from it — no tap is on the padding any more, no window bound is checked per
+/// output, the nine weights stay in registers. Same bits: a padding tap adds `w·0 = ±0`, which
+/// leaves a sum that started at +0.0 unchanged (it is never −0.0, see [`super::window`]), so it
+/// is as if it were skipped; hence finite weights only (`∞·0` is NaN). Loops: image, channel,
+/// output row, filter, output column; each output still sums in (c, p, q) order, then the bias.
+fn forward_3x3(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    let (img, k, plane, pw) = (g.c * g.h * g.w, g.c * 9, g.oh * g.ow, g.w + 2 * g.pad);
+    let mut ring = [[0.0f32; PADDED_ROW]; 3];
+    for n in 0..batch {
+        let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
+        let ys = y.get_mut(n * o * plane..(n + 1) * o * plane).unwrap_or_default();
+        for c in 0..g.c {
+            // Padded row `r` (input row `r − pad`, or zeros) into ring slot `r % 3`.
+            let load = |ring: &mut [[f32; PADDED_ROW]; 3], r: usize| {
+                let Some(slot) = ring.get_mut(r % 3) else { return };
+                slot.fill(0.0);
+                if (g.pad..g.pad + g.h).contains(&r) {
+                    let src = xs.get((c * g.h + r - g.pad) * g.w..).unwrap_or_default();
+                    let dst = slot.get_mut(g.pad..g.pad + g.w).unwrap_or_default();
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d = v;
+                    }
+                }
+            };
+            load(&mut ring, 0);
+            load(&mut ring, 1);
+            let (first, last) = (c == 0, c + 1 == g.c);
+            for i in 0..g.oh {
+                load(&mut ring, i + 2);
+                let row = |p: usize| ring.get((i + p) % 3).and_then(|r| r.get(..pw)).unwrap_or_default();
+                let (r0, r1, r2) = (row(0), row(1), row(2));
+                for f in 0..o {
+                    let wf = w
+                        .get(f * k + c * 9..)
+                        .and_then(|s| s.first_chunk::<9>())
+                        .copied()
+                        .unwrap_or([0.0; 9]);
+                    let bias = b.get(f).copied().unwrap_or(0.0);
+                    let at = f * plane + i * g.ow;
+                    let yrow = ys.get_mut(at..at + g.ow).unwrap_or_default();
+                    let windows = r0.windows(3).zip(r1.windows(3)).zip(r2.windows(3));
+                    for (yv, ((a, m), z)) in yrow.iter_mut().zip(windows) {
+                        let (Some(a), Some(m), Some(z)) = (a.first_chunk(), m.first_chunk(), z.first_chunk())
+                        else {
+                            continue; // never: windows of 3
+                        };
+                        let mut acc = if first { 0.0 } else { *yv };
+                        acc = taps3(acc, &wf, 0, a);
+                        acc = taps3(acc, &wf, 3, m);
+                        acc = taps3(acc, &wf, 6, z);
+                        *yv = if last { acc + bias } else { acc };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `acc + w[at]·x[0] + w[at+1]·x[1] + w[at+2]·x[2]`, left to right: one kernel row.
+#[inline(always)]
+fn taps3(acc: f32, w: &[f32; 9], at: usize, x: &[f32; 3]) -> f32 {
+    let w = w.get(at..).and_then(|s| s.first_chunk::<3>()).copied().unwrap_or([0.0; 3]);
+    ((acc + w[0] * x[0]) + w[1] * x[1]) + w[2] * x[2]
+}
+
 /// Backward with a gradient buffer: `dx` (if the input needs it), then `dW` and `db` added onto
 /// the parameters' gradients.
 pub(crate) fn backward(
@@ -263,8 +342,9 @@ pub(crate) fn backward(
         input_grad(&geom, batch, o, dy, pv.get(we.range()).unwrap_or_default(), dx);
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
+    let x_finite = xv.iter().all(|v| v.is_finite());
     for (f, dwf) in pg.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(k.max(1)).enumerate() {
-        filter_grad(&geom, batch, o, f, xv, dy, dwf);
+        filter_grad(&geom, batch, o, f, xv, dy, dwf, x_finite);
     }
     bias_grad(&geom, batch, o, dy, pg.get_mut(be.range()).unwrap_or_default());
     Ok(())
@@ -302,10 +382,11 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
     if we.kind.trainable() {
+        let x_finite = xv.iter().all(|v| v.is_finite());
         let r = row.get_mut(..k).unwrap_or_default();
         for (f, wf) in pv.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(k.max(1)).enumerate() {
             r.fill(0.0);
-            filter_grad(&geom, batch, o, f, xv, dy, r);
+            filter_grad(&geom, batch, o, f, xv, dy, r, x_finite);
             rule.update(FusedChunk { entry: we, start: f * k }, wf, r, state, lr)?;
         }
     }
@@ -325,10 +406,86 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
 }
 
 /// `dW[f,c,p,q] += Σ_{n,i,j} dy[n,f,i,j]·x[n,c,i·s+p−pad, j·s+q−pad]` for filter `f`, terms in
-/// (n, i, j) order onto the current value of `dwf` (`C·kh·kw` floats). The taps `q` of one
-/// kernel row take turns row by row (each its own sum, so the same order): independent sums the
-/// CPU can overlap.
-fn filter_grad(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], dy: &[f32], dwf: &mut [f32]) {
+/// (n, i, j) order onto the current value of `dwf` (`C·kh·kw` floats). `x_finite`: every input
+/// value is finite (the caller checks once per backward).
+///
+/// Where that holds and no `dwf` entry is −0.0, the outputs whose `dy` is zero are skipped
+/// ([`filter_grad_sparse`]): after ReLU and max pooling most are (3 in 4 at least behind a 2×2
+/// pool). Same bits: such a term is ±0 (finite `x`), and adding ±0 changes no sum that is not
+/// −0.0 — a sum that starts at +0.0 or a nonzero value never becomes −0.0 (x + (−x) = +0.0).
+#[allow(clippy::too_many_arguments)]
+fn filter_grad(
+    g: &Geometry,
+    batch: usize,
+    o: usize,
+    f: usize,
+    x: &[f32],
+    dy: &[f32],
+    dwf: &mut [f32],
+    x_finite: bool,
+) {
+    if x_finite && !dwf.iter().any(|d| d.to_bits() == (-0.0f32).to_bits()) {
+        filter_grad_sparse(g, batch, o, f, x, dy, dwf);
+    } else {
+        filter_grad_dense(g, batch, o, f, x, dy, dwf);
+    }
+}
+
+/// [`filter_grad`] over the outputs whose `dy` is not zero: each adds `dy·x` onto every tap of
+/// its window that is inside the image, outputs in (n, i, j) order.
+fn filter_grad_sparse(
+    g: &Geometry,
+    batch: usize,
+    o: usize,
+    f: usize,
+    x: &[f32],
+    dy: &[f32],
+    dwf: &mut [f32],
+) {
+    let (img, plane, kk) = (g.c * g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    for n in 0..batch {
+        let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
+        let dys = dy.get((n * o + f) * plane..(n * o + f + 1) * plane).unwrap_or_default();
+        for (i, dyrow) in dys.chunks_exact(g.ow.max(1)).enumerate() {
+            let rows = g.taps_h(i);
+            let mut j = 0;
+            // The next nonzero `dy` (±0.0 both skipped: the bits without the sign are zero).
+            while let Some(skip) = dyrow.get(j..).and_then(|r| r.iter().position(|v| v.to_bits() << 1 != 0)) {
+                j += skip;
+                let dv = dyrow.get(j).copied().unwrap_or(0.0);
+                let cols = g.taps_w(j);
+                for c in 0..g.c {
+                    for p in rows.clone() {
+                        // Taps inside the image only: no underflow.
+                        let at =
+                            (c * g.h + i * g.stride + p - g.pad) * g.w + j * g.stride + cols.start - g.pad;
+                        let tap = c * kk + p * g.kw + cols.start;
+                        if cols.len() == 3 {
+                            // A whole 3-wide kernel row, unrolled.
+                            let d = dwf.get_mut(tap..).and_then(|s| s.first_chunk_mut::<3>());
+                            if let (Some(d), Some(xv)) = (d, xs.get(at..).and_then(|s| s.first_chunk::<3>()))
+                            {
+                                d[0] += dv * xv[0];
+                                d[1] += dv * xv[1];
+                                d[2] += dv * xv[2];
+                            }
+                            continue;
+                        }
+                        let dr = dwf.get_mut(tap..tap + cols.len()).unwrap_or_default();
+                        for (d, &xv) in dr.iter_mut().zip(xs.get(at..).unwrap_or_default()) {
+                            *d += dv * xv;
+                        }
+                    }
+                }
+                j += 1;
+            }
+        }
+    }
+}
+
+/// [`filter_grad`] over every output. The taps `q` of one kernel row take turns row by row (each
+/// its own sum, so the same order): independent sums the CPU can overlap.
+fn filter_grad_dense(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], dy: &[f32], dwf: &mut [f32]) {
     let (img, plane) = (g.c * g.h * g.w, g.oh * g.ow);
     for (cp, dwrow) in dwf.chunks_exact_mut(g.kw.max(1)).enumerate().take(g.c * g.kh) {
         let (c, p) = (cp / g.kh, cp % g.kh);
@@ -421,13 +578,19 @@ mod tests {
 
     /// (batch, image, filters, config): valid, stride 2 with padding on a non-square image,
     /// 1×1, "same" 5×5, a stride that leaves the last rows unread, a non-square kernel.
-    const CASES: [(usize, ImageShape, usize, Conv2dConfig); 6] = [
+    /// The last four take the stride-1 3- and 5-wide row kernels: "same" 3×3 over two channels
+    /// (the anchor CNN's layer), padding wider than the image's margin, a 5×3 kernel, 5×5 valid.
+    const CASES: [(usize, ImageShape, usize, Conv2dConfig); 10] = [
         (2, ImageShape::new(1, 6, 6), 3, Conv2dConfig::valid(3)),
         (2, ImageShape::new(2, 5, 7), 2, Conv2dConfig::new(3, 3, 2, 1)),
         (1, ImageShape::new(3, 4, 4), 4, Conv2dConfig::valid(1)),
         (2, ImageShape::new(1, 8, 8), 2, Conv2dConfig::new(5, 5, 1, 2)),
         (1, ImageShape::new(2, 6, 5), 2, Conv2dConfig::new(3, 3, 2, 0)),
         (3, ImageShape::new(2, 5, 6), 3, Conv2dConfig::new(2, 3, 1, 1)),
+        (2, ImageShape::new(2, 6, 7), 3, Conv2dConfig::new(3, 3, 1, 1)),
+        (1, ImageShape::new(1, 3, 4), 2, Conv2dConfig::new(3, 3, 1, 2)),
+        (2, ImageShape::new(2, 7, 6), 2, Conv2dConfig::new(5, 3, 1, 1)),
+        (1, ImageShape::new(1, 7, 9), 2, Conv2dConfig::valid(5)),
     ];
 
     /// Allocates x (as a parameter, so its gradient is checked too), W and b with random values.
@@ -540,14 +703,35 @@ mod tests {
             let g = config.geometry(image).unwrap();
             let x = random_values(batch * image.checked_len().unwrap(), 0.0, 90 + n as u64);
             let dy = random_values(batch * config.output(image, o).unwrap().checked_len().unwrap(), 0.0, 95);
+            // As behind a ReLU and a max pool: most of `dy` zero, some of it −0.0.
+            let mut sparse = dy.clone();
+            for (i, d) in sparse.iter_mut().enumerate() {
+                if i % 4 != 1 {
+                    *d = if i % 3 == 0 { -0.0 } else { 0.0 };
+                }
+            }
+            // An infinite input: its zero-`dy` terms are NaN, so nothing may be skipped.
+            let mut inf = x.clone();
+            inf[x.len() / 2] = f32::INFINITY;
             let k = config.weight_shape(image.channels, o).unwrap().cols;
             for f in 0..o {
-                let start = random_values(k, 0.0, 99 + f as u64);
-                let (mut fast, mut slow) = (start.clone(), start);
-                filter_grad(&g, batch, o, f, &x, &dy, &mut fast);
-                filter_grad_reference(&g, batch, o, f, &x, &dy, &mut slow);
-                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&fast), bits(&slow), "case {n} filter {f}");
+                let random = random_values(k, 0.0, 99 + f as u64);
+                let mut negzero = vec![0.0; k];
+                negzero[k / 2] = -0.0;
+                for (xs, dys, start) in [
+                    (&x, &dy, &random),
+                    (&x, &sparse, &random),
+                    (&x, &sparse, &vec![0.0; k]),
+                    (&x, &sparse, &negzero),
+                    (&inf, &sparse, &vec![0.0; k]),
+                ] {
+                    let (mut fast, mut slow) = (start.clone(), start.clone());
+                    let finite = xs.iter().all(|v| v.is_finite());
+                    filter_grad(&g, batch, o, f, xs, dys, &mut fast, finite);
+                    filter_grad_reference(&g, batch, o, f, xs, dys, &mut slow);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&fast), bits(&slow), "case {n} filter {f}");
+                }
             }
         }
     }

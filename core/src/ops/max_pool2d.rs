@@ -72,17 +72,76 @@ impl Tape<'_> {
 /// Index in `plane` of the first maximum (row-major) of the window whose top-left is `at`.
 #[inline(always)]
 fn first_max(g: &Geometry, plane: &[f32], at: usize) -> usize {
+    // The common 2- and 3-wide windows with their width a constant: no inner loop.
+    match g.kw {
+        2 if g.kh == 2 => {
+            // The book's 2×2 window, unrolled: its four values in row-major order.
+            let (Some(&[a, b]), Some(&[c, d])) = (
+                plane.get(at..).and_then(|s| s.first_chunk::<2>()),
+                plane.get(at + g.w..).and_then(|s| s.first_chunk::<2>()),
+            ) else {
+                return at;
+            };
+            let rest = [(at + 1, b), (at + g.w, c), (at + g.w + 1, d)];
+            let mut best = (at, a);
+            if (a + b + c + d).is_nan() {
+                // A NaN among them (or ∞ − ∞): the full rule.
+                for (k, v) in rest {
+                    if beats(v, best.1) {
+                        best = (k, v);
+                    }
+                }
+            } else {
+                // No NaN: `beats` is plain `>`.
+                for (k, v) in rest {
+                    if v > best.1 {
+                        best = (k, v);
+                    }
+                }
+            }
+            best.0
+        }
+        2 => first_max_k::<2>(g.kh, g.w, plane, at),
+        3 => first_max_k::<3>(g.kh, g.w, plane, at),
+        _ => {
+            let mut best = (at, plane.get(at).copied().unwrap_or(0.0));
+            for p in 0..g.kh {
+                let row = at + p * g.w;
+                for (q, &v) in plane.get(row..row + g.kw).unwrap_or_default().iter().enumerate() {
+                    if beats(v, best.1) {
+                        best = (row + q, v);
+                    }
+                }
+            }
+            best.0
+        }
+    }
+}
+
+/// [`first_max`] of a `kh × KW` window in rows `w` apart.
+#[inline(always)]
+fn first_max_k<const KW: usize>(kh: usize, w: usize, plane: &[f32], at: usize) -> usize {
     let mut best = (at, plane.get(at).copied().unwrap_or(0.0));
-    for p in 0..g.kh {
-        let row = at + p * g.w;
-        for (q, &v) in plane.get(row..row + g.kw).unwrap_or_default().iter().enumerate() {
-            // Strictly greater: a tie keeps the earlier element. A NaN beats any number.
-            if v > best.1 || (v.is_nan() && !best.1.is_nan()) {
-                best = (row + q, v);
+    for p in 0..kh {
+        let row = at + p * w;
+        if let Some(vals) = plane.get(row..).and_then(|s| s.first_chunk::<KW>()) {
+            for (q, &v) in vals.iter().enumerate() {
+                if beats(v, best.1) {
+                    best = (row + q, v);
+                }
             }
         }
     }
     best.0
+}
+
+/// Whether `v` takes the place of the maximum so far, `best`: strictly greater (a tie keeps the
+/// earlier element), or a NaN where `best` is a number (a NaN beats any number, the first
+/// NaN stays). `!(v <= best)` is "greater or NaN".
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // the NaN case is the point
+fn beats(v: f32, best: f32) -> bool {
+    !best.is_nan() && !(v <= best)
 }
 
 pub(crate) fn backward(g: Grads, node: Node, x: NodeIndex) -> Result<()> {

@@ -246,9 +246,10 @@ pub(crate) fn record_pool(
     let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
     let (xv, hw, plane) = (lo.get(xn.range()).unwrap_or_default(), g.h * g.w, g.oh * g.ow);
     for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(plane.max(1))) {
-        for (at, yv) in yc.iter_mut().enumerate() {
-            let (i, j) = (at / g.ow, at % g.ow);
-            *yv = window(&g, xc, i * g.stride * g.w + j * g.stride);
+        for (i, yrow) in yc.chunks_exact_mut(g.ow.max(1)).enumerate() {
+            for (j, yv) in yrow.iter_mut().enumerate() {
+                *yv = window(&g, xc, i * g.stride * g.w + j * g.stride);
+            }
         }
     }
     g.store(scratch);
@@ -269,9 +270,10 @@ pub(crate) fn pool_backward(
     let (dy, dx) = grads.out_and(node, x);
     let (hw, plane) = ((g.h * g.w).max(1), (g.oh * g.ow).max(1));
     for ((xc, dxc), dyc) in xv.chunks_exact(hw).zip(dx.chunks_exact_mut(hw)).zip(dy.chunks_exact(plane)) {
-        for (at, &d) in dyc.iter().enumerate() {
-            let (i, j) = (at / g.ow.max(1), at % g.ow.max(1));
-            window(&g, xc, i * g.stride * g.w + j * g.stride, d, dxc);
+        for (i, dyrow) in dyc.chunks_exact(g.ow.max(1)).enumerate() {
+            for (j, &d) in dyrow.iter().enumerate() {
+                window(&g, xc, i * g.stride * g.w + j * g.stride, d, dxc);
+            }
         }
     }
     Ok(())

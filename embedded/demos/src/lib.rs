@@ -10,6 +10,8 @@
 //! * [`xor`]: 2-3-1 sigmoid MLP, mean-squared error, batch 4, plain gradient descent.
 //! * [`mnist`]: 196-32-10 ReLU MLP on 14×14 MNIST kept in flash as `u8`, softmax cross-entropy,
 //!   any batch size, SGD or Adam, with or without the fused update (no gradient buffer).
+//! * [`cnn`]: the same data and routine with a small CNN (convolution 8×3×3, ReLU, 2×2 max
+//!   pooling, dense 10), batch 1, SGD (fused or not) and Adam (fused).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,6 +21,7 @@ pub mod adapt;
 // that std-runner/tests/adapt_base.rs can compare it with a fresh export byte for byte.
 #[rustfmt::skip]
 pub mod adapt_base;
+pub mod cnn;
 pub mod data;
 pub mod mnist;
 pub mod xor;

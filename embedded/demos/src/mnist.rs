@@ -25,6 +25,8 @@ pub const INPUTS: usize = PIXELS;
 pub struct MnistConfig {
     /// Short name printed by the firmware and used by the host test.
     pub name: &'static str,
+    /// The network: the MLP ([`SPEC`]) or the CNN ([`crate::cnn::SPEC`]).
+    pub net: Net,
     /// Mini-batch size.
     pub batch: usize,
     /// Update rule.
@@ -48,14 +50,35 @@ pub struct MnistConfig {
     pub ram_budget: usize,
 }
 
+/// The networks the MNIST demo trains: each takes the 196 pixels (the CNN as a `1 × 14 × 14`
+/// image) to 10 logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    /// [`SPEC`]: 196-32-10 ReLU.
+    Mlp,
+    /// [`crate::cnn::SPEC`]: conv 8×3×3, ReLU, max-pool 2×2, dense 10.
+    Cnn,
+}
+
 impl MnistConfig {
+    /// The model of [`net`](Self::net). An enum rather than a `&Model` field: with a `const`
+    /// variant the match folds to the model's own constant, as a plain `&SPEC` does, whereas a
+    /// reference read out of the config kept the model's bytes in some firmwares' flash.
+    #[inline(always)]
+    pub const fn model(&self) -> &'static Model<'static> {
+        match self.net {
+            Net::Mlp => &SPEC,
+            Net::Cnn => &crate::cnn::SPEC,
+        }
+    }
+
     /// What a step of this variant needs: the planner's numbers for the batch, the rule and the
     /// mode (the firmware sizes its `static`s with it).
     pub const fn plan(&self) -> Plan {
         if self.fused {
-            SPEC.plan_fused(self.batch, &self.optimizer)
+            self.model().plan_fused(self.batch, &self.optimizer)
         } else {
-            SPEC.plan(self.batch, &self.optimizer)
+            self.model().plan(self.batch, &self.optimizer)
         }
     }
 }
@@ -71,6 +94,7 @@ impl MnistConfig {
 /// Batch 1, SGD, gradient buffer.
 pub const SGD_B1: MnistConfig = MnistConfig {
     name: "mnist-sgd-b1",
+    net: Net::Mlp,
     batch: 1,
     optimizer: Optimizer::sgd(),
     lr: 0.05,
@@ -161,9 +185,9 @@ pub fn train(
         }
     }
     let mut trainer = if cfg.fused {
-        Trainer::fused_planned(&SPEC, &cfg.optimizer, b, memory, plan)?
+        Trainer::fused_planned(cfg.model(), &cfg.optimizer, b, memory, plan)?
     } else {
-        Trainer::planned(&SPEC, &cfg.optimizer, b, memory, plan)?
+        Trainer::planned(cfg.model(), &cfg.optimizer, b, memory, plan)?
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(cfg.seed);
     trainer.init(&mut rng)?;

@@ -1,5 +1,5 @@
-/// One MNIST firmware: every buffer a `static` sized by the planner for variant `$cfg`
-/// ([`staticgrad_demos::mnist::MnistConfig::plan`], the model's const planner).
+/// One MNIST firmware (the MLP or the CNN): every buffer a `static` sized by the planner for
+/// variant `$cfg` ([`staticgrad_demos::mnist::MnistConfig::plan`], the model's const planner).
 macro_rules! mnist_firmware {
     ($cfg:path) => {
         use cortex_m_rt::entry;
@@ -18,7 +18,10 @@ macro_rules! mnist_firmware {
         // Checked at compile time: the planned statics leave room for the stack in the variant's
         // RAM budget (64 KiB for batch 1 with a gradient buffer, 36 KiB fused, …).
         const _: () = assert!(CFG.static_bytes() + staticgrad_fw::STACK_RESERVE <= CFG.ram_budget);
-        const _: () = assert!(!CFG.fused || PLAN.grad_floats == 32, "fused: a row scratch, no gradient buffer");
+        const _: () = assert!(
+            !CFG.fused || PLAN.grad_floats == CFG.model().fused_grad_floats(),
+            "fused: a row scratch, no gradient buffer"
+        );
 
         #[entry]
         #[allow(clippy::too_many_arguments)] // `#[entry]` turns each `static mut` into an argument

@@ -1,0 +1,6 @@
+//! MNIST 14×14, CNN conv 8×3×3 (padding 1), ReLU, max-pool 2×2, dense 10, softmax cross-entropy: variant `SGD_B1` of `staticgrad_demos::cnn`.
+#![no_std]
+#![no_main]
+
+include!("../mnist.rs");
+mnist_firmware!(staticgrad_demos::cnn::SGD_B1);

@@ -8,6 +8,11 @@
 //!   weights of layer `l` from stream `1 + l`, `[in, out]` row-major, `w = (2u − 1)·√(6/in)`
 //!   (He-uniform), biases 0; inputs from stream 100 (`[POOL·B, in]`, `x = u`); labels from stream 101
 //!   (`(mix(key) >> 32) % classes`). Step `s` trains on batch `s % POOL`.
+//! * `cnn` (the book's SimpleConvNet, ch. 7): layer 0 is the convolution 1→30, 5×5, stride 1, no
+//!   padding, then ReLU and 2×2 max-pooling (28×28 → 24×24 → 12×12, flattened in C, H, W order);
+//!   its weight `[out, in, kh, kw]` row-major (our own layout) from stream 1 with fan-in `in·kh·kw`
+//!   = 25; the dense layers 4320→100→10 are layers 1 and 2 (streams 2 and 3); each input row is
+//!   one image in C, H, W order.
 //! * step: forward, mean softmax cross-entropy, backward, plain SGD `w −= lr·g` with lr 0.01.
 //! * timing: 3 warm-up steps, then steps until ≥ `BENCH_WARM_S` (0.5 s) to estimate the rate;
 //!   `n = rate·BENCH_RUN_S` (0.5 s, at least 3); `BENCH_RUNS` (7) timed runs of `n` steps; the
@@ -21,6 +26,7 @@ use crate::memory::OwnedMemory;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
+use staticgrad::model::Layer;
 use staticgrad::{Activation, Error, MlpSpec, Model, Optimizer, Plan, Targets, Trainer};
 
 const SEED: u64 = 42;
@@ -41,24 +47,69 @@ pub enum Act {
     Sigmoid,
 }
 
-/// One benchmark workload: an MLP, its batch size and activation.
+/// The convolution stage of the `cnn` workload (its layer 0): a `k × k` convolution (stride 1,
+/// no padding) of `in_ch × hw × hw` images into `out_ch` channels, ReLU, `pool × pool` max-pooling
+/// (stride `pool`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvStage {
+    /// Input channels.
+    pub in_ch: usize,
+    /// Input side.
+    pub hw: usize,
+    /// Filters.
+    pub out_ch: usize,
+    /// Kernel side.
+    pub k: usize,
+    /// Pooling window and stride.
+    pub pool: usize,
+}
+
+impl ConvStage {
+    /// Side of the convolution's output.
+    pub const fn out_hw(&self) -> usize {
+        self.hw - self.k + 1
+    }
+}
+
+/// One benchmark workload: an MLP (or the `cnn`'s dense part after its convolution stage), its
+/// batch size and activation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Workload {
     /// Name on the command line and in the output line.
     pub name: &'static str,
-    /// Layer widths, input first.
+    /// Layer widths, input first (`cnn`: the image's `C·H·W`, then the flattened pooled map).
     pub sizes: &'static [usize],
     /// Rows per step.
     pub batch: usize,
     /// Activation between layers.
     pub act: Act,
+    /// `Some` for `cnn`: layer 0 is this convolution stage, the dense layers are `1..`.
+    pub conv: Option<ConvStage>,
 }
 
-/// The three workloads of the harness.
-pub const WORKLOADS: [Workload; 3] = [
-    Workload { name: "tiny", sizes: &[4, 16, 3], batch: 8, act: Act::Relu },
-    Workload { name: "book", sizes: &[784, 100, 100, 100, 100, 10], batch: 128, act: Act::Relu },
-    Workload { name: "twolayer", sizes: &[784, 50, 10], batch: 100, act: Act::Sigmoid },
+/// The `cnn` workload's layers: SimpleConvNet.
+const CNN_LAYERS: [Layer; 7] = [
+    Layer::conv2d(30, 5, 1, 0),
+    Layer::relu(),
+    Layer::max_pool2d(2, 2),
+    Layer::flatten(),
+    Layer::dense(100),
+    Layer::relu(),
+    Layer::dense(10),
+];
+
+/// The workloads of the harness.
+pub const WORKLOADS: [Workload; 4] = [
+    Workload { name: "tiny", sizes: &[4, 16, 3], batch: 8, act: Act::Relu, conv: None },
+    Workload { name: "book", sizes: &[784, 100, 100, 100, 100, 10], batch: 128, act: Act::Relu, conv: None },
+    Workload { name: "twolayer", sizes: &[784, 50, 10], batch: 100, act: Act::Sigmoid, conv: None },
+    Workload {
+        name: "cnn",
+        sizes: &[784, 4320, 100, 10],
+        batch: 100,
+        act: Act::Relu,
+        conv: Some(ConvStage { in_ch: 1, hw: 28, out_ch: 30, k: 5, pool: 2 }),
+    },
 ];
 
 impl Workload {
@@ -79,14 +130,23 @@ impl Workload {
         self.sizes.len() - 1
     }
 
-    /// Weight of layer `l`, `[in, out]` row-major, He-uniform.
+    /// Weight of dense layer `l`, `[in, out]` row-major, He-uniform (for `cnn`, `l ≥ 1`).
     pub fn weight(&self, l: usize) -> Vec<f32> {
         let (fi, fo) = (self.sizes[l], self.sizes[l + 1]);
         let a = (6.0f64 / fi as f64).sqrt() as f32;
         (0..fi * fo).map(|i| (2.0 * u01(1 + l as u64, i as u64) - 1.0) * a).collect()
     }
 
-    /// Input batch `b`: `[batch, in]` row-major.
+    /// The `cnn` convolution's weight (layer 0, stream 1): `[out, in, kh, kw]` row-major,
+    /// `(2u − 1)·√(6/fan_in)` with `fan_in = in·kh·kw`; empty for the MLP workloads.
+    pub fn conv_weight(&self) -> Vec<f32> {
+        let Some(c) = self.conv else { return Vec::new() };
+        let fi = c.in_ch * c.k * c.k;
+        let a = (6.0f64 / fi as f64).sqrt() as f32;
+        (0..c.out_ch * fi).map(|i| (2.0 * u01(1, i as u64) - 1.0) * a).collect()
+    }
+
+    /// Input batch `b`: `[batch, in]` row-major (`cnn`: one image per row, C, H, W order).
     pub fn inputs(&self, b: usize) -> Vec<f32> {
         let n = self.batch * self.n_in();
         let off = (b * n) as u64;
@@ -101,10 +161,18 @@ impl Workload {
             .collect()
     }
 
-    /// Modelled FLOPs of one training step: `6·B·Σ in·out`.
+    /// Modelled FLOPs of one training step: `6·B·Σ in·out` over the dense layers (forward 2×,
+    /// backward 4×); `cnn` adds `2·B·out·OH·OW·in·kh·kw` each for the convolution's forward and
+    /// its weight gradient (its input gradient is not needed).
     pub fn flops(&self) -> f64 {
-        let s: usize = self.sizes.windows(2).map(|w| w[0] * w[1]).sum();
-        6.0 * self.batch as f64 * s as f64
+        let dense = if self.conv.is_some() { &self.sizes[1..] } else { self.sizes };
+        let s: usize = dense.windows(2).map(|w| w[0] * w[1]).sum();
+        let mut f = 6.0 * self.batch as f64 * s as f64;
+        if let Some(c) = self.conv {
+            let o = c.out_hw();
+            f += 4.0 * (self.batch * c.out_ch * o * o * c.in_ch * c.k * c.k) as f64;
+        }
+        f
     }
 }
 
@@ -123,8 +191,12 @@ fn u01(stream: u64, i: u64) -> f32 {
 }
 
 impl Workload {
-    /// The workload as a core model: its widths and activation, softmax cross-entropy.
+    /// The workload as a core model: its widths and activation (`cnn`: SimpleConvNet's layer
+    /// list), softmax cross-entropy.
     pub fn model(&self) -> Model<'static> {
+        if let Some(c) = self.conv {
+            return Model::image(c.in_ch, c.hw, c.hw, &CNN_LAYERS);
+        }
         let act = match self.act {
             Act::Relu => Activation::Relu,
             Act::Sigmoid => Activation::Sigmoid,
@@ -165,10 +237,17 @@ impl Storage {
         let model = &self.model;
         let mut trainer = Trainer::new(model, &SGD, w.batch, self.memory.memory())?;
         let params = trainer.params_mut();
-        for l in 0..w.n_layers() {
-            let id =
-                model.weight(l).ok_or(Error::InvalidArgument { what: "bench layer", value: l as f32 })?;
+        // The `cnn`'s dense layers are the harness' layers 1 and 2, after the convolution.
+        let first = usize::from(w.conv.is_some());
+        for l in first..w.n_layers() {
+            let id = model
+                .weight(l - first)
+                .ok_or(Error::InvalidArgument { what: "bench layer", value: l as f32 })?;
             params.value_mut(id)?.copy_from_slice(&w.weight(l));
+        }
+        if w.conv.is_some() {
+            let id = model.conv_weight(0).ok_or(Error::InvalidArgument { what: "bench conv", value: 0.0 })?;
+            params.value_mut(id)?.copy_from_slice(&w.conv_weight());
         }
         Ok(Harness {
             trainer,
@@ -248,8 +327,9 @@ pub fn time_steps(peer: &str, w: &Workload, mut step: impl FnMut(usize)) -> f64 
 /// Arguments of `staticgrad bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Workload: tiny (4-16-3 ReLU, batch 8), book (784-100x4-10 ReLU, batch 128) or
-    /// twolayer (784-50-10 sigmoid, batch 100).
+    /// Workload: tiny (4-16-3 ReLU, batch 8), book (784-100x4-10 ReLU, batch 128),
+    /// twolayer (784-50-10 sigmoid, batch 100) or cnn (the book's SimpleConvNet: conv 30×5×5,
+    /// ReLU, max-pool 2, 4320-100-10 ReLU, batch 100).
     pub workload: String,
     /// Print the losses of steps 0 and 9 instead of timing (the cross-peer correctness check).
     #[arg(long)]
@@ -321,8 +401,9 @@ fn best(prefs: &[Kernels]) -> Kernels {
 /// Runs the benchmark (or, with `--check`, prints the losses of steps 0 and 9).
 pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     let (workload, check) = (args.workload.as_str(), args.check);
-    let w = Workload::by_name(workload)
-        .ok_or_else(|| crate::Error::input(format!("unknown workload {workload:?} (tiny|book|twolayer)")))?;
+    let w = Workload::by_name(workload).ok_or_else(|| {
+        crate::Error::input(format!("unknown workload {workload:?} (tiny|book|twolayer|cnn)"))
+    })?;
     let choice = match args.kernels {
         Some(k) => k,
         None => KernelChoice::from_env().map_err(crate::Error::input)?,
@@ -355,7 +436,7 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     });
     if !crate::quiet::on() {
         eprintln!(
-            "# {:.2} GFLOP/s (modelled 6·B·Σ in·out = {} FLOPs per step)",
+            "# {:.2} GFLOP/s (modelled: {} FLOPs per step, see Workload::flops)",
             rate * w.flops() / 1e9,
             w.flops()
         );
@@ -382,6 +463,11 @@ mod tests {
         assert!(w0.iter().all(|v| v.abs() <= a));
         assert!(w.labels(3).iter().all(|&y| y < 3));
         assert_eq!(w.flops(), 5376.0);
+        let cnn = Workload::by_name("cnn").unwrap();
+        assert_eq!(cnn.flops(), 432_600_000.0);
+        let a = (6.0f64 / 25.0).sqrt() as f32;
+        assert_eq!(cnn.conv_weight()[3], (2.0 * u01(1, 3) - 1.0) * a);
+        assert_eq!(cnn.conv_weight().len(), 750);
     }
 
     /// Losses of steps 0 and 9 printed by the harness' numpy peer (`run.sh W --check`), an
@@ -396,6 +482,18 @@ mod tests {
             assert!((losses[0] - want0).abs() < 1e-5, "{name} step 0: {} vs {want0}", losses[0]);
             assert!((losses[9] - want9).abs() < 1e-5, "{name} step 9: {} vs {want9}", losses[9]);
         }
+    }
+
+    /// The `cnn` losses of steps 0 and 9 printed by the numpy, JAX and candle peers (the
+    /// harness' README: 2.543009 / 2.375575).
+    #[test]
+    fn cnn_check_losses_agree_with_the_peers() {
+        let w = Workload::by_name("cnn").unwrap();
+        let mut storage = Storage::new(&w);
+        let mut t = storage.split(&w).unwrap();
+        let losses: Vec<f32> = (0..10).map(|s| t.step(s).unwrap()).collect();
+        assert!((losses[0] - 2.543009).abs() < 1e-5, "cnn step 0: {}", losses[0]);
+        assert!((losses[9] - 2.375575).abs() < 1e-5, "cnn step 9: {}", losses[9]);
     }
 
     #[test]

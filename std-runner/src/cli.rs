@@ -54,7 +54,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Read an MLP trained elsewhere (PyTorch's safetensors layout) into a weights file (model.bin).
     Import(ImportArgs),
-    /// Time training steps of a peer-benchmark workload (tiny | book | twolayer).
+    /// Time training steps of a peer-benchmark workload (tiny | book | twolayer | cnn).
     Bench(bench::BenchArgs),
     /// Reproduce an experiment of the book's chapter 6 (settings default to the book's).
     Experiment {

@@ -183,6 +183,23 @@ fn gemm_direct_host(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32
     gemm(m, n, k, a, b, Out { data: c, rs: n, cs: 1 }, true);
 }
 
+/// `c(i, j) += Σ_p a(i,p)·b(p,j)` over `p = 0, 1, …` on a host, with the selected kernels, for
+/// operands given as views (the convolution's im2col products, `ops/im2col.rs`). Returns false,
+/// touching nothing, if a view is shorter than its shape or `c`'s strides are not one row-major
+/// or column-major layout.
+#[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+pub(crate) fn gemm_views(m: usize, n: usize, k: usize, a: View, b: View, c: Out) -> bool {
+    let cv = View { data: &[], rs: c.rs, cs: c.cs };
+    let (Some(ae), Some(be), Some(ce)) = (a.extent(m, k), b.extent(k, n), cv.extent(m, n)) else {
+        return false;
+    };
+    if a.data.len() < ae || b.data.len() < be || c.data.len() < ce || !(c.cs == 1 || c.rs == 1) {
+        return false;
+    }
+    gemm(m, n, k, a, b, c, true);
+    true
+}
+
 #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64", test))]
 use blocked::{Exact, blocked};
 #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]

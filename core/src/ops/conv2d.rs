@@ -183,15 +183,14 @@ impl Tape<'_> {
             self.push(Op::Conv2d { x, w, b }, Shape::new(batch, out_len), GEOMETRY_FLOATS, true)?;
         let (lo, out) = self.split_for_write(off);
         let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
-        forward(
-            &g,
-            batch,
-            out_channels,
-            lo.get(xn.range()).unwrap_or_default(),
-            params.value(w)?,
-            params.value(b)?,
-            y,
-        );
+        let (xv, wv, bv) = (lo.get(xn.range()).unwrap_or_default(), params.value(w)?, params.value(b)?);
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+        let done = super::im2col::forward(&g, batch, out_channels, xv, wv, bv, y);
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+        let done = false;
+        if !done {
+            forward(&g, batch, out_channels, xv, wv, bv, y);
+        }
         g.store(scratch);
         Ok(v)
     }
@@ -342,6 +341,10 @@ pub(crate) fn backward(
         input_grad(&geom, batch, o, dy, pv.get(we.range()).unwrap_or_default(), dx);
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+    if super::im2col::weight_grad(&geom, batch, o, xv, dy, pg, (we.range(), be.range())) {
+        return Ok(());
+    }
     let x_finite = xv.iter().all(|v| v.is_finite());
     for (f, dwf) in pg.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(k.max(1)).enumerate() {
         filter_grad(&geom, batch, o, f, xv, dy, dwf, x_finite);

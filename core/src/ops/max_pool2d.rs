@@ -20,7 +20,10 @@
 //! # Ok::<(), staticgrad::Error>(())
 //! ```
 
-use super::window::{Geometry, Names, Pool2dConfig, pool_backward, pool_tape_floats, record_pool};
+use super::window::{
+    Geometry, Names, Pool2dConfig, pool_backward, pool_backward_planes, pool_tape_floats, record_pool,
+    record_pool_planes,
+};
 use crate::error::Result;
 use crate::shape::ImageShape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
@@ -62,6 +65,9 @@ impl Tape<'_> {
         image: ImageShape,
         config: Pool2dConfig,
     ) -> Result<NodeIndex> {
+        if HOST {
+            return record_pool_planes(self, Op::MaxPool2d(x), x, image, config, &NAMES, rows::forward);
+        }
         record_pool(self, Op::MaxPool2d(x), x, image, config, &NAMES, |g, plane, at| {
             let k = first_max(g, plane, at);
             plane.get(k).copied().unwrap_or(0.0)
@@ -145,11 +151,151 @@ fn beats(v: f32, best: f32) -> bool {
 }
 
 pub(crate) fn backward(g: Grads, node: Node, x: NodeIndex) -> Result<()> {
+    if HOST {
+        return pool_backward_planes(g, node, x, rows::backward);
+    }
     pool_backward(g, node, x, |g, plane, at, dy, dx| {
         if let Some(d) = dx.get_mut(first_max(g, plane, at)) {
             *d += dy;
         }
     })
+}
+
+/// Hosts (a deep pipeline) take [`rows`]; small targets the branches of [`first_max`].
+const HOST: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"));
+
+/// The same first maxima as [`first_max`], found for a run of windows side by side, tap by tap,
+/// with selects instead of branches (which a deep pipeline mispredicts on about every window of
+/// real data). Same outputs, same gradients added in the same (i, j) order.
+mod rows {
+    use super::{Geometry, first_max};
+
+    /// Windows per run.
+    const RUN: usize = 16;
+
+    /// `out[j] = plane[at + j·s]` for `j < n`.
+    #[inline(always)]
+    fn gather(plane: &[f32], at: usize, s: usize, n: usize, out: &mut [f32; RUN]) {
+        for (j, o) in out.iter_mut().enumerate().take(n) {
+            *o = plane.get(at + j * s).copied().unwrap_or(0.0);
+        }
+    }
+
+    /// For the `n ≤ RUN` windows of output row `i` from column `j0`: the first maximum's value
+    /// and its offset from the window's top-left in `plane` (row-major taps; a NaN beats any
+    /// number, the first NaN wins). Lanes from `n` on hold values never read.
+    #[inline(always)]
+    fn argmax(
+        g: &Geometry,
+        plane: &[f32],
+        (i, j0, n): (usize, usize, usize),
+        best: &mut [f32; RUN],
+        off: &mut [u32; RUN],
+    ) {
+        let (s, base) = (g.stride, i * g.stride * g.w + j0 * g.stride);
+        gather(plane, base, s, n, best);
+        *off = [0; RUN];
+        let mut v = [0.0f32; RUN];
+        for p in 0..g.kh {
+            for q in 0..g.kw {
+                if p == 0 && q == 0 {
+                    continue;
+                }
+                let t = (p * g.w + q) as u32; // below `H·W`, which `fits` holds to u32
+                gather(plane, base + p * g.w + q, s, n, &mut v);
+                for ((b, o), &v) in best.iter_mut().zip(off.iter_mut()).zip(&v) {
+                    let up = better(v, *b);
+                    *b = if up { v } else { *b };
+                    *o = if up { t } else { *o };
+                }
+            }
+        }
+    }
+
+    /// True if a window's offsets fit the `u32` lanes (else the per-window loop runs).
+    fn fits(g: &Geometry) -> bool {
+        g.h.checked_mul(g.w).is_some_and(|n| n <= u32::MAX as usize)
+    }
+
+    /// True if `v` is the new first maximum over `best` (bitwise, not short-circuit: no branch,
+    /// so loops over windows vectorise).
+    #[inline(always)]
+    fn better(v: f32, best: f32) -> bool {
+        (v > best) | (v.is_nan() & !best.is_nan())
+    }
+
+    /// The 2×2 windows of stride 2 (the book's pooling) over rows `r0`, `r1`: the first maximum
+    /// of window `j` and its tap (0..4, row-major).
+    #[inline(always)]
+    fn first_of_four(r0: &[f32], r1: &[f32], j: usize) -> (f32, u32) {
+        let taps = [r0.get(2 * j), r0.get(2 * j + 1), r1.get(2 * j), r1.get(2 * j + 1)];
+        let [a, b, c, d] = taps.map(|t| t.copied().unwrap_or(0.0));
+        let (mut m, mut t) = (a, 0u32);
+        for (k, v) in [(1u32, b), (2, c), (3, d)] {
+            let up = better(v, m);
+            m = if up { v } else { m };
+            t = if up { k } else { t };
+        }
+        (m, t)
+    }
+
+    /// True for 2×2 windows of stride 2.
+    fn two_by_two(g: &Geometry) -> bool {
+        g.kh == 2 && g.kw == 2 && g.stride == 2
+    }
+
+    /// One channel's outputs.
+    pub(super) fn forward(g: &Geometry, plane: &[f32], out: &mut [f32]) {
+        if two_by_two(g) {
+            for (i, yrow) in out.chunks_exact_mut(g.ow.max(1)).enumerate() {
+                let r0 = plane.get(2 * i * g.w..).unwrap_or_default();
+                let r1 = plane.get((2 * i + 1) * g.w..).unwrap_or_default();
+                for (j, y) in yrow.iter_mut().enumerate() {
+                    *y = first_of_four(r0, r1, j).0;
+                }
+            }
+            return;
+        }
+        let (mut best, mut off) = ([0.0f32; RUN], [0u32; RUN]);
+        for (i, yrow) in out.chunks_exact_mut(g.ow.max(1)).enumerate() {
+            for (c, ys) in yrow.chunks_mut(RUN).enumerate() {
+                if fits(g) {
+                    argmax(g, plane, (i, c * RUN, ys.len()), &mut best, &mut off);
+                    ys.copy_from_slice(best.get(..ys.len()).unwrap_or_default());
+                } else {
+                    for (j, y) in ys.iter_mut().enumerate() {
+                        let at = i * g.stride * g.w + (c * RUN + j) * g.stride;
+                        *y = plane.get(first_max(g, plane, at)).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One channel's input gradient: each output's gradient onto its window's first maximum,
+    /// outputs in (i, j) order.
+    pub(super) fn backward(g: &Geometry, plane: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let (mut best, mut off) = ([0.0f32; RUN], [0u32; RUN]);
+        for (i, dyrow) in dy.chunks_exact(g.ow.max(1)).enumerate() {
+            for (c, ds) in dyrow.chunks(RUN).enumerate() {
+                let at = i * g.stride * g.w + c * RUN * g.stride;
+                if fits(g) {
+                    argmax(g, plane, (i, c * RUN, ds.len()), &mut best, &mut off);
+                    for (j, (&o, &d)) in off.iter().zip(ds).enumerate() {
+                        if let Some(v) = dx.get_mut(at + j * g.stride + o as usize) {
+                            *v += d;
+                        }
+                    }
+                } else {
+                    for (j, &d) in ds.iter().enumerate() {
+                        if let Some(v) = dx.get_mut(first_max(g, plane, at + j * g.stride)) {
+                            *v += d;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +304,7 @@ mod tests {
     use crate::gradcheck::gradcheck;
     use crate::testutil::*;
     use crate::{Error, ParamKind, Shape};
+    use std::vec;
     use std::vec::Vec;
 
     /// `n` values 0.1 apart in a shuffled order: every window's maximum is ahead of the rest by
@@ -293,6 +440,46 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Against `first_max` window by window: non-overlapping, overlapping, a stride that
+    /// leaves columns unread, more windows per row than a run; values with ties, ±0 and NaNs.
+    #[test]
+    fn rows_give_the_first_maxima() {
+        for (s, (image, cfg)) in [
+            (ImageShape::new(1, 24, 24), Pool2dConfig::square(2)),
+            (ImageShape::new(1, 7, 9), Pool2dConfig::new(3, 3, 1)),
+            (ImageShape::new(1, 5, 8), Pool2dConfig::new(2, 3, 2)),
+            (ImageShape::new(1, 4, 40), Pool2dConfig::new(1, 2, 1)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let g = Geometry::new(image, cfg.window_h, cfg.window_w, cfg.stride, 0, &NAMES).unwrap();
+            let n = g.h * g.w;
+            // Few distinct values: many ties; a signed zero and a NaN among them.
+            let mut plane: Vec<f32> =
+                random_values(n, 0.0, 40 + s as u64).iter().map(|v| (v * 3.0).round()).collect();
+            plane[3] = -0.0;
+            plane[n / 2] = f32::NAN;
+            plane[n / 2 + 1] = f32::NAN;
+            let dy = random_values(g.oh * g.ow, 0.0, 50 + s as u64);
+            let (mut y, mut want_y) = (vec![0.0f32; g.oh * g.ow], Vec::new());
+            rows::forward(&g, &plane, &mut y);
+            let start = random_values(n, 0.0, 60 + s as u64);
+            let (mut dx, mut want_dx) = (start.clone(), start);
+            rows::backward(&g, &plane, &dy, &mut dx);
+            for i in 0..g.oh {
+                for j in 0..g.ow {
+                    let k = first_max(&g, &plane, i * g.stride * g.w + j * g.stride);
+                    want_y.push(plane[k]);
+                    want_dx[k] += dy[i * g.ow + j];
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&want_y), "forward, case {s}");
+            assert_eq!(bits(&dx), bits(&want_dx), "backward, case {s}");
         }
     }
 }

@@ -232,6 +232,27 @@ pub(crate) fn record_pool(
     names: &Names,
     window: impl Fn(&Geometry, &[f32], usize) -> f32,
 ) -> Result<NodeIndex> {
+    record_pool_planes(tape, op, x, image, config, names, |g, xc, yc| {
+        // Nested loops, not `at / ow`: a division per output is dear on a Cortex-M.
+        for (i, yrow) in yc.chunks_exact_mut(g.ow.max(1)).enumerate() {
+            for (j, yv) in yrow.iter_mut().enumerate() {
+                *yv = window(g, xc, i * g.stride * g.w + j * g.stride);
+            }
+        }
+    })
+}
+
+/// [`record_pool`] with the outputs computed a channel at a time: `plane` fills the channel's
+/// output plane (`OH·OW` floats) from its input plane.
+pub(crate) fn record_pool_planes(
+    tape: &mut Tape<'_>,
+    op: Op,
+    x: NodeIndex,
+    image: ImageShape,
+    config: Pool2dConfig,
+    names: &Names,
+    plane: impl Fn(&Geometry, &[f32], &mut [f32]),
+) -> Result<NodeIndex> {
     let xn = tape.node_at(x)?;
     let g = Geometry::new(image, config.window_h, config.window_w, config.stride, 0, names)?;
     let batch = xn.shape.rows;
@@ -244,13 +265,9 @@ pub(crate) fn record_pool(
     let (v, off) = tape.push(op, Shape::new(batch, out_len), GEOMETRY_FLOATS, xn.needs_grad())?;
     let (lo, out) = tape.split_for_write(off);
     let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
-    let (xv, hw, plane) = (lo.get(xn.range()).unwrap_or_default(), g.h * g.w, g.oh * g.ow);
-    for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(plane.max(1))) {
-        for (i, yrow) in yc.chunks_exact_mut(g.ow.max(1)).enumerate() {
-            for (j, yv) in yrow.iter_mut().enumerate() {
-                *yv = window(&g, xc, i * g.stride * g.w + j * g.stride);
-            }
-        }
+    let (xv, hw, out_plane) = (lo.get(xn.range()).unwrap_or_default(), g.h * g.w, g.oh * g.ow);
+    for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(out_plane.max(1))) {
+        plane(&g, xc, yc);
     }
     g.store(scratch);
     Ok(v)
@@ -260,21 +277,34 @@ pub(crate) fn record_pool(
 /// `dy` onto the input gradient of its window (the channel's input plane, the window's top-left
 /// index, `dy`, the channel's `dx` plane).
 pub(crate) fn pool_backward(
-    mut grads: Grads<'_>,
+    grads: Grads<'_>,
     node: Node,
     x: NodeIndex,
     window: impl Fn(&Geometry, &[f32], usize, f32, &mut [f32]),
 ) -> Result<()> {
+    pool_backward_planes(grads, node, x, |g, xc, dyc, dxc| {
+        for (i, dyrow) in dyc.chunks_exact(g.ow.max(1)).enumerate() {
+            for (j, &d) in dyrow.iter().enumerate() {
+                window(g, xc, i * g.stride * g.w + j * g.stride, d, dxc);
+            }
+        }
+    })
+}
+
+/// [`pool_backward`] a channel at a time: `plane` gets the channel's input plane, output
+/// gradient plane and input gradient plane.
+pub(crate) fn pool_backward_planes(
+    mut grads: Grads<'_>,
+    node: Node,
+    x: NodeIndex,
+    plane: impl Fn(&Geometry, &[f32], &[f32], &mut [f32]),
+) -> Result<()> {
     let g = Geometry::load(grads.vals, node);
     let xv = grads.vals.get(grads.node(x).range()).unwrap_or_default();
     let (dy, dx) = grads.out_and(node, x);
-    let (hw, plane) = ((g.h * g.w).max(1), (g.oh * g.ow).max(1));
-    for ((xc, dxc), dyc) in xv.chunks_exact(hw).zip(dx.chunks_exact_mut(hw)).zip(dy.chunks_exact(plane)) {
-        for (i, dyrow) in dyc.chunks_exact(g.ow.max(1)).enumerate() {
-            for (j, &d) in dyrow.iter().enumerate() {
-                window(&g, xc, i * g.stride * g.w + j * g.stride, d, dxc);
-            }
-        }
+    let (hw, out_plane) = ((g.h * g.w).max(1), (g.oh * g.ow).max(1));
+    for ((xc, dxc), dyc) in xv.chunks_exact(hw).zip(dx.chunks_exact_mut(hw)).zip(dy.chunks_exact(out_plane)) {
+        plane(&g, xc, dyc, dxc);
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::params::{ParamEntry, Params};
 
 /// Fails with `NonFinite { what: "gradient", index }` at the first NaN or infinite gradient of a
 /// trainable tensor (flat index).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn check_finite(params: &Params) -> Result<()> {
     check_finite_in(params.grads(), params.entries())
 }

@@ -104,7 +104,7 @@ impl FusedUpdate for Optimizer {
     // The three methods are inlined: a fused step on a `const` optimizer then folds its checks
     // and keeps only its own rule's loop (and no `powf` unless it is Adam), as the step with a
     // gradient buffer does.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn begin_step(&self, state: &mut [f32], lr: f32) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
@@ -119,7 +119,7 @@ impl FusedUpdate for Optimizer {
     }
 
     /// [`Optimizer::update_part`].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn update(
         &self,
         at: FusedChunk,
@@ -135,7 +135,7 @@ impl FusedUpdate for Optimizer {
     /// `p −= lr·(0.0 + a[r]·d[j])` (the gradient, then [`sgd::update`]),
     /// with 16 of the `d[j]` held in registers across the rows: the batch-1 hot path of on-device
     /// training. Every other configuration takes the default.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn update_outer(
         &self,
         at: FusedChunk,
@@ -199,7 +199,7 @@ fn sgd_outer(values: &mut [f32], a: &[f32], d: &[f32], lr: f32) {
 
 /// The trait's default `update_outer`, callable from an override: row by row through `scratch`.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn fused_default_outer<U: FusedUpdate + ?Sized>(
     rule: &U,
     at: FusedChunk,

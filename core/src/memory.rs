@@ -48,7 +48,8 @@ impl Memory<'_> {
     /// `Ok` if every region holds at least what `plan` counts, else
     /// [`Error::Capacity`] naming the first short one (values, gradients, table, state, tape
     /// floats, tape nodes).
-    #[inline(always)] // for a `const` plan and `static` buffers, the comparisons fold away
+    // for a `const` plan and `static` buffers, the comparisons fold away
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn check(&self, plan: &Plan) -> Result<()> {
         let regions = [
             (Region::ParamFloats, plan.param_floats, self.values.len()),

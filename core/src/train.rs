@@ -75,7 +75,8 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// the memory ([`Memory::check`]), lays out the parameters ([`Model::alloc`]: zero weights,
     /// call [`init`](Self::init) or [`load`](Self::load) next) and zeroes the optimizer state
     /// (step 0).
-    #[inline(always)] // with a `const` model and optimizer, every check folds away
+    // with a `const` model and optimizer, every check folds away
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn new(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
@@ -92,7 +93,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// ([`Model::try_plan_fused`]). Same bits as the other paths for every rule; global-norm
     /// clipping is refused ([`Error::Unsupported`]) at the first step, and a non-finite gradient
     /// is not scanned for (the loss is checked).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn fused(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
@@ -125,7 +126,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// assert!(Trainer::planned(&NET, &OPT, 4, staticgrad::memory!(WRONG), &WRONG).is_err());
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn planned(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
@@ -139,7 +140,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
 
     /// [`fused`](Self::fused) with the plan given rather than computed, as
     /// [`planned`](Self::planned): `plan` must be [`Model::plan_fused`]`(batch, &optimizer)`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn fused_planned(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
@@ -152,7 +153,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// The checks every constructor makes before it plans or lays out anything.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn validate(model: &Model, optimizer: &Optimizer, batch: usize) -> Result<()> {
         model.validate()?;
         optimizer.validate()?;
@@ -169,7 +170,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// Checks `memory` against `plan`, lays out the parameters and zeroes the state.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn make(
         model: &'s Model<'s>,
         optimizer: &'s Optimizer,
@@ -210,10 +211,11 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
-    #[inline(always)] // see `step_on`: only a field, never the trainer, is lent to code out of line
+    // see `step_on`: only a field, never the trainer, is lent to code out of line
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn init(&mut self, rng: &mut impl Rng) -> Result<()> {
         self.lend(
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |model, _, params, _| model.init(params, rng),
         )
     }
@@ -245,43 +247,43 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// The model.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn model(&self) -> &'s Model<'s> {
         self.model
     }
 
     /// The update rule, with its weight decay and clipping.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn optimizer(&self) -> &'s Optimizer {
         self.optimizer
     }
 
     /// The parameters (values, gradients unless fused, the table).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn params(&self) -> &Params<'m> {
         &self.params
     }
 
     /// The parameters, to import weights (the layout stays the model's).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn params_mut(&mut self) -> &mut Params<'m> {
         &mut self.params
     }
 
     /// The tape (between calls: reset, holding nothing).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn tape(&self) -> &Tape<'m> {
         &self.tape
     }
 
     /// The optimizer state, step counter included: with the parameter values, a checkpoint.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn state(&self) -> &[f32] {
         self.state
     }
 
     /// Steps taken since step 0 (the counter in the state).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn steps(&self) -> u32 {
         // `new` zeroes the state, `load` checks it and a step keeps the counter valid.
         crate::optim::steps(self.state).unwrap_or(0)
@@ -295,7 +297,8 @@ impl<'s, 'm> Trainer<'s, 'm> {
     ///
     /// On an error before the update (shapes, capacity, a non-finite loss or gradient) the
     /// parameters are left as they were (batch-norm running statistics may already have moved).
-    #[inline(always)] // with a `const` model, only its own path, ops and loss are compiled in
+    // with a `const` model, only its own path, ops and loss are compiled in
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn step(&mut self, x: &[f32], targets: Targets, lr: f32, rng: &mut impl Rng) -> Result<f32> {
         let (model, opt, fused) = (*self.model, self.optimizer, self.fused);
         let (mut tape, mut params) = self.take();
@@ -307,7 +310,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn take(&mut self) -> (Tape<'m>, Params<'m>) {
         let tape = mem::replace(&mut self.tape, Tape::new(&mut [], &mut []));
         (tape, mem::replace(&mut self.params, Params::new(&mut [], &mut [], &mut [])))
@@ -318,7 +321,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// `self`: the compiler then keeps the trainer's fields in registers and, for a `const`
     /// model and optimizer, knows them at every step, so it compiles only their path, layers,
     /// loss and ops (a pointer into `self` handed to a call would make it reload them).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn lend<R>(
         &mut self,
         f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R,
@@ -331,7 +334,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// A step on the model's [`StepPath`] for this batch.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
     fn step_on(
         spec: Model,
@@ -362,7 +365,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// [`step_on`](Self::step_on) once the path is chosen.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
     fn step_path(
         spec: Model,
@@ -400,10 +403,11 @@ impl<'s, 'm> Trainer<'s, 'm> {
     /// long), as [`Model::logits`]. A model whose [`StepPath`] at these rows is `Direct` is
     /// evaluated by the training step's own forward (same bits), which needs the tape of a
     /// training step of as many rows ([`Error::Capacity`] otherwise).
-    #[inline(always)] // as `step`: a `const` model's walk folds
+    // as `step`: a `const` model's walk folds
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn logits(&mut self, x: &[f32], out: &mut [f32]) -> Result<()> {
         self.lend(
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |model, tape, params, _| {
                 // A tiny plain model evaluates by its training step's forward, not the ops.
                 let rows = model.rows(x)?;
@@ -429,29 +433,29 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 
     /// Eval-mode loss of `x` against `targets`, as [`Model::eval_loss`].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn eval_loss(&mut self, x: &[f32], targets: Targets) -> Result<f32> {
         self.lend(
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |model, tape, params, _| model.eval_loss(tape, params, x, targets),
         )
     }
 
     /// Predicted class of each row of `x` into `out`, as [`Model::predict`].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn predict(&mut self, x: &[f32], out: &mut [u32]) -> Result<()> {
         self.lend(
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |model, tape, params, _| model.predict(tape, params, x, out),
         )
     }
 
     /// Rows of `x` whose predicted class equals the label, `chunk` rows at a time (the tape holds
     /// a chunk of the trainer's batch rows; more if the memory is larger), as [`Model::correct`].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn correct(&mut self, x: &[f32], labels: &[u32], chunk: usize) -> Result<usize> {
         self.lend(
-            #[inline(always)]
+            #[cfg_attr(not(debug_assertions), inline(always))]
             |model, tape, params, _| model.correct(tape, params, x, labels, chunk),
         )
     }

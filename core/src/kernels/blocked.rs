@@ -19,7 +19,7 @@ pub(crate) trait Micro<const NR: usize> {
 /// Multiply, round, add, round — the canonical step, written so LLVM vectorises across `j`.
 pub(crate) struct Exact;
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn mac_row<const NR: usize>(acc: &mut [f32; NR], a: f32, b: &[f32; NR]) {
     for (o, &bj) in acc.iter_mut().zip(b) {
         *o += a * bj;
@@ -27,7 +27,7 @@ fn mac_row<const NR: usize>(acc: &mut [f32; NR], a: f32, b: &[f32; NR]) {
 }
 
 impl<const NR: usize> Micro<NR> for Exact {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn rows(acc: &mut [[f32; NR]; MR], rows: [&[f32]; MR], panel: &[[f32; NR]]) {
         let [r0, r1, r2, r3] = rows;
         // A local copy indexed by constants only (so it lives in registers), and zipped
@@ -42,7 +42,7 @@ impl<const NR: usize> Micro<NR> for Exact {
         *acc = t;
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn cols(acc: &mut [[f32; NR]; MR], a: &[f32], stride: usize, panel: &[[f32; NR]]) {
         let mut t = *acc;
         for (bv, chunk) in panel.iter().zip(a.chunks(stride)) {
@@ -59,7 +59,7 @@ impl<const NR: usize> Micro<NR> for Exact {
 /// The blocked driver (see the module doc). `MR × NR` is the register tile; `K` the inner loop.
 /// Preconditions (checked by the public kernels): every index `(i, p)` with `i < m`, `p < k` is
 /// inside `a`, every `(p, j)` inside `b`, and `c` holds `m·n` elements.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn blocked<const NR: usize, K: Micro<NR>>(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
     // Panel buffers are sized to the problem: zeroing a big one (safe Rust must initialise it)
     // would dominate a small product.
@@ -80,7 +80,7 @@ pub(crate) fn blocked<const NR: usize, K: Micro<NR>>(m: usize, n: usize, k: usiz
 
 /// Column blocks of `NP` panels of `NR` columns; per block, reduction blocks of `KCB` steps;
 /// per reduction block, all its panels packed once, then every row tile against every panel.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn blocked_kc<const NR: usize, K: Micro<NR>, const KCB: usize, const NP: usize>(
     m: usize,
     n: usize,
@@ -118,7 +118,7 @@ fn blocked_kc<const NR: usize, K: Micro<NR>, const KCB: usize, const NP: usize>(
 
 /// One register tile: rows `i0..i0+mr`, columns `j0..j0+nr` of `c`, reduction steps
 /// `p0..p0+panel.len()` — loaded, advanced in order, stored.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn tile<const NR: usize, K: Micro<NR>>(
     a: View,
     c: &mut Out,
@@ -178,7 +178,7 @@ fn tile<const NR: usize, K: Micro<NR>>(
 
 /// Copies `b(p0 + p, j0 + j)` for `j < nr` into `panel[p][j]` (the rest keeps stale values that
 /// only feed lanes that are never stored).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn pack_b<const NR: usize>(panel: &mut [[f32; NR]], b: View, p0: usize, j0: usize, nr: usize) {
     if b.cs == 1 {
         for (p, row) in panel.iter_mut().enumerate() {
@@ -205,7 +205,7 @@ fn pack_b<const NR: usize>(panel: &mut [[f32; NR]], b: View, p0: usize, j0: usiz
 /// `dst[..n].copy_from_slice(&src[..n])` for `n ≤ N` floats without a `memcpy` call (which a
 /// run-time length would become, and which costs more than the copy at these sizes): a full row
 /// is one fixed-size move, a partial one a short loop LLVM cannot turn back into `memcpy`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn copy_short<const N: usize>(dst: &mut [f32], src: &[f32]) {
     let n = dst.len().min(src.len());
     if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {

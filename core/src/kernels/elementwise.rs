@@ -4,7 +4,7 @@
 /// `out[i] = f(x[i])` for every `i` of the shorter slice. With the `x86-simd` feature, on a host
 /// running an AVX2 or AVX-512 family the loop is compiled for that instruction set: the same
 /// operations per element (no FMA, no reassociation), hence the same bits, in wider registers.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
     #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     if super::x86::map(x, out, &f) {
@@ -16,7 +16,7 @@ pub(crate) fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
 }
 
 /// `v[i] = f(v[i])` for every `i`, compiled for the selected instruction set like [`map`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
     #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     if super::x86::map_in_place(v, &f) {
@@ -29,7 +29,7 @@ pub(crate) fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
 
 /// `d[i] += df(x[i], y[i], dy[i])` for every `i` of the shortest slice (an element-wise
 /// backward), compiled for the selected instruction set like [`map`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn map_acc3(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: impl Fn(f32, f32, f32) -> f32) {
     #[cfg(all(feature = "x86-simd", target_arch = "x86_64"))]
     if super::x86::map_acc3(x, y, dy, d, &df) {

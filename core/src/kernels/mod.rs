@@ -156,7 +156,7 @@ pub(crate) use plain::gemm_small;
 /// selected kernels (the same terms in the same order onto 0.0, so the same bits in every
 /// bit-exact family; with an FMA family the same bits as the recorded path's products).
 /// Operands shorter than their shapes leave `c` untouched, as in [`gemm_small`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn gemm_direct(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
     gemm_small(m, n, k, a, b, c);
@@ -216,7 +216,7 @@ pub(crate) struct View<'a> {
 impl View<'_> {
     /// Elements a `rows × cols` view reaches (`0` if empty): its data must be at least this long.
     /// `None` if the count does not fit in `usize`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn extent(&self, rows: usize, cols: usize) -> Option<usize> {
         match (rows, cols) {
             (0, _) | (_, 0) => Some(0),
@@ -248,13 +248,13 @@ pub(crate) enum Rows {
 
 impl Rows {
     /// [`Rows::One`] for a batch of one row.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn of(batch: usize) -> Rows {
         if batch == 1 { Rows::One } else { Rows::Any }
     }
 
     /// [`Rows::One`] if `one`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn one_if(one: bool) -> Rows {
         if one { Rows::One } else { Rows::Any }
     }
@@ -287,7 +287,8 @@ pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
 }
 
 /// [`matmul`] with a [`Rows`] hint.
-#[inline(always)] // so that a constant hint picks one copy of the kernel at once
+// so that a constant hint picks one copy of the kernel at once
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn matmul_rows(a: &[f32], b: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
     let Dims { rows: m, inner: k, cols: n } = dims;
     check("matmul a", a.len(), m, k)?;
@@ -313,7 +314,8 @@ pub fn matmul_tn_acc(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims) -> Result<
 }
 
 /// [`matmul_tn_acc`] with a [`Rows`] hint (`dims.inner` is the batch).
-#[inline(always)] // so that a constant hint picks one copy of the kernel at once
+// so that a constant hint picks one copy of the kernel at once
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn matmul_tn_acc_rows(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
     // `m` the batch (the reduction), `k` the rows of `c`, as in the weight gradient `xᵀ·dy`.
     let Dims { rows: k, inner: m, cols: n } = dims;
@@ -349,7 +351,8 @@ pub fn matmul_tn(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims) -> Result<()> 
 }
 
 /// [`matmul_tn`] with a [`Rows`] hint (`dims.inner` is the batch).
-#[inline(always)] // so that a constant hint picks one copy of the kernel at once
+// so that a constant hint picks one copy of the kernel at once
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn matmul_tn_rows(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
     let Dims { rows: k, inner: m, cols: n } = dims; // as in `matmul_tn_acc_rows`
     check("matmul_tn a", a.len(), m, k)?;
@@ -417,7 +420,8 @@ pub fn matmul_nt_acc(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<
 }
 
 /// [`matmul_nt_acc`] with a [`Rows`] hint (`dims.rows` is the batch).
-#[inline(always)] // so that a constant hint picks one copy of the kernel at once
+// so that a constant hint picks one copy of the kernel at once
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn matmul_nt_acc_rows(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims, rows: Rows) -> Result<()> {
     // `m` the batch, `n` the layer's outputs (the reduction), `k` its inputs, as in `dy·Wᵀ`.
     let Dims { rows: m, inner: n, cols: k } = dims;
@@ -443,7 +447,7 @@ const BLOCKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "x86", targ
 /// `rows` is the caller's [`Rows`] hint: one function per hint (not generic, so each exists
 /// once in a program), and a constant hint keeps one of them: a batch-1 firmware has no panel
 /// kernel.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn gemm_acc(m: usize, n: usize, k: usize, a: View, b: View, c: Out, rows: Rows) {
     match rows {
         Rows::One => gemm_one(m, n, k, a, b, c),
@@ -464,7 +468,7 @@ fn gemm_one(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
 /// [`gemm_acc`]'s body; the plain loops (small targets) only ever see a row-major `c`, and use
 /// their multi-row panel kernel only with `panel`.
 #[allow(unused_mut, unused_variables)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn gemm(m: usize, n: usize, k: usize, a: View, b: View, mut c: Out, panel: bool) {
     if m == 0 || n == 0 || k == 0 {
         return;

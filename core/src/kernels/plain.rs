@@ -9,7 +9,7 @@ use super::View;
 /// contiguous outputs. The canonical order by construction; what small targets run. Without
 /// `panel` (a [`super::Rows::One`] caller) the multi-row panel kernel is not used (same bits).
 #[cfg_attr(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"), allow(dead_code))]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn plain(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32], panel: bool) {
     const TILE: usize = 16; // outputs per register tile
     if k == 1 && b.cs == 1 {
@@ -166,7 +166,7 @@ fn rows4(c: &mut [f32], m: usize, n: usize, k: usize, a: View, b: View) -> usize
 const KB4: usize = 64;
 
 /// One reduction step of a 4×4 tile: `acc[r][j] += x[r]·b[j]`, multiply then add.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn mac4x4(acc: &mut [[f32; 4]; 4], x: &[f32; 4], b: &[f32; 4]) {
     for (accr, &xr) in acc.iter_mut().zip(x) {
         for (o, &bj) in accr.iter_mut().zip(b) {
@@ -177,7 +177,7 @@ fn mac4x4(acc: &mut [[f32; 4]; 4], x: &[f32; 4], b: &[f32; 4]) {
 
 /// `row[j0 + j] += Σ_p a(i,p)·b(p, j0 + j)` for `j < W`, `p = 0, 1, …, k−1` in order, with the
 /// `W` partial sums in registers (`a(i,p)` at `a.data[ao + p·a.cs]`, `b` row-major).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn tile<const W: usize>(row: &mut [f32], j0: usize, a: View, ao: usize, b: View, k: usize) {
     let Some(out) = row.get_mut(j0..j0 + W) else {
         return;
@@ -203,7 +203,7 @@ fn tile<const W: usize>(row: &mut [f32], j0: usize, a: View, ao: usize, b: View,
 /// overwritten: the same bits as accumulating onto a zeroed `c` with the other kernels. For tiny
 /// products (the direct path): inlined where the shapes are constants, the loops unroll and the
 /// bounds checks fold away. Operands shorter than their shapes leave `c` untouched.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn gemm_small(m: usize, n: usize, k: usize, a: View, b: View, c: &mut [f32]) {
     if m == 0 || n == 0 {
         return;

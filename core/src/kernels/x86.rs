@@ -154,13 +154,13 @@ fn gemm_avx2_fma(m: usize, n: usize, k: usize, a: View, b: View, c: Out) {
 struct Fma;
 
 impl Micro<16> for Fma {
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn rows(acc: &mut [[f32; 16]; MR], rows: [&[f32]; MR], panel: &[[f32; 16]]) {
         // SAFETY: only reached from `gemm_avx2_fma`, which runs only when AVX2 and FMA exist.
         unsafe { fma_rows(acc, rows, panel) }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn cols(acc: &mut [[f32; 16]; MR], a: &[f32], stride: usize, panel: &[[f32; 16]]) {
         // SAFETY: as above.
         unsafe { fma_cols(acc, a, stride, panel) }
@@ -221,7 +221,7 @@ fn fma_cols(acc: &mut [[f32; 16]; MR], a: &[f32], stride: usize, panel: &[[f32; 
 }
 
 /// [`super::map`] compiled for the selected family's instruction set; false for the portable one.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn map(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
     match SELECTED.load(Ordering::Relaxed) {
         // SAFETY: SELECTED holds an AVX-512 family only if `features()` found AVX-512F.
@@ -234,7 +234,7 @@ pub(super) fn map(x: &[f32], out: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
 }
 
 /// [`super::map_in_place`] compiled for the selected family's instruction set.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn map_in_place(v: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
     match SELECTED.load(Ordering::Relaxed) {
         // SAFETY: as in `map`.
@@ -247,7 +247,7 @@ pub(super) fn map_in_place(v: &mut [f32], f: &impl Fn(f32) -> f32) -> bool {
 }
 
 /// [`super::map_acc3`] compiled for the selected family's instruction set.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(super) fn map_acc3(
     x: &[f32],
     y: &[f32],
@@ -460,7 +460,7 @@ struct Tile {
 /// for at most 8 columns) 8.
 /// # Safety
 /// As [`tile`] / [`tile_narrow`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 unsafe fn by_rows<const FMA: bool, const COLS: bool, const NARROW: bool>(
     mr: usize,
     ap: *const f32,
@@ -492,7 +492,7 @@ unsafe fn by_rows<const FMA: bool, const COLS: bool, const NARROW: bool>(
 /// `t.mask` above 8 must be clear.
 /// # Safety
 /// As [`tile`], and AVX-512VL and FMA present.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 unsafe fn tile_narrow<const MR: usize, const FMA: bool, const COLS: bool>(
     ap: *const f32,
     stride: usize,
@@ -527,7 +527,7 @@ unsafe fn tile_narrow<const MR: usize, const FMA: bool, const COLS: bool>(
 /// AVX-512F present; every `a(r, p)` with `r < MR`, `p < t.kc` readable; panel rows `< t.kc`
 /// written (64-byte aligned, 16 floats each); `t.cp[r·t.c_rs + j]` writable for `r < MR` and
 /// every lane `j` set in `t.mask`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 unsafe fn tile<const MR: usize, const FMA: bool, const COLS: bool>(ap: *const f32, stride: usize, t: Tile) {
     // SAFETY: the caller's contract (AVX-512F is enabled in every caller by `target_feature`).
     unsafe {

@@ -23,7 +23,7 @@ use crate::tape::Tape;
 use core::ops::Range;
 
 /// Element-wise forward of the hidden activation.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn activate(act: Activation, z: &[f32], a: &mut [f32]) {
     match act {
         Activation::Relu => kernels::map(z, a, relu::f),
@@ -33,7 +33,7 @@ fn activate(act: Activation, z: &[f32], a: &mut [f32]) {
 }
 
 /// Element-wise backward of the hidden activation, onto a zeroed `dz`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f32]) {
     dz.fill(0.0);
     match act {
@@ -47,7 +47,7 @@ fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f3
 /// [`Direct`](super::StepPath::Direct), on `x` of `rows` rows: writes every parameter gradient
 /// and returns the data loss. Refuses what the recorded path refuses
 /// (storage, shapes, labels, a non-finite loss) before any gradient is written.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn gradient(
     spec: &Model,
     tape: &mut Tape,
@@ -129,7 +129,7 @@ pub(crate) fn logits(
 }
 
 /// [`logits`] on an arena that holds the forward; the logits start at `at`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn logits_in(
     spec: &Model,
     arena: &mut [f32],
@@ -165,7 +165,7 @@ struct Net<'a, 's> {
 
 impl Net<'_, '_> {
     /// Arena offset of layer `l`'s block.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn block(&self, l: usize) -> usize {
         let mut off = 0;
         for j in 0..l {
@@ -176,7 +176,7 @@ impl Net<'_, '_> {
 
     /// The activation after dense layer `l` (the next layer of a plain list; never past the end
     /// for a hidden layer).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn activation(&self, l: usize) -> Activation {
         let next = self.spec.dense_at(l).and_then(|d| self.spec.layer(d.index + 1));
         match next.map(|layer| layer.kind()) {
@@ -186,19 +186,19 @@ impl Net<'_, '_> {
     }
 
     /// Flat range of parameter tensor `id` (empty for none: never, for a layer index).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn range(&self, id: Option<ParamId>) -> Range<usize> {
         id.and_then(|id| self.table.get(id.index())).map(|e| e.range()).unwrap_or_default()
     }
 
     /// `(in, out)` widths of dense layer `l` (0 past the end: never, for a layer index).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn widths(&self, l: usize) -> (usize, usize) {
         self.spec.dense_at(l).map(|d| (d.inputs, d.units)).unwrap_or_default()
     }
 
     /// The forward of every layer, the logits last.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn forward_all(&mut self) {
         let layers = self.spec.dense_layers();
         // Written out for the first four layers, so that with a `const` model each call's layer
@@ -219,7 +219,7 @@ impl Net<'_, '_> {
     }
 
     /// Layer `l`'s input: the data or the previous activation.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn forward(&mut self, l: usize) {
         let (k, n) = self.widths(l);
         let (off, act, rows) = (self.block(l), self.rows * n, self.rows);
@@ -252,7 +252,7 @@ impl Net<'_, '_> {
     /// The loss of the logits, and its gradient into `dlogits` (as the loss ops' backward for an
     /// upstream 1.0 onto a zeroed gradient). A non-finite loss is refused here, before any
     /// parameter gradient is written.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn loss(&mut self, targets: Targets) -> Result<f32> {
         let (outs, spec) = (self.spec.outputs(), self.spec);
         let (last, act) = (self.block(spec.dense_layers() - 1), self.rows * outs);
@@ -283,7 +283,7 @@ impl Net<'_, '_> {
 
     /// Layer `l`'s backward: its output gradient `dy` (the activation's backward first, for a
     /// hidden layer), then `dW`, `db` and, above the first layer, the input gradient.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn backward(&mut self, l: usize) {
         let (k, n) = self.widths(l);
         let (off, act, rows) = (self.block(l), self.rows * n, self.rows);

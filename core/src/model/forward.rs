@@ -36,7 +36,7 @@ impl Model<'_> {
 
     /// The layout of [`alloc`](Self::alloc) (`all_frozen`: of
     /// [`alloc_read_only`](Self::alloc_read_only)).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn layout(&self, params: &mut Params, all_frozen: bool) -> Result<()> {
         self.validate()?;
         if params.tensor_count() != 0 {
@@ -137,7 +137,8 @@ impl Model<'_> {
     }
 
     /// Weight and bias of the `l`-th dense layer, or [`Error::InvalidHandle`] naming it.
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn weight_and_bias(&self, l: usize) -> Result<(ParamId, ParamId)> {
         match (self.weight(l), self.bias(l)) {
             (Some(w), Some(b)) => Ok((w, b)),
@@ -146,7 +147,8 @@ impl Model<'_> {
     }
 
     /// Checks that `params` holds this model's layout (tensor count, dense shapes and kinds).
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn check_layout(&self, params: &Params) -> Result<()> {
         if params.tensor_count() != self.param_tensors() {
             return Err(Error::InvalidArgument {
@@ -207,7 +209,7 @@ impl Model<'_> {
 
     /// [`forward`](Self::forward) of a model already [validated](Self::validate), with the
     /// kernels' [`Rows`] hint for the batch of `x` (a node the core just recorded).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn forward_valid(
         &self,
         tape: &mut Tape,
@@ -235,7 +237,7 @@ impl Model<'_> {
 
     /// [`forward`](Self::forward) without moving the running statistics (only `&Params`): for
     /// evaluation with shared parameters and for gradient checks of the whole network.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn forward_no_update(
         &self,
         tape: &mut Tape,
@@ -252,7 +254,7 @@ impl Model<'_> {
     /// The walk: each layer records its op on `x`'s node, in list order (model already
     /// validated); `rows` is the kernels' hint for the batch of `x`. A new layer kind is a new
     /// arm here, in the planner's `tape_use` and in `alloc`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn walk(
         &self,
         tape: &mut Tape,
@@ -336,7 +338,7 @@ impl Model<'_> {
     }
 
     /// The model's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn loss(&self, tape: &mut Tape, logits: Var, targets: Targets) -> Result<Var> {
         // Targets that do not fit the loss are refused before the handle, as `loss_at` does.
         let fits = matches!(
@@ -350,7 +352,7 @@ impl Model<'_> {
     }
 
     /// [`loss`](Self::loss) of node `logits` (a node the core just recorded).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn loss_at(&self, tape: &mut Tape, logits: NodeIndex, targets: Targets) -> Result<NodeIndex> {
         match (self.loss, targets) {
             (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_ce(logits, t, None),
@@ -368,7 +370,7 @@ impl Model<'_> {
 
     /// The op kinds a training graph of this model records on a batch of `rows` rows (for a
     /// lean backward dispatch, and the kernels' [`Rows`] hint).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn ops(&self, rows: usize) -> OpSet {
         let mut bits = self.layer_ops();
         bits |= match self.loss {
@@ -382,7 +384,8 @@ impl Model<'_> {
     }
 
     /// Rows in `x` (which must hold whole rows of `inputs()` features).
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn rows(&self, x: &[f32]) -> Result<usize> {
         let i = self.inputs();
         if i == 0 || x.len() % i != 0 || x.is_empty() {
@@ -416,7 +419,7 @@ impl Model<'_> {
 
     /// The gradient by `path` (not [`StepPath::Fused`], which updates as it goes: the trainer's)
     /// of a validated model on `x` of `rows` rows.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
     pub(crate) fn gradient_on(
         &self,
@@ -447,7 +450,7 @@ impl Model<'_> {
 
     /// A reset tape with gradients on, `x` as its input and the train-mode forward recorded:
     /// the logits' node.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn record(
         &self,
         tape: &mut Tape,

@@ -156,7 +156,7 @@ impl Layer {
     }
 
     /// What the layer computes.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn kind(&self) -> LayerKind {
         self.kind
     }
@@ -181,14 +181,14 @@ impl Layer {
     }
 
     /// True if the layer was marked [`frozen`](Self::frozen).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn is_frozen(&self) -> bool {
         self.frozen
     }
 
     /// Parameter tensors the layer allocates: 2 for dense and convolution, 4 for batch norm, 0
     /// otherwise.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn tensors(&self) -> usize {
         match self.kind {
             LayerKind::Dense { .. } | LayerKind::Conv2d { .. } => 2,
@@ -215,25 +215,25 @@ pub(crate) struct Dims {
 
 impl Dims {
     /// Flat features.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn flat(features: usize) -> Dims {
         Dims { channels: 1, height: 1, width: features, image: false }
     }
 
     /// An image.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn image(image: ImageShape) -> Dims {
         Dims { channels: image.channels, height: image.height, width: image.width, image: true }
     }
 
     /// As the ops' [`ImageShape`].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn shape(&self) -> ImageShape {
         ImageShape::new(self.channels, self.height, self.width)
     }
 
     /// Values per example (saturating: a count that does not fit reads `usize::MAX`).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn features(&self) -> usize {
         self.channels.saturating_mul(self.height).saturating_mul(self.width)
     }

@@ -118,25 +118,25 @@ pub(crate) struct MlpLayers<'a> {
 
 impl MlpLayers<'_> {
     /// Hidden layers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn hidden(&self) -> usize {
         self.widths.len().saturating_sub(2)
     }
 
     /// List entries per hidden layer: dense, [batch norm], activation, [dropout].
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn per_hidden(&self) -> usize {
         2 + self.batch_norm.is_some() as usize + self.dropout.is_some() as usize
     }
 
     /// Parameter tensors per hidden layer.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn tensors_per_hidden(&self) -> usize {
         if self.batch_norm.is_some() { 2 + BatchNorm::TENSORS } else { 2 }
     }
 
     /// Layers in the list (none for fewer than two widths).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn len(&self) -> usize {
         if self.widths.len() < 2 {
             0
@@ -146,13 +146,13 @@ impl MlpLayers<'_> {
     }
 
     /// Dense layers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn dense_layers(&self) -> usize {
         self.widths.len().saturating_sub(1)
     }
 
     /// Output features (0 without layers).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn outputs(&self) -> usize {
         match self.widths.last() {
             Some(&w) if self.widths.len() >= 2 => w,
@@ -161,7 +161,7 @@ impl MlpLayers<'_> {
     }
 
     /// Layer `i` of the list.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn layer(&self, i: usize) -> Option<Layer> {
         if self.widths.len() < 2 {
             return None;
@@ -185,7 +185,7 @@ impl MlpLayers<'_> {
     }
 
     /// Where the walk meets dense layer `l`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn dense_at(&self, l: usize) -> Option<DenseAt> {
         if l >= self.dense_layers() {
             return None;
@@ -199,7 +199,7 @@ impl MlpLayers<'_> {
     }
 
     /// The op kinds of the layers, as [`OpSet`](crate::tape::OpSet) bits.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn layer_ops(&self) -> u32 {
         if self.hidden() == 0 {
             return 0;
@@ -216,7 +216,7 @@ impl MlpLayers<'_> {
 
     /// `t` after every layer, in [`layer`](Self::layer)'s order (and `for_each_layer!`'s): a
     /// loop over the widths (as constant as they are), not over list positions.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn tally(&self, mut t: Tally) -> Tally {
         let mut l = 0;
         while l + 1 < self.widths.len() {

@@ -254,7 +254,7 @@ impl<'a> Model<'a> {
     // ----- the layer list -----------------------------------------------------------------
 
     /// Number of layers in the list.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn layer_count(&self) -> usize {
         match self.layers {
             Layers::List(l) => l.len(),
@@ -263,7 +263,7 @@ impl<'a> Model<'a> {
     }
 
     /// Layer `i` of the list, `None` past its end.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn layer(&self, i: usize) -> Option<Layer> {
         match self.layers {
             Layers::List(l) => {
@@ -278,14 +278,14 @@ impl<'a> Model<'a> {
     }
 
     /// Input features of one example.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn inputs(&self) -> usize {
         self.input.features()
     }
 
     /// Output features of one example (the logits): the last layer's output, flattened (0 for
     /// a list without a dense or convolution layer).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn outputs(&self) -> usize {
         if let Layers::Mlp(m) = self.layers {
             return m.outputs(); // the same number, without a walk
@@ -295,7 +295,7 @@ impl<'a> Model<'a> {
     }
 
     /// Number of dense layers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn dense_layers(&self) -> usize {
         if let Layers::Mlp(m) = self.layers {
             return m.dense_layers();
@@ -305,7 +305,7 @@ impl<'a> Model<'a> {
 
     /// Where the walk meets the `l`-th dense layer (`None` if there is none). The MLP form
     /// answers without a walk, so that with a `const` spec it is a constant for any `l`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn dense_at(&self, l: usize) -> Option<DenseAt> {
         if let Layers::Mlp(m) = self.layers {
             return m.dense_at(l);
@@ -372,7 +372,7 @@ impl<'a> Model<'a> {
 
     /// The op kinds the layers record (activations, batch norm, dropout), as [`OpSet`] bits.
     /// The MLP form reads its fields, so with a `const` spec this is a constant.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn layer_ops(&self) -> u32 {
         if let Layers::Mlp(m) = self.layers {
             return m.layer_ops();
@@ -391,14 +391,14 @@ impl<'a> Model<'a> {
 
     /// Handle of table row `index`, if it fits a [`ParamId`] (a model
     /// [`validate`](Self::validate) accepts has no other).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn id(index: usize) -> Option<ParamId> {
         if index <= u16::MAX as usize { Some(ParamId(index as u16)) } else { None }
     }
 
     /// Handle of the `l`-th dense layer's weight (valid once [`alloc`](Self::alloc) has run);
     /// `None` if the model has no dense layer `l`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn weight(&self, l: usize) -> Option<ParamId> {
         match self.dense_at(l) {
             Some(d) => Self::id(d.tensor),
@@ -407,7 +407,7 @@ impl<'a> Model<'a> {
     }
 
     /// Handle of the `l`-th dense layer's bias; `None` if the model has no dense layer `l`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn bias(&self, l: usize) -> Option<ParamId> {
         match self.dense_at(l) {
             Some(d) => Self::id(d.tensor.saturating_add(1)),
@@ -476,7 +476,7 @@ const fn batch_norm_handles(tensor: usize, config: crate::BatchNormConfig) -> Op
 
 /// The shape after `layer` of an example of shape `dims`. Settings that do not fit the image
 /// leave it as it was (the walk's `Tally` records the error; `validate` refuses the model).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 const fn dims_after(layer: Layer, dims: Dims) -> Dims {
     let out = match layer.kind() {
         LayerKind::Dense { units } => return Dims::flat(units),
@@ -493,7 +493,7 @@ const fn dims_after(layer: Layer, dims: Dims) -> Dims {
 }
 
 /// The op kind `layer` records, as an [`OpSet`] bit.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 const fn layer_op(layer: Layer) -> u32 {
     match layer.kind() {
         LayerKind::Dense { .. } => 0, // affine: always in the set

@@ -46,7 +46,7 @@ impl Model<'_> {
     /// const MNIST: Model = MlpSpec::new(&[784, 100, 10]).model();
     /// assert_eq!(MNIST.step_path(1, false), StepPath::Overwrite);
     /// ```
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn step_path(&self, rows: usize, fused: bool) -> StepPath {
         if fused {
             StepPath::Fused
@@ -60,7 +60,7 @@ impl Model<'_> {
     }
 
     /// Multiply-adds of one row's forward through the dense layers.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn macs_per_row(&self) -> usize {
         let (mut macs, mut l) = (0usize, 0);
         while l < self.dense_layers() {
@@ -73,7 +73,7 @@ impl Model<'_> {
     }
 
     /// Whether the list is `Dense (Activation Dense)*`, the only graph the direct path runs.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn is_plain(&self) -> bool {
         if self.inputs() == 0 || self.layer_count() % 2 == 0 {
             return false;

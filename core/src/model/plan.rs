@@ -95,20 +95,20 @@ impl Plan {
         sat(self.checked_total_bytes())
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn checked_param_bytes(&self) -> Option<usize> {
         let table = checked_mul(self.param_tensors, size_of::<ParamEntry>());
         checked_add(checked_mul(self.param_floats, F32), table)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn checked_tape_bytes(&self) -> Option<usize> {
         let nodes = checked_mul(self.tape_nodes, size_of::<Node>());
         checked_add(checked_mul(self.tape_floats, F32), nodes)
     }
 
     /// [`total_bytes`](Self::total_bytes), `None` if it does not fit in `usize`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn checked_total_bytes(&self) -> Option<usize> {
         let grads = checked_mul(self.grad_floats, F32);
         let state = checked_mul(self.state_floats, F32);
@@ -136,7 +136,7 @@ const fn mul(a: usize, b: usize) -> usize {
 }
 
 /// A count that fits in `usize`: not saturated (a buffer of `usize::MAX` elements cannot exist).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 const fn fits(n: usize) -> Option<usize> {
     if n == usize::MAX { None } else { Some(n) }
 }
@@ -198,7 +198,7 @@ pub(crate) struct Tally {
 
 impl Tally {
     /// Before the first layer: the input batch (values only, one node).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn start(input: Dims, batch: usize, mode: Mode) -> Tally {
         Tally {
             params: 0,
@@ -225,7 +225,7 @@ impl Tally {
     /// The tally after `layer` too: its parameters, its op's value, scratch and gradient (every
     /// value after the input is downstream of a parameter: the list starts with a dense or
     /// convolution layer).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn add(mut self, layer: Layer) -> Tally {
         let before = self.dims;
         let features = before.features();
@@ -385,7 +385,7 @@ impl Model<'_> {
     /// One walk over the layers with `batch` rows in `mode`: everything the planner counts.
     /// The list form walks its slice; the MLP form enumerates its blocks from the widths, so
     /// that with a `const` spec the loop is over constants and folds away.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn tally(&self, batch: usize, mode: Mode) -> Tally {
         let mut t = Tally::start(self.input, batch, mode);
         match self.layers {
@@ -403,7 +403,8 @@ impl Model<'_> {
 
     /// Parameter tensors [`alloc`](Self::alloc) creates (rows of the parameter table);
     /// `usize::MAX` if that does not fit (see [`try_plan`](Self::try_plan)).
-    #[inline(always)] // folds to a constant for a `const` model
+    // folds to a constant for a `const` model
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn param_tensors(&self) -> usize {
         self.tally(0, Mode::Train).tensors
     }
@@ -412,7 +413,8 @@ impl Model<'_> {
     /// included — all of them but those of [frozen](Layer::frozen) layers
     /// ([`frozen_len`](Self::frozen_len)); `usize::MAX` if that does not fit (a model
     /// [`validate`](Self::validate) refuses).
-    #[inline(always)] // folds to a constant for a `const` model
+    // folds to a constant for a `const` model
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn param_len(&self) -> usize {
         self.tally(0, Mode::Train).params
     }
@@ -421,7 +423,7 @@ impl Model<'_> {
     /// slice ([`Memory::frozen`](crate::Memory::frozen), a `static` in flash), not counted in
     /// [`param_len`](Self::param_len) (0 for a model without frozen layers; `usize::MAX` if it
     /// does not fit).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn frozen_len(&self) -> usize {
         self.tally(0, Mode::Train).frozen_params
     }
@@ -429,7 +431,7 @@ impl Model<'_> {
     /// Layers of the frozen base: every layer below the first trainable dense or convolution
     /// layer, when the layers below it are [frozen](Layer::frozen) (0 for a model without frozen
     /// layers). A training step runs them forward-only, in eval mode, with no gradient.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn frozen_layers(&self) -> usize {
         if let Layers::Mlp(_) = self.layers {
             return 0; // an MLP spec has no frozen layer
@@ -439,7 +441,8 @@ impl Model<'_> {
 
     /// Optimizer state floats for `optimizer` over this model's parameters (`usize::MAX` if
     /// that does not fit).
-    #[inline(always)] // folds to a constant for a `const` model and optimizer
+    // folds to a constant for a `const` model and optimizer
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn state_len(&self, optimizer: &Optimizer) -> usize {
         optimizer.state_len(self.param_len())
     }
@@ -448,14 +451,16 @@ impl Model<'_> {
     /// values of every op (and its scratch) plus a gradient for each value downstream of a
     /// parameter (the input batch and op scratch get none). `usize::MAX` if that does not fit
     /// (a batch [`try_plan`](Self::try_plan) refuses).
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn tape_floats(&self, batch: usize) -> usize {
         let (floats, _) = self.tape_use(batch, Mode::Train, true);
         floats
     }
 
     /// Tape nodes of one training forward + loss.
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn tape_nodes(&self) -> usize {
         let (_, nodes) = self.tape_use(1, Mode::Train, true);
         nodes
@@ -480,13 +485,15 @@ impl Model<'_> {
     /// scratch, or the MSE target input plus the loss. [`eval_loss`](Self::eval_loss) needs
     /// [`eval_tape_floats`](Self::eval_tape_floats)` + loss_tape_floats` (both less than
     /// [`tape_floats`](Self::tape_floats); `usize::MAX` if it does not fit).
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn loss_tape_floats(&self, batch: usize) -> usize {
         add(1, mul(batch, self.outputs()))
     }
 
     /// Tape nodes of [`loss`](Self::loss): 1 for cross-entropy, 2 for MSE (target input + loss).
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn loss_tape_nodes(&self) -> usize {
         match self.loss {
             super::Loss::Mse => 2,
@@ -497,7 +504,8 @@ impl Model<'_> {
     /// (floats, nodes) of a forward over `batch` rows in `mode` (with the loss if `with_loss`),
     /// mirroring the forward walk and [`loss`](Self::loss) op by op. Eval passes run with
     /// gradients off.
-    #[inline(always)] // constant for a `const` model inside a firmware's step
+    // constant for a `const` model inside a firmware's step
+    #[cfg_attr(not(debug_assertions), inline(always))]
     const fn tape_use(&self, batch: usize, mode: Mode, with_loss: bool) -> (usize, usize) {
         let t = self.tally(batch, mode);
         let (mut v, mut g, mut nodes) = (t.values, t.grads, t.nodes);
@@ -563,7 +571,8 @@ impl Model<'_> {
     /// Everything a training step with `batch` rows and `optimizer` needs. A count that
     /// overflows `usize` reads `usize::MAX` (so a `const` array of it fails to compile); call
     /// [`try_plan`](Self::try_plan) for an `Err` instead.
-    #[inline(always)] // folds to a constant for a `const` model (validate calls it, via try_plan)
+    // folds to a constant for a `const` model (validate calls it, via try_plan)
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn plan(&self, batch: usize, optimizer: &Optimizer) -> Plan {
         Plan {
             param_floats: self.param_len(),
@@ -591,7 +600,8 @@ impl Model<'_> {
     /// assert!(matches!(huge.try_plan(1, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     /// assert!(matches!(NET.try_plan(usize::MAX, &Optimizer::sgd()), Err(Error::Overflow { .. })));
     /// ```
-    #[inline(always)] // folds to a constant for a `const` model (validate calls it)
+    // folds to a constant for a `const` model (validate calls it)
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn try_plan(&self, batch: usize, optimizer: &Optimizer) -> Result<Plan> {
         let plan = self.plan(batch, optimizer);
         // Saturated counts are `usize::MAX`: refuse them, naming the first.
@@ -640,7 +650,8 @@ impl Model<'_> {
     /// const BN_FIRST: Model = Model::new(4, &[Layer::batch_norm(BatchNormConfig::BOOK), Layer::dense(2)]);
     /// const _: () = assert!(BN_FIRST.validate().is_err());
     /// ```
-    #[inline(always)] // a `const` model's checks fold away (a firmware keeps none of them)
+    // a `const` model's checks fold away (a firmware keeps none of them)
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn validate(&self) -> Result<()> {
         if self.inputs() == 0 {
             return Err(invalid("model inputs (need at least one feature)", 0.0));

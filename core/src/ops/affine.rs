@@ -19,7 +19,7 @@ impl Tape<'_> {
     /// [`affine`](Self::affine) of node `x` (the core's own recording path) with the caller's [`Rows`] hint: one function per hint (not
     /// generic, so each exists once in a program), and a hint that is a constant once inlined
     /// keeps one of them.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn affine_rows(
         &mut self,
         x: NodeIndex,
@@ -42,7 +42,7 @@ impl Tape<'_> {
         self.affine_body(x, params, w, b, Rows::Any)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn affine_body(
         &mut self,
         x: NodeIndex,
@@ -100,7 +100,7 @@ pub(crate) fn backward(
 /// zeroed buffer ([`Tape::backward_overwrite`]). `rows` is the caller's [`Rows`] hint (one copy
 /// per hint, as for the forward).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn backward_into(
     g: Grads,
     node: Node,
@@ -145,7 +145,7 @@ fn backward_any(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn backward_body(
     mut g: Grads,
     node: Node,
@@ -185,7 +185,7 @@ fn backward_body(
 /// into the row scratch and handed to `rule` at once. `rows` is the caller's [`Rows`] hint (one
 /// copy per hint).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
     g: Grads,
     node: Node,
@@ -205,7 +205,8 @@ pub(crate) fn backward_fused<U: FusedUpdate + ?Sized>(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[inline(always)] // `rule` stays the caller's local copy: a `const` optimizer folds (see `FusedUpdate`)
+// `rule` stays the caller's local copy: a `const` optimizer folds (see `FusedUpdate`)
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn backward_fused_hinted<U: FusedUpdate + ?Sized, const ONE: bool>(
     mut g: Grads,
     node: Node,

@@ -82,7 +82,7 @@ impl Tape<'_> {
 
 /// Elements of a window, as the divisor (exact up to 2²⁴ elements; beyond, rounded the same
 /// way everywhere).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn size(g: &Geometry) -> f32 {
     (g.kh * g.kw) as f32
 }

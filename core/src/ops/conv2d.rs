@@ -313,7 +313,7 @@ fn forward_3x3(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[
 }
 
 /// `acc + w[at]·x[0] + w[at+1]·x[1] + w[at+2]·x[2]`, left to right: one kernel row.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn taps3(acc: f32, w: &[f32; 9], at: usize, x: &[f32; 3]) -> f32 {
     let w = w.get(at..).and_then(|s| s.first_chunk::<3>()).copied().unwrap_or([0.0; 3]);
     ((acc + w[0] * x[0]) + w[1] * x[1]) + w[2] * x[2]

@@ -76,7 +76,7 @@ impl Tape<'_> {
 }
 
 /// Index in `plane` of the first maximum (row-major) of the window whose top-left is `at`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn first_max(g: &Geometry, plane: &[f32], at: usize) -> usize {
     // The common 2- and 3-wide windows with their width a constant: no inner loop.
     match g.kw {
@@ -125,7 +125,7 @@ fn first_max(g: &Geometry, plane: &[f32], at: usize) -> usize {
 }
 
 /// [`first_max`] of a `kh × KW` window in rows `w` apart.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn first_max_k<const KW: usize>(kh: usize, w: usize, plane: &[f32], at: usize) -> usize {
     let mut best = (at, plane.get(at).copied().unwrap_or(0.0));
     for p in 0..kh {
@@ -144,7 +144,7 @@ fn first_max_k<const KW: usize>(kh: usize, w: usize, plane: &[f32], at: usize) -
 /// Whether `v` takes the place of the maximum so far, `best`: strictly greater (a tie keeps the
 /// earlier element), or a NaN where `best` is a number (a NaN beats any number, the first
 /// NaN stays). `!(v <= best)` is "greater or NaN".
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::neg_cmp_op_on_partial_ord)] // the NaN case is the point
 fn beats(v: f32, best: f32) -> bool {
     !best.is_nan() && !(v <= best)
@@ -174,7 +174,7 @@ mod rows {
     const RUN: usize = 16;
 
     /// `out[j] = plane[at + j·s]` for `j < n`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn gather(plane: &[f32], at: usize, s: usize, n: usize, out: &mut [f32; RUN]) {
         for (j, o) in out.iter_mut().enumerate().take(n) {
             *o = plane.get(at + j * s).copied().unwrap_or(0.0);
@@ -184,7 +184,7 @@ mod rows {
     /// For the `n ≤ RUN` windows of output row `i` from column `j0`: the first maximum's value
     /// and its offset from the window's top-left in `plane` (row-major taps; a NaN beats any
     /// number, the first NaN wins). Lanes from `n` on hold values never read.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn argmax(
         g: &Geometry,
         plane: &[f32],
@@ -219,14 +219,14 @@ mod rows {
 
     /// True if `v` is the new first maximum over `best` (bitwise, not short-circuit: no branch,
     /// so loops over windows vectorise).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn better(v: f32, best: f32) -> bool {
         (v > best) | (v.is_nan() & !best.is_nan())
     }
 
     /// The 2×2 windows of stride 2 (the book's pooling) over rows `r0`, `r1`: the first maximum
     /// of window `j` and its tap (0..4, row-major).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn first_of_four(r0: &[f32], r1: &[f32], j: usize) -> (f32, u32) {
         let taps = [r0.get(2 * j), r0.get(2 * j + 1), r1.get(2 * j), r1.get(2 * j + 1)];
         let [a, b, c, d] = taps.map(|t| t.copied().unwrap_or(0.0));

@@ -27,7 +27,7 @@ impl Tape<'_> {
 }
 
 /// `Σ (x − t)² / n` over the `n` elements of `x` (and `t`, as long).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn value(x: &[f32], t: &[f32]) -> f32 {
     let mut s = 0.0f32;
     for (&x, &t) in x.iter().zip(t) {
@@ -38,7 +38,7 @@ pub(crate) fn value(x: &[f32], t: &[f32]) -> f32 {
 }
 
 /// `dx += (dy·2/n)·(x − t)`: the gradient with respect to the prediction, `dy` upstream.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn backward_pred(x: &[f32], t: &[f32], dy: f32, dx: &mut [f32]) {
     let c = dy * (2.0 / x.len() as f32);
     for ((d, &x), &t) in dx.iter_mut().zip(x).zip(t) {

@@ -166,39 +166,39 @@ impl Geometry {
     }
 
     /// Window rows that fall inside the image for output row `i`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn taps_h(&self, i: usize) -> Range<usize> {
         taps(i, self.stride, self.pad, self.kh, self.h)
     }
 
     /// Window columns that fall inside the image for output column `j`.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn taps_w(&self, j: usize) -> Range<usize> {
         taps(j, self.stride, self.pad, self.kw, self.w)
     }
 
     /// Output rows whose window row `p` falls inside the image.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn outs_h(&self, p: usize) -> Range<usize> {
         outs(p, self.stride, self.pad, self.h, self.oh)
     }
 
     /// Output columns whose window column `q` falls inside the image.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn outs_w(&self, q: usize) -> Range<usize> {
         outs(q, self.stride, self.pad, self.w, self.ow)
     }
 }
 
 /// Taps `t` of a window of `k` with `0 ≤ o·stride + t − pad < size`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn taps(o: usize, stride: usize, pad: usize, k: usize, size: usize) -> Range<usize> {
     let start = o * stride; // ≤ size + 2·pad − k: no overflow
     pad.saturating_sub(start)..k.min((size + pad).saturating_sub(start))
 }
 
 /// Outputs `o < out` with `0 ≤ o·stride + t − pad < size`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn outs(t: usize, stride: usize, pad: usize, size: usize, out: usize) -> Range<usize> {
     let ceil = |a: usize| if stride == 1 { a } else { a.div_ceil(stride.max(1)) };
     ceil(pad.saturating_sub(t))..out.min(ceil((size + pad).saturating_sub(t)))

@@ -10,7 +10,7 @@ use super::Float;
 pub const STATE_PER_PARAM: usize = 1;
 
 /// One element, book order: `h += g*g; p -= lr*g / (sqrt(h) + eps)`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update<R: Float>(p: &mut R, h: &mut R, g: R, lr: R, eps: R) {
     *h += g * g;
     *p -= lr * g / (h.sqrt() + eps);

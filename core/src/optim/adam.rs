@@ -58,7 +58,7 @@ pub fn book_lr_t_from_powers<R: Float>(lr: R, b1t: R, b2t: R) -> R {
 }
 
 /// One element, book order: `m += (1-b1)*(g-m); v += (1-b2)*(g*g - v); p -= lr_t*m/(sqrt(v)+eps)`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_book<R: Float>(p: &mut R, m: &mut R, v: &mut R, g: R, lr_t: R, b1: R, b2: R, eps: R) {
     *m += (R::ONE - b1) * (g - *m);
@@ -75,7 +75,7 @@ pub fn bias_corrections<R: Float>(b1: R, b2: R, t: u32) -> (R, R) {
 
 /// One element, bias-corrected form: `m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
 /// p -= lr*(m/bc1) / (sqrt(v/bc2) + eps)` with `(bc1, bc2)` from [`bias_corrections`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_bias_corrected<R: Float>(
     p: &mut R,
@@ -98,7 +98,7 @@ pub fn update_bias_corrected<R: Float>(
 
 /// One element, book order, AMSGrad: as [`update_book`] with `vmax = max(vmax, v)` in the
 /// denominator.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_book_amsgrad<R: Float>(
     p: &mut R,
@@ -121,7 +121,7 @@ pub fn update_book_amsgrad<R: Float>(
 
 /// One element, bias-corrected AMSGrad (PyTorch's documented algorithm): as
 /// [`update_bias_corrected`] with `vmax = max(vmax, v)` and `v̂ = vmax/bc2`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_bias_corrected_amsgrad<R: Float>(
     p: &mut R,

@@ -7,7 +7,8 @@ use crate::params::Params;
 
 impl Optimizer {
     /// [`WeightDecay::L2`], else 0. Add it to the reported loss to match the book.
-    #[inline(always)] // nothing to compile for a `const` optimizer without L2 decay
+    // nothing to compile for a `const` optimizer without L2 decay
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn decay_loss(&self, params: &Params) -> f32 {
         match self.weight_decay {
             WeightDecay::L2(l) => decay_loss_scoped(params, l, self.decay_scope),

@@ -11,7 +11,7 @@ use super::Float;
 pub const STATE_PER_PARAM: usize = 1;
 
 /// One element, book order: `v = mu*v - lr*g; p += v`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update<R: Float>(p: &mut R, v: &mut R, g: R, lr: R, mu: R) {
     *v = mu * *v - lr * g;
     *p += *v;

@@ -32,7 +32,7 @@ pub enum NesterovForm {
 
 /// One element, book order (JP 2021):
 /// `p += mu*mu*v; p -= (1+mu)*lr*g; v *= mu; v -= lr*g`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update_book<R: Float>(p: &mut R, v: &mut R, g: R, lr: R, mu: R) {
     *p += mu * mu * *v;
     *p -= (R::ONE + mu) * lr * g;
@@ -41,7 +41,7 @@ pub fn update_book<R: Float>(p: &mut R, v: &mut R, g: R, lr: R, mu: R) {
 }
 
 /// One element, pre-2021 order: `v *= mu; v -= lr*g; p += mu*mu*v; p -= (1+mu)*lr*g`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update_book_pre2021<R: Float>(p: &mut R, v: &mut R, g: R, lr: R, mu: R) {
     *v *= mu;
     *v -= lr * g;
@@ -50,7 +50,7 @@ pub fn update_book_pre2021<R: Float>(p: &mut R, v: &mut R, g: R, lr: R, mu: R) {
 }
 
 /// One element, PyTorch/Keras form: `b = mu*b + g; p -= lr*(g + mu*b)`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update_sutskever<R: Float>(p: &mut R, b: &mut R, g: R, lr: R, mu: R) {
     *b = mu * *b + g;
     *p -= lr * (g + mu * *b);

@@ -399,7 +399,8 @@ impl Optimizer {
     }
 
     /// Checks every option: rates in `[0, 1)`, ε > 0, λ ≥ 0, clip limits > 0, all finite.
-    #[inline(always)] // a `const` optimizer's checks fold away (a firmware keeps none of them)
+    // a `const` optimizer's checks fold away (a firmware keeps none of them)
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn validate(&self) -> Result<()> {
         let unit = |what, v: f32| {
             if (0.0..1.0).contains(&v) { Ok(()) } else { Err(Error::InvalidArgument { what, value: v }) }

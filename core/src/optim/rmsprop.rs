@@ -18,7 +18,7 @@ pub const fn state_per_param(centered: bool) -> usize {
 }
 
 /// One element, book order: `h *= decay; h += (1-decay)*g*g; p -= lr*g / (sqrt(h) + eps)`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update<R: Float>(p: &mut R, h: &mut R, g: R, lr: R, decay: R, eps: R) {
     *h *= decay;
     *h += (R::ONE - decay) * g * g;
@@ -27,7 +27,7 @@ pub fn update<R: Float>(p: &mut R, h: &mut R, g: R, lr: R, decay: R, eps: R) {
 
 /// One element, centred: as [`update`], plus `gbar = decay*gbar + (1-decay)*g` and the
 /// denominator `sqrt(max(h - gbar², 0)) + eps` (the clamp keeps rounding from making it NaN).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update_centered<R: Float>(p: &mut R, h: &mut R, gbar: &mut R, g: R, lr: R, decay: R, eps: R) {
     *h *= decay;
     *h += (R::ONE - decay) * g * g;
@@ -41,7 +41,7 @@ pub fn update_centered<R: Float>(p: &mut R, h: &mut R, gbar: &mut R, g: R, lr: R
 
 /// One element with momentum (PyTorch's form): `h *= decay; h += (1-decay)*g*g;
 /// buf = mu*buf + g/(sqrt(h) + eps); p -= lr*buf`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_momentum<R: Float>(p: &mut R, h: &mut R, buf: &mut R, g: R, lr: R, decay: R, eps: R, mu: R) {
     *h *= decay;
@@ -52,7 +52,7 @@ pub fn update_momentum<R: Float>(p: &mut R, h: &mut R, buf: &mut R, g: R, lr: R,
 
 /// One element, centred with momentum: the denominator of [`update_centered`], the buffer of
 /// [`update_momentum`].
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 #[allow(clippy::too_many_arguments)]
 pub fn update_centered_momentum<R: Float>(
     p: &mut R,

@@ -9,7 +9,7 @@ use super::Float;
 pub const STATE_PER_PARAM: usize = 0;
 
 /// One element: `p −= lr·g` (the book's `params[key] -= self.lr * grads[key]`).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn update<R: Float>(p: &mut R, g: R, lr: R) {
     *p -= lr * g;
 }

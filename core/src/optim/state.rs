@@ -77,7 +77,7 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// The header of `state` as stored.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn read(state: &[f32]) -> Result<Progress> {
         let Some(&[t, b1t, b2t]) = state.first_chunk::<HEADER_LEN>() else {
             return Err(header_missing(state.len()));
@@ -92,7 +92,7 @@ impl Progress {
     /// The progress of a step that [`Optimizer::begin_step`] began: as [`read`](Self::read),
     /// refusing a counter of 0 (no step begun) with the same error as an invalid or missing
     /// one, in one comparison (Adam's fused step checks it for every row it updates).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn begun(state: &[f32]) -> Result<Progress> {
         match state.first_chunk::<HEADER_LEN>() {
             Some(&[t, b1t, b2t]) if t.to_bits().wrapping_sub(1) < MAX_STEPS => {
@@ -142,7 +142,8 @@ impl Optimizer {
     /// The progress of the step after the one recorded in `state`: `t + 1` (saturating at
     /// [`MAX_STEPS`]) and, for Adam, its powers. Reads only; [`store_progress`](Self::store_progress)
     /// writes it once every check has passed.
-    #[inline(always)] // Adam's `powf` folds away for a `const` optimizer of another rule
+    // Adam's `powf` folds away for a `const` optimizer of another rule
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn next_progress(&self, state: &[f32]) -> Result<Progress> {
         let Progress { t, .. } = Progress::read(state)?;
         let t = if t < MAX_STEPS { t + 1 } else { MAX_STEPS };
@@ -156,7 +157,7 @@ impl Optimizer {
     /// The step [`begin_step`](Self::begin_step) began, for a per-part update: Adam's update
     /// reads its powers from the header and refuses a state whose step was not begun; the other
     /// rules read nothing from it (their arithmetic does not depend on the counter).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn begun(&self, state: &[f32]) -> Result<Progress> {
         match self.rule {
             Rule::Adam { .. } => Progress::begun(state),
@@ -165,7 +166,7 @@ impl Optimizer {
     }
 
     /// Writes `p` into `state`'s header (the powers only for Adam, whose step reads them).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn store_progress(&self, state: &mut [f32], p: Progress) {
         if let Some([t, b1t, b2t]) = state.first_chunk_mut::<HEADER_LEN>() {
             *t = f32::from_bits(p.t);

@@ -39,7 +39,7 @@ impl Optimizer {
     /// [`Trainer`](crate::train::Trainer) does it once when it is made): every other check stays.
     /// Inlined, so that with a `const` optimizer the clipping, weight decay and rules it does not
     /// use (and Adam's `powf`) are left out of a firmware.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn step_valid(&self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
@@ -77,7 +77,8 @@ impl Optimizer {
     ///
     /// `Capacity` if `state` is shorter than the [header](super::HEADER_LEN), `InvalidArgument`
     /// if its counter is not a valid count; nothing is written then.
-    #[inline(always)] // Adam's `powf` folds away for a `const` optimizer of another rule
+    // Adam's `powf` folds away for a `const` optimizer of another rule
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn begin_step(&self, state: &mut [f32]) -> Result<()> {
         let p = self.next_progress(state)?;
         self.store_progress(state, p);
@@ -119,7 +120,8 @@ impl Optimizer {
     /// [`Optimizer::update_tensor`] on the tensor's state slice `state`, at step `p`; `step`
     /// passes `grads_checked = true` because it has already checked every gradient, which saves
     /// a pass over the gradients. Same arithmetic either way.
-    #[inline(always)] // for `step_valid`'s sake: see there
+    // for `step_valid`'s sake: see there
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
@@ -181,7 +183,8 @@ impl Optimizer {
     /// option validation (once per step), the finiteness scan of the gradient (a second pass over
     /// every parameter; a finite loss was checked) and global-norm clipping (refused).
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)] // for the fused step's sake: a `const` optimizer keeps its own rule's loop only
+    // for the fused step's sake: a `const` optimizer keeps its own rule's loop only
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn update_part(
         &self,
         entry: ParamEntry,
@@ -246,7 +249,7 @@ impl Optimizer {
     /// loops kept out of line (inlined into the step's loop over tensors, LLVM compiles the rule
     /// loops worse). With a `const` SGD optimizer only SGD's loop is compiled in; Adam stays on
     /// the shared loop, which ran faster than one specialised like SGD's (docs/PERFORMANCE.md §3).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)]
     fn apply_whole(
         &self,
@@ -324,7 +327,7 @@ impl Optimizer {
     }
 
     /// [`apply`](Self::apply) with the rule given (a constant where the caller knows it).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)]
     fn apply_rule(
         &self,
@@ -419,7 +422,7 @@ impl Optimizer {
 }
 
 /// `g + λ·w` under coupled L2 (`l2`), else `g`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn eff(g: f32, w: f32, l2: Option<f32>) -> f32 {
     match l2 {
         Some(l) => g + l * w,

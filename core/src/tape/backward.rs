@@ -35,13 +35,13 @@ impl OpSet {
     pub(crate) const MAX_POOL2D: u32 = 1 << 10;
     pub(crate) const AVG_POOL2D: u32 = 1 << 11;
 
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn contains(self, kind: u32) -> bool {
         self.0 & kind != 0
     }
 
     /// The kernels' [`Rows`] hint for this set.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn rows(self) -> Rows {
         if self.contains(OpSet::MANY_ROWS) { Rows::Any } else { Rows::One }
     }
@@ -122,7 +122,7 @@ impl Tape<'_> {
 
     /// [`backward_overwrite`](Self::backward_overwrite) over a graph of the ops in `ops` only
     /// (see [`backward_ops`](Self::backward_ops)).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn backward_overwrite_ops(
         &mut self,
         loss: NodeIndex,
@@ -190,7 +190,7 @@ impl Tape<'_> {
 
     /// [`backward_fused`](Self::backward_fused) over a graph of the ops in `ops` only (see
     /// [`backward_ops`](Self::backward_ops)).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward_fused_ops<U: FusedUpdate + ?Sized>(
         &mut self,
@@ -258,7 +258,7 @@ impl Tape<'_> {
     /// is not a finite `1 × 1` value, a parameter set without a gradient buffer, and (unless
     /// `recorded_with`, see [`backward_ops`](Self::backward_ops)) parameters other than the
     /// graph's.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn check_backward(&self, loss: NodeIndex, params: &Params, recorded_with: bool) -> Result<()> {
         self.check_loss(loss, "backward")?;
         if params.is_fused() {
@@ -345,7 +345,7 @@ impl Tape<'_> {
     }
 
     // Always inlined, so that a constant `ops` leaves only its own arms.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn backward_node(&mut self, node: Node, params: &mut Params, ops: OpSet) -> Result<()> {
         let g = self.grads_view();
         let has = |kind| ops.contains(kind);

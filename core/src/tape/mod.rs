@@ -71,7 +71,7 @@ impl Var {
     }
 
     /// The operand reference an op record keeps (checked when the op was recorded).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) const fn at(self) -> NodeIndex {
         NodeIndex(self.index)
     }
@@ -310,7 +310,7 @@ impl<'a> Tape<'a> {
     /// [`reset`](Self::reset) inlined, for the direct path's scratch (the whole of its tape
     /// use): a call would take the tape's address, and a local whose address escapes is kept in
     /// memory and copied in and out of the trainer at every step.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn clear(&mut self) {
         self.used = 0;
         self.gused = 0;
@@ -320,7 +320,7 @@ impl<'a> Tape<'a> {
 
     /// This tape's identity in its `Var`s: the address of its node storage (two live tapes
     /// cannot share it).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn id(&self) -> usize {
         self.nodes.as_ptr() as usize
     }
@@ -339,7 +339,7 @@ impl<'a> Tape<'a> {
     }
 
     /// The caller's handle of node `i`, recorded since the last reset (what a public op returns).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn var(&self, i: NodeIndex) -> Var {
         Var { index: i.0, generation: self.generation, tape: self.id() }
     }
@@ -377,7 +377,7 @@ impl<'a> Tape<'a> {
     }
 
     /// The node at `i` (an index the core recorded; refused past the nodes recorded).
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub(crate) fn node_at(&self, i: NodeIndex) -> Result<Node> {
         self.nodes().get(i.index()).copied().ok_or(Error::InvalidHandle { what: "var", index: i.index() })
     }

@@ -131,7 +131,7 @@ pub struct Adapted {
     pub after: PerDigit,
 }
 
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<PerDigit> {
     let mut r = PerDigit::default();
     let mut predicted = [0u32; 1];
@@ -149,7 +149,8 @@ fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<PerDigit> {
 /// [`PLAN`] with `memory.frozen` the frozen layer's values (a firmware's flash
 /// [`adapt_base::FROZEN`](crate::adapt_base::FROZEN)); `start` is the top layer's pretrained
 /// values ([`adapt_base::TRAINABLE`](crate::adapt_base::TRAINABLE)).
-#[inline(always)] // into a firmware's `main`, so that the `const` model and plan fold
+// into a firmware's `main`, so that the `const` model and plan fold
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn adapt(cfg: &AdaptConfig, memory: Memory, start: &[f32], hooks: &mut impl Hooks) -> Result<Adapted> {
     let mut trainer = Trainer::fused_planned(&MODEL, &OPT, 1, memory, &PLAN)?;
     let values = trainer.params_mut().values_mut();

@@ -8,7 +8,7 @@ pub const PIXELS: usize = 196;
 
 /// Writes image `i` of `images` as floats `px / 255` into `out` (196 floats). Inlined: it is
 /// part of every training step (batch assembly), and this crate builds for size in a firmware.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn to_f32(images: &[u8], i: usize, out: &mut [f32]) {
     let src = &images[i * PIXELS..(i + 1) * PIXELS];
     for (o, &p) in out.iter_mut().zip(src) {

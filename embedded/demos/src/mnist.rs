@@ -64,7 +64,7 @@ impl MnistConfig {
     /// The model of [`net`](Self::net). An enum rather than a `&Model` field: with a `const`
     /// variant the match folds to the model's own constant, as a plain `&SPEC` does, whereas a
     /// reference read out of the config kept the model's bytes in some firmwares' flash.
-    #[inline(always)]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     pub const fn model(&self) -> &'static Model<'static> {
         match self.net {
             Net::Mlp => &SPEC,
@@ -154,7 +154,8 @@ pub(crate) fn epoch_order(rng: &mut impl Rng) -> (u32, u32) {
 }
 
 /// Held-out images classified correctly (one at a time, so the tape of batch 1 suffices).
-#[inline(always)] // into `train`: the trainer is lent to no code out of line (see `Trainer`)
+// into `train`: the trainer is lent to no code out of line (see `Trainer`)
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<u32> {
     let mut correct = 0;
     let mut predicted = [0u32; 1];
@@ -169,7 +170,8 @@ fn evaluate(trainer: &mut Trainer, x: &mut [f32]) -> Result<u32> {
 /// Trains one variant and evaluates it after each epoch. `memory` holds `plan`, which must be
 /// [`cfg.plan()`](MnistConfig::plan) (a firmware passes its `const`, so that no planner code is
 /// compiled in).
-#[inline(always)] // into a firmware's `main`, so that its `const` variant folds (spec, rule, mode)
+// into a firmware's `main`, so that its `const` variant folds (spec, rule, mode)
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn train(
     cfg: &MnistConfig,
     plan: &Plan,

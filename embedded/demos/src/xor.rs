@@ -41,7 +41,8 @@ const X: [f32; 8] = [0., 0., 0., 1., 1., 0., 1., 1.];
 const T: [f32; 4] = [0., 1., 1., 0.];
 
 /// Loss and number of patterns right (output on the target's side of 0.5), current weights.
-#[inline(always)] // into `train`, where the trainer's model is the `const` one
+// into `train`, where the trainer's model is the `const` one
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn assess(trainer: &mut Trainer) -> Result<(f32, u32)> {
     let mut out = [0.0; 4];
     trainer.logits(&X, &mut out)?;

@@ -119,7 +119,7 @@ pub fn exit(ok: bool) -> ! {
 
 /// The marker `embedded/tools/insns-per-step.sh` counts instructions between: `mov r12, r12`
 /// (Thumb 0x46E4), a no-op.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn marker() {
     // SAFETY: moves a register onto itself; touches no memory, flags or other registers.
     unsafe { core::arch::asm!("mov r12, r12", options(nomem, nostack, preserves_flags)) }

@@ -6,14 +6,14 @@ use crate::kernels::BLOCKED;
 /// `e^x`, the same bits as `libm::expf` for every input (the tests compare them), written
 /// without branches so that LLVM vectorises a loop of it on SIMD hosts (libm's version is a
 /// chain of branches, one call per element). Small targets call `libm::expf` directly.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn expf(x: f32) -> f32 {
     if BLOCKED { expf_branchless(x) } else { libm::expf(x) }
 }
 
 /// libm's `expf` (FreeBSD `e_expf.c`) with every branch computed and the result selected:
 /// the same operations in the same order on each path, so the same bits.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn expf_branchless(x0: f32) -> f32 {
     // libm's constants, by their bits.
     let ln2_hi = f32::from_bits(0x3f31_7200);

@@ -9,7 +9,7 @@
 /// ```
 /// assert_eq!(staticgrad::kernels::sqrt(2.0).to_bits(), libm::sqrtf(2.0).to_bits());
 /// ```
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub fn sqrt(x: f32) -> f32 {
     #[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
     {

@@ -42,6 +42,9 @@ impl Model<'_> {
         tape.set_grad_enabled(false);
         let out = tape.input_at(x, Shape::new(rows, self.inputs())).and_then(|xv| {
             self.validate()?;
+            // The layout first: weights of another model would otherwise fail deep in an op with
+            // a shape that does not say which tensor is wrong (or, shapes alike, not at all).
+            self.check_layout(params)?;
             self.walk(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
         });
         tape.set_grad_enabled(was);
@@ -135,6 +138,24 @@ fn argmax(row: &[f32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::argmax;
+    use crate::testutil::Storage;
+    use crate::{Error, Layer, Model};
+
+    #[test]
+    fn evaluation_checks_the_weights_are_this_models() {
+        // 4 → 3 → 2 and 4 → 2 → 3: the same two tensors, of other shapes.
+        let (a, b) = ([Layer::dense(3), Layer::relu(), Layer::dense(2)], [Layer::dense(2), Layer::dense(3)]);
+        let (ma, mb) = (Model::new(4, &a), Model::new(4, &b));
+        let mut s = Storage::new();
+        let (mut tape, mut params) = s.split();
+        mb.alloc(&mut params).unwrap();
+        let x = [0.5f32; 4];
+        let mut out = [0u32; 1];
+        let e = ma.predict(&mut tape, &params, &x, &mut out).unwrap_err();
+        assert!(matches!(e, Error::Shape { op: "model weight", .. }), "{e:?}");
+        assert!(matches!(ma.correct(&mut tape, &params, &x, &[0], 1), Err(Error::Shape { .. })));
+        assert!(mb.predict(&mut tape, &params, &x, &mut out).is_ok());
+    }
 
     #[test]
     fn argmax_first_max_and_nan() {

@@ -70,6 +70,7 @@ pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod schedule;
 pub mod shape;

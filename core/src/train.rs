@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::model::{Model, Plan, StepPath, Targets, direct};
 use crate::optim::{Optimizer, Rule};
+use crate::parallel::{Parallel, Sequential};
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::Tape;
@@ -55,8 +56,11 @@ use rand_core::Rng;
 /// The model and the optimizer's options are validated once, by [`new`](Self::new), and cannot
 /// change afterwards, so a step checks only what it is given (learning rate, data, targets):
 /// on a 13-parameter network the per-step checks would otherwise cost more than the arithmetic.
+///
+/// `P` is the [parallel driver](crate::parallel) of its tape: [`Sequential`] as made, a pool
+/// with [`with_parallel`](Self::with_parallel). Every driver gives the same bits.
 #[derive(Debug)]
-pub struct Trainer<'s, 'm> {
+pub struct Trainer<'s, 'm, P = Sequential> {
     /// By reference: for a `const` model that is the address of a constant, which code out of
     /// line (allocation, initialisation, evaluation) folds as well as the step does.
     model: &'s Model<'s>,
@@ -65,7 +69,7 @@ pub struct Trainer<'s, 'm> {
     /// The fused update ([`Trainer::fused`]): no gradient buffer.
     fused: bool,
     params: Params<'m>,
-    tape: Tape<'m>,
+    tape: Tape<'m, P>,
     state: &'m mut [f32],
 }
 
@@ -209,6 +213,27 @@ impl<'s, 'm> Trainer<'s, 'm> {
         state.fill(0.0);
         Ok(Trainer { model, optimizer, fused, params, tape: Tape::new(floats, nodes), state })
     }
+}
+
+impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
+    /// This trainer with its products' output rows shared among `par`'s workers (a thread
+    /// pool of the caller's; the core starts none). Steps, evaluation and checkpoints give the
+    /// same bits as with [`Sequential`], for any number of workers: only outputs are split (see
+    /// [`parallel`](crate::parallel)). Takes effect from the next call.
+    ///
+    /// ```
+    /// use staticgrad::{MlpSpec, Optimizer, Trainer, memory, parallel::Sequential};
+    /// const MODEL: staticgrad::Model = MlpSpec::new(&[2, 3, 1]).model();
+    /// const OPT: Optimizer = Optimizer::sgd();
+    /// const PLAN: staticgrad::Plan = MODEL.plan(4, &OPT);
+    /// let mut trainer = Trainer::new(&MODEL, &OPT, 4, memory!(PLAN))?.with_parallel(Sequential);
+    /// assert_eq!(trainer.steps(), 0);
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    pub fn with_parallel<Q: Parallel>(self, par: Q) -> Trainer<'s, 'm, Q> {
+        let Trainer { model, optimizer, fused, params, tape, state } = self;
+        Trainer { model, optimizer, fused, params, tape: tape.with_parallel(par), state }
+    }
 
     /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
     // see `step_on`: only a field, never the trainer, is lent to code out of line
@@ -272,7 +297,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
 
     /// The tape (between calls: reset, holding nothing).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn tape(&self) -> &Tape<'m> {
+    pub fn tape(&self) -> &Tape<'m, P> {
         &self.tape
     }
 
@@ -311,8 +336,9 @@ impl<'s, 'm> Trainer<'s, 'm> {
 
     /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn take(&mut self) -> (Tape<'m>, Params<'m>) {
-        let tape = mem::replace(&mut self.tape, Tape::new(&mut [], &mut []));
+    fn take(&mut self) -> (Tape<'m, P>, Params<'m>) {
+        let empty = Tape::new(&mut [], &mut []).with_parallel(self.tape.parallel());
+        let tape = mem::replace(&mut self.tape, empty);
         (tape, mem::replace(&mut self.params, Params::new(&mut [], &mut [], &mut [])))
     }
 
@@ -324,7 +350,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lend<R>(
         &mut self,
-        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R,
+        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m, P>, &mut Params<'m>, &mut [f32]) -> R,
     ) -> R {
         let (mut tape, mut params) = self.take();
         let out = f(self.model, &mut tape, &mut params, self.state);
@@ -340,7 +366,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
         spec: Model,
         opt: &Optimizer,
         fused: bool,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         state: &mut [f32],
         x: &[f32],
@@ -371,7 +397,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
         spec: Model,
         path: StepPath,
         opt: &Optimizer,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         state: &mut [f32],
         x: &[f32],

@@ -23,6 +23,7 @@
 use std::time::Instant;
 
 use crate::memory::OwnedMemory;
+use crate::threads::{Driver, Pool};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use staticgrad::kernels::{self, Kernels};
@@ -232,10 +233,11 @@ impl Storage {
         Storage { model: w.model(), memory: OwnedMemory::new(&w.plan()) }
     }
 
-    /// The core's trainer (plain SGD) with the harness' initial weights, and the data pool.
-    pub fn split(&mut self, w: &Workload) -> Result<Harness<'_>, Error> {
+    /// The core's trainer (plain SGD) with the harness' initial weights, and the data pool; the
+    /// trainer's products run on `driver`'s threads.
+    pub fn split<'m>(&'m mut self, w: &Workload, driver: Driver<'m>) -> Result<Harness<'m>, Error> {
         let model = &self.model;
-        let mut trainer = Trainer::new(model, &SGD, w.batch, self.memory.memory())?;
+        let mut trainer = Trainer::new(model, &SGD, w.batch, self.memory.memory())?.with_parallel(driver);
         let params = trainer.params_mut();
         // The `cnn`'s dense layers are the harness' layers 1 and 2, after the convolution.
         let first = usize::from(w.conv.is_some());
@@ -261,7 +263,7 @@ impl Storage {
 
 /// The core's [`Trainer`] of a workload and its data pool.
 pub struct Harness<'m> {
-    trainer: Trainer<'m, 'm>,
+    trainer: Trainer<'m, 'm, Driver<'m>>,
     xs: Vec<Vec<f32>>,
     ys: Vec<Vec<u32>>,
     rng: Xoshiro128PlusPlus,
@@ -345,6 +347,11 @@ pub struct BenchArgs {
     /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
     #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
     pub max_memory: Option<u64>,
+    /// Worker threads of a step (each product's output rows shared among them; the same bits
+    /// for every count). One by default, so that the single-core figures stay comparable; the
+    /// peer harness passes its `BENCH_THREADS`.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// The `--kernels` choice.
@@ -417,9 +424,21 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     if !crate::quiet::on() {
         eprintln!("# kernels: {running:?} (bit-exact: {})", running.bit_exact());
     }
+    let pool = Pool::new(Some(args.threads))?;
+    if !crate::quiet::on() && pool.threads() > 1 {
+        eprintln!("# threads: {}", pool.threads());
+    }
     let mut storage = Storage::new(&w);
-    let mut t = storage.split(&w)?;
-    let peer = if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" };
+    let mut t = storage.split(&w, pool.driver())?;
+    pool.run(|| timed(&w, check, peer_name(running), &mut t))
+}
+
+fn peer_name(running: Kernels) -> &'static str {
+    if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" }
+}
+
+/// The check or the timing of `t`, on the calling thread (one of the pool's workers).
+fn timed(w: &Workload, check: bool, peer: &str, t: &mut Harness) -> Result<(), crate::Error> {
     if check {
         let mut losses = [0f32; 10];
         for (s, l) in losses.iter_mut().enumerate() {
@@ -429,7 +448,7 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
         return Ok(());
     }
     let mut err = None;
-    let rate = time_steps(peer, &w, |s| {
+    let rate = time_steps(peer, w, |s| {
         if let Err(e) = t.step(s) {
             err.get_or_insert(e);
         }
@@ -477,7 +496,7 @@ mod tests {
         for (name, want0, want9) in [("tiny", 1.182342f32, 1.502887f32), ("twolayer", 2.596188, 2.517327)] {
             let w = Workload::by_name(name).unwrap();
             let mut storage = Storage::new(&w);
-            let mut t = storage.split(&w).unwrap();
+            let mut t = storage.split(&w, Pool::sequential()).unwrap();
             let losses: Vec<f32> = (0..10).map(|s| t.step(s).unwrap()).collect();
             assert!((losses[0] - want0).abs() < 1e-5, "{name} step 0: {} vs {want0}", losses[0]);
             assert!((losses[9] - want9).abs() < 1e-5, "{name} step 9: {} vs {want9}", losses[9]);
@@ -490,7 +509,7 @@ mod tests {
     fn cnn_check_losses_agree_with_the_peers() {
         let w = Workload::by_name("cnn").unwrap();
         let mut storage = Storage::new(&w);
-        let mut t = storage.split(&w).unwrap();
+        let mut t = storage.split(&w, Pool::sequential()).unwrap();
         let losses: Vec<f32> = (0..10).map(|s| t.step(s).unwrap()).collect();
         assert!((losses[0] - 2.543009).abs() < 1e-5, "cnn step 0: {}", losses[0]);
         assert!((losses[9] - 2.375575).abs() < 1e-5, "cnn step 9: {}", losses[9]);
@@ -500,7 +519,7 @@ mod tests {
     fn training_lowers_the_loss_on_a_batch() {
         let w = Workload::by_name("tiny").unwrap();
         let mut storage = Storage::new(&w);
-        let mut t = storage.split(&w).unwrap();
+        let mut t = storage.split(&w, Pool::sequential()).unwrap();
         let first = t.step(0).unwrap();
         let mut last = first;
         for _ in 0..200 {

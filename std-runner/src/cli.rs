@@ -16,6 +16,7 @@ use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::OutDir;
 use crate::runfolder::{Mode, RunFolder};
+use crate::threads::Pool;
 use crate::train::{self, Prepared};
 use crate::{Error, bench};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -67,6 +68,10 @@ pub enum Command {
         /// memory; see train].
         #[arg(long, global = true, value_name = "SIZE", value_parser = crate::budget::parse_size)]
         max_memory: Option<u64>,
+        /// Worker threads, shared by the experiment's networks and each network's products
+        /// [default: all cores]. Results do not depend on it.
+        #[arg(long, global = true, value_name = "N")]
+        threads: Option<usize>,
         /// Which experiment.
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
@@ -244,6 +249,10 @@ pub struct TrainArgs {
     /// memory, the cgroup limit or what RLIMIT_AS/RLIMIT_DATA leave, whichever is smallest].
     #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
     pub max_memory: Option<u64>,
+    /// Worker threads of a step: each product's output rows are shared among them [default:
+    /// all cores]. Results do not depend on it (the same bits for every count).
+    #[arg(long, value_name = "N", help_heading = "Training")]
+    pub threads: Option<usize>,
 
     /// Data source and splits.
     #[command(flatten)]
@@ -346,6 +355,9 @@ pub struct EvalArgs {
     /// Memory budget (bytes, or K/M/G/T) [default: a share of this machine's memory; see train].
     #[arg(long, value_name = "SIZE", value_parser = crate::budget::parse_size)]
     pub max_memory: Option<u64>,
+    /// Worker threads of a forward pass [default: all cores]. Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Data source and splits (the test set is scored).
     #[command(flatten)]
     pub data: DataArgs,
@@ -484,7 +496,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Export(a)) => export_cmd(&a, quiet),
         Some(Command::Import(a)) => import_cmd(&a, quiet),
         Some(Command::Bench(a)) => bench::run(&a).map_err(|e| e.context("bench")),
-        Some(Command::Experiment { force, max_memory, which }) => {
+        Some(Command::Experiment { force, max_memory, threads, mut which }) => {
+            if let Some(t) = threads {
+                if t == 0 {
+                    return Err(Error::input("--threads 0: at least one thread"));
+                }
+                if let crate::experiments::ExperimentCmd::Hpsearch(a) = &mut which {
+                    a.threads = Some(t);
+                }
+                // The pool every experiment's parallel parts (and their networks' splits) run on.
+                rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| {
+                    Error::input(format!("--threads {t}: cannot start the worker threads: {e}"))
+                })?;
+            }
             which.run_claimed(force, max_memory).map_err(|e| e.context("experiment"))?;
             // Quiet, the experiment printed nothing: say where its summary is.
             let summary = match &which {
@@ -621,7 +645,8 @@ fn train_cmd(a: &TrainArgs, default_run: bool, quiet: bool) -> Result<(), Error>
         announce(&p, resume.as_ref(), default_run);
     }
     let mut out = OutDir::new(folder.dir());
-    let result = train::train(&p, resume.as_ref(), Some(&mut out), !quiet)
+    let pool = Pool::new(a.threads)?;
+    let result = train::train(&p, resume.as_ref(), Some(&mut out), !quiet, &pool)
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     match result {
         Ok(o) => {
@@ -819,9 +844,11 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), Error> {
     budget
         .charge(&format!("--batch {} ({rows} rows used) with the model {desc}: the tape", a.batch), need)?;
     let mut memory = OwnedMemory::new(&pl);
-    let mut trainer = Trainer::new(&mlp, &sgd, 1, memory.memory()).map_err(Error::failed)?;
+    let pool = Pool::new(a.threads)?;
+    let mut trainer =
+        Trainer::new(&mlp, &sgd, 1, memory.memory()).map_err(Error::failed)?.with_parallel(pool.driver());
     trainer.params_mut().values_mut().copy_from_slice(&values);
-    let acc = train::accuracy(&mut trainer, set, rows)?.unwrap_or(0.0);
+    let acc = pool.run(|| train::accuracy(&mut trainer, set, rows))?.unwrap_or(0.0);
     println!(
         "{desc}: accuracy {acc:.4} ({} of {} {name} examples of {})",
         (acc * set.len() as f32).round() as usize,

@@ -19,6 +19,7 @@ pub mod quiet;
 pub mod report;
 pub mod runfolder;
 pub mod safetensors;
+pub mod threads;
 pub mod train;
 
 pub use error::Error;

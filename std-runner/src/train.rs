@@ -13,9 +13,11 @@ use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
 use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
+use crate::threads::{Driver, Pool};
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
+use staticgrad::parallel::Parallel;
 use staticgrad::schedule::Schedule;
 use staticgrad::{ImageShape, Node, Optimizer, ParamEntry, Plan, Trainer};
 use std::time::Instant;
@@ -308,7 +310,11 @@ impl Outcome {
 
 /// Accuracy of the trainer's model on `data` in evaluation mode, `batch` rows at a time; `None`
 /// if empty.
-pub fn accuracy(trainer: &mut Trainer, data: &Dataset, batch: usize) -> Result<Option<f32>, Error> {
+pub fn accuracy<P: Parallel>(
+    trainer: &mut Trainer<'_, '_, P>,
+    data: &Dataset,
+    batch: usize,
+) -> Result<Option<f32>, Error> {
     if data.is_empty() {
         return Ok(None);
     }
@@ -372,12 +378,25 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error
 }
 
 /// Runs training. With `resume`, continues from that checkpoint; with `out`, writes checkpoints
-/// there. `progress` shows a bar on stderr (hidden anyway when stderr is not a terminal).
+/// there. `progress` shows a bar on stderr (hidden anyway when stderr is not a terminal). The
+/// steps and evaluations run on `pool`'s threads (the same bits for every thread count).
 pub fn train(
+    p: &Prepared,
+    resume: Option<&Checkpoint>,
+    out: Option<&mut OutDir>,
+    progress: bool,
+    pool: &Pool,
+) -> Result<Outcome, Error> {
+    pool.run(|| train_on(p, resume, out, progress, pool.driver()))
+}
+
+/// [`train`] on one of the pool's workers.
+fn train_on(
     p: &Prepared,
     resume: Option<&Checkpoint>,
     mut out: Option<&mut OutDir>,
     progress: bool,
+    driver: Driver,
 ) -> Result<Outcome, Error> {
     let cfg = &p.cfg;
     let mlp = p.spec.model();
@@ -397,7 +416,8 @@ pub fn train(
 
     // Caller-owned storage, sized by the core's planner, allocated once (charged by `prepare`).
     let mut memory = OwnedMemory::new(&pl);
-    let mut trainer = Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?;
+    let mut trainer =
+        Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?.with_parallel(driver);
     trainer.init(&mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
     if let (None, Some(w)) = (resume, &p.init) {
         let needed = trainer.params().len();
@@ -577,7 +597,7 @@ mod tests {
         assert!(run_plan(&p).unwrap().tape_floats < m.tape_floats(100));
         assert!(budget.used() > 0);
         // The training itself runs on those buffers.
-        let o = train(&p, None, None, false).unwrap();
+        let o = train(&p, None, None, false, &Pool::new(Some(1)).unwrap()).unwrap();
         assert_eq!(o.steps.len(), cfg.epochs);
     }
 

@@ -68,6 +68,7 @@
 //! | `elementwise.rs` | maps over slices (`map`, `map_in_place`, `map_acc3`), [`col_sum_acc`], [`sum`] |
 
 use crate::error::{Error, Result};
+use crate::parallel::{Parallel, rows_per_chunk};
 use crate::shape::Shape;
 
 /// Reduction steps per cache block of the blocked kernels.
@@ -322,24 +323,34 @@ pub(crate) fn matmul_tn_acc_rows(a: &[f32], d: &[f32], c: &mut [f32], dims: Dims
     check("matmul_tn a", a.len(), m, k)?;
     check("matmul_tn d", d.len(), m, n)?;
     check("matmul_tn c", c.len(), k, n)?;
+    tn_acc(a, k, d, c, Dims { rows: k, inner: m, cols: n }, rows);
+    Ok(())
+}
+
+/// The body of [`matmul_tn_acc`] for the rows `p0 .. p0 + dims.rows` of `c`: `a` starts at
+/// column `p0` of the `inner × lda` matrix (`a[i][p]` at `a[i·lda + p]`), `c` is those rows.
+/// Shapes checked by the caller: `a` reaches `(inner − 1)·lda + rows`, `d` and `c` are long
+/// enough.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn tn_acc(a: &[f32], lda: usize, d: &[f32], c: &mut [f32], dims: Dims, rows: Rows) {
+    let Dims { rows: k, inner: m, cols: n } = dims;
     if BLOCKED && m > 32 {
         // Computed as `cᵀ += dᵀ·a`, i.e. `cᵀ[j][p] += Σ_i d[i][j]·a[i][p]`: the same terms in the
         // same order for every element, but the wide operand `a` is now read along its rows
         // (one contiguous vector per step) instead of down its columns (a cache line per step).
         let ct = Out { data: c, rs: 1, cs: n };
-        gemm_acc(n, k, m, View { data: d, rs: 1, cs: n }, View { data: a, rs: k, cs: 1 }, ct, rows);
+        gemm_acc(n, k, m, View { data: d, rs: 1, cs: n }, View { data: a, rs: lda, cs: 1 }, ct, rows);
     } else {
         gemm_acc(
             k,
             n,
             m,
-            View { data: a, rs: 1, cs: k },
+            View { data: a, rs: 1, cs: lda },
             View { data: d, rs: n, cs: 1 },
             Out { data: c, rs: n, cs: 1 },
             rows,
         );
     }
-    Ok(())
 }
 
 /// `c = aᵀ · d` (overwritten) with `a: inner×rows`, `d: inner×cols`, `c: rows×cols`: each
@@ -437,6 +448,135 @@ pub(crate) fn matmul_nt_acc_rows(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims
         Out { data: c, rs: k, cs: 1 },
         rows,
     );
+    Ok(())
+}
+
+// ----- the products with their output rows shared among a driver's workers ---------------
+//
+// Each takes the sequential kernel at once when the driver has one worker or the product is too
+// small to share (`rows_per_chunk`); otherwise every chunk of whole output rows runs the same
+// kernel on its rows. An output element is summed by one worker, term by term in the canonical
+// order, so the bits do not depend on the driver (docs/DESIGN.md §7).
+
+/// [`matmul_rows`] with the rows of `c` (the batch) shared among `par`'s workers.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn matmul_par<P: Parallel>(
+    par: &P,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+    rows: Rows,
+) -> Result<()> {
+    match rows_per_chunk(par, dims.rows, dims.inner.saturating_mul(dims.cols), blocked::MR) {
+        None => matmul_rows(a, b, c, dims, rows),
+        Some(per) => matmul_split(par, per, a, b, c, dims),
+    }
+}
+
+fn matmul_split<P: Parallel>(
+    par: &P,
+    per: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+) -> Result<()> {
+    let Dims { rows: m, inner: k, cols: n } = dims;
+    check("matmul a", a.len(), m, k)?;
+    check("matmul b", b.len(), k, n)?;
+    check("matmul c", c.len(), m, n)?;
+    let c = c.get_mut(..m * n).unwrap_or_default(); // checked above
+    par.for_each_chunk(c, per * n, |i, c| {
+        let a = a.get(i * per * k..).unwrap_or_default();
+        let part = Dims { rows: c.len() / n, inner: k, cols: n };
+        // Cannot fail: the rows `i·per ..` of `a` and `c` are within the shapes checked above.
+        let _ = matmul_rows(a, b, c, part, Rows::Any);
+    });
+    Ok(())
+}
+
+/// [`matmul_nt_acc_rows`] (`c += d·bᵀ`, an input gradient) with the rows of `c` (the batch)
+/// shared among `par`'s workers.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn matmul_nt_acc_par<P: Parallel>(
+    par: &P,
+    d: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+    rows: Rows,
+) -> Result<()> {
+    match rows_per_chunk(par, dims.rows, dims.inner.saturating_mul(dims.cols), blocked::MR) {
+        None => matmul_nt_acc_rows(d, b, c, dims, rows),
+        Some(per) => nt_acc_split(par, per, d, b, c, dims),
+    }
+}
+
+fn nt_acc_split<P: Parallel>(
+    par: &P,
+    per: usize,
+    d: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+) -> Result<()> {
+    let Dims { rows: m, inner: n, cols: k } = dims;
+    check("matmul_nt d", d.len(), m, n)?;
+    check("matmul_nt b", b.len(), k, n)?;
+    check("matmul_nt c", c.len(), m, k)?;
+    let c = c.get_mut(..m * k).unwrap_or_default(); // checked above
+    par.for_each_chunk(c, per * k, |i, c| {
+        let d = d.get(i * per * n..).unwrap_or_default();
+        // Cannot fail: as in `matmul_split`.
+        let _ = matmul_nt_acc_rows(d, b, c, Dims { rows: c.len() / k, inner: n, cols: k }, Rows::Any);
+    });
+    Ok(())
+}
+
+/// [`matmul_tn_acc_rows`] (`c += aᵀ·d`, a weight gradient; `write`: [`matmul_tn_rows`], `c`
+/// overwritten) with the rows of `c` (the layer's inputs) shared among `par`'s workers.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn matmul_tn_par<P: Parallel>(
+    par: &P,
+    a: &[f32],
+    d: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+    rows: Rows,
+    write: bool,
+) -> Result<()> {
+    // A multiple of the widest register tile: the long-reduction form tiles these rows as columns.
+    match rows_per_chunk(par, dims.rows, dims.inner.saturating_mul(dims.cols), 8) {
+        None if write => matmul_tn_rows(a, d, c, dims, rows),
+        None => matmul_tn_acc_rows(a, d, c, dims, rows),
+        Some(per) => tn_split(par, per, a, d, c, dims, write),
+    }
+}
+
+fn tn_split<P: Parallel>(
+    par: &P,
+    per: usize,
+    a: &[f32],
+    d: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+    write: bool,
+) -> Result<()> {
+    let Dims { rows: k, inner: m, cols: n } = dims;
+    check("matmul_tn a", a.len(), m, k)?;
+    check("matmul_tn d", d.len(), m, n)?;
+    check("matmul_tn c", c.len(), k, n)?;
+    let c = c.get_mut(..k * n).unwrap_or_default(); // checked above
+    par.for_each_chunk(c, per * n, |i, c| {
+        if write {
+            // `0.0 + Σ…` from a zeroed row: the bits of `matmul_tn` (see there).
+            c.fill(0.0);
+        }
+        // Columns `i·per ..` of `a`: still `m` rows of stride `k`, within the checked shape.
+        let a = a.get(i * per..).unwrap_or_default();
+        tn_acc(a, k, d, c, Dims { rows: c.len() / n.max(1), inner: m, cols: n }, Rows::Any);
+    });
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use crate::error::{Error, Region, Result};
 use crate::kernels::{self, View};
 use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
 use crate::ops::{mse, relu, sigmoid, tanh};
+use crate::parallel::Parallel;
 use crate::params::{ParamEntry, ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::Tape;
@@ -48,9 +49,9 @@ fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f3
 /// and returns the data loss. Refuses what the recorded path refuses
 /// (storage, shapes, labels, a non-finite loss) before any gradient is written.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn gradient(
+pub(crate) fn gradient<P: Parallel>(
     spec: &Model,
-    tape: &mut Tape,
+    tape: &mut Tape<'_, P>,
     params: &mut Params,
     x: &[f32],
     rows: usize,
@@ -110,9 +111,9 @@ pub(crate) fn gradient(
 // Out of line: a firmware evaluates in more than one place; with a `const` model every call
 // passes the same constant model, which the optimizer propagates into this one copy.
 #[inline(never)]
-pub(crate) fn logits(
+pub(crate) fn logits<P: Parallel>(
     spec: &Model,
-    tape: &mut Tape,
+    tape: &mut Tape<'_, P>,
     params: &Params,
     x: &[f32],
     rows: usize,

@@ -5,6 +5,7 @@ use super::Model;
 use super::Targets;
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
+use crate::parallel::Parallel;
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::{Mode, NodeIndex, Tape, Var};
@@ -29,13 +30,18 @@ impl rand_core::TryRng for NoDraws {
 impl Model<'_> {
     /// Eval-mode logits of `x` on a reset tape, recorded with gradients off (read them with
     /// [`Tape::value`]).
-    pub fn logits(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<Var> {
+    pub fn logits<P: Parallel>(&self, tape: &mut Tape<'_, P>, params: &Params, x: &[f32]) -> Result<Var> {
         let y = self.logits_at(tape, params, x)?;
         Ok(tape.var(y))
     }
 
     /// [`logits`](Self::logits) as the node's index (for the core's own readers).
-    fn logits_at(&self, tape: &mut Tape, params: &Params, x: &[f32]) -> Result<NodeIndex> {
+    fn logits_at<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        params: &Params,
+        x: &[f32],
+    ) -> Result<NodeIndex> {
         tape.reset();
         let rows = self.rows(x)?;
         let was = tape.grad_enabled();
@@ -54,7 +60,13 @@ impl Model<'_> {
     /// Eval-mode loss of `x` against `targets` (as the book's `Trainer` logs it: after the
     /// update, with `train_flg=False`), without backward. Resets the tape before and after; needs
     /// [`eval_tape_floats`](Self::eval_tape_floats)` + `[`loss_tape_floats`](Self::loss_tape_floats).
-    pub fn eval_loss(&self, tape: &mut Tape, params: &Params, x: &[f32], targets: Targets) -> Result<f32> {
+    pub fn eval_loss<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        params: &Params,
+        x: &[f32],
+        targets: Targets,
+    ) -> Result<f32> {
         let was = tape.grad_enabled();
         let out = self.logits_at(tape, params, x).and_then(|y| {
             tape.set_grad_enabled(false);
@@ -68,7 +80,13 @@ impl Model<'_> {
 
     /// Predicted class (arg-max of the eval-mode logits; the first maximum, or the first NaN as
     /// numpy's `argmax` does) of each row of `x`, written to `out` (one per row). Resets the tape.
-    pub fn predict(&self, tape: &mut Tape, params: &Params, x: &[f32], out: &mut [u32]) -> Result<()> {
+    pub fn predict<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        params: &Params,
+        x: &[f32],
+        out: &mut [u32],
+    ) -> Result<()> {
         let logits = self.logits_at(tape, params, x)?;
         let shape = tape.node_at(logits)?.shape;
         if out.len() != shape.rows {
@@ -88,9 +106,9 @@ impl Model<'_> {
 
     /// Number of rows of `x` whose predicted class equals the label, evaluating `chunk` rows at
     /// a time (the tape must hold [`eval_tape_floats`](Self::eval_tape_floats)`(chunk)`). Resets the tape.
-    pub fn correct(
+    pub fn correct<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &Params,
         x: &[f32],
         labels: &[u32],

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::kernels::Rows;
 use crate::ops::batchnorm::BatchNorm;
 use crate::ops::softmax_cross_entropy::BOOK_EPS;
+use crate::parallel::Parallel;
 use crate::params::{ParamId, ParamKind, Params};
 use crate::shape::Shape;
 use crate::tape::{Mode, NodeIndex, Op, OpSet, Tape, Var};
@@ -194,9 +195,9 @@ impl Model<'_> {
     /// The logits for `x` (`batch × inputs`). In [`Mode::Train`] batch norm uses batch statistics
     /// and then moves its running statistics in `params`, and dropout draws its masks from `rng`;
     /// in [`Mode::Eval`] nothing in `params` changes and `rng` is not used.
-    pub fn forward(
+    pub fn forward<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         x: Var,
         mode: Mode,
@@ -210,9 +211,9 @@ impl Model<'_> {
     /// [`forward`](Self::forward) of a model already [validated](Self::validate), with the
     /// kernels' [`Rows`] hint for the batch of `x` (a node the core just recorded).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn forward_valid(
+    pub(crate) fn forward_valid<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         x: NodeIndex,
         mode: Mode,
@@ -238,9 +239,9 @@ impl Model<'_> {
     /// [`forward`](Self::forward) without moving the running statistics (only `&Params`): for
     /// evaluation with shared parameters and for gradient checks of the whole network.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn forward_no_update(
+    pub fn forward_no_update<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &Params,
         x: Var,
         mode: Mode,
@@ -255,9 +256,9 @@ impl Model<'_> {
     /// validated); `rows` is the kernels' hint for the batch of `x`. A new layer kind is a new
     /// arm here, in the planner's `tape_use` and in `alloc`.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn walk(
+    pub(crate) fn walk<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &Params,
         x: NodeIndex,
         mode: Mode,
@@ -339,7 +340,7 @@ impl Model<'_> {
 
     /// The model's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn loss(&self, tape: &mut Tape, logits: Var, targets: Targets) -> Result<Var> {
+    pub fn loss<P: Parallel>(&self, tape: &mut Tape<'_, P>, logits: Var, targets: Targets) -> Result<Var> {
         // Targets that do not fit the loss are refused before the handle, as `loss_at` does.
         let fits = matches!(
             (self.loss, targets),
@@ -353,7 +354,12 @@ impl Model<'_> {
 
     /// [`loss`](Self::loss) of node `logits` (a node the core just recorded).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn loss_at(&self, tape: &mut Tape, logits: NodeIndex, targets: Targets) -> Result<NodeIndex> {
+    pub(crate) fn loss_at<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        logits: NodeIndex,
+        targets: Targets,
+    ) -> Result<NodeIndex> {
         match (self.loss, targets) {
             (Loss::SoftmaxCrossEntropy, Targets::Labels(t)) => tape.softmax_ce(logits, t, None),
             (Loss::SoftmaxCrossEntropyBook, Targets::Labels(t)) => tape.softmax_ce(logits, t, Some(BOOK_EPS)),
@@ -403,9 +409,9 @@ impl Model<'_> {
     /// term). Takes the model's [`step_path`](Self::step_path) without the fused update: on the
     /// recorded paths the graph stays on the tape until the next reset; the direct path uses
     /// the tape as scratch and leaves it reset.
-    pub fn gradient(
+    pub fn gradient<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         x: &[f32],
         targets: Targets,
@@ -421,10 +427,10 @@ impl Model<'_> {
     /// of a validated model on `x` of `rows` rows.
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
-    pub(crate) fn gradient_on(
+    pub(crate) fn gradient_on<P: Parallel>(
         &self,
         path: StepPath,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         x: &[f32],
         rows: usize,
@@ -451,9 +457,9 @@ impl Model<'_> {
     /// A reset tape with gradients on, `x` as its input and the train-mode forward recorded:
     /// the logits' node.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn record(
+    pub(crate) fn record<P: Parallel>(
         &self,
-        tape: &mut Tape,
+        tape: &mut Tape<'_, P>,
         params: &mut Params,
         x: &[f32],
         rows: usize,

@@ -5,11 +5,12 @@
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::{self, Dims, Rows};
+use crate::parallel::Parallel;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// `x · W + b` for `x: batch×in`, `W: in×out`, `b: 1×out`.
     pub fn affine(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
         let y = self.affine_rows(self.check(x)?, params, w, b, Rows::Any)?;
@@ -68,11 +69,12 @@ impl Tape<'_> {
             });
         }
         let (m, k, n) = (xn.shape.rows, xn.shape.cols, we.shape.cols);
+        let par = self.parallel();
         let (v, off) = self.push(Op::Affine { x, w, b }, Shape::new(m, n), 0, true)?;
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
         let dims = Dims { rows: m, inner: k, cols: n };
-        kernels::matmul_rows(lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, dims, rows)?;
+        kernels::matmul_par(&par, lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, dims, rows)?;
         // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
         for row in out.get_mut(..m * n).unwrap_or_default().chunks_exact_mut(n.max(1)) {
             for (o, &bv) in row.iter_mut().zip(bias) {
@@ -83,7 +85,8 @@ impl Tape<'_> {
     }
 }
 
-pub(crate) fn backward(
+pub(crate) fn backward<P: Parallel>(
+    par: &P,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -92,7 +95,7 @@ pub(crate) fn backward(
     params: &mut Params,
     rows: Rows,
 ) -> Result<()> {
-    backward_into(g, node, x, w, b, params, [false, false], rows)
+    backward_into(par, g, node, x, w, b, params, [false, false], rows)
 }
 
 /// [`backward`], where `write[0]` (`write[1]`) says that the weight's (bias's) gradient is to be
@@ -101,7 +104,8 @@ pub(crate) fn backward(
 /// per hint, as for the forward).
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn backward_into(
+pub(crate) fn backward_into<P: Parallel>(
+    par: &P,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -112,15 +116,17 @@ pub(crate) fn backward_into(
     rows: Rows,
 ) -> Result<()> {
     match rows {
-        Rows::One => backward_one(g, node, x, w, b, params, write),
-        Rows::Any => backward_any(g, node, x, w, b, params, write),
+        Rows::One => backward_one(par, g, node, x, w, b, params, write),
+        Rows::Any => backward_any(par, g, node, x, w, b, params, write),
     }
 }
 
 // Out of line: a firmware whose step path is a constant calls it once, and inlining it there
 // costs flash for no measurable speed.
 #[inline(never)]
-fn backward_one(
+#[allow(clippy::too_many_arguments)]
+fn backward_one<P: Parallel>(
+    par: &P,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -129,10 +135,12 @@ fn backward_one(
     params: &mut Params,
     write: [bool; 2],
 ) -> Result<()> {
-    backward_body(g, node, x, w, b, params, write, Rows::One)
+    backward_body(par, g, node, x, w, b, params, write, Rows::One)
 }
 
-fn backward_any(
+#[allow(clippy::too_many_arguments)]
+fn backward_any<P: Parallel>(
+    par: &P,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -141,12 +149,13 @@ fn backward_any(
     params: &mut Params,
     write: [bool; 2],
 ) -> Result<()> {
-    backward_body(g, node, x, w, b, params, write, Rows::Any)
+    backward_body(par, g, node, x, w, b, params, write, Rows::Any)
 }
 
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn backward_body(
+fn backward_body<P: Parallel>(
+    par: &P,
     mut g: Grads,
     node: Node,
     x: NodeIndex,
@@ -164,15 +173,11 @@ fn backward_body(
     let (dy, dx) = g.out_and(node, x);
     if xn.needs_grad() {
         let dims = Dims { rows: m, inner: n, cols: k }; // dy·Wᵀ
-        kernels::matmul_nt_acc_rows(dy, pv.get(we.range()).unwrap_or_default(), dx, dims, rows)?;
+        kernels::matmul_nt_acc_par(par, dy, pv.get(we.range()).unwrap_or_default(), dx, dims, rows)?;
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
     let dw = Dims { rows: k, inner: m, cols: n }; // xᵀ·dy
-    if write[0] {
-        kernels::matmul_tn_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), dw, rows)?;
-    } else {
-        kernels::matmul_tn_acc_rows(xv, dy, pg.get_mut(we.range()).unwrap_or_default(), dw, rows)?;
-    }
+    kernels::matmul_tn_par(par, xv, dy, pg.get_mut(we.range()).unwrap_or_default(), dw, rows, write[0])?;
     if write[1] {
         pg.get_mut(be.range()).unwrap_or_default().fill(0.0);
     }

@@ -43,6 +43,7 @@
 use super::window::{GEOMETRY_FLOATS, Geometry, Names, node_floats};
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
+use crate::parallel::{Parallel, rows_per_chunk};
 use crate::params::{ParamId, Params};
 use crate::shape::{ImageShape, Shape};
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
@@ -123,7 +124,7 @@ pub const fn tape_floats(
     node_floats(batch, out, grads)
 }
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Convolution of `x` (`batch × (C·H·W)`, each row an `image`) with weight `w`
     /// (`out × (C·kh·kw)`) and bias `b` (`1 × out`): `batch × (out·OH·OW)`. See the module docs.
     ///
@@ -179,20 +180,34 @@ impl Tape<'_> {
         }
         node_floats(batch, g.output(out_channels), true)?; // every size below fits
         let out_len = g.output(out_channels).checked_len().unwrap_or(0);
+        let par = self.parallel();
         let (v, off) =
             self.push(Op::Conv2d { x, w, b }, Shape::new(batch, out_len), GEOMETRY_FLOATS, true)?;
         let (lo, out) = self.split_for_write(off);
         let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
         let (xv, wv, bv) = (lo.get(xn.range()).unwrap_or_default(), params.value(w)?, params.value(b)?);
-        #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
-        let done = super::im2col::forward(&g, batch, out_channels, xv, wv, bv, y);
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
-        let done = false;
-        if !done {
-            forward(&g, batch, out_channels, xv, wv, bv, y);
+        // Images are independent: a worker takes a run of them (the same bits, see `parallel`).
+        match rows_per_chunk(&par, batch, out_len.saturating_mul(we.shape.cols), 1) {
+            None => forward_images(&g, batch, out_channels, xv, wv, bv, y),
+            Some(per) => par.for_each_chunk(y, per * out_len, |i, y| {
+                let xs = xv.get(i * per * in_len..).unwrap_or_default();
+                forward_images(&g, y.len() / out_len.max(1), out_channels, xs, wv, bv, y);
+            }),
         }
         g.store(scratch);
         Ok(v)
+    }
+}
+
+/// The forward of `batch` images: im2col products on hosts where they apply, else the loops.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn forward_images(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+    let done = super::im2col::forward(g, batch, o, x, w, b, y);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    let done = false;
+    if !done {
+        forward(g, batch, o, x, w, b, y);
     }
 }
 
@@ -321,7 +336,8 @@ fn taps3(acc: f32, w: &[f32; 9], at: usize, x: &[f32; 3]) -> f32 {
 
 /// Backward with a gradient buffer: `dx` (if the input needs it), then `dW` and `db` added onto
 /// the parameters' gradients.
-pub(crate) fn backward(
+pub(crate) fn backward<P: Parallel>(
+    par: &P,
     mut g: Grads,
     node: Node,
     x: NodeIndex,
@@ -342,9 +358,11 @@ pub(crate) fn backward(
     }
     let xv = vals.get(xn.range()).unwrap_or_default();
     #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
-    if super::im2col::weight_grad(&geom, batch, o, xv, dy, pg, (we.range(), be.range())) {
+    if super::im2col::weight_grad(par, &geom, batch, o, xv, dy, pg, (we.range(), be.range())) {
         return Ok(());
     }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")))]
+    let _ = par; // the loops run on one thread
     let x_finite = xv.iter().all(|v| v.is_finite());
     for (f, dwf) in pg.get_mut(we.range()).unwrap_or_default().chunks_exact_mut(k.max(1)).enumerate() {
         filter_grad(&geom, batch, o, f, xv, dy, dwf, x_finite);

@@ -21,6 +21,7 @@
 
 use super::window::Geometry;
 use crate::kernels::{Out, View, gemm_views};
+use crate::parallel::{Parallel, rows_per_chunk};
 use core::ops::Range;
 
 /// Floats of the im2col panel (32 KiB): the taps of `PANEL / (taps + 1)` positions.
@@ -134,8 +135,11 @@ pub(super) fn forward(
 
 /// `dW += Σ dy·xᵀ` and `db += Σ dy` over `batch` images, the weight's gradient at `grads[wr]`
 /// (`o × k`) and the bias's at `grads[br]` (`o`); false, with nothing written, if this path does
-/// not take the convolution.
-pub(super) fn weight_grad(
+/// not take the convolution. The filters are shared among `par`'s workers: each sums all of its
+/// filters' terms, in order, so the bits do not depend on the split.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn weight_grad<P: Parallel>(
+    par: &P,
     g: &Geometry,
     batch: usize,
     o: usize,
@@ -154,13 +158,15 @@ pub(super) fn weight_grad(
         (None, None)
     };
     match (dw, db) {
-        (Some(dw), Some(db)) => weight_grad_into(g, batch, o, x, dy, dw, db),
+        (Some(dw), Some(db)) => weight_grad_into(par, g, batch, o, x, dy, dw, db),
         _ => false,
     }
 }
 
 #[inline(never)]
-fn weight_grad_into(
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_into<P: Parallel>(
+    par: &P,
     g: &Geometry,
     batch: usize,
     o: usize,
@@ -181,23 +187,13 @@ fn weight_grad_into(
         wr.copy_from_slice(dwf);
         br[0] = d;
     }
-    let mut col = [0.0f32; PANEL];
-    for (xs, dys) in x.chunks_exact(img).zip(dy.chunks_exact(out)).take(batch) {
-        let mut pos0 = 0;
-        while pos0 < p {
-            let nbb = nb.min(p - pos0);
-            let panel = col.get_mut(..k1 * nbb).unwrap_or_default();
-            fill(g, xs, pos0, nbb, panel);
-            gemm_views(
-                o,
-                k1,
-                nbb,
-                View { data: dys.get(pos0..).unwrap_or_default(), rs: p, cs: 1 },
-                View { data: panel, rs: 1, cs: nbb },
-                Out { data: acc.get_mut(..o * k1).unwrap_or_default(), rs: k1, cs: 1 },
-            );
-            pos0 += nbb;
-        }
+    let acc_rows = acc.get_mut(..o * k1).unwrap_or_default();
+    let work = batch.saturating_mul(p).saturating_mul(k1);
+    match rows_per_chunk(par, o, work, 1) {
+        None => filters_grad(g, batch, (0, o, o), x, dy, acc_rows, (k1, p, nb)),
+        Some(per) => par.for_each_chunk(acc_rows, per * k1, |i, acc| {
+            filters_grad(g, batch, (i * per, acc.len() / k1, o), x, dy, acc, (k1, p, nb));
+        }),
     }
     for ((row, dwf), d) in acc.chunks_exact(k1).zip(dw.chunks_exact_mut(k)).zip(db.iter_mut()).take(o) {
         let (wr, br) = row.split_at(k);
@@ -205,6 +201,40 @@ fn weight_grad_into(
         *d = br[0];
     }
     true
+}
+
+/// `[dW | db]` of the `count` filters from `first` on (of `o`), added onto `acc` (`count × k1`),
+/// terms in (image, position) order. Sizes checked by the caller.
+#[allow(clippy::too_many_arguments)]
+fn filters_grad(
+    g: &Geometry,
+    batch: usize,
+    (first, count, o): (usize, usize, usize),
+    x: &[f32],
+    dy: &[f32],
+    acc: &mut [f32],
+    (k1, p, nb): (usize, usize, usize),
+) {
+    let (img, out) = (g.c * g.h * g.w, o * p);
+    let mut col = [0.0f32; PANEL];
+    for (xs, dys) in x.chunks_exact(img).zip(dy.chunks_exact(out)).take(batch) {
+        let dys = dys.get(first * p..).unwrap_or_default();
+        let mut pos0 = 0;
+        while pos0 < p {
+            let nbb = nb.min(p - pos0);
+            let panel = col.get_mut(..k1 * nbb).unwrap_or_default();
+            fill(g, xs, pos0, nbb, panel);
+            gemm_views(
+                count,
+                k1,
+                nbb,
+                View { data: dys.get(pos0..).unwrap_or_default(), rs: p, cs: 1 },
+                View { data: panel, rs: 1, cs: nbb },
+                Out { data: &mut *acc, rs: k1, cs: 1 },
+            );
+            pos0 += nbb;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -298,7 +328,19 @@ mod tests {
             // The weight's and the bias's gradients in one buffer, bias first (either order works).
             let mut grads = random_values(o, 0.0, 9);
             grads.extend(random_values(o * k, 0.0, 8));
-            assert!(weight_grad(&g, batch, o, &x, &dy, &mut grads, (o..o + o * k, 0..o)), "case {s}");
+            assert!(
+                weight_grad(
+                    &crate::parallel::Sequential,
+                    &g,
+                    batch,
+                    o,
+                    &x,
+                    &dy,
+                    &mut grads,
+                    (o..o + o * k, 0..o)
+                ),
+                "case {s}"
+            );
             assert_eq!(bits(&grads[o..]), bits(&dw_ref), "dW, case {s}, {:?}", kernels::selected());
             assert_eq!(bits(&grads[..o]), bits(&db_ref), "db, case {s}, {:?}", kernels::selected());
         }
@@ -330,7 +372,7 @@ mod tests {
         let g = Conv2dConfig::new(3, 3, 1, 1).geometry(ImageShape::new(1, 8, 8)).unwrap();
         assert!(!forward(&g, 1, 1, &x, &[0.0; 9], &[0.0], &mut y));
         let mut grads = [0.0f32; 10];
-        assert!(!weight_grad(&g, 1, 1, &x, &y, &mut grads, (0..9, 9..10)));
+        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads, (0..9, 9..10)));
         // More weights than the stack matrix holds.
         let g = Conv2dConfig::valid(8).geometry(ImageShape::new(1, 8, 8)).unwrap();
         let o = PARAMS / 64;
@@ -338,7 +380,7 @@ mod tests {
         // Buffers shorter than their shapes, overlapping gradient ranges.
         let g = Conv2dConfig::valid(3).geometry(ImageShape::new(1, 8, 8)).unwrap();
         assert!(!forward(&g, 2, 1, &x, &[0.0; 9], &[0.0], &mut y));
-        assert!(!weight_grad(&g, 1, 1, &x, &y, &mut grads, (0..9, 8..9)));
-        assert!(!weight_grad(&g, 1, 1, &x, &y, &mut grads[..9], (0..9, 9..10)));
+        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads, (0..9, 8..9)));
+        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads[..9], (0..9, 9..10)));
     }
 }

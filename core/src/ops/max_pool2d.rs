@@ -25,6 +25,7 @@ use super::window::{
     record_pool_planes,
 };
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::shape::ImageShape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
@@ -47,7 +48,7 @@ pub const fn tape_floats(
     pool_tape_floats(batch, image, config, grads, &NAMES)
 }
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Max pooling of `x` (`batch × (C·H·W)`, each row an `image`): `batch × (C·OH·OW)`.
     ///
     /// Refused: a row length other than `image`'s ([`Error::Shape`](crate::Error::Shape)

@@ -2,10 +2,11 @@
 
 use crate::error::{Error, Result};
 use crate::kernels;
+use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Mean of all elements of `a` (at least one), as a `1 × 1` value.
     pub fn mean(&mut self, a: Var) -> Result<Var> {
         let a = self.check(a)?;

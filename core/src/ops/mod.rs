@@ -27,9 +27,10 @@ pub mod tanh;
 pub mod window;
 
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Records an element-wise op `y = f(x)` of `a`'s shape.
     pub(crate) fn unary(&mut self, op: Op, a: NodeIndex, f: impl Fn(f32) -> f32) -> Result<NodeIndex> {
         let an = self.node_at(a)?;

@@ -2,9 +2,10 @@
 //! output 0 and gradient 0; NaN passes through so divergence stays visible.
 
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Element-wise `max(a, 0)`.
     pub fn relu(&mut self, a: Var) -> Result<Var> {
         let y = self.relu_at(self.check(a)?)?;

@@ -1,9 +1,10 @@
 //! Scale by a constant: `y = k·a`; backward `da += k·dy`.
 
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// `k · a`, element-wise.
     pub fn scale(&mut self, a: Var, k: f32) -> Result<Var> {
         let y = self.scale_at(self.check(a)?, k)?;

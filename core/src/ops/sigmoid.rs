@@ -1,9 +1,10 @@
 //! Sigmoid: `y = 1 / (1 + e^−x)`; backward `dx = (dy·(1 − y))·y`, in the book's order.
 
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Element-wise logistic sigmoid.
     pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
         let y = self.sigmoid_at(self.check(a)?)?;

@@ -1,9 +1,10 @@
 //! Tanh: `y = tanh x`; backward `dx = dy·(1 − y²)`.
 
 use crate::error::Result;
+use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Element-wise hyperbolic tangent.
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
         let y = self.tanh_at(self.check(a)?)?;

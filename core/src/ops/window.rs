@@ -22,6 +22,7 @@
 //! reads: the book's `reshape(N, −1)` moves no data here, so nothing is recorded for it.
 
 use crate::error::{Error, Result};
+use crate::parallel::Parallel;
 use crate::shape::{ImageShape, Shape};
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 use core::ops::Range;
@@ -223,8 +224,8 @@ pub(crate) const fn node_floats(batch: usize, out: ImageShape, grads: bool) -> R
 /// Records a pooling op: checks `x` against `image`, reserves the output (`batch × C·OH·OW`),
 /// its geometry scratch and, if `x` has one, a gradient, and fills each output with `window`
 /// of its input window (the channel's plane and the window's top-left index in it).
-pub(crate) fn record_pool(
-    tape: &mut Tape<'_>,
+pub(crate) fn record_pool<P: Parallel>(
+    tape: &mut Tape<'_, P>,
     op: Op,
     x: NodeIndex,
     image: ImageShape,
@@ -244,8 +245,8 @@ pub(crate) fn record_pool(
 
 /// [`record_pool`] with the outputs computed a channel at a time: `plane` fills the channel's
 /// output plane (`OH·OW` floats) from its input plane.
-pub(crate) fn record_pool_planes(
-    tape: &mut Tape<'_>,
+pub(crate) fn record_pool_planes<P: Parallel>(
+    tape: &mut Tape<'_, P>,
     op: Op,
     x: NodeIndex,
     image: ImageShape,

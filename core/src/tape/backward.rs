@@ -10,6 +10,7 @@ use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::Rows;
 use crate::ops;
 use crate::ops::window::Geometry;
+use crate::parallel::Parallel;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
@@ -47,7 +48,7 @@ impl OpSet {
     }
 }
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Runs reverse mode from the `1 × 1` value `loss`: gradients of tape values are recomputed
     /// from zero, gradients of parameters are **added** to `params`' gradient buffer (call
     /// [`Params::zero_grad`] first unless accumulating on purpose).
@@ -155,8 +156,9 @@ impl Tape<'_> {
             match node.op {
                 Op::Affine { x, w, b } => {
                     let write = [writes(w), writes(b)];
+                    let par = self.par;
                     let g = self.grads_view();
-                    ops::affine::backward_into(g, node, x, w, b, params, write, ops.rows())?;
+                    ops::affine::backward_into(&par, g, node, x, w, b, params, write, ops.rows())?;
                 }
                 _ => self.backward_node(node, params, ops)?,
             }
@@ -347,6 +349,7 @@ impl Tape<'_> {
     // Always inlined, so that a constant `ops` leaves only its own arms.
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn backward_node(&mut self, node: Node, params: &mut Params, ops: OpSet) -> Result<()> {
+        let par = self.par;
         let g = self.grads_view();
         let has = |kind| ops.contains(kind);
         match node.op {
@@ -359,7 +362,7 @@ impl Tape<'_> {
                 Ok(())
             }
             Op::MatMul { a, b } if has(OpSet::GRAPH) => ops::matmul::backward(g, node, a, b),
-            Op::Affine { x, w, b } => ops::affine::backward(g, node, x, w, b, params, ops.rows()),
+            Op::Affine { x, w, b } => ops::affine::backward(&par, g, node, x, w, b, params, ops.rows()),
             Op::Add { a, b } if has(OpSet::GRAPH) => ops::add::backward(g, node, a, b),
             Op::Mul { a, b } if has(OpSet::GRAPH) => ops::mul::backward(g, node, a, b),
             Op::Scale { a, k } if has(OpSet::GRAPH) => ops::scale::backward(g, node, a, k),
@@ -379,7 +382,9 @@ impl Tape<'_> {
                 ops::batchnorm::backward(g, node, x, (gamma, beta), false, params)
             }
             Op::Dropout { x, scale } if has(OpSet::DROPOUT) => ops::dropout::backward(g, node, x, scale),
-            Op::Conv2d { x, w, b } if has(OpSet::CONV2D) => ops::conv2d::backward(g, node, x, w, b, params),
+            Op::Conv2d { x, w, b } if has(OpSet::CONV2D) => {
+                ops::conv2d::backward(&par, g, node, x, w, b, params)
+            }
             Op::MaxPool2d(x) if has(OpSet::MAX_POOL2D) => ops::max_pool2d::backward(g, node, x),
             Op::AvgPool2d(x) if has(OpSet::AVG_POOL2D) => ops::avg_pool2d::backward(g, node, x),
             _ => Err(Error::Unsupported { what: "backward of an op outside the graph's op set" }),

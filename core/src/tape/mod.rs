@@ -45,6 +45,7 @@ mod backward;
 mod record;
 
 use crate::error::{Error, Region, Result};
+use crate::parallel::{Parallel, Sequential};
 use crate::params::ParamId;
 use crate::shape::Shape;
 
@@ -273,8 +274,12 @@ impl Node {
 /// `floats` holds values (from the front) and gradients of the values that need one (from the
 /// back); `nodes` holds one record per op. Nothing is allocated; running out of either is an
 /// [`Error::Capacity`].
+///
+/// `P` is the [parallel driver](crate::parallel) the ops hand their products to:
+/// [`Sequential`] (the default, what [`Tape::new`] makes) or a pool plugged in with
+/// [`with_parallel`](Tape::with_parallel). It never changes a bit of the results.
 #[derive(Debug)]
-pub struct Tape<'a> {
+pub struct Tape<'a, P = Sequential> {
     floats: &'a mut [f32],
     nodes: &'a mut [Node],
     /// Value floats in use, from the front.
@@ -285,16 +290,46 @@ pub struct Tape<'a> {
     grad_enabled: bool,
     /// Bumped by every reset: `Var`s carry it, so older ones are refused.
     generation: u32,
+    /// Who runs the products' chunks.
+    par: P,
 }
 
 impl<'a> Tape<'a> {
-    /// A tape over `floats` (values and gradients) and `nodes`, with gradients enabled.
+    /// A tape over `floats` (values and gradients) and `nodes`, with gradients enabled, running
+    /// everything on the calling thread ([`Sequential`]).
     pub fn new(floats: &'a mut [f32], nodes: &'a mut [Node]) -> Self {
         // The first node of the storage holds the generation of the last one that recorded
         // anything there (each generation's first op lands on it): start after it, so a `Var` of
         // an earlier tape over this storage is refused here too.
         let generation = nodes.first().map_or(0, |n| n.generation).wrapping_add(1);
-        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true, generation }
+        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true, generation, par: Sequential }
+    }
+}
+
+impl<'a, P: Parallel> Tape<'a, P> {
+    /// This tape with its products' output rows shared among `par`'s workers. The results are
+    /// the same bits for every driver (only outputs are split, each element is summed by one
+    /// worker in the canonical order; see [`parallel`](crate::parallel)). Recorded nodes and
+    /// `Var`s stay valid.
+    ///
+    /// ```
+    /// use staticgrad::{Shape, TapeStorage, parallel::Sequential};
+    /// let mut storage = TapeStorage::<64, 4>::new();
+    /// let mut tape = storage.tape().with_parallel(Sequential);
+    /// let x = tape.input(&[1.0, 2.0], Shape::new(1, 2))?;
+    /// assert_eq!(tape.value(x)?, &[1.0, 2.0]);
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn with_parallel<Q: Parallel>(self, par: Q) -> Tape<'a, Q> {
+        let Tape { floats, nodes, used, gused, len, grad_enabled, generation, par: _ } = self;
+        Tape { floats, nodes, used, gused, len, grad_enabled, generation, par }
+    }
+
+    /// The parallel driver.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn parallel(&self) -> P {
+        self.par
     }
 
     /// Forgets every node and rewinds the arena: O(1), ready for the next step.

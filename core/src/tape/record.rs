@@ -6,10 +6,11 @@
 
 use super::{NO_GRAD, Node, NodeIndex, Op, Tape, Var};
 use crate::error::{Error, Region, Result};
+use crate::parallel::Parallel;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
-impl Tape<'_> {
+impl<P: Parallel> Tape<'_, P> {
     /// Copies `data` onto the tape as a `shape` value that receives no gradient.
     pub fn input(&mut self, data: &[f32], shape: Shape) -> Result<Var> {
         let v = self.input_at(data, shape)?;

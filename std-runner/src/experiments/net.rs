@@ -21,6 +21,7 @@ use super::Result;
 use crate::budget;
 use crate::data::Dataset;
 use crate::memory::OwnedMemory;
+use crate::threads::{Driver, Pool};
 
 /// Rows evaluated per tape pass.
 pub const EVAL_CHUNK: usize = 500;
@@ -80,7 +81,8 @@ impl<'a> NetStorage<'a> {
 pub struct Net<'a> {
     /// The model.
     pub spec: Model<'a>,
-    trainer: Trainer<'a, 'a>,
+    /// Its products share the rayon pool it runs in (see [`Pool::current`]).
+    trainer: Trainer<'a, 'a, Driver<'static>>,
     /// Generator of dropout masks.
     rng: Xoshiro128PlusPlus,
     /// Set by the first non-finite step; the weights are NaN from then on.
@@ -94,7 +96,7 @@ impl<'a> Net<'a> {
     pub fn new(st: &'a mut NetStorage<'a>, init_seed: u64, mask_seed: u64) -> Result<Self> {
         let NetStorage { model, opt, memory, batch } = st;
         let spec = *model;
-        let mut trainer = Trainer::new(model, opt, *batch, memory.memory())?;
+        let mut trainer = Trainer::new(model, opt, *batch, memory.memory())?.with_parallel(Pool::current());
         trainer.init(&mut Xoshiro128PlusPlus::seed_from_u64(init_seed))?;
         Ok(Net { spec, trainer, rng: Xoshiro128PlusPlus::seed_from_u64(mask_seed), diverged: None, steps: 0 })
     }

@@ -1,0 +1,154 @@
+//! The parallel driver: how a product's output is handed out to workers.
+//!
+//! The core does not start threads (it has no `std`); it asks a [`Parallel`] driver, which the
+//! caller plugs into its [`Tape`](crate::Tape) or [`Trainer`](crate::Trainer), to run a closure
+//! on disjoint chunks of an output slice. [`Sequential`], the default, runs them one after the
+//! other on the calling thread; the runner implements the trait with rayon.
+//!
+//! **Same bits for any number of workers.** Only *outputs* are split: every chunk is a run of
+//! whole output rows, and each output element is still summed by one worker, term by term in
+//! the canonical order (docs/DESIGN.md §7). So 1, 2 or 7 workers give the bits of one thread,
+//! which are the bits of the Cortex-M. No reduction is ever split.
+//!
+//! **No cost for the firmware.** The kernels ask [`Parallel::threads`] first and go the
+//! sequential way at once when it is 1; for [`Sequential`] that is a constant, so a firmware
+//! (which never names a driver) compiles to the code it had before the driver existed.
+//!
+//! ```
+//! use staticgrad::parallel::{Parallel, Sequential};
+//! let mut out = [0.0f32; 7];
+//! // Chunks of 3: [0, 3), [3, 6), [6, 7); each is told its index.
+//! Sequential.for_each_chunk(&mut out, 3, |i, chunk| chunk.fill(i as f32));
+//! assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0]);
+//! ```
+
+/// A way to run a closure on disjoint chunks of a slice, possibly at the same time.
+///
+/// Implementations must call `f` exactly once for each chunk of `data.chunks_mut(chunk)` (chunk
+/// `i` being `data[i·chunk .. min((i+1)·chunk, len)]`), with its index; in any order and on any
+/// thread. The core relies on nothing else: what each call computes does not depend on which
+/// worker runs it.
+///
+/// The driver is a handle (`Copy`): a zero-sized type or a reference to a pool.
+pub trait Parallel: Copy + Sync {
+    /// Workers the driver runs at most at once (1: everything on the caller's thread). The
+    /// kernels split a product only if this is above 1, into about this many chunks.
+    fn threads(&self) -> usize;
+
+    /// Calls `f(i, chunk)` for every `chunk` of `data.chunks_mut(chunk)` (a `chunk` of 0 is taken
+    /// as 1), returning when all calls have returned.
+    fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
+    where
+        F: Fn(usize, &mut [f32]) + Sync;
+}
+
+/// The default driver: every chunk on the calling thread, in order. What a firmware runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sequential;
+
+impl Parallel for Sequential {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn threads(&self) -> usize {
+        1
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
+    where
+        F: Fn(usize, &mut [f32]) + Sync,
+    {
+        for (i, c) in data.chunks_mut(chunk.max(1)).enumerate() {
+            f(i, c);
+        }
+    }
+}
+
+impl<T: Parallel> Parallel for &T {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn threads(&self) -> usize {
+        (**self).threads()
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
+    where
+        F: Fn(usize, &mut [f32]) + Sync,
+    {
+        (**self).for_each_chunk(data, chunk, f)
+    }
+}
+
+/// Multiply-adds below which a product is not split: handing work to another thread costs a
+/// few microseconds, about what this many multiply-adds take on one core.
+pub(crate) const MIN_SPLIT_MACS: usize = 1 << 17;
+
+/// Rows per chunk when `rows` output rows of `macs_per_row` multiply-adds each are shared among
+/// `par`'s workers, or `None` to run the product whole on this thread (one worker, or too
+/// little work to pay for the hand-off). Chunks are a multiple of `align` rows (the kernels'
+/// register tile) where the rows allow it.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn rows_per_chunk<P: Parallel>(
+    par: &P,
+    rows: usize,
+    macs_per_row: usize,
+    align: usize,
+) -> Option<usize> {
+    let threads = par.threads();
+    if threads <= 1 {
+        return None;
+    }
+    split_rows(threads, rows, macs_per_row, align)
+}
+
+/// [`rows_per_chunk`] once the driver has more than one worker (out of line: not in a firmware).
+#[inline(never)]
+fn split_rows(threads: usize, rows: usize, macs_per_row: usize, align: usize) -> Option<usize> {
+    if rows < 2 || rows.saturating_mul(macs_per_row) < MIN_SPLIT_MACS {
+        return None;
+    }
+    let align = align.max(1);
+    let per = rows.div_ceil(threads.min(rows));
+    let aligned = per.div_ceil(align).saturating_mul(align);
+    // Rounding up must still leave work for more than one worker.
+    let per = if aligned < rows { aligned } else { per };
+    if per >= rows { None } else { Some(per) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_visits_every_chunk_once_in_order() {
+        let mut v = [0.0f32; 10];
+        Sequential.for_each_chunk(&mut v, 4, |i, c| {
+            for x in c.iter_mut() {
+                *x += 1.0 + i as f32;
+            }
+        });
+        assert_eq!(v, [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0]);
+        let mut e: [f32; 0] = [];
+        Sequential.for_each_chunk(&mut e, 0, |_, _| panic!("no chunk of an empty slice"));
+    }
+
+    #[test]
+    fn rows_are_split_only_when_it_pays() {
+        #[derive(Clone, Copy)]
+        struct Two;
+        impl Parallel for Two {
+            fn threads(&self) -> usize {
+                2
+            }
+            fn for_each_chunk<F: Fn(usize, &mut [f32]) + Sync>(&self, d: &mut [f32], c: usize, f: F) {
+                Sequential.for_each_chunk(d, c, f)
+            }
+        }
+        assert_eq!(rows_per_chunk(&Sequential, 128, 1 << 20, 4), None);
+        assert_eq!(rows_per_chunk(&Two, 128, 78_400, 4), Some(64));
+        assert_eq!(rows_per_chunk(&Two, 100, 78_400, 8), Some(56));
+        assert_eq!(rows_per_chunk(&Two, 7, 1 << 20, 8), Some(4)); // rounding would leave one chunk
+        assert_eq!(rows_per_chunk(&Two, 1, 1 << 20, 4), None);
+        assert_eq!(rows_per_chunk(&Two, 128, 10, 4), None); // too little work
+        assert_eq!(rows_per_chunk(&Two, usize::MAX, usize::MAX, 4), Some(usize::MAX / 2 + 1));
+    }
+}

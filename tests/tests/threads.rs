@@ -147,7 +147,8 @@ fn batch_norm_and_dropout() {
 #[test]
 fn cnn() {
     // SimpleConvNet's shape at odd sizes: a 5×5 convolution of 13 filters on 29×27 images,
-    // max pooling, two dense layers; batch 7. The convolution's images and filters are shared.
+    // max pooling, two dense layers; batch 23. The convolution's images and filters, the
+    // activations' elements and the pooling's planes are shared (each is over the threshold).
     const LAYERS: [Layer; 6] = [
         Layer::conv2d(13, 5, 1, 0),
         Layer::relu(),
@@ -157,10 +158,10 @@ fn cnn() {
         Layer::dense(10),
     ];
     let model = Model::image(1, 29, 27, &LAYERS);
-    assert!(same_bits("cnn 1x29x27 conv13x5x5 b7", &model, &Optimizer::sgd(), 7) > 0);
+    assert!(same_bits("cnn 1x29x27 conv13x5x5 b23", &model, &Optimizer::sgd(), 23) > 0);
     // Padding and two channels: the loops' path (not im2col) in the forward.
     const PADDED: [Layer; 5] =
         [Layer::conv2d(7, 3, 1, 1), Layer::relu(), Layer::avg_pool2d(2, 2), Layer::dense(11), Layer::relu()];
     let padded = Model::image(2, 31, 30, &PADDED);
-    assert!(same_bits("cnn 2x31x30 conv7x3x3 pad1 b9", &padded, &Optimizer::adam(), 9) > 0);
+    assert!(same_bits("cnn 2x31x30 conv7x3x3 pad1 b21", &padded, &Optimizer::adam(), 21) > 0);
 }

@@ -1,6 +1,8 @@
 //! Element-wise kernels: maps over slices (the activations and their backward forms), column
 //! sums (bias gradients) and plain sums, each in increasing index order from its start value.
 
+use crate::parallel::{Parallel, rows_per_chunk};
+
 /// `out[i] = f(x[i])` for every `i` of the shorter slice. With the `x86-simd` feature, on a host
 /// running an AVX2 or AVX-512 family the loop is compiled for that instruction set: the same
 /// operations per element (no FMA, no reassociation), hence the same bits, in wider registers.
@@ -37,6 +39,57 @@ pub(crate) fn map_acc3(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: impl
     }
     for (((o, &x), &y), &dy) in d.iter_mut().zip(x).zip(y).zip(dy) {
         *o += df(x, y, dy);
+    }
+}
+
+/// Elements per chunk when an element-wise op over `len` elements is shared among `par`'s
+/// workers; `None` to run it whole (one worker, or too few elements to pay for the hand-off).
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn elements_per_chunk<P: Parallel>(par: &P, len: usize) -> Option<usize> {
+    // Whole cache lines per chunk.
+    rows_per_chunk(par, len, 1, 16)
+}
+
+/// [`map`] with the elements shared among `par`'s workers (each element is its own result: the
+/// same bits for any split).
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn map_par<P: Parallel>(par: &P, x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    let len = x.len().min(out.len());
+    match elements_per_chunk(par, len) {
+        None => map(x, out, f),
+        Some(per) => par.for_each_chunk(out.get_mut(..len).unwrap_or_default(), per, |i, o| {
+            map(x.get(i * per..).unwrap_or_default(), o, &f);
+        }),
+    }
+}
+
+/// [`map_acc3`] with the elements shared among `par`'s workers, as [`map_par`].
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn map_acc3_par<P: Parallel>(
+    par: &P,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    d: &mut [f32],
+    df: impl Fn(f32, f32, f32) -> f32 + Sync,
+) {
+    let len = x.len().min(y.len()).min(dy.len()).min(d.len());
+    match elements_per_chunk(par, len) {
+        None => map_acc3(x, y, dy, d, df),
+        Some(per) => par.for_each_chunk(d.get_mut(..len).unwrap_or_default(), per, |i, o| {
+            let at = i * per;
+            let (x, y, dy) = (x.get(at..), y.get(at..), dy.get(at..));
+            map_acc3(x.unwrap_or_default(), y.unwrap_or_default(), dy.unwrap_or_default(), o, &df);
+        }),
+    }
+}
+
+/// `v.fill(0.0)` with the elements shared among `par`'s workers.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub(crate) fn zero_par<P: Parallel>(par: &P, v: &mut [f32]) {
+    match elements_per_chunk(par, v.len()) {
+        None => v.fill(0.0),
+        Some(per) => par.for_each_chunk(v, per, |_, c| c.fill(0.0)),
     }
 }
 

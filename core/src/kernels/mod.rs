@@ -145,7 +145,7 @@ mod plain;
 mod x86;
 
 pub use elementwise::{col_sum_acc, sum};
-pub(crate) use elementwise::{map, map_acc3, map_in_place};
+pub(crate) use elementwise::{map, map_acc3, map_acc3_par, map_in_place, map_par, zero_par};
 pub(crate) use math::logf;
 pub use math::{expf, sqrt};
 pub(crate) use plain::gemm_small;

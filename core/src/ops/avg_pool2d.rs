@@ -88,8 +88,8 @@ fn size(g: &Geometry) -> f32 {
     (g.kh * g.kw) as f32
 }
 
-pub(crate) fn backward(g: Grads, node: Node, x: NodeIndex) -> Result<()> {
-    pool_backward(g, node, x, |g, _, at, dy, dx| {
+pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
+    pool_backward(par, g, node, x, |g, _, at, dy, dx| {
         let share = dy / size(g);
         for p in 0..g.kh {
             let row = at + p * g.w;

@@ -151,11 +151,11 @@ fn beats(v: f32, best: f32) -> bool {
     !best.is_nan() && !(v <= best)
 }
 
-pub(crate) fn backward(g: Grads, node: Node, x: NodeIndex) -> Result<()> {
+pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
     if HOST {
-        return pool_backward_planes(g, node, x, rows::backward);
+        return pool_backward_planes(par, g, node, x, rows::backward);
     }
-    pool_backward(g, node, x, |g, plane, at, dy, dx| {
+    pool_backward(par, g, node, x, |g, plane, at, dy, dx| {
         if let Some(d) = dx.get_mut(first_max(g, plane, at)) {
             *d += dy;
         }

@@ -32,26 +32,28 @@ use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 
 impl<P: Parallel> Tape<'_, P> {
     /// Records an element-wise op `y = f(x)` of `a`'s shape.
-    pub(crate) fn unary(&mut self, op: Op, a: NodeIndex, f: impl Fn(f32) -> f32) -> Result<NodeIndex> {
+    pub(crate) fn unary(&mut self, op: Op, a: NodeIndex, f: impl Fn(f32) -> f32 + Sync) -> Result<NodeIndex> {
         let an = self.node_at(a)?;
+        let par = self.parallel();
         let (v, off) = self.push(op, an.shape, 0, an.needs_grad())?;
         let (lo, out) = self.split_for_write(off);
-        crate::kernels::map(lo.get(an.range()).unwrap_or_default(), out, f);
+        crate::kernels::map_par(&par, lo.get(an.range()).unwrap_or_default(), out, f);
         Ok(v)
     }
 }
 
 /// Backward of an element-wise op: `da += df(x, y, dy)` for each element.
-pub(crate) fn unary_backward(
+pub(crate) fn unary_backward<P: Parallel>(
+    par: &P,
     mut g: Grads,
     node: Node,
     a: NodeIndex,
-    df: impl Fn(f32, f32, f32) -> f32,
+    df: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) -> Result<()> {
     let vals = g.vals;
     let x = vals.get(g.node(a).range()).unwrap_or_default();
     let y = vals.get(node.range()).unwrap_or_default();
     let (dy, da) = g.out_and(node, a);
-    crate::kernels::map_acc3(x, y, dy, da, df);
+    crate::kernels::map_acc3_par(par, x, y, dy, da, df);
     Ok(())
 }

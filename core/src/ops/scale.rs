@@ -18,7 +18,7 @@ impl<P: Parallel> Tape<'_, P> {
 }
 
 pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex, k: f32) -> Result<()> {
-    super::unary_backward(g, node, a, |_, _, dy| k * dy)
+    super::unary_backward(&crate::parallel::Sequential, g, node, a, |_, _, dy| k * dy)
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
     dy * (1.0 - y * y)
 }
 
-pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex) -> Result<()> {
-    super::unary_backward(g, node, a, df)
+pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
+    super::unary_backward(par, g, node, a, df)
 }
 
 #[cfg(test)]

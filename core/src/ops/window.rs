@@ -22,7 +22,7 @@
 //! reads: the book's `reshape(N, −1)` moves no data here, so nothing is recorded for it.
 
 use crate::error::{Error, Result};
-use crate::parallel::Parallel;
+use crate::parallel::{Parallel, rows_per_chunk};
 use crate::shape::{ImageShape, Shape};
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 use core::ops::Range;
@@ -231,7 +231,7 @@ pub(crate) fn record_pool<P: Parallel>(
     image: ImageShape,
     config: Pool2dConfig,
     names: &Names,
-    window: impl Fn(&Geometry, &[f32], usize) -> f32,
+    window: impl Fn(&Geometry, &[f32], usize) -> f32 + Sync,
 ) -> Result<NodeIndex> {
     record_pool_planes(tape, op, x, image, config, names, |g, xc, yc| {
         // Nested loops, not `at / ow`: a division per output is dear on a Cortex-M.
@@ -252,7 +252,7 @@ pub(crate) fn record_pool_planes<P: Parallel>(
     image: ImageShape,
     config: Pool2dConfig,
     names: &Names,
-    plane: impl Fn(&Geometry, &[f32], &mut [f32]),
+    plane: impl Fn(&Geometry, &[f32], &mut [f32]) + Sync,
 ) -> Result<NodeIndex> {
     let xn = tape.node_at(x)?;
     let g = Geometry::new(image, config.window_h, config.window_w, config.stride, 0, names)?;
@@ -263,12 +263,22 @@ pub(crate) fn record_pool_planes<P: Parallel>(
     }
     node_floats(batch, g.output(g.c), true)?; // every size below fits
     let out_len = g.output(g.c).checked_len().unwrap_or(0);
+    let par = tape.parallel();
     let (v, off) = tape.push(op, Shape::new(batch, out_len), GEOMETRY_FLOATS, xn.needs_grad())?;
     let (lo, out) = tape.split_for_write(off);
     let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
     let (xv, hw, out_plane) = (lo.get(xn.range()).unwrap_or_default(), g.h * g.w, g.oh * g.ow);
-    for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(out_plane.max(1))) {
-        plane(&g, xc, yc);
+    let planes = |xv: &[f32], y: &mut [f32]| {
+        for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(out_plane.max(1))) {
+            plane(&g, xc, yc);
+        }
+    };
+    // Planes are independent: a worker takes a run of them (the same bits, see `parallel`).
+    match rows_per_chunk(&par, batch * g.c, hw, 1) {
+        None => planes(xv, y),
+        Some(per) => par.for_each_chunk(y, per * out_plane, |i, y| {
+            planes(xv.get(i * per * hw..).unwrap_or_default(), y);
+        }),
     }
     g.store(scratch);
     Ok(v)
@@ -277,13 +287,14 @@ pub(crate) fn record_pool_planes<P: Parallel>(
 /// Backward of a pooling node: for each output in (n, c, i, j) order, `window` adds its share of
 /// `dy` onto the input gradient of its window (the channel's input plane, the window's top-left
 /// index, `dy`, the channel's `dx` plane).
-pub(crate) fn pool_backward(
+pub(crate) fn pool_backward<P: Parallel>(
+    par: &P,
     grads: Grads<'_>,
     node: Node,
     x: NodeIndex,
-    window: impl Fn(&Geometry, &[f32], usize, f32, &mut [f32]),
+    window: impl Fn(&Geometry, &[f32], usize, f32, &mut [f32]) + Sync,
 ) -> Result<()> {
-    pool_backward_planes(grads, node, x, |g, xc, dyc, dxc| {
+    pool_backward_planes(par, grads, node, x, |g, xc, dyc, dxc| {
         for (i, dyrow) in dyc.chunks_exact(g.ow.max(1)).enumerate() {
             for (j, &d) in dyrow.iter().enumerate() {
                 window(g, xc, i * g.stride * g.w + j * g.stride, d, dxc);
@@ -294,18 +305,33 @@ pub(crate) fn pool_backward(
 
 /// [`pool_backward`] a channel at a time: `plane` gets the channel's input plane, output
 /// gradient plane and input gradient plane.
-pub(crate) fn pool_backward_planes(
+pub(crate) fn pool_backward_planes<P: Parallel>(
+    par: &P,
     mut grads: Grads<'_>,
     node: Node,
     x: NodeIndex,
-    plane: impl Fn(&Geometry, &[f32], &[f32], &mut [f32]),
+    plane: impl Fn(&Geometry, &[f32], &[f32], &mut [f32]) + Sync,
 ) -> Result<()> {
     let g = Geometry::load(grads.vals, node);
     let xv = grads.vals.get(grads.node(x).range()).unwrap_or_default();
     let (dy, dx) = grads.out_and(node, x);
     let (hw, out_plane) = ((g.h * g.w).max(1), (g.oh * g.ow).max(1));
-    for ((xc, dxc), dyc) in xv.chunks_exact(hw).zip(dx.chunks_exact_mut(hw)).zip(dy.chunks_exact(out_plane)) {
-        plane(&g, xc, dyc, dxc);
+    let planes = |xv: &[f32], dy: &[f32], dx: &mut [f32]| {
+        for ((xc, dxc), dyc) in
+            xv.chunks_exact(hw).zip(dx.chunks_exact_mut(hw)).zip(dy.chunks_exact(out_plane))
+        {
+            plane(&g, xc, dyc, dxc);
+        }
+    };
+    // A plane's input gradient comes from its own output gradient only: a worker takes a run
+    // of planes (the same bits, see `parallel`).
+    let count = (dx.len() / hw).min(dy.len() / out_plane).min(xv.len() / hw);
+    match rows_per_chunk(par, count, hw, 1) {
+        None => planes(xv, dy, dx),
+        Some(per) => par.for_each_chunk(dx.get_mut(..count * hw).unwrap_or_default(), per * hw, |i, dx| {
+            let at = i * per;
+            planes(xv.get(at * hw..).unwrap_or_default(), dy.get(at * out_plane..).unwrap_or_default(), dx);
+        }),
     }
     Ok(())
 }

@@ -330,7 +330,7 @@ impl<P: Parallel> Tape<'_, P> {
         };
         let base = self.floats.len() - self.gused;
         if let Some(g) = self.floats.get_mut(base..) {
-            g.fill(0.0);
+            crate::kernels::zero_par(&self.par, g);
         }
         if let Some(s) = self.floats.get_mut(seed.start) {
             *s = 1.0;
@@ -366,9 +366,9 @@ impl<P: Parallel> Tape<'_, P> {
             Op::Add { a, b } if has(OpSet::GRAPH) => ops::add::backward(g, node, a, b),
             Op::Mul { a, b } if has(OpSet::GRAPH) => ops::mul::backward(g, node, a, b),
             Op::Scale { a, k } if has(OpSet::GRAPH) => ops::scale::backward(g, node, a, k),
-            Op::Relu(a) if has(OpSet::RELU) => ops::relu::backward(g, node, a),
-            Op::Sigmoid(a) if has(OpSet::SIGMOID) => ops::sigmoid::backward(g, node, a),
-            Op::Tanh(a) if has(OpSet::TANH) => ops::tanh::backward(g, node, a),
+            Op::Relu(a) if has(OpSet::RELU) => ops::relu::backward(&par, g, node, a),
+            Op::Sigmoid(a) if has(OpSet::SIGMOID) => ops::sigmoid::backward(&par, g, node, a),
+            Op::Tanh(a) if has(OpSet::TANH) => ops::tanh::backward(&par, g, node, a),
             Op::SoftmaxCrossEntropy { logits, dlogits } if has(OpSet::SOFTMAX_CE) => {
                 ops::softmax_cross_entropy::backward(g, node, logits, dlogits)
             }
@@ -385,8 +385,8 @@ impl<P: Parallel> Tape<'_, P> {
             Op::Conv2d { x, w, b } if has(OpSet::CONV2D) => {
                 ops::conv2d::backward(&par, g, node, x, w, b, params)
             }
-            Op::MaxPool2d(x) if has(OpSet::MAX_POOL2D) => ops::max_pool2d::backward(g, node, x),
-            Op::AvgPool2d(x) if has(OpSet::AVG_POOL2D) => ops::avg_pool2d::backward(g, node, x),
+            Op::MaxPool2d(x) if has(OpSet::MAX_POOL2D) => ops::max_pool2d::backward(&par, g, node, x),
+            Op::AvgPool2d(x) if has(OpSet::AVG_POOL2D) => ops::avg_pool2d::backward(&par, g, node, x),
             _ => Err(Error::Unsupported { what: "backward of an op outside the graph's op set" }),
         }
     }

@@ -226,7 +226,8 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
     /// const MODEL: staticgrad::Model = MlpSpec::new(&[2, 3, 1]).model();
     /// const OPT: Optimizer = Optimizer::sgd();
     /// const PLAN: staticgrad::Plan = MODEL.plan(4, &OPT);
-    /// let mut trainer = Trainer::new(&MODEL, &OPT, 4, memory!(PLAN))?.with_parallel(Sequential);
+    /// let memory = memory!(PLAN);
+    /// let trainer = Trainer::new(&MODEL, &OPT, 4, memory)?.with_parallel(Sequential);
     /// assert_eq!(trainer.steps(), 0);
     /// # Ok::<(), staticgrad::Error>(())
     /// ```

@@ -85,6 +85,7 @@ impl<P: Parallel> Tape<'_, P> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<P: Parallel>(
     par: &P,
     g: Grads,

@@ -419,7 +419,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
             path => {
                 let data_loss = spec.gradient_on(path, tape, params, x, rows, targets, rng)?;
                 let loss = data_loss + opt.decay_loss(params);
-                opt.step_valid(params, state, lr)?;
+                opt.step_valid(&tape.parallel(), params, state, lr)?;
                 Ok(loss)
             }
         }

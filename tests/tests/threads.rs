@@ -118,6 +118,9 @@ fn book_like_mlps() {
     assert!(same_bits("1001-29-13-11 b7 adam", &odd, &Optimizer::adam(), 7) > 0);
     let odd = MlpSpec::new(&[1001, 13, 129, 11]).model();
     assert!(same_bits("1001-13-129-11 b13 momentum", &odd, &Optimizer::momentum(), 13) > 0);
+    // A weight of 131,131 floats: plain SGD's update is shared too.
+    let wide = MlpSpec::new(&[1001, 131, 10]).model();
+    assert!(same_bits("1001-131-10 b9 sgd", &wide, &Optimizer::sgd(), 9) > 0);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::{AdamForm, Clip, NesterovForm, Optimizer, Rule, WeightDecay};
 use super::{adagrad, adam, momentum, nesterov, rmsprop, sgd};
 use crate::clip;
 use crate::error::{Error, Region, Result};
+use crate::parallel::{Parallel, Sequential, rows_per_chunk};
 use crate::params::{ParamEntry, ParamKind, Params};
 use crate::shape::Shape;
 
@@ -32,7 +33,7 @@ impl Optimizer {
     /// buffer is left holding the clipped gradient.
     pub fn step(&self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
         self.check(lr)?; // learning rate first, then the options
-        self.step_valid(params, state, lr)
+        self.step_valid(&Sequential, params, state, lr)
     }
 
     /// [`step`](Self::step) for options already [validated](Self::validate) (a
@@ -40,7 +41,15 @@ impl Optimizer {
     /// Inlined, so that with a `const` optimizer the clipping, weight decay and rules it does not
     /// use (and Adam's `powf`) are left out of a firmware.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn step_valid(&self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
+    /// Plain SGD's update (no state, no clipping in place) is shared among `par`'s workers by
+    /// element ranges: each element's update is its own, so the same bits.
+    pub(crate) fn step_valid<P: Parallel>(
+        &self,
+        par: &P,
+        params: &mut Params,
+        state: &mut [f32],
+        lr: f32,
+    ) -> Result<()> {
         if !(lr >= 0.0 && lr.is_finite()) {
             return Err(Error::InvalidArgument { what: "learning rate", value: lr });
         }
@@ -64,6 +73,15 @@ impl Optimizer {
                     available: values.len(),
                 });
             };
+            if par.threads() > 1 && matches!((self.rule, self.clip), (Rule::Sgd, Clip::None)) {
+                if let Some(per) = rows_per_chunk(par, v.len(), 1, 16) {
+                    let g: &[f32] = g;
+                    par.for_each_chunk(v, per, |i, v| {
+                        self.apply_sgd(e.kind, v, g.get(i * per..).unwrap_or_default(), lr);
+                    });
+                    continue;
+                }
+            }
             let s = state.get_mut(self.state_range(&e)).unwrap_or(&mut []);
             self.update(p, e, v, g, s, lr, true)?;
         }

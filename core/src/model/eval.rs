@@ -46,13 +46,17 @@ impl Model<'_> {
         let rows = self.rows(x)?;
         let was = tape.grad_enabled();
         tape.set_grad_enabled(false);
-        let out = tape.input_at(x, Shape::new(rows, self.inputs())).and_then(|xv| {
-            self.validate()?;
-            // The layout first: weights of another model would otherwise fail deep in an op with
-            // a shape that does not say which tensor is wrong (or, shapes alike, not at all).
-            self.check_layout(params)?;
-            self.walk(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
-        });
+        // (the closure inlined too, so that a `const` model's walk folds)
+        let out = tape.input_at(x, Shape::new(rows, self.inputs())).and_then(
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            |xv| {
+                self.validate()?;
+                // The layout first: weights of another model would otherwise fail deep in an op with
+                // a shape that does not say which tensor is wrong (or, shapes alike, not at all).
+                self.check_layout(params)?;
+                self.walk(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
+            },
+        );
         tape.set_grad_enabled(was);
         out
     }

@@ -77,6 +77,9 @@ pub(crate) fn forward(x: &[f32], labels: &[u32], probs: &mut [f32], classes: usi
     let mut total = 0.0f32;
     // Three passes so the exponentials run over the whole batch in one vectorised loop
     // (rows are often as short as 10 classes); each element sees the same operations.
+    // `classes ≥ 1` (checked by the caller); said again so that no `chunks_exact` panic is linked
+    // where the caller's check is out of sight.
+    let classes = classes.max(1);
     let n = (rows * classes).min(x.len()).min(probs.len());
     let (x, probs) = (x.get(..n).unwrap_or_default(), probs.get_mut(..n).unwrap_or_default());
     for (xrow, prow) in x.chunks_exact(classes).zip(probs.chunks_exact_mut(classes)) {

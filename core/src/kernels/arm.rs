@@ -23,3 +23,81 @@ pub(super) extern "C" fn sqrt(x: f32) -> f32 {
     // `.fpu`: module-level assembly does not see the target's FPU; VSQRT is encoded alike in all.
     core::arch::naked_asm!(".fpu vfpv2", "vsqrt.f32 s0, s0", "bx lr")
 }
+
+/// The book's Adam update ([`update_book`](crate::optim::adam::update_book)) over a run, with
+/// the FPU's `vsqrt.f32` in the loop instead of a call per element: `m += c1·(g − m)`,
+/// `v += c2·(g·g − v)`, `p −= (lr_t·m) / (eps + √v)` for the first `n` elements, `n` the
+/// shortest slice, where `c1 = 1 − β₁` and `c2 = 1 − β₂` (as `update_book` computes them). The
+/// same operations on the same operands in the same order as the compiled Rust loop, so the
+/// same bits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adam_book_run(
+    values: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr_t: f32,
+    c1: f32,
+    c2: f32,
+    eps: f32,
+) {
+    let n = values.len().min(grads.len()).min(m.len()).min(v.len());
+    // SAFETY: the four pointers come from slices of at least `n` elements each, the three written
+    // ones from distinct `&mut` slices, so `adam_book` reads and writes only their first `n`
+    // elements, with no aliasing between a write and another slice.
+    unsafe {
+        adam_book(values.as_mut_ptr(), grads.as_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), n, lr_t, c1, c2, eps)
+    }
+}
+
+/// [`adam_book_run`]'s loop. AAPCS-VFP: `p`, `g`, `m`, `v` in r0–r3, `n` on the stack, `lr_t`,
+/// `c1`, `c2`, `eps` in s0–s3; it uses only r0–r3, r12 and s4–s7, which the callee may clobber.
+///
+/// # Safety
+/// `p`, `m`, `v` valid for reads and writes and `g` for reads of `n` floats each; the written
+/// ranges overlap nothing else that is read.
+#[unsafe(naked)]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn adam_book(
+    p: *mut f32,
+    g: *const f32,
+    m: *mut f32,
+    v: *mut f32,
+    n: usize,
+    lr_t: f32,
+    c1: f32,
+    c2: f32,
+    eps: f32,
+) {
+    // SAFETY: see the function's contract; no stack is written, only caller-saved registers.
+    core::arch::naked_asm!(
+        ".fpu vfpv2",
+        "ldr r12, [sp]",
+        "cmp r12, #0",
+        "beq 4f",
+        "3:",
+        "vldmia r1!, {{s4}}",  // g
+        "vldr s5, [r2]",       // m
+        "vsub.f32 s7, s4, s5", // g − m
+        "vmul.f32 s7, s1, s7", // c1·(g − m)
+        "vadd.f32 s5, s5, s7", // m += …
+        "vldr s6, [r3]",       // v
+        "vmul.f32 s4, s4, s4", // g·g
+        "vsub.f32 s4, s4, s6", // g·g − v
+        "vmul.f32 s4, s2, s4", // c2·(g·g − v)
+        "vadd.f32 s6, s6, s4", // v += …
+        "vstmia r2!, {{s5}}",
+        "vstmia r3!, {{s6}}",
+        "vmul.f32 s5, s0, s5", // lr_t·m
+        "vsqrt.f32 s6, s6",    // √v
+        "vadd.f32 s6, s3, s6", // eps + √v
+        "vdiv.f32 s5, s5, s6",
+        "vldr s7, [r0]",
+        "vsub.f32 s7, s7, s5", // p −= …
+        "vstmia r0!, {{s7}}",
+        "subs r12, r12, #1",
+        "bne 3b",
+        "4:",
+        "bx lr",
+    )
+}

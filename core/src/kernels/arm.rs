@@ -101,3 +101,55 @@ unsafe extern "C" fn adam_book(
         "bx lr",
     )
 }
+
+/// Plain SGD ([`sgd::update`](crate::optim::sgd::update)) over a run: `values[i] −= lr·grads[i]`
+/// up to the shorter slice, four elements per `vldm`/`vstm`: the same two operations per element
+/// as the Rust loop (`lr·g`, then `p − …`), so the same bits, in fewer instructions and bytes.
+pub(crate) fn sgd_run(values: &mut [f32], grads: &[f32], lr: f32) {
+    let n = values.len().min(grads.len());
+    // SAFETY: both pointers come from slices of at least `n` elements, `values` a `&mut` slice
+    // that `grads` cannot overlap; `sgd` touches only their first `n` elements.
+    unsafe { sgd(values.as_mut_ptr(), grads.as_ptr(), n, lr) }
+}
+
+/// [`sgd_run`]'s loop. AAPCS-VFP: `p`, `g`, `n` in r0–r2, `lr` in s0; it uses only r0–r3 and
+/// s4–s11, which the callee may clobber.
+///
+/// # Safety
+/// `p` valid for reads and writes and `g` for reads of `n` floats each, not overlapping.
+#[unsafe(naked)]
+unsafe extern "C" fn sgd(p: *mut f32, g: *const f32, n: usize, lr: f32) {
+    // SAFETY: see the function's contract; no stack is written, only caller-saved registers.
+    core::arch::naked_asm!(
+        ".fpu vfpv2",
+        "lsrs r3, r2, #2", // blocks of four
+        "beq 4f",
+        "3:",
+        "vldmia r1!, {{s4-s7}}", // g
+        "vldmia r0, {{s8-s11}}", // p
+        "vmul.f32 s4, s0, s4",   // lr·g
+        "vmul.f32 s5, s0, s5",
+        "vmul.f32 s6, s0, s6",
+        "vmul.f32 s7, s0, s7",
+        "vsub.f32 s8, s8, s4", // p − lr·g
+        "vsub.f32 s9, s9, s5",
+        "vsub.f32 s10, s10, s6",
+        "vsub.f32 s11, s11, s7",
+        "vstmia r0!, {{s8-s11}}",
+        "subs r3, r3, #1",
+        "bne 3b",
+        "4:",
+        "ands r2, r2, #3", // the rest, one at a time
+        "beq 6f",
+        "5:",
+        "vldmia r1!, {{s4}}",
+        "vldr s8, [r0]",
+        "vmul.f32 s4, s0, s4",
+        "vsub.f32 s8, s8, s4",
+        "vstmia r0!, {{s8}}",
+        "subs r2, r2, #1",
+        "bne 5b",
+        "6:",
+        "bx lr",
+    )
+}

@@ -1,5 +1,5 @@
-//! The Cortex-M FPU square root (cargo feature `arm-fpu-sqrt`, Arm `eabihf` targets only): with
-//! `x86.rs`, the only `unsafe` in the crate.
+//! The Cortex-M FPU square root and the update runs built on it (cargo feature `arm-fpu-sqrt`,
+//! Arm `eabihf` targets only): with `x86.rs`, the only `unsafe` in the crate.
 //!
 //! On an Arm core with a hardware FPU (`eabihf` targets: Cortex-M4F, M7, M33 with FPU, …) libm's
 //! `sqrtf` is a software routine of about 40 instructions, the FPU's `vsqrt.f32` is one. Both are
@@ -7,6 +7,13 @@
 //! input, and the Cortex-M result stays bit-identical to the host's. The firmware checks it
 //! against `libm::sqrtf` on the target (see `embedded/`), and the host/firmware checksum
 //! comparison in CI covers the training runs that use it.
+//!
+//! The square root is a call, and around a call LLVM compiles the update loops that need it
+//! worse (docs/PERFORMANCE.md §3), so the two runs a training step spends most of its update in
+//! are written here as whole loops: the book's Adam ([`adam_book_run`], `vsqrt.f32` inline) and
+//! plain SGD ([`sgd_run`], four floats per load and store). Each performs the operations of its
+//! rule's per-element function in the same order, so the same bits; the Cortex-M firmwares'
+//! checksums, compared with the host's in CI, cover them.
 
 /// `√x` with the FPU's `vsqrt.f32`: the same bits as `libm::sqrtf(x)` for every `x` (NaN for
 /// `x < 0` and for NaN, `±0` and `+∞` kept).

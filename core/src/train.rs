@@ -523,7 +523,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
                 let x = Fill { rows, fill };
                 let rows = x.rows(model)?;
                 if model.step_path(rows, false) == StepPath::Direct {
-                    return direct::logits(model, tape, params, x, rows, out);
+                    return direct::logits_with(model, tape, params, x, rows, out);
                 }
                 let read = model.logits_at(tape, params, x).and_then(|y| {
                     let (shape, values) = (tape.node_at(y)?.shape, tape.value_at(y)?);

@@ -117,21 +117,42 @@ pub(crate) fn logits(
     spec: &Model,
     tape: &mut Tape,
     params: &Params,
+    x: &[f32],
+    rows: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let at = logits_offset(spec, rows);
+    let arena = tape.scratch_arena(at.saturating_add(rows.saturating_mul(spec.outputs())), 0)?;
+    logits_in(spec, arena, params, x, rows, out, at)
+}
+
+/// [`logits`] of an example written in place ([`Example`]): it takes the arena's tail, after the
+/// logits (still less than a training step's tape, which counts the input node). Generic, so
+/// compiled where it is used; the slice's `logits` stays one copy in this crate.
+pub(crate) fn logits_with(
+    spec: &Model,
+    tape: &mut Tape,
+    params: &Params,
     x: impl Example,
     rows: usize,
     out: &mut [f32],
 ) -> Result<()> {
-    // The arena as `Net` lays it out: a block per hidden layer, then the logits (then an
-    // example written in place: still less than a training step's tape).
+    let at = logits_offset(spec, rows);
+    let floats = at.saturating_add(rows.saturating_mul(spec.outputs()));
+    let arena = tape.scratch_arena(floats.saturating_add(x.arena_floats(spec.inputs())), 0)?;
+    let (arena, x) = x.place(arena, spec.inputs())?;
+    logits_in(spec, arena, params, x, rows, out, at)
+}
+
+/// Where the logits start in the arena as `Net` lays it out: after a block per hidden layer.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn logits_offset(spec: &Model, rows: usize) -> usize {
     let mut at = 0usize;
     for l in 0..spec.dense_layers().saturating_sub(1) {
         let units = spec.dense_at(l).map_or(0, |d| d.units);
         at = at.saturating_add(rows.saturating_mul(units).saturating_mul(4));
     }
-    let floats = at.saturating_add(rows.saturating_mul(spec.outputs()));
-    let arena = tape.scratch_arena(floats.saturating_add(x.arena_floats(spec.inputs())), 0)?;
-    let (arena, x) = x.place(arena, spec.inputs())?;
-    logits_in(spec, arena, params, x, rows, out, at)
+    at
 }
 
 /// [`logits`] on an arena that holds the forward; the logits start at `at`.

@@ -555,7 +555,7 @@ impl<'s, 'm> Trainer<'s, 'm> {
     ) -> Result<()> {
         self.lend(
             #[cfg_attr(not(debug_assertions), inline(always))]
-            |model, tape, params, _| model.predict_from(tape, params, Fill { rows, fill }, out),
+            |model, tape, params, _| model.predict_with(tape, params, rows, fill, out),
         )
     }
 

@@ -2,7 +2,7 @@
 //! gradients off (batch norm reads its running statistics, dropout draws nothing).
 
 use super::Targets;
-use super::{Example, Model};
+use super::{Example, Fill, Model};
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
 use crate::params::Params;
@@ -71,6 +71,21 @@ impl Model<'_> {
     /// numpy's `argmax` does) of each row of `x`, written to `out` (one per row). Resets the tape.
     pub fn predict(&self, tape: &mut Tape, params: &Params, x: &[f32], out: &mut [u32]) -> Result<()> {
         self.predict_from(tape, params, x, out)
+    }
+
+    /// [`predict`](Self::predict) of an example of `rows` rows written in place by `fill`
+    /// ([`Fill`]). `rows` is an argument of its own, not a field of the fill: a firmware calls this
+    /// out of line from several places with the same constant, which then folds into the walk
+    /// (a field behind the fill's pointer would not, and the walk would take its any-rows kernels).
+    pub(crate) fn predict_with(
+        &self,
+        tape: &mut Tape,
+        params: &Params,
+        rows: usize,
+        fill: impl FnOnce(&mut [f32]),
+        out: &mut [u32],
+    ) -> Result<()> {
+        self.predict_from(tape, params, Fill { rows, fill }, out)
     }
 
     /// [`predict`](Self::predict) of a slice or of an example written in place ([`Example`]).

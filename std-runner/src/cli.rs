@@ -645,23 +645,29 @@ fn initial_weights(src: &Path, spec: &ModelSpec, budget: &mut Budget) -> Result<
     let file = checkpoint::weights_path(src);
     let theirs = ModelSpec::from_desc(&desc)
         .map_err(|e| Error::input(format!("--init-from {}: {}", file.display(), e.message())))?;
-    if theirs.widths != spec.widths
-        || theirs.activation != spec.activation
-        || theirs.batchnorm != spec.batchnorm
-        || theirs.net != spec.net
-    {
+    // A layer string is the whole model (the MLP settings do not apply to it).
+    let same = match (&theirs.net, &spec.net) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => {
+            theirs.widths == spec.widths
+                && theirs.activation == spec.activation
+                && theirs.batchnorm == spec.batchnorm
+        }
+        _ => false,
+    };
+    if !same {
         return Err(Error::input(format!(
             "--init-from {}: weights of {desc}, the run's model is {} (--layers, --activation, --no-batchnorm)",
             file.display(),
             spec.desc_string()
         )));
     }
-    if values.len() != spec.model().param_len() {
+    if values.len() != spec.layout().param_len() {
         return Err(Error::input(format!(
             "--init-from {}: {} parameters, the model {desc} needs {}",
             file.display(),
             values.len(),
-            spec.model().param_len()
+            spec.layout().param_len()
         )));
     }
     Ok(values)

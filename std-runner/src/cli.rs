@@ -165,6 +165,11 @@ pub struct TrainArgs {
     /// batch norm) must be the run's.
     #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
+    /// With --init-from: freeze the lowest K weight (dense or conv2d) layers, with the batch
+    /// norm of a frozen dense layer. They keep the values of --init-from bit for bit and run in
+    /// evaluation mode; only the layers above train [default: 0, none].
+    #[arg(long, value_name = "K", conflicts_with = "resume")]
+    pub freeze: Option<usize>,
     /// Output folder [default: runs/YYYY-MM-DD_HH-MM-SS, UTC]. It must not exist or be empty, unless
     /// --force is given.
     #[arg(long, value_name = "DIR")]
@@ -304,6 +309,7 @@ impl TrainArgs {
         if self.init_from.is_some() {
             c.init_from = self.init_from.clone();
         }
+        set(&mut c.freeze, self.freeze);
         self.data.apply(&mut c);
         // Names are taken in any case (`--activation RELU`, `--optimizer Adam`) and kept in the
         // canonical lower case, as the report, summary.json and checkpoints show them.
@@ -645,23 +651,29 @@ fn initial_weights(src: &Path, spec: &ModelSpec, budget: &mut Budget) -> Result<
     let file = checkpoint::weights_path(src);
     let theirs = ModelSpec::from_desc(&desc)
         .map_err(|e| Error::input(format!("--init-from {}: {}", file.display(), e.message())))?;
-    if theirs.widths != spec.widths
-        || theirs.activation != spec.activation
-        || theirs.batchnorm != spec.batchnorm
-        || theirs.net != spec.net
-    {
+    // A layer string is the whole model (the MLP settings do not apply to it).
+    let same = match (&theirs.net, &spec.net) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => {
+            theirs.widths == spec.widths
+                && theirs.activation == spec.activation
+                && theirs.batchnorm == spec.batchnorm
+        }
+        _ => false,
+    };
+    if !same {
         return Err(Error::input(format!(
             "--init-from {}: weights of {desc}, the run's model is {} (--layers, --activation, --no-batchnorm)",
             file.display(),
             spec.desc_string()
         )));
     }
-    if values.len() != spec.model().param_len() {
+    if values.len() != spec.layout().param_len() {
         return Err(Error::input(format!(
             "--init-from {}: {} parameters, the model {desc} needs {}",
             file.display(),
             values.len(),
-            spec.model().param_len()
+            spec.layout().param_len()
         )));
     }
     Ok(values)
@@ -687,6 +699,9 @@ fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
             None => "training".into(),
         },
     };
+    if let Some(line) = frozen_line(p) {
+        println!("{line}");
+    }
     println!(
         "{what} {} on {} ({} train, {} validation, {} test), {} lr {}, batch {}, {} epochs",
         p.spec.desc_string(),
@@ -699,6 +714,17 @@ fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
         p.cfg.batch,
         p.cfg.epochs
     );
+}
+
+/// `frozen: the lowest 1 weight layer(s), dense100,bn,relu (78,900 values, unchanged)`, if any.
+fn frozen_line(p: &Prepared) -> Option<String> {
+    let f = p.spec.frozen.as_ref()?;
+    Some(format!(
+        "frozen: the lowest {} weight layer(s), {} ({} values kept as loaded; evaluation mode)",
+        f.weight_layers,
+        p.spec.frozen_names().join(","),
+        p.spec.model().frozen_len()
+    ))
 }
 
 fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
@@ -734,6 +760,9 @@ fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
         kib(pl.tape_floats),
         pl.tape_nodes,
     );
+    if let Some(line) = frozen_line(p) {
+        println!("{line}");
+    }
     println!("report: {}", out.join("report.md").display());
 }
 

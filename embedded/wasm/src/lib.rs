@@ -30,6 +30,7 @@ macro_rules! with_memory {
         static mut NODES: [Node; P.tape_nodes] = [Node::EMPTY; P.tape_nodes];
         // SAFETY: wasm32-unknown-unknown runs one thread and these statics are named only here;
         // the references live for this one call, which nothing re-enters.
+        #[allow(clippy::deref_addrof)] // `&mut *(&raw mut S)`, not `&mut S`: a `static mut`
         let $memory = unsafe {
             Memory {
                 values: &mut *(&raw mut VALUES),
@@ -54,14 +55,18 @@ macro_rules! mnist_demo {
         static mut LABELS: [u32; B] = [0; B];
         with_memory!(CFG.plan(), &[], |memory| {
             // SAFETY: as in `with_memory!`: one thread, named only here, one call.
+            #[allow(clippy::deref_addrof)] // `&mut *(&raw mut S)`, not `&mut S`: a `static mut`
             let (x, labels) = unsafe { (&mut *(&raw mut X), &mut *(&raw mut LABELS)) };
             mnist::train(&CFG, &CFG.plan(), memory, x, labels, &mut NoHooks)
         })
     }};
 }
 
-/// The demos, in the host test's order: name and how to run it.
-const DEMOS: [(&str, fn() -> Result<Outcome>); 11] = [
+/// A demo: its name and how to run it.
+type Demo = (&'static str, fn() -> Result<Outcome>);
+
+/// The demos, in the host test's order.
+const DEMOS: [Demo; 11] = [
     ("xor", || with_memory!(xor::PLAN, &[], |memory| xor::train(memory, &mut NoHooks))),
     (mnist::SGD_B1.name, || mnist_demo!(mnist::SGD_B1)),
     (mnist::SGD_B1_FUSED.name, || mnist_demo!(mnist::SGD_B1_FUSED)),

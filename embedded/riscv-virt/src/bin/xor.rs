@@ -25,6 +25,7 @@ fn main() -> ! {
     // SAFETY: `main` runs once and never returns, and nothing else names these statics: each
     // reference is the only one for the rest of the program (what cortex-m-rt's `#[entry]` does
     // for the Arm builds' `static mut`s).
+    #[allow(clippy::deref_addrof)] // `&mut *(&raw mut S)`, not `&mut S`: a `static mut`
     let memory = unsafe {
         Memory {
             values: &mut *(&raw mut VALUES),

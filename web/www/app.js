@@ -338,8 +338,11 @@ async function main() {
     const { instance } = await WebAssembly.instantiate(bytes, { env: { sg_on_step: noop, sg_on_epoch: noop } });
     wasm = instance.exports;
   } catch (e) {
-    $('status').innerHTML = `<span class="err">Could not load staticgrad.wasm (${e.message}): build it with
-      <code>bash web/build.sh</code> and serve the page with <code>staticgrad web</code>.</span>`;
+    $('status').innerHTML = location.protocol === 'file:'
+      ? `<span class="err">This browser does not let a page opened from disk load its files (${e.message}):
+        serve it with <code>staticgrad web</code> (or start Chromium with <code>--allow-file-access-from-files</code>).</span>`
+      : `<span class="err">Could not load staticgrad.wasm (${e.message}): build it with
+        <code>bash web/build.sh</code> and serve the page with <code>staticgrad web</code>.</span>`;
     throw e;
   }
   lrInputs();

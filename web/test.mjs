@@ -157,10 +157,11 @@ await send('Runtime.enable');
 await send('Log.enable');
 await send('Page.enable');
 await send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true });
-await send('Emulation.setDeviceMetricsOverride', { width: 1130, height: 2000, deviceScaleFactor: 1, mobile: false });
+await send('Emulation.setDeviceMetricsOverride', { width: 1130, height: 2600, deviceScaleFactor: 1, mobile: false });
 
 // ---- the page's run ----------------------------------------------------------------------------
-const q = new URLSearchParams({ test: '1', act: String(cfg.act), actseed: String(cfg.actSeed), layers: String(cfg.layers), train: JSON.stringify(cfg.train) });
+const q = new URLSearchParams({ test: '1', act: String(cfg.act), actseed: String(cfg.actSeed), layers: String(cfg.layers),
+  train: JSON.stringify(cfg.train), hp: JSON.stringify(cfg.hp) });
 for (const p of cfg.paths) q.append('paths', [p.steps, p.x, p.y, ...p.lrs].join(','));
 const t0 = Date.now();
 await send('Page.navigate', { url: `${url}?${q}` });
@@ -200,19 +201,30 @@ check(steps.length === 200 && web.length === 200 && firstDiff < 0,
   `MNIST: ${web.length} steps, every loss equal to staticgrad train's bit for bit (last ${web[web.length - 1]} vs ${steps[steps.length - 1]})` +
   (firstDiff >= 0 ? ` — first difference at step ${firstDiff + 1}` : ''));
 
+// The search: every trial's draws (f32 bits) and accuracy curves, both stages.
+for (const [stage, file] of [['broad', 'trials.jsonl'], ['narrow', 'trials_narrow.jsonl']]) {
+  const cli = fs.readFileSync(path.join(cliDir, 'hp', file), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .map((t) => ({ i: t.trial, lr: hex32(t.lr), wd: hex32(t.weight_decay), val: t.val_curve, train: t.train_curve }));
+  const page = res.hp[stage];
+  check(cli.length === cfg.hp.trials && JSON.stringify(cli) === JSON.stringify(page),
+    `hpsearch ${stage}: ${page.length} trials (lr, weight decay, ${cfg.hp.epochs} accuracies each) equal the CLI's` +
+    (JSON.stringify(cli) === JSON.stringify(page) ? '' : ` — CLI ${JSON.stringify(cli).slice(0, 300)} page ${JSON.stringify(page).slice(0, 300)}`));
+}
+console.log(`the search of ${2 * cfg.hp.trials} trials took ${(res.hpMs / 1000).toFixed(1)} s in the worker`);
+
 // Page ready time (goal ≤ 1 s on this machine; reported, not failed on: CI machines vary).
 console.log(`page ready time ${res.readyMs.toFixed(0)} ms (goal ≤ 1000 ms)`);
 
 // ---- screenshots -------------------------------------------------------------------------------
 fs.mkdirSync(shotsDir, { recursive: true });
-for (const [id, file] of [['panel-rules', 'web-rules.png'], ['panel-init', 'web-init.png'], ['panel-mnist', 'web-mnist.png']]) {
+for (const [id, file] of [['panel-rules', 'web-rules.png'], ['panel-init', 'web-init.png'], ['panel-mnist', 'web-mnist.png'], ['panel-hp', 'web-hpsearch.png']]) {
   const r = await evaluate(`(() => { const b = document.getElementById('${id}').getBoundingClientRect(); return [b.x, b.y + window.scrollY, b.width, b.height]; })()`);
   const shot = await send('Page.captureScreenshot', {
     format: 'png', captureBeyondViewport: true, clip: { x: r[0], y: r[1], width: r[2], height: r[3], scale: 1 },
   });
   fs.writeFileSync(path.join(shotsDir, file), Buffer.from(shot.data, 'base64'));
 }
-console.log(`screenshots: ${shotsDir}/web-{rules,init,mnist}.png`);
+console.log(`screenshots: ${shotsDir}/web-{rules,init,mnist,hpsearch}.png`);
 
 // (c) no console errors, on the page or in its worker.
 await sleep(100);

@@ -3,7 +3,8 @@
 # headless Chromium (web/test.mjs) and checks that it computes what the command line computes,
 # bit for bit: (a) the update-rule paths of `experiment optimizers-2d` (two settings), the
 # activation histograms of `experiment activations`, (b) every loss of a 200-step `staticgrad
-# train`; (c) no console errors. Saves a screenshot of each panel into docs/.
+# train`, the trials of a small `experiment hpsearch --narrow` (both stages); (c) no console
+# errors. Saves a screenshot of each panel into docs/.
 #
 # STATICGRAD=path/to/staticgrad uses that binary instead of building the runner (debug).
 set -euo pipefail
@@ -34,7 +35,8 @@ cat > "$cli/config.json" <<'JSON'
   ],
   "act": 0, "actSeed": 0, "layers": 5,
   "train": { "optimizer": 5, "lr": 0.001, "init": 0, "hidden": 2, "batchnorm": true, "dropout": 0.1,
-             "weightDecay": 0.001, "train": 2000, "test": 1000, "batch": 100, "epochs": 10, "seed": 7 }
+             "weightDecay": 0.001, "train": 2000, "test": 1000, "batch": 100, "epochs": 10, "seed": 7 },
+  "hp": { "trials": 8, "epochs": 5, "narrow": true, "top": 3, "seed": 5 }
 }
 JSON
 "$STATICGRAD" -q experiment optimizers-2d --out "$cli/paths-0" >/dev/null
@@ -43,6 +45,8 @@ JSON
 "$STATICGRAD" -q experiment activations --out "$cli/act" --repeats 1 --seed 0 --layers 5 >/dev/null
 "$STATICGRAD" -q train --out "$cli/train" --layers 784,100,100,10 --optimizer adam --lr 0.001 --init he \
   --batchnorm --dropout 0.1 --weight-decay 0.001 --limit 3000 --test 1000 --batch 100 --epochs 10 --seed 7 >/dev/null
+
+"$STATICGRAD" -q experiment hpsearch --out "$cli/hp" --trials 8 --epochs 5 --narrow --narrow-top 3 --seed 5 >/dev/null
 
 "$STATICGRAD" web --port 0 --dir web/www > "$cli/serve.log" &
 server=$!

@@ -8,7 +8,7 @@
 //! The experiments make the same calls into the core, with the same seeds, as the runner's:
 //! [`paths`] as `staticgrad experiment optimizers-2d`, [`activations`] as `experiment
 //! activations`, [`mnist`] as `staticgrad train` (its batches from the core's
-//! [`staticgrad::sampling`], which the runner uses too) — so the page shows the same bits
+//! [`staticgrad::sampling`], which the runner uses too), [`hpsearch`] as `experiment hpsearch` — so the page shows the same bits
 //! (`web/test.sh` checks them in headless Chromium).
 //!
 //! The buffers live in one `static` behind a `Mutex` (the module is single-threaded; a page
@@ -16,6 +16,7 @@
 //! pointers, and the page reads and writes them between calls.
 
 pub mod activations;
+pub mod hpsearch;
 pub mod mnist;
 pub mod paths;
 

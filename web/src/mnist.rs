@@ -50,8 +50,13 @@ pub extern "C" fn sg_mnist_load(n: u32) -> i32 {
     crate::finish::<u8, 1>(r, |b| [b])
 }
 
+/// The loaded images and labels (empty before `sg_mnist_load`).
+pub fn images() -> (Vec<u8>, Vec<u8>) {
+    DATA.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Pixel byte to `f32` in `[0, 1]`, as the runner (`data::normalize_byte`).
-fn normalize(b: u8) -> f32 {
+pub fn normalize(b: u8) -> f32 {
     b as f32 / 255.0
 }
 
@@ -65,12 +70,12 @@ fn gather(images: &[u8], labels: &[u8], idx: &[usize], x: &mut Vec<f32>, y: &mut
     }
 }
 
-/// Correctly classified images of `images`, `chunk` rows at a time, as the runner's
-/// `Dataset::correct` for byte-stored data.
-fn accuracy(t: &mut Trainer, images: &[u8], labels: &[u8], chunk: usize) -> staticgrad::Result<f32> {
+/// Images of `images` the model classifies correctly, `chunk` rows at a time, as the runner's
+/// `Dataset::correct` for byte-stored data (shared with [`crate::hpsearch`]).
+pub fn hits(t: &mut Trainer, images: &[u8], labels: &[u8], chunk: usize) -> staticgrad::Result<usize> {
     let n = labels.len();
     if n == 0 {
-        return Ok(0.0);
+        return Ok(0);
     }
     let chunk = chunk.min(n);
     let (mut buf, mut hits) = (Vec::with_capacity(chunk * FEATURES), 0);
@@ -81,7 +86,13 @@ fn accuracy(t: &mut Trainer, images: &[u8], labels: &[u8], chunk: usize) -> stat
         buf.extend(images[start * FEATURES..end * FEATURES].iter().map(|&b| normalize(b)));
         hits += t.correct(&buf, &y[start..end], chunk)?;
     }
-    Ok(hits as f32 / n as f32)
+    Ok(hits)
+}
+
+/// The share of `labels` the model gets right (0 for none), as the runner's `accuracy`.
+fn accuracy(t: &mut Trainer, images: &[u8], labels: &[u8], chunk: usize) -> staticgrad::Result<f32> {
+    let n = labels.len();
+    Ok(if n == 0 { 0.0 } else { hits(t, images, labels, chunk)? as f32 / n as f32 })
 }
 
 /// A run's settings, as the page's controls (and `staticgrad train`'s flags) name them.
@@ -134,8 +145,7 @@ fn bad(what: &'static str, value: f32) -> Error {
 /// Trains with `s`, calling the page back after every step and every epoch; the output is the
 /// loss of every step (little-endian `f32`).
 pub fn train(s: &Settings) -> staticgrad::Result<Vec<f32>> {
-    let data = DATA.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (images, labels) = (&data.0, &data.1);
+    let (images, labels) = images();
     let (n_train, n_test) = (s.train as usize, s.test as usize);
     if n_train == 0 || n_train + n_test > labels.len() {
         return Err(bad(

@@ -168,7 +168,8 @@ function drawInit() {
 
 // ---- panel 3: MNIST in a worker ----------------------------------------------------------------
 let worker = null;
-let run = null; // {steps: [{step, loss}], epochs: [...], settings}
+let run = null; // the training under way: {steps: [{step, loss}], epochs: [...], settings, done}
+let shown = null; // the run the curves show (the last one)
 
 function mnistSettings() {
   return {
@@ -223,6 +224,7 @@ function startWorker() {
 }
 
 function train(settings) {
+  if (hp && hp.active) stopWorker();
   run = { steps: [], epochs: [], settings, done: null };
   $('train').disabled = true;
   $('stop').disabled = false;
@@ -232,16 +234,26 @@ function train(settings) {
   return new Promise((resolve, reject) => { run.done = { resolve, reject }; });
 }
 
-function stopTraining() {
-  worker.terminate(); // the worker is busy inside one wasm call: ending it is the way to stop
+// Stops the worker's job (a training run or a search).
+function stopWorker() {
+  worker.terminate(); // the worker is busy inside a wasm call: ending it is the way to stop
   startWorker();
-  $('train').disabled = false;
-  $('stop').disabled = true;
-  $('train-status').textContent = 'stopped';
-  if (run && run.done) run.done.reject(new Error('stopped'));
+  for (const id of ['train', 'hp-run']) $(id).disabled = false;
+  for (const id of ['stop', 'hp-stop']) $(id).disabled = true;
+  if (run) {
+    $('train-status').textContent = 'stopped';
+    run.done.reject(new Error('stopped'));
+    run = null;
+  }
+  if (hp && hp.active) {
+    $('hp-status').textContent = `stopped after ${hp.trials.length} trials`;
+    hp.active = false;
+    hp.done.reject(new Error('stopped'));
+  }
 }
 
 function onWorker(m) {
+  if (hp && hp.active && ['trial', 'box', 'hpdone', 'error'].includes(m.type)) return onSearch(m);
   if (!run) return;
   if (m.type === 'progress') {
     run.steps.push(...m.steps);
@@ -257,26 +269,29 @@ function onWorker(m) {
       (e ? `; train ${(100 * e.trainAcc).toFixed(1)} %, test ${(100 * e.testAcc).toFixed(1)} %` : '');
     drawCurves();
     run.done.resolve(m);
+    run = null;
   } else if (m.type === 'error') {
     console.error(m.message);
     $('train').disabled = false;
     $('stop').disabled = true;
     $('train-status').textContent = m.message;
     run.done.reject(new Error(m.message));
+    run = null;
   } else if (m.type === 'status') {
     $('train-status').textContent = m.text;
   }
 }
 
 function drawCurves() {
-  const steps = run ? run.steps : [];
-  const epochs = run ? run.epochs : [];
+  if (run) shown = run;
+  const steps = shown ? shown.steps : [];
+  const epochs = shown ? shown.epochs : [];
   // Loss per step.
   let c = $('loss-canvas');
   let ctx = c.getContext('2d');
   ctx.clearRect(0, 0, c.width, c.height);
-  const total = run ? Math.max(steps.length, 1) : 1;
-  const maxStep = run ? Math.max(total, (epochs[0] ? epochs[0].step : 1) * run.settings.epochs) : 1;
+  const total = shown ? Math.max(steps.length, 1) : 1;
+  const maxStep = shown ? Math.max(total, (epochs[0] ? epochs[0].step : 1) * shown.settings.epochs) : 1;
   const ymax = Math.max(0.5, ...steps.slice(0, 20).map((s) => s.loss));
   let g = frame(ctx, 45, 20, c.width - 60, c.height - 50, [0, maxStep], [0, ymax]);
   text(ctx, 'training loss per step', 45, 14, 'left', 13);
@@ -291,7 +306,7 @@ function drawCurves() {
   c = $('acc-canvas');
   ctx = c.getContext('2d');
   ctx.clearRect(0, 0, c.width, c.height);
-  const maxEpoch = run ? run.settings.epochs : 1;
+  const maxEpoch = shown ? shown.settings.epochs : 1;
   g = frame(ctx, 45, 20, c.width - 60, c.height - 50, [0, maxEpoch], [0, 1]);
   text(ctx, 'accuracy per epoch: train (blue), test (orange)', 45, 14, 'left', 13);
   text(ctx, 'epoch', c.width - 15, c.height - 10, 'right', 11, '#555');
@@ -304,6 +319,111 @@ function drawCurves() {
     ctx.stroke();
     epochs.forEach((e) => ctx.fillRect(g.px(e.epoch) - 2, g.py(e[key]) - 2, 4, 4));
   }
+}
+
+// ---- panel 4: hyperparameter search in the worker ------------------------------------------------
+let hp = null; // the search under way or shown: {settings, trials: [], box, done}
+
+function hpSettings() {
+  return { trials: +$('hp-trials').value, epochs: +$('hp-epochs').value, narrow: $('hp-narrow').checked,
+    top: +$('hp-top').value, seed: +$('hp-seed').value };
+}
+function showHpSettings(s) {
+  $('hp-trials').value = s.trials;
+  $('hp-epochs').value = s.epochs;
+  $('hp-narrow').checked = s.narrow;
+  $('hp-top').value = s.top;
+  $('hp-seed').value = s.seed;
+}
+function hpCli(s) {
+  return `staticgrad experiment hpsearch --trials ${s.trials} --epochs ${s.epochs} --seed ${s.seed}` +
+    (s.narrow ? ` --narrow --narrow-top ${s.top}` : '');
+}
+
+function search(s) {
+  if (run) stopWorker(); // one job at a time in the worker
+  hp = { settings: s, trials: [], box: null, done: null, active: true };
+  $('hp-run').disabled = true;
+  $('hp-stop').disabled = false;
+  $('train').disabled = true;
+  $('hp-cli').textContent = hpCli(s);
+  $('hp-status').textContent = 'searching…';
+  drawSearch();
+  worker.postMessage({ type: 'hpsearch', settings: s });
+  return new Promise((resolve, reject) => { hp.done = { resolve, reject }; });
+}
+
+function onSearch(m) {
+  if (m.type === 'trial') {
+    hp.trials.push(m.trial);
+    const best = hp.trials.reduce((a, b) => (b.val > a.val ? b : a));
+    $('hp-status').textContent = `${hp.trials.length} trials; best validation ${(100 * best.val).toFixed(0)} % ` +
+      `(lr ${best.lr.toExponential(1)}, weight decay ${best.wd.toExponential(1)})`;
+  } else if (m.type === 'box') {
+    hp.box = m.box;
+  } else if (m.type === 'hpdone' || m.type === 'error') {
+    hp.active = false;
+    $('hp-run').disabled = false;
+    $('hp-stop').disabled = true;
+    $('train').disabled = false;
+    if (m.type === 'error') {
+      console.error(m.message);
+      $('hp-status').textContent = m.message;
+      hp.done.reject(new Error(m.message));
+    } else {
+      hp.done.resolve(m);
+    }
+  }
+  drawSearch();
+}
+
+// Validation accuracy 0 → 1 as dark blue → yellow.
+function accColor(a) {
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const x = Math.min(Math.max(a, 0), 1) * (stops.length - 1);
+  const k = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - k;
+  const c = stops[k].map((v, j) => Math.round(v + f * (stops[k + 1][j] - v)));
+  return `rgb(${c.join(',')})`;
+}
+
+function drawSearch() {
+  const c = $('hp-canvas');
+  const ctx = c.getContext('2d');
+  ctx.clearRect(0, 0, c.width, c.height);
+  const [ox, oy, w, h] = [60, 20, c.width - 160, c.height - 60];
+  const { px, py } = frame(ctx, ox, oy, w, h, [-6, -2], [-8, -4]);
+  text(ctx, 'learning rate', ox + w, oy + h + 34, 'right', 12, '#555');
+  for (let e = -6; e <= -2; e++) text(ctx, `1e${e}`, px(e), oy + h + 16, 'center', 11, '#555');
+  for (let e = -8; e <= -4; e++) text(ctx, `1e${e}`, ox - 6, py(e) + 4, 'right', 11, '#555');
+  text(ctx, 'weight decay', ox, oy - 6, 'left', 12, '#555');
+  if (hp && hp.box) {
+    ctx.strokeStyle = '#d62728';
+    ctx.setLineDash([5, 4]);
+    const b = hp.box;
+    ctx.strokeRect(px(b.lr[0]), py(b.wd[1]), px(b.lr[1]) - px(b.lr[0]), py(b.wd[0]) - py(b.wd[1]));
+    ctx.setLineDash([]);
+    text(ctx, 'narrowed box', px(b.lr[0]), py(b.wd[1]) - 4, 'left', 11, '#d62728');
+  }
+  for (const t of hp ? hp.trials : []) {
+    ctx.fillStyle = accColor(t.val);
+    ctx.strokeStyle = '#333';
+    ctx.beginPath();
+    const [x, y] = [px(Math.log10(t.lr)), py(Math.log10(t.wd))];
+    if (t.stage === 0) ctx.arc(x, y, 6, 0, 2 * Math.PI);
+    else ctx.rect(x - 5, y - 5, 10, 10);
+    ctx.fill();
+    ctx.stroke();
+  }
+  // Colour bar.
+  for (let i = 0; i <= 100; i++) {
+    ctx.fillStyle = accColor(i / 100);
+    ctx.fillRect(c.width - 70, oy + h - (i / 100) * h, 18, h / 100 + 1);
+  }
+  text(ctx, 'validation', c.width - 78, oy - 6, 'left', 11, '#555');
+  text(ctx, '100 %', c.width - 48, oy + 10, 'left', 11, '#555');
+  text(ctx, '0 %', c.width - 48, oy + h, 'left', 11, '#555');
+  text(ctx, '● first search   ■ narrowed', ox + 8, oy + 16, 'left', 11, '#555');
 }
 
 // ---- test mode (web/test.sh) --------------------------------------------------------------------
@@ -325,7 +445,17 @@ async function selfTest(q) {
   const done = await train(settings);
   res.losses = hex(new Float32Array(done.losses));
   res.trainMs = done.ms;
-  res.epochs = run.epochs;
+  res.epochs = shown.epochs;
+  // Panel 4: a small search, both stages.
+  if (q.get('hp')) {
+    const s = Object.assign(hpSettings(), JSON.parse(q.get('hp')));
+    showHpSettings(s);
+    const t = performance.now();
+    const r = await search(s);
+    res.hpMs = performance.now() - t;
+    const pack = (ts) => ts.map((x) => ({ i: x.i, lr: hex([x.lr])[0], wd: hex([x.wd])[0], val: x.valCurve, train: x.trainCurve }));
+    res.hp = { broad: pack(r.broad), narrow: pack(r.narrow) };
+  }
   return res;
 }
 
@@ -350,12 +480,19 @@ async function main() {
   drawRules();
   startWorker();
   $('train').onclick = () => train(mnistSettings()).catch(() => {});
-  $('stop').onclick = stopTraining;
+  $('stop').onclick = stopWorker;
+  $('hp-stop').onclick = stopWorker;
   $('cli-line').textContent = cliLine(mnistSettings());
   for (const el of document.querySelectorAll('#panel-mnist input, #panel-mnist select')) {
     el.addEventListener('change', () => ($('cli-line').textContent = cliLine(mnistSettings())));
   }
   drawCurves();
+  $('hp-run').onclick = () => search(hpSettings()).catch(() => {});
+  $('hp-cli').textContent = hpCli(hpSettings());
+  for (const el of document.querySelectorAll('#panel-hp input')) {
+    el.addEventListener('change', () => ($('hp-cli').textContent = hpCli(hpSettings())));
+  }
+  drawSearch();
   window.readyMs = performance.now() - t0;
   $('status').textContent = `Ready in ${window.readyMs.toFixed(0)} ms (module ${(bytes.byteLength / 1024).toFixed(0)} KiB).`;
   // Panel 2 after the first paint: 4 stacks of 1,000 × 100 per redraw.

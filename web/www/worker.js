@@ -68,10 +68,46 @@ loaded = load();
 // Reported when a run asks for the data; caught here so a failed load is not also an unhandled rejection.
 loaded.catch(() => {});
 
+// Ranks trials as the runner does (validation, then training accuracy, then index) and returns the
+// log10 box (lr, wd) of the best `k`.
+function narrowedBox(trials, k) {
+  const best = [...trials].sort((a, b) => b.val - a.val || b.train - a.train || a.i - b.i).slice(0, Math.max(1, k));
+  const span = (f) => [Math.min(...best.map((t) => Math.log10(f(t)))), Math.max(...best.map((t) => Math.log10(f(t))))];
+  return { lr: span((t) => t.lr), wd: span((t) => t.wd) };
+}
+
+// The random search: one sg_hp_trial call per trial, each posted as it finishes.
+function hpsearch(s) {
+  const stages = [{ stage: 0, lr: [-6, -2], wd: [-8, -4] }];
+  const all = [[], []];
+  for (let st = 0; st < 2; st++) {
+    if (st === 1) {
+      if (!s.narrow) break;
+      const box = narrowedBox(all[0], s.top);
+      stages.push({ stage: 1, lr: box.lr, wd: box.wd });
+      postMessage({ type: 'box', box });
+    }
+    const g = stages[st];
+    for (let i = 0; i < s.trials; i++) {
+      check(wasm.sg_hp_trial(s.seed, g.stage, i, 500, 0.2, s.epochs, 100, 6, g.lr[0], g.lr[1], g.wd[0], g.wd[1]));
+      const v = new Float64Array(new Uint8Array(wasm.memory.buffer, wasm.sg_output(), wasm.sg_output_len()).slice().buffer);
+      const t = { stage: g.stage, i, lr: v[0], wd: v[1], val: v[2], train: v[3],
+        valCurve: Array.from(v.subarray(4, 4 + s.epochs)), trainCurve: Array.from(v.subarray(4 + s.epochs)) };
+      all[st].push(t);
+      postMessage({ type: 'trial', trial: t });
+    }
+  }
+  postMessage({ type: 'hpdone', broad: all[0], narrow: all[1] });
+}
+
 onmessage = async (ev) => {
   const s = ev.data.settings;
   try {
     await loaded;
+    if (ev.data.type === 'hpsearch') {
+      hpsearch(s);
+      return;
+    }
     postMessage({ type: 'status', text: 'training…' });
     const t = performance.now();
     lastPost = t;

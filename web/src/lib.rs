@@ -12,8 +12,10 @@
 //! (`web/test.sh` checks them in headless Chromium).
 //!
 //! The buffers live in one `static` behind a `Mutex` (the module is single-threaded; a page
-//! and its worker each instantiate their own), so no `unsafe` is needed: Rust only hands out
-//! pointers, and the page reads and writes them between calls.
+//! and its worker each instantiate their own), so there is no `unsafe` block: Rust only hands
+//! out pointers, and the page reads and writes them between calls. The only `unsafe` keywords
+//! are the C ABI's own: `#[unsafe(no_mangle)]` on the exports and the `unsafe extern` block
+//! declaring the page's two callbacks as `safe fn`s (`mnist.rs`).
 
 pub mod activations;
 pub mod hpsearch;

@@ -71,6 +71,7 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod sampling;
 pub mod schedule;
 pub mod shape;
 pub mod tape;

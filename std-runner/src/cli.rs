@@ -1,4 +1,4 @@
-//! The command line: `staticgrad [train|plan|eval|export|import|bench|experiment|completions|man] …`.
+//! The command line: `staticgrad [train|plan|eval|export|import|bench|experiment|web|completions|man] …`.
 //! With no subcommand it runs the default MNIST training on the bundled data (what `cargo run
 //! --release` does).
 //!
@@ -71,6 +71,9 @@ pub enum Command {
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
     },
+    /// Serve the chapter-6 page (interactive experiments on the core compiled to WebAssembly) on
+    /// 127.0.0.1 and print its URL; build the module first with `bash web/build.sh`.
+    Web(crate::web::WebArgs),
     /// Print a shell completion script: `staticgrad completions bash > ~/.local/share/bash-completion/completions/staticgrad`.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -502,6 +505,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Some(Command::Web(a)) => crate::web::run(&a).map_err(|e| e.context("web")),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(

@@ -20,5 +20,6 @@ pub mod report;
 pub mod runfolder;
 pub mod safetensors;
 pub mod train;
+pub mod web;
 
 pub use error::Error;

@@ -173,7 +173,8 @@ pub fn adapt(cfg: &AdaptConfig, memory: Memory, start: &[f32], hooks: &mut impl 
                 hooks.mark();
             }
             let i = (s as u32 * mult + shift) as usize % TRAIN_N;
-            let targets = Labels(&[TRAIN_LABELS[i] as u32]);
+            let label = [TRAIN_LABELS[i] as u32];
+            let targets = Labels(&label);
             sum += trainer.step_with(1, data::fill(TRAIN_IMAGES, i), targets, lr, &mut rng)?;
             step += 1;
             if step == cfg.measure.0 + cfg.measure.1 {

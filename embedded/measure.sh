@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One table per demo firmware: instructions per training step (exact guest instruction count
-# under QEMU between the firmware's two `mov r12, r12` markers, divided by the steps between them),
-# flash, static RAM, the stack's high-water mark (painted stack) and the planner's bytes by region.
-# Needs qemu-system-arm, cc (for the QEMU plugin in embedded/tools/) and llvm-size (or
-# `rustup component add llvm-tools`). usage: embedded/measure.sh  (prints Markdown)
+# under QEMU between the firmware's two markers, `mov r12, r12` on Arm, `addi x0, x0, 0x5a` on
+# RISC-V, divided by the steps between them), flash, static RAM, the stack's high-water mark
+# (painted stack) and the planner's bytes by region.
+# Needs qemu-system-arm, qemu-system-riscv32 (Debian: qemu-system-misc), cc (for the QEMU plugin in
+# embedded/tools/) and llvm-size (or `rustup component add llvm-tools`).
+# usage: embedded/measure.sh  (prints Markdown)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/embedded/tools
@@ -19,15 +21,18 @@ measure() { # crate target machine-args... -- bins...
   local crate=$1 target=$2; shift 2
   local machine=()
   while [ "$1" != "--" ]; do machine+=("$1"); shift; done; shift
-  (cd "$root/embedded/$crate" && cargo build -q --release)
+  # RISC-V builds of one crate differ by target: the rows name it.
+  local tag="" where=$crate
+  if [[ $target == riscv* ]]; then tag=" (${target%%-*})"; where="$crate ${target%%-*}"; fi
+  (cd "$root/embedded/$crate" && cargo build -q --release --target "$target")
   for bin in "$@"; do
     local elf=$root/embedded/$crate/target/$target/release/$bin
-    local out; out=$(cd "$root/embedded/$crate" && cargo run -q --release --bin "$bin" 2>&1)
+    local out; out=$(cd "$root/embedded/$crate" && cargo run -q --release --target "$target" --bin "$bin" 2>&1)
     local steps; steps=$(awk '$1 == "measure" { print $4 }' <<<"$out")
     local insns; insns=$("$tools/insns-per-step.sh" "$elf" "$steps" "${machine[@]}" | sed 's/.*insns_per_step=//')
     local text rodata data bss vt
     text=$(sec "$elf" .text); rodata=$(sec "$elf" .rodata); data=$(sec "$elf" .data); bss=$(sec "$elf" .bss)
-    vt=$(sec "$elf" .vector_table)
+    vt=$(sec "$elf" .vector_table); vt=${vt:-0} # RISC-V: riscv-rt's trap entry is in .text
     local flash=$((vt + text + rodata))
     local notab=$flash; [[ $bin == mnist* || $bin == cnn* ]] && notab=$((flash - tables))
     local stack; stack=$(awk '$1 == "ram" { print $6 }' <<<"$out")
@@ -35,7 +40,7 @@ measure() { # crate target machine-args... -- bins...
     local verdict; verdict=$(awk '$1 == "result" { print $3 }' <<<"$out")
     local acc; acc=$(awk '$2 == "epoch" { a = $7 } END { print a }' <<<"$out")
     echo
-    echo "#### $bin ($crate, $verdict)"
+    echo "#### $bin ($where, $verdict)"
     echo
     echo "| measure | value |"
     echo "|---|---|"
@@ -48,16 +53,19 @@ measure() { # crate target machine-args... -- bins...
     awk '{ printf "| planner: params / grads / state / tape / total | %d / %d / %d / %d / %d B |\n", $4, $6, $8, $10, $12 }' <<<"$plan"
     if [ -n "$acc" ]; then echo "| held-out after the last epoch | $acc |"; fi
     local pl; pl=$(awk '{ printf "%d / %d / %d / %d", $4, $6, $8, $10 }' <<<"$plan")
-    summary+="| $bin | $insns | $notab | $((data + bss)) | $stack | $((data + bss + stack)) | $pl | ${acc:-–} |"$'\n'
+    summary+="| $bin$tag | $insns | $notab | $((data + bss)) | $stack | $((data + bss + stack)) | $pl | ${acc:-–} |"$'\n'
   done
 }
 
 summary=""
-echo "Measured $(date -u +%Y-%m-%d) with $(qemu-system-arm --version | head -1), $(rustc --version)."
+echo "Measured $(date -u +%Y-%m-%d) with $(qemu-system-arm --version | head -1) (and qemu-system-riscv32), $(rustc --version)."
 mps2_bins=$(cd "$root/embedded/mps2-an386/src/bin" && ls *.rs | sed 's/\.rs$//')
 # shellcheck disable=SC2086
 measure mps2-an386 thumbv7em-none-eabihf -machine mps2-an386 -cpu cortex-m4 -- $mps2_bins
 measure microbit thumbv6m-none-eabi -machine microbit -- xor-m0
+# QEMU's CPU as the runners in embedded/riscv-virt/.cargo/config.toml set it: no F/D for rv32imac.
+measure riscv-virt riscv32imac-unknown-none-elf -machine virt -cpu rv32,f=false,d=false -bios none -- xor mnist-sgd-b1
+measure riscv-virt riscv32imafc-unknown-none-elf -machine virt -cpu rv32,d=false -bios none -- xor mnist-sgd-b1
 
 echo
 echo "#### Summary"

@@ -72,6 +72,7 @@ pub mod ops;
 pub mod optim;
 pub mod parallel;
 pub mod params;
+pub mod sampling;
 pub mod schedule;
 pub mod shape;
 pub mod tape;

@@ -41,7 +41,7 @@
 
 use crate::error::{Error, Result};
 use crate::memory::Memory;
-use crate::model::{Model, Plan, StepPath, Targets, direct};
+use crate::model::{Example, Fill, Model, Plan, StepPath, Targets, direct};
 use crate::optim::{Optimizer, Rule};
 use crate::parallel::{Parallel, Sequential};
 use crate::params::Params;
@@ -335,6 +335,68 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         out
     }
 
+    /// [`step`](Self::step) on an example of `rows` rows that `fill` writes straight into the
+    /// tape's input: the example is held once, where the step reads it, rather than in a buffer
+    /// of the caller's and again on the tape (on a device it can be converted from a table in
+    /// flash into place). `fill` gets the `rows × inputs` floats zeroed, so whatever it leaves
+    /// unwritten is 0, never an earlier example; it runs once, unless an error comes first.
+    /// `rows` must be at least 1 ([`Error::InvalidArgument`]) and within the tape
+    /// ([`Error::Capacity`]); `targets` must have as many rows. Same bits as `step` on the
+    /// same values, on every [`StepPath`].
+    ///
+    /// ```
+    /// use rand_core::SeedableRng;
+    /// use rand_xoshiro::Xoshiro128PlusPlus;
+    /// use staticgrad::model::{Layer, Model, Plan, Targets};
+    /// use staticgrad::optim::Optimizer;
+    /// use staticgrad::train::Trainer;
+    ///
+    /// const SPEC: Model = Model::new(4, &[Layer::dense(8), Layer::relu(), Layer::dense(2)]);
+    /// const OPT: Optimizer = Optimizer::sgd();
+    /// const PLAN: Plan = SPEC.plan(1, &OPT);
+    /// // Examples as bytes, as a firmware keeps them in flash; never a float buffer of their own.
+    /// const IMAGES: [[u8; 4]; 2] = [[0, 255, 255, 0], [255, 0, 0, 255]];
+    /// fn pixels(image: &[u8; 4]) -> impl FnOnce(&mut [f32]) + '_ {
+    ///     move |x| x.iter_mut().zip(image).for_each(|(x, &p)| *x = p as f32 / 255.0)
+    /// }
+    ///
+    /// let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+    /// let memory = staticgrad::memory!(PLAN);
+    /// let mut trainer = Trainer::new(&SPEC, &OPT, 1, memory)?;
+    /// trainer.init(&mut rng)?;
+    /// for step in 0..200 {
+    ///     let label = step % 2;
+    ///     let targets = Targets::Labels(&[label as u32]);
+    ///     trainer.step_with(1, pixels(&IMAGES[label]), targets, 0.1, &mut rng)?;
+    /// }
+    /// let mut predicted = [0u32];
+    /// for (label, image) in IMAGES.iter().enumerate() {
+    ///     trainer.predict_with(1, pixels(image), &mut predicted)?;
+    ///     assert_eq!(predicted[0], label as u32);
+    /// }
+    /// assert!(trainer.step_with(0, |_| {}, Targets::Labels(&[]), 0.1, &mut rng).is_err());
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    // as `step`: a `const` model's walk folds
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn step_with(
+        &mut self,
+        rows: usize,
+        fill: impl FnOnce(&mut [f32]),
+        targets: Targets,
+        lr: f32,
+        rng: &mut impl Rng,
+    ) -> Result<f32> {
+        let (model, opt, fused) = (*self.model, self.optimizer, self.fused);
+        let (mut tape, mut params) = self.take();
+        let x = Fill { rows, fill };
+        let out =
+            Trainer::step_on(model, opt, fused, &mut tape, &mut params, self.state, x, targets, lr, rng);
+        self.tape = tape;
+        self.params = params;
+        out
+    }
+
     /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn take(&mut self) -> (Tape<'m, P>, Params<'m>) {
@@ -370,7 +432,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         tape: &mut Tape<'_, P>,
         params: &mut Params,
         state: &mut [f32],
-        x: &[f32],
+        x: impl Example,
         targets: Targets,
         lr: f32,
         rng: &mut impl Rng,
@@ -382,7 +444,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         let opt = if let Rule::Sgd = opt.rule { opt } else { &local };
         // Every path starts from a reset tape (`record`, or the direct path's scratch) and
         // leaves it reset; the direct path records nothing, so only the others reset after.
-        let rows = spec.rows(x)?;
+        let rows = x.rows(&spec)?;
         let path = spec.step_path(rows, fused);
         let out = Trainer::step_path(spec, path, opt, tape, params, state, x, rows, targets, lr, rng);
         if path != StepPath::Direct {
@@ -401,7 +463,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         tape: &mut Tape<'_, P>,
         params: &mut Params,
         state: &mut [f32],
-        x: &[f32],
+        x: impl Example,
         rows: usize,
         targets: Targets,
         lr: f32,
@@ -474,6 +536,53 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         self.lend(
             #[cfg_attr(not(debug_assertions), inline(always))]
             |model, tape, params, _| model.predict(tape, params, x, out),
+        )
+    }
+
+    /// [`logits`](Self::logits) of an example of `rows` rows written in place by `fill`, as
+    /// [`step_with`](Self::step_with): `fill` gets the tape's input zeroed, the example is held
+    /// once. Same bits as `logits` on the same values.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn logits_with(&mut self, rows: usize, fill: impl FnOnce(&mut [f32]), out: &mut [f32]) -> Result<()> {
+        self.lend(
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            |model, tape, params, _| {
+                let x = Fill { rows, fill };
+                let rows = x.rows(model)?;
+                if model.step_path(rows, false) == StepPath::Direct {
+                    return direct::logits_with(model, tape, params, x, rows, out);
+                }
+                let read = model.logits_at(tape, params, x).and_then(|y| {
+                    let (shape, values) = (tape.node_at(y)?.shape, tape.value_at(y)?);
+                    if values.len() != out.len() {
+                        return Err(Error::Shape {
+                            op: "logits output",
+                            expected: shape,
+                            found: Shape::row(out.len()),
+                        });
+                    }
+                    out.copy_from_slice(values);
+                    Ok(())
+                });
+                tape.reset();
+                read
+            },
+        )
+    }
+
+    /// [`predict`](Self::predict) of an example of `rows` rows written in place by `fill`, as
+    /// [`step_with`](Self::step_with): `fill` gets the tape's input zeroed, the example is held
+    /// once. Same classes as `predict` on the same values.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn predict_with(
+        &mut self,
+        rows: usize,
+        fill: impl FnOnce(&mut [f32]),
+        out: &mut [u32],
+    ) -> Result<()> {
+        self.lend(
+            #[cfg_attr(not(debug_assertions), inline(always))]
+            |model, tape, params, _| model.predict_with(tape, params, rows, fill, out),
         )
     }
 
@@ -583,6 +692,138 @@ mod tests {
                 assert_eq!(bits(&s_first), bits(&s_straight), "{name} fused {fused}");
                 assert_eq!(optim::steps(&s_first), Ok(n as u32));
             }
+        }
+    }
+
+    /// A model per [`StepPath`] (with its batch rows and whether fused), and its targets.
+    fn one_per_path() -> [(Model<'static>, usize, bool, StepPath); 5] {
+        use crate::model::Loss;
+        use crate::ops::dropout::Dropout;
+        const DROPOUT: Model = MlpSpec::new(&[3, 5, 2]).with_dropout(Dropout::inverted(0.3)).model();
+        const MSE: Model = MlpSpec::new(&[3, 4, 2]).with_loss(Loss::Mse).model();
+        const WIDE: Model = MlpSpec::new(&[40, 30, 2]).model();
+        [
+            (SPEC, 2, false, StepPath::Direct),
+            (MSE, 2, false, StepPath::Direct),
+            (DROPOUT, 2, false, StepPath::Recorded),
+            (WIDE, 1, false, StepPath::Overwrite),
+            (SPEC, 2, true, StepPath::Fused),
+        ]
+    }
+
+    #[test]
+    fn an_example_written_in_place_trains_and_evaluates_to_the_same_bits() {
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (spec, rows, fused, path) in one_per_path() {
+            assert_eq!(spec.step_path(rows, fused), path);
+            for &name in NAMES {
+                let opt = Optimizer::by_name(name).unwrap();
+                let plan = if fused { spec.plan_fused(rows, &opt) } else { spec.plan(rows, &opt) };
+                let mut results = vec![];
+                for in_place in [false, true] {
+                    let mut owned = Owned::new(&plan);
+                    let m = owned.memory();
+                    let mut trainer = if fused {
+                        Trainer::fused(&spec, &opt, rows, m).unwrap()
+                    } else {
+                        Trainer::new(&spec, &opt, rows, m).unwrap()
+                    };
+                    let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+                    trainer.init(&mut rng).unwrap();
+                    let (mut losses, mut logits, mut classes) = (vec![], vec![], vec![]);
+                    for s in 0..4u64 {
+                        let x = random_values(spec.inputs() * rows, 0.0, 100 + s);
+                        let labels = [(s % 2) as u32, ((s / 2) % 2) as u32];
+                        let values = random_values(spec.outputs() * rows, 0.0, 200 + s);
+                        let targets = if spec.loss == crate::model::Loss::Mse {
+                            Targets::Values(&values)
+                        } else {
+                            Targets::Labels(&labels[..rows])
+                        };
+                        let mut out = vec![0.0; spec.outputs() * rows];
+                        let mut predicted = vec![0u32; rows];
+                        let loss = if in_place {
+                            let mut seen_stale = false;
+                            let fill = |slot: &mut [f32]| {
+                                seen_stale = slot.iter().any(|&v| v != 0.0);
+                                slot.copy_from_slice(&x);
+                            };
+                            let loss = trainer.step_with(rows, fill, targets, 0.05, &mut rng).unwrap();
+                            assert!(!seen_stale, "{name} {path:?}: the input is zeroed for the fill");
+                            trainer.logits_with(rows, |slot| slot.copy_from_slice(&x), &mut out).unwrap();
+                            trainer
+                                .predict_with(rows, |slot| slot.copy_from_slice(&x), &mut predicted)
+                                .unwrap();
+                            loss
+                        } else {
+                            let loss = trainer.step(&x, targets, 0.05, &mut rng).unwrap();
+                            trainer.logits(&x, &mut out).unwrap();
+                            trainer.predict(&x, &mut predicted).unwrap();
+                            loss
+                        };
+                        losses.push(loss.to_bits());
+                        logits.push(bits(&out));
+                        classes.push(predicted);
+                    }
+                    let (values, state) = (bits(trainer.params().values()), bits(trainer.state()));
+                    results.push((losses, logits, classes, values, state));
+                }
+                assert_eq!(results[0], results[1], "{name} {path:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_example_written_in_place_refuses_bad_rows_and_leaves_the_weights() {
+        for (spec, rows, fused, path) in one_per_path() {
+            let opt = Optimizer::sgd();
+            let plan = if fused { spec.plan_fused(rows, &opt) } else { spec.plan(rows, &opt) };
+            let mut owned = Owned::new(&plan);
+            let mut trainer = if fused {
+                Trainer::fused(&spec, &opt, rows, owned.memory()).unwrap()
+            } else {
+                Trainer::new(&spec, &opt, rows, owned.memory()).unwrap()
+            };
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+            trainer.init(&mut rng).unwrap();
+            let before = trainer.params().values().to_vec();
+            let labels = [0u32; 64];
+            let values = [0.5f32; 256];
+            let targets = |r: usize| {
+                if spec.loss == crate::model::Loss::Mse {
+                    Targets::Values(&values[..r * spec.outputs()])
+                } else {
+                    Targets::Labels(&labels[..r])
+                }
+            };
+            let mut calls = 0;
+            let fill = |_: &mut [f32]| calls += 1;
+            let e = trainer.step_with(0, fill, targets(0), 0.1, &mut rng).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument { what: "example rows", .. }), "{path:?} {e:?}");
+            let huge = usize::MAX / 2;
+            let e = trainer.step_with(huge, |_| calls += 1, targets(1), 0.1, &mut rng).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument { .. }), "{path:?} {e:?}");
+            let e =
+                trainer.step_with(rows + 40, |_| calls += 1, targets(rows + 40), 0.1, &mut rng).unwrap_err();
+            assert!(matches!(e, Error::Capacity { .. }), "{path:?} {e:?}");
+            let e = trainer.step_with(rows, |_| calls += 1, targets(rows + 1), 0.1, &mut rng).unwrap_err();
+            assert!(matches!(e, Error::Shape { .. } | Error::InvalidArgument { .. }), "{path:?} {e:?}");
+            let mut out = [0u32; 1];
+            let e = trainer.predict_with(rows, |_| calls += 1, &mut out[..0]).unwrap_err();
+            assert!(matches!(e, Error::Shape { .. }), "{path:?} {e:?}");
+            let mut logits = [0.0f32; 1];
+            assert!(trainer.logits_with(rows, |_| calls += 1, &mut logits).is_err(), "{path:?}");
+            assert!(trainer.logits_with(0, |_| calls += 1, &mut logits).is_err(), "{path:?}");
+            assert!(trainer.predict_with(0, |_| calls += 1, &mut out).is_err(), "{path:?}");
+            assert_eq!(trainer.params().values(), &before[..], "{path:?}: nothing updated");
+            assert!(calls <= 4, "{path:?}: a fill runs at most once per call, never for bad rows");
+            // An unwritten example is zeros, on every path.
+            let zeros = vec![0.0; spec.inputs() * rows];
+            let mut a = vec![0.0; spec.outputs() * rows];
+            let mut b = a.clone();
+            trainer.logits(&zeros, &mut a).unwrap();
+            trainer.logits_with(rows, |_| {}, &mut b).unwrap();
+            assert_eq!(a, b, "{path:?}");
         }
     }
 

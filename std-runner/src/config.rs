@@ -82,6 +82,10 @@ pub struct TrainConfig {
     /// them; the file's model must be the run's. Written to checkpoints and summaries only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Freeze the lowest K weight (dense or conv2d) layers of the `init_from` weights: they keep
+    /// their values and only the layers above train (0 = none). Written only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub freeze: usize,
     /// Memory budget in bytes (TOML: bytes, or a string such as "512M"); `None` takes the
     /// default share of this machine's memory ([`crate::budget`]). A property of the machine,
     /// not of the run: not written to checkpoints or summaries.
@@ -145,6 +149,7 @@ impl Default for TrainConfig {
             checkpoint_every: 0,
             max_steps: None,
             init_from: None,
+            freeze: 0,
             max_memory: None,
         }
     }
@@ -209,6 +214,13 @@ impl TrainConfig {
         }
         if self.csv_test.is_some() && self.csv.is_none() {
             return Err(Error::input("--csv-test: needs --csv for the training data"));
+        }
+        if self.freeze > 0 && self.init_from.is_none() {
+            return bad(
+                "--freeze",
+                &self.freeze,
+                "needs --init-from (frozen layers keep the values of the weights a run starts from)",
+            );
         }
         Ok(())
     }

@@ -21,5 +21,6 @@ pub mod runfolder;
 pub mod safetensors;
 pub mod threads;
 pub mod train;
+pub mod web;
 
 pub use error::Error;

@@ -5,6 +5,7 @@
 use crate::Error;
 use crate::config::{TrainConfig, join};
 use crate::net::{self, Net};
+use staticgrad::model::{Layer, LayerKind};
 use staticgrad::optim::{NAMES, WeightDecay};
 use staticgrad::weights::{FLAG_BATCHNORM, ModelDesc};
 use staticgrad::{Activation, BatchNormConfig, Dropout, Init, MlpSpec, Model, Optimizer};
@@ -29,6 +30,22 @@ pub struct ModelSpec {
     /// A layer list from a layer string (a CNN): then it is the model, `widths` are its input
     /// features and outputs, and activation, batch norm and dropout do not apply.
     pub net: Option<Net>,
+    /// The lowest weight layers frozen (`--freeze K`, [`ModelSpec::with_freeze`]); `None`
+    /// trains every layer.
+    pub frozen: Option<Frozen>,
+}
+
+/// The frozen base of a fine-tuning run (`--freeze K`): the lowest `weight_layers` dense or
+/// convolution layers, and every batch norm above one of them (below the next weight layer),
+/// read their values from the weights the run starts from and never change. The core runs them
+/// forward-only in evaluation mode (batch norm on its running statistics, no dropout), with no
+/// gradient, no optimizer state and no RAM beyond their values (`Layer::frozen`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frozen {
+    /// K: dense and convolution layers frozen, counted from the input.
+    pub weight_layers: usize,
+    /// The model's layer list with those layers marked [`frozen`](Layer::frozen).
+    pub layers: Vec<Layer>,
 }
 
 /// Parses an activation name (any case: `relu`, `ReLU`, `RELU`, as `--optimizer` takes `ADAM`).
@@ -87,17 +104,83 @@ impl ModelSpec {
             dropout: cfg.dropout,
             init: parse_init(&cfg.init)?,
             net: None,
+            frozen: None,
         };
         if let Some(text) = &cfg.net {
             s.set_net(net::parse("--layers", net::preset(text).map_or(text.as_str(), |p| p.1))?, "--layers")?;
-            return Ok(s);
+        } else {
+            s.model().validate().map_err(|e| match e {
+                // The widths multiply past usize: name the flag that set them.
+                staticgrad::Error::Overflow { .. } => {
+                    Error::input(format!("--layers {}: {e}", join(&s.widths)))
+                }
+                e => Error::input(format!("model {}: {e}", s.desc_string())),
+            })?;
         }
-        s.model().validate().map_err(|e| match e {
-            // The widths multiply past usize: name the flag that set them.
-            staticgrad::Error::Overflow { .. } => Error::input(format!("--layers {}: {e}", join(&s.widths))),
-            e => Error::input(format!("model {}: {e}", s.desc_string())),
-        })?;
+        if cfg.freeze > 0 {
+            s = s.with_freeze(cfg.freeze)?;
+        }
         Ok(s)
+    }
+
+    /// This model with its lowest `k` weight (dense or convolution) layers frozen, and each
+    /// batch norm above a frozen layer (before the next weight layer) with it: a batch norm is
+    /// part of its dense layer's block, and the core trains nothing directly above a frozen
+    /// layer but a weight layer. Errors name `--freeze k`: `k` past the model's weight layers,
+    /// `k` leaving none to train, or a boundary the core refuses.
+    pub fn with_freeze(mut self, k: usize) -> Result<ModelSpec, Error> {
+        self.frozen = None;
+        let full = self.model();
+        let weight = |l: &Layer| matches!(l.kind(), LayerKind::Dense { .. } | LayerKind::Conv2d { .. });
+        let layers: Vec<Layer> = (0..full.layer_count()).filter_map(|i| full.layer(i)).collect();
+        let n = layers.iter().filter(|l| weight(l)).count();
+        let desc = self.desc_string();
+        if k > n {
+            return Err(Error::input(format!(
+                "--freeze {k}: the model {desc} has {n} weight layers (dense or conv2d)"
+            )));
+        }
+        if k == n && k > 0 {
+            return Err(Error::input(format!(
+                "--freeze {k}: would freeze every weight layer of {desc}, leaving none to train (at most {})",
+                n - 1
+            )));
+        }
+        let mut seen = 0;
+        let marked: Vec<Layer> = layers
+            .iter()
+            .map(|&l| {
+                seen += usize::from(weight(&l));
+                let below = seen > 0 && seen <= k;
+                let frozen = below && (weight(&l) || matches!(l.kind(), LayerKind::BatchNorm(_)));
+                if frozen { l.frozen() } else { l }
+            })
+            .collect();
+        let frozen = Frozen { weight_layers: k, layers: marked };
+        let m = match &self.net {
+            Some(n) => Model::image(n.image.channels, n.image.height, n.image.width, &frozen.layers),
+            None => Model::new(self.widths[0], &frozen.layers),
+        };
+        m.with_init(full.init)
+            .with_loss(full.loss)
+            .validate()
+            .map_err(|e| Error::input(format!("--freeze {k}: {desc}: {e}")))?;
+        if k > 0 {
+            self.frozen = Some(frozen);
+        }
+        Ok(self)
+    }
+
+    /// Layers of the frozen base (`Model::frozen_layers`: the frozen layers and those without
+    /// parameters between them), by name (`dense100`, `bn`, `relu`); empty without `--freeze`.
+    pub fn frozen_names(&self) -> Vec<String> {
+        let m = self.model();
+        let tokens: Vec<String> = match &self.net {
+            // A layer string's tokens name its layers, one each, after the input token.
+            Some(n) => n.text.split(',').skip(1).map(str::to_string).collect(),
+            None => (0..m.layer_count()).filter_map(|i| m.layer(i)).map(|l| layer_name(&l)).collect(),
+        };
+        tokens.into_iter().take(m.frozen_layers()).collect()
     }
 
     /// Makes `net` the model (checked by the core; errors name `flag`).
@@ -119,6 +202,7 @@ impl ModelSpec {
                 dropout: 0.0,
                 init: Init::HeNormal,
                 net: None,
+                frozen: None,
             };
             s.set_net(net::parse("weights file layer string", text)?, "weights file layer string")?;
             return Ok(s);
@@ -136,6 +220,7 @@ impl ModelSpec {
             dropout: d.dropout,
             init: Init::HeNormal,
             net: None,
+            frozen: None,
         })
     }
 
@@ -151,9 +236,26 @@ impl ModelSpec {
         m
     }
 
-    /// The core's model of this spec: the layer string's list, or the layer list of
-    /// [`mlp`](Self::mlp).
+    /// The core's model of this spec, as it trains: the layer string's list, or the layer list
+    /// of [`mlp`](Self::mlp); with [`frozen`](Self::frozen) layers, that list with them marked
+    /// (its `param_len` counts the trainable parameters only). The weights file's layout is
+    /// [`layout`](Self::layout).
     pub fn model(&self) -> Model<'_> {
+        let full = self.layout();
+        match (&self.frozen, &self.net) {
+            (None, _) => full,
+            (Some(f), Some(n)) => Model::image(n.image.channels, n.image.height, n.image.width, &f.layers)
+                .with_init(full.init)
+                .with_loss(full.loss),
+            (Some(f), None) => {
+                Model::new(self.widths[0], &f.layers).with_init(full.init).with_loss(full.loss)
+            }
+        }
+    }
+
+    /// The model with nothing frozen: the layout of its weights file (the frozen values first,
+    /// then the trained ones) and of `--init-from`.
+    pub fn layout(&self) -> Model<'_> {
         match &self.net {
             Some(n) => {
                 Model::image(n.image.channels, n.image.height, n.image.width, &n.layers).with_init(self.init)
@@ -193,6 +295,26 @@ impl ModelSpec {
     }
 }
 
+/// A layer of an MLP by its layer-string token (`dense100`, `relu`, `bn`, `dropout0.5`).
+fn layer_name(l: &Layer) -> String {
+    match l.kind() {
+        LayerKind::Dense { units } => format!("dense{units}"),
+        LayerKind::Activation(Activation::Relu) => "relu".into(),
+        LayerKind::Activation(Activation::Sigmoid) => "sigmoid".into(),
+        LayerKind::Activation(Activation::Tanh) => "tanh".into(),
+        LayerKind::BatchNorm(_) => "bn".into(),
+        LayerKind::Dropout(d) => format!("dropout{}", d.ratio),
+        LayerKind::Conv2d { out_channels, config } => {
+            format!("conv{out_channels}x{}x{}", config.kernel_h, config.kernel_w)
+        }
+        LayerKind::MaxPool2d(_) => "maxpool".into(),
+        LayerKind::AvgPool2d(_) => "avgpool".into(),
+        LayerKind::GlobalAvgPool2d => "gap".into(),
+        LayerKind::Flatten => "flatten".into(),
+        _ => "layer".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +332,31 @@ mod tests {
         assert!(parse_activation("gelu").is_err());
         let e = optimizer(&TrainConfig { optimizer: "adamax".into(), ..TrainConfig::default() }).unwrap_err();
         assert!(e.message().starts_with("--optimizer adamax: unknown; one of sgd,"), "{}", e.message());
+    }
+
+    #[test]
+    fn freeze_marks_the_lowest_weight_layers_and_their_batch_norm() {
+        let cfg = TrainConfig { layers: vec![784, 32, 16, 10], dropout: 0.1, ..TrainConfig::default() };
+        let full = ModelSpec::from_config(&cfg).unwrap();
+        let s = full.clone().with_freeze(2).unwrap();
+        let m = s.model();
+        let frozen: Vec<bool> = (0..m.layer_count()).map(|i| m.layer(i).unwrap().is_frozen()).collect();
+        // dense, bn, relu, dropout, dense, bn, relu, dropout, dense
+        assert_eq!(frozen, [true, true, false, false, true, true, false, false, false]);
+        assert_eq!(
+            s.frozen_names(),
+            ["dense32", "bn", "relu", "dropout0.1", "dense16", "bn", "relu", "dropout0.1"]
+        );
+        assert_eq!(m.frozen_len() + m.param_len(), full.model().param_len());
+        assert_eq!(m.param_len(), 16 * 10 + 10);
+        assert_eq!(s.layout(), full.model());
+        assert_eq!(full.clone().with_freeze(0).unwrap(), full);
+        let e = full.clone().with_freeze(3).unwrap_err();
+        assert!(e.message().starts_with("--freeze 3: would freeze every weight layer"), "{}", e.message());
+        let cfg = TrainConfig { net: Some("conv4x5,relu,maxpool2,dense8,bn,dense10".into()), ..cfg };
+        let s = ModelSpec::from_config(&cfg).unwrap().with_freeze(2).unwrap();
+        assert_eq!(s.frozen_names(), ["conv4x5", "relu", "maxpool2", "dense8", "bn"]);
+        assert_eq!(s.model().param_len(), 8 * 10 + 10);
     }
 
     #[test]

@@ -246,6 +246,7 @@ mod tests {
             dropout: 0.0,
             init: staticgrad::Init::HeNormal,
             net: None,
+            frozen: None,
         }
     }
 

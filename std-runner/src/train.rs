@@ -180,14 +180,16 @@ pub fn prepare_within(cfg: &TrainConfig, budget: &mut Budget) -> Result<Prepared
 /// under 128 bytes; epochs likewise).
 pub const RECORD_BYTES: u64 = 512;
 
-/// Charges the model's parameters, gradients, parameter table and optimizer state, three copies
-/// of the parameters and state (the outcome, a checkpoint and its bytes, the weights file), and
-/// refuses a model whose sizes overflow.
+/// Charges the model's parameters (frozen ones too), gradients, parameter table and optimizer
+/// state, three copies of the parameters and state (the outcome, a checkpoint and its bytes, the
+/// weights file), and refuses a model whose sizes overflow.
 pub fn charge_model(spec: &ModelSpec, opt: &Optimizer, budget: &mut Budget) -> Result<(), Error> {
     let m = spec.model();
     let pl = m.plan(1, opt);
-    let floats = pl.param_floats.checked_add(pl.state_floats);
+    let frozen = m.frozen_len();
+    let floats = pl.param_floats.checked_add(pl.state_floats).and_then(|f| f.checked_add(frozen));
     let need = budget::sum(&[
+        budget::of::<f32>(frozen).filter(|_| frozen != usize::MAX),
         budget::of::<f32>(pl.param_floats),
         budget::of::<f32>(pl.grad_floats),
         budget::of::<ParamEntry>(pl.param_tensors),
@@ -346,6 +348,8 @@ fn diverged(what: &str, step: u64, last: &LastGood) -> Error {
 struct Snapshot<'a> {
     cfg: &'a TrainConfig,
     step: u64,
+    /// The frozen base's values (`--freeze`; empty without), then the trained ones.
+    frozen: &'a [f32],
     params: &'a [f32],
     state: &'a [f32],
     elapsed_s: f64,
@@ -363,13 +367,13 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error
         meta: CheckpointMeta {
             config: s.cfg.clone(),
             step: s.step,
-            param_len: s.params.len(),
+            param_len: s.frozen.len() + s.params.len(),
             state_len: s.state.len(),
             elapsed_s: s.elapsed_s,
             steps: s.steps.to_vec(),
             epochs: s.epochs.to_vec(),
         },
-        params: s.params.to_vec(),
+        params: [s.frozen, s.params].concat(),
         state: s.state.to_vec(),
     };
     let path = out.write(checkpoint::FILE, &ck.to_bytes())?;
@@ -414,25 +418,46 @@ fn train_on(
     // `prepare` charged to the memory budget.
     let pl = run_plan(p)?;
 
+    // The values a run starts from, in the weights file's layout: a frozen base's values come
+    // first (`--freeze`), read-only, then the trained ones. A checkpoint holds them all, so a
+    // run resumes without its --init-from file.
+    let start: Option<&[f32]> = match resume {
+        Some(ck) => Some(&ck.params),
+        None => p.init.as_deref(),
+    };
+    let frozen_len = mlp.frozen_len();
+    let frozen = match start {
+        Some(w) if w.len() >= frozen_len => w[..frozen_len].to_vec(),
+        _ if frozen_len == 0 => Vec::new(),
+        _ => {
+            return Err(Error::input(format!(
+                "--freeze {}: the frozen layers need {frozen_len} values from --init-from",
+                cfg.freeze
+            )));
+        }
+    };
+
     // Caller-owned storage, sized by the core's planner, allocated once (charged by `prepare`).
-    let mut memory = OwnedMemory::new(&pl);
+    let mut memory = OwnedMemory::new(&pl).with_frozen(frozen);
     let mut trainer =
         Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?.with_parallel(driver);
     trainer.init(&mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
     if let (None, Some(w)) = (resume, &p.init) {
         let needed = trainer.params().len();
-        if w.len() != needed {
+        if w.len() != frozen_len + needed {
             return Err(Error::input(format!(
-                "--init-from: {} parameters, the model needs {needed}",
-                w.len()
+                "--init-from: {} parameters, the model needs {}",
+                w.len(),
+                frozen_len + needed
             )));
         }
-        trainer.params_mut().values_mut().copy_from_slice(w);
+        trainer.params_mut().values_mut().copy_from_slice(&w[frozen_len..]);
     }
 
     let (mut step, mut steps, mut epochs, mut elapsed0) = (0u64, Vec::new(), Vec::new(), 0.0);
     if let Some(ck) = resume {
-        trainer.load(&ck.params, &ck.state).map_err(|e| Error::input(format!("checkpoint: {e}")))?;
+        let trained = ck.params.get(frozen_len..).unwrap_or_default();
+        trainer.load(trained, &ck.state).map_err(|e| Error::input(format!("checkpoint: {e}")))?;
         step = ck.meta.step;
         steps = ck.meta.steps.clone();
         epochs = ck.meta.epochs.clone();
@@ -475,6 +500,7 @@ fn train_on(
                 let snap = Snapshot {
                     cfg,
                     step,
+                    frozen: trainer.params().frozen_values(),
                     params: trainer.params().values(),
                     state: trainer.state(),
                     elapsed_s: elapsed(&t0),
@@ -537,6 +563,7 @@ fn train_on(
             let snap = Snapshot {
                 cfg,
                 step,
+                frozen: trainer.params().frozen_values(),
                 params: trainer.params().values(),
                 state: trainer.state(),
                 elapsed_s: elapsed(&t0),
@@ -550,7 +577,7 @@ fn train_on(
     Ok(Outcome {
         steps,
         epochs,
-        params: trainer.params().values().to_vec(),
+        params: [trainer.params().frozen_values(), trainer.params().values()].concat(),
         elapsed_s: elapsed(&t0),
         stopped: stop_at < total,
         plan: pl,

@@ -420,6 +420,8 @@ fn every_error_has_the_one_prefix() {
     one_error_line(&["import", m, "--layers", "2,2", "--out", m], 2);
     one_error_line(&["bench", "huge"], 2);
     one_error_line(&["experiment", "hpsearch", "merge", m, "--out", m], 2);
+    let e = one_error_line(&["web", "--dir", m, "--port", "0"], 2);
+    assert!(e.contains("no index.html here"), "{e}");
     assert!(!missing.exists());
 }
 

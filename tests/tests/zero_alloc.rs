@@ -47,6 +47,41 @@ fn mlp_step_allocates_nothing() {
 }
 
 #[test]
+fn a_trainer_on_examples_written_in_place_allocates_nothing() {
+    use rand_core::SeedableRng;
+    use staticgrad::{MlpSpec, Model, StepPath, Targets, Trainer};
+    use staticgrad_tests::HostMemory;
+    const TINY: Model = MlpSpec::new(&[4, 3, 2]).model();
+    const WIDE: Model = MlpSpec::new(&[40, 30, 2]).model();
+    let opt = Optimizer::sgd();
+    for (spec, fused, path) in
+        [(TINY, false, StepPath::Direct), (WIDE, false, StepPath::Overwrite), (WIDE, true, StepPath::Fused)]
+    {
+        assert_eq!(spec.step_path(1, fused), path);
+        let plan = if fused { spec.plan_fused(1, &opt) } else { spec.plan(1, &opt) };
+        let mut memory = HostMemory::new(&plan);
+        let mut trainer = if fused {
+            Trainer::fused(&spec, &opt, 1, memory.memory()).unwrap()
+        } else {
+            Trainer::new(&spec, &opt, 1, memory.memory()).unwrap()
+        };
+        let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(1);
+        trainer.init(&mut rng).unwrap();
+        let pixels: Vec<u8> = (0..spec.inputs()).map(|i| (i * 37 % 256) as u8).collect();
+        let fill = || |x: &mut [f32]| x.iter_mut().zip(&pixels).for_each(|(x, &p)| *x = p as f32 / 255.0);
+        let (mut predicted, mut logits) = ([0u32], [0.0f32; 2]);
+        let (_, allocations, bytes) = count_allocations(|| {
+            for s in 0..10u32 {
+                trainer.step_with(1, fill(), Targets::Labels(&[s % 2]), 0.05, &mut rng).unwrap();
+                trainer.predict_with(1, fill(), &mut predicted).unwrap();
+                trainer.logits_with(1, fill(), &mut logits).unwrap();
+            }
+        });
+        assert_eq!((allocations, bytes), (0, 0), "{path:?}: a step or evaluation allocated");
+    }
+}
+
+#[test]
 fn cnn_training_loop_allocates_nothing() {
     let mut s = HostStorage::new(1 << 16, 64, 1 << 12, 16);
     let mut scratch = vec![0.0f32; 64];

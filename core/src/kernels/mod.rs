@@ -131,6 +131,8 @@ pub fn selected() -> Kernels {
 #[allow(unsafe_code)]
 #[clippy::msrv = "1.88"]
 mod arm;
+#[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
+pub(crate) use arm::{adam_book_run, sgd_run};
 // The blocked driver serves the SIMD-capable hosts; small targets run `plain` (same bits).
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")), allow(dead_code))]
 mod blocked;

@@ -12,7 +12,7 @@
 //! It needs no more storage than the recorded path, and refuses the same smaller storage: the
 //! planner's numbers hold for both.
 
-use super::{Activation, LayerKind, Loss, Model, Targets};
+use super::{Activation, Example, LayerKind, Loss, Model, Targets};
 use crate::error::{Error, Region, Result};
 use crate::kernels::{self, View};
 use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
@@ -53,11 +53,14 @@ pub(crate) fn gradient<P: Parallel>(
     spec: &Model,
     tape: &mut Tape<'_, P>,
     params: &mut Params,
-    x: &[f32],
+    x: impl Example,
     rows: usize,
     targets: Targets,
 ) -> Result<f32> {
     let arena = tape.scratch_arena(spec.tape_floats(rows), spec.tape_nodes())?;
+    // An example written in place takes the arena's tail: the recorded path's input node is
+    // counted in `tape_floats`, and this path's scratch is that less the input.
+    let (arena, x) = x.place(arena, spec.inputs())?;
     spec.check_layout(params)?;
     if params.is_fused() {
         // No gradient buffer to write (as `Tape::backward` says).
@@ -119,14 +122,38 @@ pub(crate) fn logits<P: Parallel>(
     rows: usize,
     out: &mut [f32],
 ) -> Result<()> {
-    // The arena as `Net` lays it out: a block per hidden layer, then the logits.
+    let at = logits_offset(spec, rows);
+    let arena = tape.scratch_arena(at.saturating_add(rows.saturating_mul(spec.outputs())), 0)?;
+    logits_in(spec, arena, params, x, rows, out, at)
+}
+
+/// [`logits`] of an example written in place ([`Example`]): it takes the arena's tail, after the
+/// logits (still less than a training step's tape, which counts the input node). Generic, so
+/// compiled where it is used; the slice's `logits` stays one copy in this crate.
+pub(crate) fn logits_with<P: Parallel>(
+    spec: &Model,
+    tape: &mut Tape<'_, P>,
+    params: &Params,
+    x: impl Example,
+    rows: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let at = logits_offset(spec, rows);
+    let floats = at.saturating_add(rows.saturating_mul(spec.outputs()));
+    let arena = tape.scratch_arena(floats.saturating_add(x.arena_floats(spec.inputs())), 0)?;
+    let (arena, x) = x.place(arena, spec.inputs())?;
+    logits_in(spec, arena, params, x, rows, out, at)
+}
+
+/// Where the logits start in the arena as `Net` lays it out: after a block per hidden layer.
+#[cfg_attr(not(debug_assertions), inline(always))]
+fn logits_offset(spec: &Model, rows: usize) -> usize {
     let mut at = 0usize;
     for l in 0..spec.dense_layers().saturating_sub(1) {
         let units = spec.dense_at(l).map_or(0, |d| d.units);
         at = at.saturating_add(rows.saturating_mul(units).saturating_mul(4));
     }
-    let arena = tape.scratch_arena(at.saturating_add(rows.saturating_mul(spec.outputs())), 0)?;
-    logits_in(spec, arena, params, x, rows, out, at)
+    at
 }
 
 /// [`logits`] on an arena that holds the forward; the logits start at `at`.
@@ -419,7 +446,7 @@ mod tests {
         {
             let (mut floats, mut nodes) = (vec![0.0; f], vec![Node::EMPTY; n]);
             let mut tape = Tape::new(&mut floats, &mut nodes);
-            let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
+            let got = gradient(&spec, &mut tape, &mut params, &x[..], 2, Targets::Labels(&[0, 1]));
             assert!(matches!(got, Err(Error::Capacity { .. })), "{f} {n}");
         }
         // A parameter set without a gradient buffer (made for the fused update).
@@ -430,7 +457,7 @@ mod tests {
         spec.alloc(&mut params).unwrap();
         let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
+        let got = gradient(&spec, &mut tape, &mut params, &x[..], 2, Targets::Labels(&[0, 1]));
         assert!(matches!(got, Err(Error::Capacity { region: Region::ParamGrads, .. })));
         // Parameters of another spec.
         let other = MlpSpec::new(&[2, 2, 2]).model();
@@ -441,7 +468,7 @@ mod tests {
         other.alloc(&mut params).unwrap();
         let (mut floats, mut nodes) = (vec![0.0; spec.tape_floats(2)], vec![Node::EMPTY; spec.tape_nodes()]);
         let mut tape = Tape::new(&mut floats, &mut nodes);
-        let got = gradient(&spec, &mut tape, &mut params, &x, 2, Targets::Labels(&[0, 1]));
+        let got = gradient(&spec, &mut tape, &mut params, &x[..], 2, Targets::Labels(&[0, 1]));
         assert!(matches!(got, Err(Error::Shape { .. })));
     }
 
@@ -499,15 +526,15 @@ mod tests {
                 let y = spec.logits(&mut tape, &params, &x).unwrap();
                 let want: Vec<u32> = tape.value(y).unwrap().iter().map(|v| v.to_bits()).collect();
                 let mut out = vec![f32::NAN; rows * spec.outputs()];
-                logits(&spec, &mut tape, &params, &x, rows, &mut out).unwrap();
+                logits(&spec, &mut tape, &params, &x[..], rows, &mut out).unwrap();
                 assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{spec:?} {rows}");
                 assert_eq!(tape.nodes_used(), 0, "left reset");
                 // A wrong output length, and a tape too small for this forward.
-                let e = logits(&spec, &mut tape, &params, &x, rows, &mut out[1..]).unwrap_err();
+                let e = logits(&spec, &mut tape, &params, &x[..], rows, &mut out[1..]).unwrap_err();
                 assert!(matches!(e, Error::Shape { op: "logits output", .. }), "{e:?}");
                 let mut small = vec![0.0; rows * spec.outputs()];
                 let mut tape = Tape::new(&mut small, &mut nodes);
-                let e = logits(&spec, &mut tape, &params, &x, rows, &mut out).unwrap_err();
+                let e = logits(&spec, &mut tape, &params, &x[..], rows, &mut out).unwrap_err();
                 assert!(matches!(e, Error::Capacity { region: Region::TapeFloats, .. }), "{e:?}");
             }
         }

@@ -1,8 +1,8 @@
 //! Evaluating a [`Model`]: eval-mode logits, loss, predicted classes and accuracy, recorded with
 //! gradients off (batch norm reads its running statistics, dropout draws nothing).
 
-use super::Model;
 use super::Targets;
+use super::{Example, Fill, Model};
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
 use crate::parallel::Parallel;
@@ -35,28 +35,25 @@ impl Model<'_> {
         Ok(tape.var(y))
     }
 
-    /// [`logits`](Self::logits) as the node's index (for the core's own readers).
-    fn logits_at<P: Parallel>(
+    /// [`logits`](Self::logits) as the node's index (for the core's own readers), of a slice
+    /// or of an example written in place ([`Example`]).
+    pub(crate) fn logits_at<P: Parallel>(
         &self,
         tape: &mut Tape<'_, P>,
         params: &Params,
-        x: &[f32],
+        x: impl Example,
     ) -> Result<NodeIndex> {
         tape.reset();
-        let rows = self.rows(x)?;
+        let rows = x.rows(self)?;
         let was = tape.grad_enabled();
         tape.set_grad_enabled(false);
-        // (the closure inlined too, so that a `const` model's walk folds)
-        let out = tape.input_at(x, Shape::new(rows, self.inputs())).and_then(
-            #[cfg_attr(not(debug_assertions), inline(always))]
-            |xv| {
-                self.validate()?;
-                // The layout first: weights of another model would otherwise fail deep in an op with
-                // a shape that does not say which tensor is wrong (or, shapes alike, not at all).
-                self.check_layout(params)?;
-                self.walk(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
-            },
-        );
+        let out = x.record(tape, Shape::new(rows, self.inputs())).and_then(|xv| {
+            self.validate()?;
+            // The layout first: weights of another model would otherwise fail deep in an op with
+            // a shape that does not say which tensor is wrong (or, shapes alike, not at all).
+            self.check_layout(params)?;
+            self.walk(tape, params, xv, Mode::Eval, &mut NoDraws, Rows::of(rows))
+        });
         tape.set_grad_enabled(was);
         out
     }
@@ -89,6 +86,32 @@ impl Model<'_> {
         tape: &mut Tape<'_, P>,
         params: &Params,
         x: &[f32],
+        out: &mut [u32],
+    ) -> Result<()> {
+        self.predict_from(tape, params, x, out)
+    }
+
+    /// [`predict`](Self::predict) of an example of `rows` rows written in place by `fill`
+    /// ([`Fill`]). `rows` is an argument of its own, not a field of the fill: a firmware calls this
+    /// out of line from several places with the same constant, which then folds into the walk
+    /// (a field behind the fill's pointer would not, and the walk would take its any-rows kernels).
+    pub(crate) fn predict_with<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        params: &Params,
+        rows: usize,
+        fill: impl FnOnce(&mut [f32]),
+        out: &mut [u32],
+    ) -> Result<()> {
+        self.predict_from(tape, params, Fill { rows, fill }, out)
+    }
+
+    /// [`predict`](Self::predict) of a slice or of an example written in place ([`Example`]).
+    pub(crate) fn predict_from<P: Parallel>(
+        &self,
+        tape: &mut Tape<'_, P>,
+        params: &Params,
+        x: impl Example,
         out: &mut [u32],
     ) -> Result<()> {
         let logits = self.logits_at(tape, params, x)?;

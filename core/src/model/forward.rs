@@ -4,7 +4,7 @@
 
 use super::direct;
 use super::layer::Dims;
-use super::{Activation, Layer, LayerKind, Loss, Model, StepPath, Targets, no_layer};
+use super::{Activation, Example, Layer, LayerKind, Loss, Model, StepPath, Targets, no_layer};
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
 use crate::ops::batchnorm::BatchNorm;
@@ -424,7 +424,7 @@ impl Model<'_> {
     }
 
     /// The gradient by `path` (not [`StepPath::Fused`], which updates as it goes: the trainer's)
-    /// of a validated model on `x` of `rows` rows.
+    /// of a validated model on `x` of `rows` rows (a slice, or written in place: [`Example`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
     pub(crate) fn gradient_on<P: Parallel>(
@@ -432,7 +432,7 @@ impl Model<'_> {
         path: StepPath,
         tape: &mut Tape<'_, P>,
         params: &mut Params,
-        x: &[f32],
+        x: impl Example,
         rows: usize,
         targets: Targets,
         rng: &mut impl Rng,
@@ -461,13 +461,13 @@ impl Model<'_> {
         &self,
         tape: &mut Tape<'_, P>,
         params: &mut Params,
-        x: &[f32],
+        x: impl Example,
         rows: usize,
         rng: &mut impl Rng,
     ) -> Result<NodeIndex> {
         tape.reset();
         tape.set_grad_enabled(true);
-        let xv = tape.input_at(x, Shape::new(rows, self.inputs()))?;
+        let xv = x.record(tape, Shape::new(rows, self.inputs()))?;
         self.forward_valid(tape, params, xv, Mode::Train, rng, Rows::of(rows))
     }
 }

@@ -92,6 +92,7 @@ macro_rules! for_each_layer {
 pub(crate) mod direct;
 mod eval;
 mod forward;
+mod input;
 mod layer;
 mod mlp;
 mod path;
@@ -104,6 +105,7 @@ pub use plan::Plan;
 
 #[cfg(test)]
 pub(crate) use eval::NoDraws;
+pub(crate) use input::{Example, Fill};
 
 use crate::error::Error;
 use crate::init::Init;

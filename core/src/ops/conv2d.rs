@@ -248,7 +248,7 @@ fn forward(g: &Geometry, batch: usize, o: usize, x: &[f32], w: &[f32], b: &[f32]
                                     *yv += wv * xv;
                                 }
                             } else {
-                                let xr = xs.get(x0..).unwrap_or_default().iter().step_by(g.stride);
+                                let xr = xs.get(x0..).unwrap_or_default().iter().step_by(g.stride.max(1));
                                 for (yv, &xv) in ys.iter_mut().zip(xr) {
                                     *yv += wv * xv;
                                 }
@@ -475,13 +475,15 @@ fn filter_grad_sparse(
                 j += skip;
                 let dv = dyrow.get(j).copied().unwrap_or(0.0);
                 let cols = g.taps_w(j);
+                // Not `cols.len()`: its `assert_eq!` on the size hint may stay in a firmware.
+                let width = cols.end.saturating_sub(cols.start);
                 for c in 0..g.c {
                     for p in rows.clone() {
                         // Taps inside the image only: no underflow.
                         let at =
                             (c * g.h + i * g.stride + p - g.pad) * g.w + j * g.stride + cols.start - g.pad;
                         let tap = c * kk + p * g.kw + cols.start;
-                        if cols.len() == 3 {
+                        if width == 3 {
                             // A whole 3-wide kernel row, unrolled.
                             let d = dwf.get_mut(tap..).and_then(|s| s.first_chunk_mut::<3>());
                             if let (Some(d), Some(xv)) = (d, xs.get(at..).and_then(|s| s.first_chunk::<3>()))
@@ -492,7 +494,7 @@ fn filter_grad_sparse(
                             }
                             continue;
                         }
-                        let dr = dwf.get_mut(tap..tap + cols.len()).unwrap_or_default();
+                        let dr = dwf.get_mut(tap..tap + width).unwrap_or_default();
                         for (d, &xv) in dr.iter_mut().zip(xs.get(at..).unwrap_or_default()) {
                             *d += dv * xv;
                         }
@@ -509,7 +511,7 @@ fn filter_grad_sparse(
 fn filter_grad_dense(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], dy: &[f32], dwf: &mut [f32]) {
     let (img, plane) = (g.c * g.h * g.w, g.oh * g.ow);
     for (cp, dwrow) in dwf.chunks_exact_mut(g.kw.max(1)).enumerate().take(g.c * g.kh) {
-        let (c, p) = (cp / g.kh, cp % g.kh);
+        let (c, p) = (cp / g.kh.max(1), cp % g.kh.max(1));
         let rows = g.outs_h(p);
         for n in 0..batch {
             let xs = x.get(n * img..(n + 1) * img).unwrap_or_default();
@@ -529,7 +531,7 @@ fn filter_grad_dense(g: &Geometry, batch: usize, o: usize, f: usize, x: &[f32], 
                             acc += dv * xv;
                         }
                     } else {
-                        for (&dv, &xv) in drow.iter().zip(xt.iter().step_by(g.stride)) {
+                        for (&dv, &xv) in drow.iter().zip(xt.iter().step_by(g.stride.max(1))) {
                             acc += dv * xv;
                         }
                     }
@@ -706,7 +708,7 @@ mod tests {
                                     acc += dv * xv;
                                 }
                             } else {
-                                for (&dv, &xv) in drow.iter().zip(xrow.iter().step_by(g.stride)) {
+                                for (&dv, &xv) in drow.iter().zip(xrow.iter().step_by(g.stride.max(1))) {
                                     acc += dv * xv;
                                 }
                             }

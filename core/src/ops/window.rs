@@ -268,9 +268,14 @@ pub(crate) fn record_pool_planes<P: Parallel>(
     let (lo, out) = tape.split_for_write(off);
     let (y, scratch) = out.split_at_mut((batch * out_len).min(out.len()));
     let (xv, hw, out_plane) = (lo.get(xn.range()).unwrap_or_default(), g.h * g.w, g.oh * g.ow);
-    let planes = |xv: &[f32], y: &mut [f32]| {
-        for (xc, yc) in xv.chunks_exact(hw.max(1)).zip(y.chunks_exact_mut(out_plane.max(1))) {
+    // Plane by plane as `chunks_exact(..).zip(chunks_exact_mut(..))` would, without the zip's
+    // division by a chunk size it cannot see is nonzero (a panic path in a firmware).
+    let planes = |mut xs: &[f32], mut ys: &mut [f32]| {
+        while let (Some((xc, xr)), Some((yc, yr))) =
+            (xs.split_at_checked(hw.max(1)), ys.split_at_mut_checked(out_plane.max(1)))
+        {
             plane(&g, xc, yc);
+            (xs, ys) = (xr, yr);
         }
     };
     // Planes are independent: a worker takes a run of them (the same bits, see `parallel`).

@@ -66,6 +66,30 @@ pub fn update_book<R: Float>(p: &mut R, m: &mut R, v: &mut R, g: R, lr_t: R, b1:
     *p -= lr_t * *m / (v.sqrt() + eps);
 }
 
+/// [`update_book`] over a run, without weight decay: element `i` of `values`, `m`, `v` with
+/// gradient `grads[i]`, up to the shortest slice. With the `arm-fpu-sqrt` feature on an Arm
+/// `eabihf` core it is one loop with the FPU's square root inside (`kernels/arm.rs`), the same
+/// bits; out of line, as the other rules' loops (see `Optimizer::apply_whole`).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn update_book_run(
+    values: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr_t: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+) {
+    #[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
+    crate::kernels::adam_book_run(values, grads, m, v, lr_t, 1.0 - b1, 1.0 - b2, eps);
+    #[cfg(not(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf")))]
+    for (((p, &g), m), v) in values.iter_mut().zip(grads).zip(m).zip(v) {
+        update_book(p, m, v, g, lr_t, b1, b2, eps);
+    }
+}
+
 /// The bias corrections `(1 − b1^t, 1 − b2^t)` for step `t` (1-based).
 #[inline]
 pub fn bias_corrections<R: Float>(b1: R, b2: R, t: u32) -> (R, R) {
@@ -149,6 +173,25 @@ pub fn update_bias_corrected_amsgrad<R: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn book_run_equals_elementwise() {
+        for n in [0usize, 1, 2, 7, 33] {
+            let f =
+                |k: f32| -> std::vec::Vec<f32> { (0..n).map(|i| ((i as f32 + k) * 0.73).sin()).collect() };
+            let (g, mut p, mut m) = (f(0.0), f(1.0), f(2.0));
+            let mut v: std::vec::Vec<f32> = f(3.0).iter().map(|x| x * x).collect();
+            let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
+            // One slice shorter: the run stops there.
+            let short = n.saturating_sub(1);
+            update_book_run(&mut p, &g, &mut m[..short], &mut v, 0.01, 0.9, 0.999, 1e-7);
+            for i in 0..short {
+                update_book(&mut p2[i], &mut m2[i], &mut v2[i], g[i], 0.01, 0.9, 0.999, 1e-7);
+            }
+            let bits = |x: &[f32]| x.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+            assert_eq!((bits(&p), bits(&m), bits(&v)), (bits(&p2), bits(&m2), bits(&v2)), "n = {n}");
+        }
+    }
 
     /// Two steps worked by hand (β = (0.5, 0.5), ε = 0, lr 1, g = 2 then 0):
     /// t=1: m = 1, v = 2, vmax = 2, m̂ = 1/0.5 = 2, v̂ = 2/0.5 = 4, p = −2/2 = −1;

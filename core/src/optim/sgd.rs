@@ -16,20 +16,27 @@ pub fn update<R: Float>(p: &mut R, g: R, lr: R) {
 
 /// [`update`] over a run (`values[i] −= lr·grads[i]`, pairs up to the shorter slice), eight
 /// elements per loop iteration: the same arithmetic per element, fewer loop instructions on an
-/// in-order core (the plain SGD step of a training loop is mostly this loop).
+/// in-order core (the plain SGD step of a training loop is mostly this loop). With the
+/// `arm-fpu-sqrt` feature on an Arm `eabihf` core, a loop moving four floats per load and store
+/// (`kernels/arm.rs`), the same bits.
 #[inline]
 pub fn update_run(values: &mut [f32], grads: &[f32], lr: f32) {
-    let n = values.len().min(grads.len());
-    let (values, grads) = (&mut values[..n], &grads[..n]);
-    let mut vs = values.chunks_exact_mut(8);
-    let mut gs = grads.chunks_exact(8);
-    for (v, g) in (&mut vs).zip(&mut gs) {
-        for (p, &g) in v.iter_mut().zip(g) {
+    #[cfg(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
+    crate::kernels::sgd_run(values, grads, lr);
+    #[cfg(not(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf")))]
+    {
+        let n = values.len().min(grads.len());
+        let (values, grads) = (&mut values[..n], &grads[..n]);
+        let mut vs = values.chunks_exact_mut(8);
+        let mut gs = grads.chunks_exact(8);
+        for (v, g) in (&mut vs).zip(&mut gs) {
+            for (p, &g) in v.iter_mut().zip(g) {
+                update(p, g, lr);
+            }
+        }
+        for (p, &g) in vs.into_remainder().iter_mut().zip(gs.remainder()) {
             update(p, g, lr);
         }
-    }
-    for (p, &g) in vs.into_remainder().iter_mut().zip(gs.remainder()) {
-        update(p, g, lr);
     }
 }
 

@@ -265,8 +265,10 @@ impl Optimizer {
     /// [`apply`](Self::apply) for a whole tensor (from `step`) or a part of one (the fused
     /// update): an inlined test for SGD, then
     /// loops kept out of line (inlined into the step's loop over tensors, LLVM compiles the rule
-    /// loops worse). With a `const` SGD optimizer only SGD's loop is compiled in; Adam stays on
-    /// the shared loop, which ran faster than one specialised like SGD's (docs/PERFORMANCE.md §3).
+    /// loops worse). With a `const` SGD optimizer without weight decay only SGD's plain loop is
+    /// compiled in; so with the book's Adam without weight decay, whose run (`adam::update_book_run`) is one loop with the
+    /// FPU's square root inside on a Cortex-M4F (compiled alone, the Rust loop ran slower than
+    /// inside the shared one: docs/PERFORMANCE.md §3).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)]
     fn apply_whole(
@@ -279,8 +281,14 @@ impl Optimizer {
         s1: &mut [f32],
         lr: f32,
     ) {
+        let plain = matches!(self.weight_decay, WeightDecay::None) || !self.decay_scope.applies_to(kind);
         match self.rule {
+            Rule::Sgd if plain => sgd_run(values, grads, lr),
             Rule::Sgd => self.apply_sgd(kind, values, grads, lr),
+            Rule::Adam { beta1, beta2, eps, form: AdamForm::BookFolded, amsgrad: false } if plain => {
+                let lr_t = adam::book_lr_t_from_powers(lr, p.b1t, p.b2t);
+                adam::update_book_run(values, grads, s0, s1, lr_t, beta1, beta2, eps);
+            }
             _ => self.apply_other(kind, values, grads, s0, s1, lr, (p.b1t, p.b2t)),
         }
     }
@@ -437,6 +445,14 @@ impl Optimizer {
             }
         }
     }
+}
+
+/// Plain SGD without weight decay over a run, out of line (see [`Optimizer::apply_whole`]; on a
+/// Cortex-M4F the run is itself a call).
+#[cfg_attr(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf"), inline(always))]
+#[cfg_attr(not(all(feature = "arm-fpu-sqrt", target_arch = "arm", target_abi = "eabihf")), inline(never))]
+fn sgd_run(values: &mut [f32], grads: &[f32], lr: f32) {
+    sgd::update_run(values, grads, lr);
 }
 
 /// `g + λ·w` under coupled L2 (`l2`), else `g`.

@@ -29,6 +29,42 @@ impl<P: Parallel> Tape<'_, P> {
         Ok(v)
     }
 
+    /// A `shape` input that receives no gradient, written in place by `fill`, which gets it
+    /// zeroed (what it leaves unwritten is 0): an example held once, on the tape, rather than
+    /// built in a buffer of the caller's and copied ([`input`](Self::input)).
+    ///
+    /// ```
+    /// use staticgrad::{Shape, TapeStorage};
+    /// let mut storage = TapeStorage::<16, 2>::new();
+    /// let mut tape = storage.tape();
+    /// let pixels = [0u8, 128, 255];
+    /// let x = tape.input_with(Shape::new(1, 3), |x| {
+    ///     for (x, &p) in x.iter_mut().zip(&pixels) {
+    ///         *x = p as f32 / 255.0;
+    ///     }
+    /// })?;
+    /// assert_eq!(tape.value(x)?, &[0.0, 128.0 / 255.0, 1.0]);
+    /// # Ok::<(), staticgrad::Error>(())
+    /// ```
+    pub fn input_with(&mut self, shape: Shape, fill: impl FnOnce(&mut [f32])) -> Result<Var> {
+        let v = self.input_with_at(shape, |slot| {
+            slot.fill(0.0);
+            fill(slot)
+        })?;
+        Ok(self.var(v))
+    }
+
+    /// An input node of `shape` whose values `fill` writes as they are (not zeroed first: the
+    /// core's callers zero them), returning the node's index.
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub(crate) fn input_with_at(&mut self, shape: Shape, fill: impl FnOnce(&mut [f32])) -> Result<NodeIndex> {
+        let (v, off) = self.push(Op::Input, shape, 0, false)?;
+        if let Some(slot) = self.floats.get_mut(off..off + shape.len()) {
+            fill(slot); // reserved by `push`
+        }
+        Ok(v)
+    }
+
     /// Copies parameter `id` onto the tape so any op can use it; backward sends its gradient
     /// to the parameter store. ([`affine`](Self::affine) reads parameters in place instead.)
     pub fn param(&mut self, params: &Params, id: ParamId) -> Result<Var> {

@@ -15,3 +15,19 @@ pub fn to_f32(images: &[u8], i: usize, out: &mut [f32]) {
         *o = p as f32 * (1.0 / 255.0);
     }
 }
+
+/// Image `i` of `images` as a fill for [`Trainer::step_with`](staticgrad::Trainer::step_with) and
+/// `predict_with`: writes `px / 255` straight into the tape's input, as [`to_f32`] does into a
+/// buffer. An index past the table writes nothing (the input stays zeros) rather than panicking:
+/// the fill runs inside the trainer's call, where the compiler no longer knows the index's range,
+/// and a bounds check would link the panic's formatting into a firmware.
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub fn fill(images: &'static [u8], i: usize) -> impl FnOnce(&mut [f32]) {
+    move |out| {
+        if let Some(src) = images.chunks_exact(PIXELS).nth(i) {
+            for (o, &p) in out.iter_mut().zip(src) {
+                *o = p as f32 * (1.0 / 255.0);
+            }
+        }
+    }
+}

@@ -1,12 +1,17 @@
 //! What the demo firmwares share: printing over semihosting (integers only, and without
 //! `core::fmt`: lines are assembled by [`Line`]), exiting QEMU with a status, the
-//! instruction-count marker, and stack painting to measure the stack's high-water mark. A panic
-//! goes to `panic-semihosting` (with `exit`), which each firmware links: message over
-//! semihosting, QEMU exits with failure.
+//! instruction-count marker, and stack painting to measure the stack's high-water mark. On a
+//! Cortex-M a panic goes to `panic-semihosting` (with `exit`), which each Arm firmware links:
+//! message over semihosting, QEMU exits with failure. On RISC-V (`riscv32`, built on `riscv-rt`
+//! and `riscv-semihosting`) this crate's own panic handler and [`trap_exits!`] do the same.
+//! What differs by architecture is in the `arch` module; everything else is shared.
 #![no_std]
 #![warn(missing_docs)]
 
-use cortex_m_semihosting::debug;
+#[cfg(target_arch = "arm")]
+use cortex_m_semihosting::{debug, hprint};
+#[cfg(target_arch = "riscv32")]
+use riscv_semihosting::{debug, hprint};
 use staticgrad_demos::{EpochReport, Hooks, Outcome, fixed4};
 
 /// One line of output, assembled in a stack buffer from strings and integers and written with
@@ -90,7 +95,7 @@ impl Line {
         // SAFETY: the buffer holds whole `&str`s and ASCII only (`bytes` appends all or nothing),
         // so it is valid UTF-8.
         let text = unsafe { core::str::from_utf8_unchecked(line) };
-        cortex_m_semihosting::hprint!(text); // one `&str`: no formatting
+        hprint!(text); // one `&str`: no formatting
     }
 }
 
@@ -117,12 +122,27 @@ pub fn exit(ok: bool) -> ! {
     loop {}
 }
 
-/// The marker `embedded/tools/insns-per-step.sh` counts instructions between: `mov r12, r12`
-/// (Thumb 0x46E4), a no-op.
+/// The marker `embedded/tools/insns-per-step.sh` counts instructions between, a no-op: on a
+/// Cortex-M `mov r12, r12` (Thumb 0x46E4), on RISC-V `addi x0, x0, 0x5a` (0x05a00013, a HINT
+/// encoding, kept 32 bits wide), neither of which a compiler emits.
 #[cfg_attr(not(debug_assertions), inline(always))]
 pub fn marker() {
     // SAFETY: moves a register onto itself; touches no memory, flags or other registers.
-    unsafe { core::arch::asm!("mov r12, r12", options(nomem, nostack, preserves_flags)) }
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        core::arch::asm!("mov r12, r12", options(nomem, nostack, preserves_flags))
+    }
+    // SAFETY: writes the zero register, i.e. nothing; touches no memory or other registers.
+    #[cfg(target_arch = "riscv32")]
+    unsafe {
+        core::arch::asm!(
+            ".option push",
+            ".option norvc",
+            "addi x0, x0, 0x5a",
+            ".option pop",
+            options(nomem, nostack, preserves_flags)
+        )
+    }
 }
 
 /// Hooks that print each epoch and execute the marker around the measured steps.
@@ -280,7 +300,7 @@ pub mod stack {
     #[inline(never)]
     pub fn paint() {
         let (lo, _) = bounds();
-        let sp = cortex_m::register::msp::read() as usize - 64;
+        let sp = super::arch::stack_pointer() - 64;
         let mut p = lo;
         while p < sp {
             // SAFETY: [lo, sp − 64) lies between the end of .bss/.uninit and the live stack:
@@ -302,7 +322,8 @@ pub mod stack {
     }
 }
 
-/// Defines a `HardFault` handler that reports and exits with failure (use once per binary).
+/// Defines a `HardFault` handler that reports and exits with failure (use once per Cortex-M
+/// binary).
 #[macro_export]
 macro_rules! hardfault_exits {
     () => {
@@ -322,5 +343,81 @@ pub fn check_sqrt(name: &str) {
     if let Some(bits) = staticgrad_demos::sqrt_mismatch() {
         Line::new().s("error ").s(name).s(": sqrt of bits ").u(bits as usize).s(" differs from libm").print();
         exit(false);
+    }
+}
+
+/// Defines riscv-rt's `ExceptionHandler` so that a trap (illegal instruction, misaligned or
+/// faulting access, …) reports its cause and address and exits with failure instead of spinning
+/// until QEMU's timeout (use once per RISC-V binary).
+#[macro_export]
+macro_rules! trap_exits {
+    () => {
+        #[unsafe(export_name = "ExceptionHandler")]
+        fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+            $crate::arch::report_trap()
+        }
+    };
+}
+
+/// What differs between the architectures the firmwares run on.
+#[doc(hidden)]
+pub mod arch {
+    /// The stack pointer (Cortex-M: the main stack pointer, the one the firmware runs on).
+    #[cfg(target_arch = "arm")]
+    #[inline(always)]
+    pub fn stack_pointer() -> usize {
+        cortex_m::register::msp::read() as usize
+    }
+
+    /// The stack pointer.
+    #[cfg(target_arch = "riscv32")]
+    #[inline(always)]
+    pub fn stack_pointer() -> usize {
+        let sp: usize;
+        // SAFETY: copies the stack pointer into a register; touches no memory.
+        unsafe { core::arch::asm!("mv {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        sp
+    }
+
+    /// Prints `trap mcause 0x… mepc 0x… mtval 0x…` and exits with failure.
+    #[cfg(target_arch = "riscv32")]
+    #[inline(never)]
+    pub fn report_trap() -> ! {
+        let (cause, pc, val): (u32, u32, u32);
+        // SAFETY: reads three machine-mode CSRs (the firmware runs in machine mode); no side effects.
+        unsafe {
+            core::arch::asm!(
+                "csrr {0}, mcause",
+                "csrr {1}, mepc",
+                "csrr {2}, mtval",
+                out(reg) cause,
+                out(reg) pc,
+                out(reg) val,
+                options(nomem, nostack, preserves_flags)
+            )
+        };
+        super::Line::new()
+            .s("trap mcause 0x")
+            .hex(cause)
+            .s(" mepc 0x")
+            .hex(pc)
+            .s(" mtval 0x")
+            .hex(val)
+            .print();
+        super::exit(false)
+    }
+
+    /// A panic prints where it happened (`panic at file:line`; the message would link
+    /// `core::fmt`) and exits with failure.
+    #[cfg(target_arch = "riscv32")]
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        let mut l = super::Line::new();
+        l.s("panic");
+        if let Some(loc) = info.location() {
+            l.s(" at ").s(loc.file()).s(":").u(loc.line() as usize);
+        }
+        l.print();
+        super::exit(false)
     }
 }

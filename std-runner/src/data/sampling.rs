@@ -1,8 +1,9 @@
-//! Seeded randomness: the `(seed, purpose, index)` streams, unbiased integers below `n`, and
-//! the mini-batch order of each epoch.
+//! Seeded randomness: the mini-batch order of each epoch, over the core's `(seed, purpose,
+//! index)` streams and draws ([`staticgrad::sampling`], which the WebAssembly page uses too).
 
-use rand_core::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro128PlusPlus;
+use rand_core::Rng;
+
+pub use staticgrad::sampling::{purpose, steps_per_epoch, stream};
 
 /// How mini-batches are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -14,60 +15,33 @@ pub enum Sampling {
     Replace,
 }
 
-/// A deterministic random stream for `(seed, purpose, index)`: runs can be resumed at any step
-/// by re-deriving a stream instead of saving generator state.
-pub fn stream(seed: u64, purpose: u64, index: u64) -> Xoshiro128PlusPlus {
-    let mut z =
-        seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    Xoshiro128PlusPlus::seed_from_u64(z ^ (z >> 31))
-}
-
-/// Stream purposes for [`stream`].
-pub mod purpose {
-    /// Parameter initialisation.
-    pub const INIT: u64 = 1;
-    /// Mini-batch order of an epoch.
-    pub const ORDER: u64 = 2;
-    /// Dropout masks of a step.
-    pub const DROPOUT: u64 = 3;
-    /// Augmentation offsets of a step.
-    pub const AUGMENT: u64 = 4;
-}
-
-/// Uniform integer in `0..n` without modulo bias (`n > 0`).
+/// Uniform integer in `0..n` without modulo bias (`n > 0`; 0 is returned for `n = 0`, which no
+/// caller passes: every set sampled from is checked to be non-empty first).
 pub fn below(rng: &mut impl Rng, n: usize) -> usize {
-    let n = n as u64;
-    let zone = u64::MAX - (u64::MAX % n);
-    loop {
-        let r = rng.next_u64();
-        if r < zone {
-            return (r % n) as usize;
-        }
-    }
+    staticgrad::sampling::below(rng, n).unwrap_or(0)
 }
 
 /// The example indices of one epoch, `steps × batch` long: batch `s` is `order[s*batch..][..batch]`.
 pub fn epoch_order(n: usize, batch: usize, sampling: Sampling, seed: u64, epoch: u64) -> Vec<usize> {
     let steps = steps_per_epoch(n, batch);
     let mut rng = stream(seed, purpose::ORDER, epoch);
+    // The core's sampling (shared with the WebAssembly page); it refuses only n = 0, where
+    // the order is empty.
     match sampling {
         Sampling::Shuffle => {
-            let mut v: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                v.swap(i, below(&mut rng, i + 1));
-            }
+            let mut v = vec![0; n];
+            let _ = staticgrad::sampling::shuffle(&mut rng, &mut v);
             v.truncate(steps * batch.min(n));
             v
         }
-        Sampling::Replace => (0..steps * batch).map(|_| below(&mut rng, n)).collect(),
+        Sampling::Replace => {
+            let mut v = vec![0; steps * batch];
+            if staticgrad::sampling::with_replacement(&mut rng, n, &mut v).is_err() {
+                v.clear();
+            }
+            v
+        }
     }
-}
-
-/// Steps in an epoch: `n / batch`, at least 1 (a batch larger than the set uses the whole set).
-pub fn steps_per_epoch(n: usize, batch: usize) -> usize {
-    (n / batch.max(1)).max(1)
 }
 
 #[cfg(test)]

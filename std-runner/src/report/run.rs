@@ -70,8 +70,17 @@ pub fn summary_json(p: &Prepared, o: &Outcome, model: &str) -> Result<String, Er
         best_test_acc: Option<f32>,
         train_seconds: f64,
         memory_plan: serde_json::Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frozen: Option<FrozenBase>,
         config: TrainConfig,
         files: [&'a str; 6],
+    }
+    /// The layers `--freeze` kept as loaded.
+    #[derive(Serialize)]
+    struct FrozenBase {
+        weight_layers: usize,
+        layers: Vec<String>,
+        values: usize,
     }
     let s = &p.splits;
     let summary = Summary {
@@ -90,6 +99,11 @@ pub fn summary_json(p: &Prepared, o: &Outcome, model: &str) -> Result<String, Er
         best_test_acc: o.epochs.iter().filter_map(|e| e.test_acc).reduce(f32::max),
         train_seconds: o.elapsed_s,
         memory_plan: plan_json(&o.plan),
+        frozen: p.spec.frozen.as_ref().map(|f| FrozenBase {
+            weight_layers: f.weight_layers,
+            layers: p.spec.frozen_names(),
+            values: p.spec.model().frozen_len(),
+        }),
         config: TrainConfig { lr: Some(p.lr), ..p.cfg.clone() },
         files: ["model.bin", "metrics.csv", "metrics.jsonl", "loss.svg", "accuracy.svg", "report.md"],
     };
@@ -136,7 +150,7 @@ pub fn report_md(p: &Prepared, o: &Outcome) -> String {
     }
     let c = &p.cfg;
     md += "\n## Configuration\n\n";
-    md += &key_value(&[
+    let mut rows = vec![
         ("layers", c.net.clone().unwrap_or_else(|| join(&c.layers))),
         ("activation", c.activation.clone()),
         ("init", c.init.clone()),
@@ -154,7 +168,22 @@ pub fn report_md(p: &Prepared, o: &Outcome) -> String {
             if c.augment_shift == 0 { "none".into() } else { format!("{} px", c.augment_shift) },
         ),
         ("seed", c.seed.to_string()),
-    ]);
+    ];
+    if let Some(src) = &c.init_from {
+        rows.push(("initial weights", crate::checkpoint::weights_path(src).display().to_string()));
+    }
+    if let Some(f) = &p.spec.frozen {
+        rows.push((
+            "frozen (--freeze)",
+            format!(
+                "the lowest {} weight layer(s): {} — {} values kept as loaded, run in evaluation mode",
+                f.weight_layers,
+                p.spec.frozen_names().join(", "),
+                p.spec.model().frozen_len()
+            ),
+        ));
+    }
+    md += &key_value(&rows);
     md +=
         &format!("\n## Memory plan (what a firmware puts in `static`s)\n\n```\n{}```\n", plan_table(&o.plan));
     md += "\n## Files\n\n";

@@ -35,6 +35,12 @@ pub trait Parallel: Copy + Sync {
     /// kernels split a product only if this is above 1, into about this many chunks.
     fn threads(&self) -> usize;
 
+    /// Multiply-adds (for a map: elements) below which the kernels do not split a product: what
+    /// handing a chunk to another worker costs. [`MIN_SPLIT_WORK`] unless the driver says less.
+    fn min_work(&self) -> usize {
+        MIN_SPLIT_WORK
+    }
+
     /// Calls `f(i, chunk)` for every `chunk` of `data.chunks_mut(chunk)` (a `chunk` of 0 is taken
     /// as 1), returning when all calls have returned.
     fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
@@ -70,6 +76,11 @@ impl<T: Parallel> Parallel for &T {
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
+    fn min_work(&self) -> usize {
+        (**self).min_work()
+    }
+
+    #[cfg_attr(not(debug_assertions), inline(always))]
     fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
     where
         F: Fn(usize, &mut [f32]) + Sync,
@@ -78,9 +89,9 @@ impl<T: Parallel> Parallel for &T {
     }
 }
 
-/// Multiply-adds below which a product is not split: handing work to another thread costs a
-/// few microseconds, about what this many multiply-adds take on one core.
-pub(crate) const MIN_SPLIT_MACS: usize = 1 << 17;
+/// The default [`Parallel::min_work`]: handing work to a thread pool whose idle workers sleep
+/// costs a few microseconds, about what this many multiply-adds take on one core.
+pub const MIN_SPLIT_WORK: usize = 1 << 17;
 
 /// Rows per chunk when `rows` output rows of `macs_per_row` multiply-adds each are shared among
 /// `par`'s workers, or `None` to run the product whole on this thread (one worker, or too
@@ -97,13 +108,19 @@ pub(crate) fn rows_per_chunk<P: Parallel>(
     if threads <= 1 {
         return None;
     }
-    split_rows(threads, rows, macs_per_row, align)
+    split_rows(threads, par.min_work(), rows, macs_per_row, align)
 }
 
 /// [`rows_per_chunk`] once the driver has more than one worker (out of line: not in a firmware).
 #[inline(never)]
-fn split_rows(threads: usize, rows: usize, macs_per_row: usize, align: usize) -> Option<usize> {
-    if rows < 2 || rows.saturating_mul(macs_per_row) < MIN_SPLIT_MACS {
+fn split_rows(
+    threads: usize,
+    min_work: usize,
+    rows: usize,
+    macs_per_row: usize,
+    align: usize,
+) -> Option<usize> {
+    if rows < 2 || rows.saturating_mul(macs_per_row) < min_work {
         return None;
     }
     let align = align.max(1);

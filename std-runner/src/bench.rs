@@ -430,14 +430,14 @@ pub fn run(args: &BenchArgs) -> Result<(), crate::Error> {
     }
     let mut storage = Storage::new(&w);
     let mut t = storage.split(&w, pool.driver())?;
-    pool.run(|| timed(&w, check, peer_name(running), &mut t))
+    timed(&w, check, peer_name(running), &mut t)
 }
 
 fn peer_name(running: Kernels) -> &'static str {
     if running.bit_exact() { "staticgrad" } else { "staticgrad-fast" }
 }
 
-/// The check or the timing of `t`, on the calling thread (one of the pool's workers).
+/// The check or the timing of `t`, on the calling thread (the team's caller).
 fn timed(w: &Workload, check: bool, peer: &str, t: &mut Harness) -> Result<(), crate::Error> {
     if check {
         let mut losses = [0f32; 10];

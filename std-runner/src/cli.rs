@@ -1,4 +1,4 @@
-//! The command line: `staticgrad [train|plan|eval|export|import|bench|experiment|completions|man] …`.
+//! The command line: `staticgrad [train|plan|eval|export|import|bench|experiment|web|completions|man] …`.
 //! With no subcommand it runs the default MNIST training on the bundled data (what `cargo run
 //! --release` does).
 //!
@@ -76,6 +76,9 @@ pub enum Command {
         #[command(subcommand)]
         which: crate::experiments::ExperimentCmd,
     },
+    /// Serve the chapter-6 page (interactive experiments on the core compiled to WebAssembly) on
+    /// 127.0.0.1 and print its URL; build the module first with `bash web/build.sh`.
+    Web(crate::web::WebArgs),
     /// Print a shell completion script: `staticgrad completions bash > ~/.local/share/bash-completion/completions/staticgrad`.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -170,6 +173,11 @@ pub struct TrainArgs {
     /// batch norm) must be the run's.
     #[arg(long, value_name = "DIR_OR_FILE", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
+    /// With --init-from: freeze the lowest K weight (dense or conv2d) layers, with the batch
+    /// norm of a frozen dense layer. They keep the values of --init-from bit for bit and run in
+    /// evaluation mode; only the layers above train [default: 0, none].
+    #[arg(long, value_name = "K", conflicts_with = "resume")]
+    pub freeze: Option<usize>,
     /// Output folder [default: runs/YYYY-MM-DD_HH-MM-SS, UTC]. It must not exist or be empty, unless
     /// --force is given.
     #[arg(long, value_name = "DIR")]
@@ -313,6 +321,7 @@ impl TrainArgs {
         if self.init_from.is_some() {
             c.init_from = self.init_from.clone();
         }
+        set(&mut c.freeze, self.freeze);
         self.data.apply(&mut c);
         // Names are taken in any case (`--activation RELU`, `--optimizer Adam`) and kept in the
         // canonical lower case, as the report, summary.json and checkpoints show them.
@@ -520,6 +529,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Some(Command::Web(a)) => crate::web::run(&a).map_err(|e| e.context("web")),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(
@@ -638,6 +648,8 @@ fn train_cmd(a: &TrainArgs, default_run: bool, quiet: bool) -> Result<(), Error>
         (_, Some(o)) => (o.clone(), if a.force { Mode::Replace } else { Mode::New }),
         (None, None) => (default_out_dir(), Mode::New),
     };
+    // A bad --threads is refused before the output folder is touched.
+    let pool = Pool::new(a.threads)?;
     let folder = RunFolder::claim(&out_path, mode)?;
     // Ctrl-C stops at the next step boundary with a checkpoint saved (exit code 130).
     crate::interrupt::install();
@@ -645,7 +657,6 @@ fn train_cmd(a: &TrainArgs, default_run: bool, quiet: bool) -> Result<(), Error>
         announce(&p, resume.as_ref(), default_run);
     }
     let mut out = OutDir::new(folder.dir());
-    let pool = Pool::new(a.threads)?;
     let result = train::train(&p, resume.as_ref(), Some(&mut out), !quiet, &pool)
         .and_then(|o| train::write_outputs(&mut out, &p, &o).map(|()| o));
     match result {
@@ -670,23 +681,29 @@ fn initial_weights(src: &Path, spec: &ModelSpec, budget: &mut Budget) -> Result<
     let file = checkpoint::weights_path(src);
     let theirs = ModelSpec::from_desc(&desc)
         .map_err(|e| Error::input(format!("--init-from {}: {}", file.display(), e.message())))?;
-    if theirs.widths != spec.widths
-        || theirs.activation != spec.activation
-        || theirs.batchnorm != spec.batchnorm
-        || theirs.net != spec.net
-    {
+    // A layer string is the whole model (the MLP settings do not apply to it).
+    let same = match (&theirs.net, &spec.net) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => {
+            theirs.widths == spec.widths
+                && theirs.activation == spec.activation
+                && theirs.batchnorm == spec.batchnorm
+        }
+        _ => false,
+    };
+    if !same {
         return Err(Error::input(format!(
             "--init-from {}: weights of {desc}, the run's model is {} (--layers, --activation, --no-batchnorm)",
             file.display(),
             spec.desc_string()
         )));
     }
-    if values.len() != spec.model().param_len() {
+    if values.len() != spec.layout().param_len() {
         return Err(Error::input(format!(
             "--init-from {}: {} parameters, the model {desc} needs {}",
             file.display(),
             values.len(),
-            spec.model().param_len()
+            spec.layout().param_len()
         )));
     }
     Ok(values)
@@ -712,6 +729,9 @@ fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
             None => "training".into(),
         },
     };
+    if let Some(line) = frozen_line(p) {
+        println!("{line}");
+    }
     println!(
         "{what} {} on {} ({} train, {} validation, {} test), {} lr {}, batch {}, {} epochs",
         p.spec.desc_string(),
@@ -724,6 +744,17 @@ fn announce(p: &Prepared, resume: Option<&Checkpoint>, default_run: bool) {
         p.cfg.batch,
         p.cfg.epochs
     );
+}
+
+/// `frozen: the lowest 1 weight layer(s), dense100,bn,relu (78,900 values, unchanged)`, if any.
+fn frozen_line(p: &Prepared) -> Option<String> {
+    let f = p.spec.frozen.as_ref()?;
+    Some(format!(
+        "frozen: the lowest {} weight layer(s), {} ({} values kept as loaded; evaluation mode)",
+        f.weight_layers,
+        p.spec.frozen_names().join(","),
+        p.spec.model().frozen_len()
+    ))
 }
 
 fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
@@ -759,6 +790,9 @@ fn summarize(p: &Prepared, o: &train::Outcome, out: &Path) {
         kib(pl.tape_floats),
         pl.tape_nodes,
     );
+    if let Some(line) = frozen_line(p) {
+        println!("{line}");
+    }
     println!("report: {}", out.join("report.md").display());
 }
 
@@ -848,7 +882,7 @@ fn eval_cmd(a: &EvalArgs) -> Result<(), Error> {
     let mut trainer =
         Trainer::new(&mlp, &sgd, 1, memory.memory()).map_err(Error::failed)?.with_parallel(pool.driver());
     trainer.params_mut().values_mut().copy_from_slice(&values);
-    let acc = pool.run(|| train::accuracy(&mut trainer, set, rows))?.unwrap_or(0.0);
+    let acc = train::accuracy(&mut trainer, set, rows)?.unwrap_or(0.0);
     println!(
         "{desc}: accuracy {acc:.4} ({} of {} {name} examples of {})",
         (acc * set.len() as f32).round() as usize,

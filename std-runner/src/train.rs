@@ -391,10 +391,10 @@ pub fn train(
     progress: bool,
     pool: &Pool,
 ) -> Result<Outcome, Error> {
-    pool.run(|| train_on(p, resume, out, progress, pool.driver()))
+    train_on(p, resume, out, progress, pool.driver())
 }
 
-/// [`train`] on one of the pool's workers.
+/// [`train`] with the pool's driver.
 fn train_on(
     p: &Prepared,
     resume: Option<&Checkpoint>,

@@ -47,11 +47,11 @@ pub(crate) fn check_finite_in(grads: &[f32], entries: &[ParamEntry]) -> Result<(
 
 /// A fast, branch-free test that is true if every element of `g` is finite, and false if one is
 /// not — or, rarely, if a finite sum overflows (the caller then scans precisely). A NaN or an
-/// infinity makes the sum NaN or infinite whatever else is added, so one add per element (in 8
-/// independent lanes: any order will do, only finiteness is read) is enough.
+/// infinity makes the sum NaN or infinite whatever else is added, so one add per element (in
+/// [`PROBE_LANES`] independent lanes: any order will do, only finiteness is read) is enough.
 #[inline]
 pub(crate) fn probe_finite(g: &[f32]) -> bool {
-    if g.len() < 16 {
+    if g.len() < 2 * PROBE_LANES {
         // A small tensor (a bias, a tiny net): one lane.
         let mut s = 0.0f32;
         for &x in g {
@@ -59,8 +59,8 @@ pub(crate) fn probe_finite(g: &[f32]) -> bool {
         }
         return s.is_finite();
     }
-    let mut lanes = [0.0f32; 8];
-    let mut chunks = g.chunks_exact(8);
+    let mut lanes = [0.0f32; PROBE_LANES];
+    let mut chunks = g.chunks_exact(PROBE_LANES);
     for c in &mut chunks {
         for (l, &x) in lanes.iter_mut().zip(c) {
             *l += x;
@@ -70,9 +70,12 @@ pub(crate) fn probe_finite(g: &[f32]) -> bool {
         *l += x;
     }
     // Summing the lanes keeps a NaN or an infinity (∞ − ∞ is NaN): one test at the end.
-    let [a, b, c, d, e, f, g, h] = lanes;
-    (((a + b) + (c + d)) + ((e + f) + (g + h))).is_finite()
+    lanes.iter().fold(0.0f32, |s, &l| s + l).is_finite()
 }
+
+/// Lanes of [`probe_finite`]: on hosts with vector registers, enough independent sums to keep
+/// every adder busy (8 registers of 4); on a microcontroller, what its FPU registers hold.
+const PROBE_LANES: usize = if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) { 32 } else { 8 };
 
 /// The L2 norm of all trainable gradients, `√Σ g²`, summed in flat-index order from 0.
 ///

@@ -43,7 +43,8 @@ use crate::error::{Error, Result};
 use crate::memory::Memory;
 use crate::model::{Example, Fill, Model, Plan, StepPath, Targets, direct};
 use crate::optim::{Optimizer, Rule};
-use crate::parallel::{Parallel, Sequential};
+#[cfg(feature = "parallel")]
+use crate::parallel::Parallel;
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::Tape;
@@ -57,10 +58,10 @@ use rand_core::Rng;
 /// change afterwards, so a step checks only what it is given (learning rate, data, targets):
 /// on a 13-parameter network the per-step checks would otherwise cost more than the arithmetic.
 ///
-/// `P` is the [parallel driver](crate::parallel) of its tape: [`Sequential`] as made, a pool
-/// with [`with_parallel`](Self::with_parallel). Every driver gives the same bits.
+/// With the `parallel` feature its tape can share the work with a caller's thread pool
+/// ([`with_parallel`](Self::with_parallel)); every driver gives the same bits.
 #[derive(Debug)]
-pub struct Trainer<'s, 'm, P = Sequential> {
+pub struct Trainer<'s, 'm> {
     /// By reference: for a `const` model that is the address of a constant, which code out of
     /// line (allocation, initialisation, evaluation) folds as well as the step does.
     model: &'s Model<'s>,
@@ -69,7 +70,7 @@ pub struct Trainer<'s, 'm, P = Sequential> {
     /// The fused update ([`Trainer::fused`]): no gradient buffer.
     fused: bool,
     params: Params<'m>,
-    tape: Tape<'m, P>,
+    tape: Tape<'m>,
     state: &'m mut [f32],
 }
 
@@ -215,10 +216,10 @@ impl<'s, 'm> Trainer<'s, 'm> {
     }
 }
 
-impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
+impl<'s, 'm> Trainer<'s, 'm> {
     /// This trainer with its products' output rows shared among `par`'s workers (a thread
     /// pool of the caller's; the core starts none). Steps, evaluation and checkpoints give the
-    /// same bits as with [`Sequential`], for any number of workers: only outputs are split (see
+    /// same bits as without, for any number of workers: only outputs are split (see
     /// [`parallel`](crate::parallel)). Takes effect from the next call.
     ///
     /// ```
@@ -227,13 +228,14 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
     /// const OPT: Optimizer = Optimizer::sgd();
     /// const PLAN: staticgrad::Plan = MODEL.plan(4, &OPT);
     /// let memory = memory!(PLAN);
-    /// let trainer = Trainer::new(&MODEL, &OPT, 4, memory)?.with_parallel(Sequential);
+    /// let trainer = Trainer::new(&MODEL, &OPT, 4, memory)?.with_parallel(&Sequential);
     /// assert_eq!(trainer.steps(), 0);
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
-    pub fn with_parallel<Q: Parallel>(self, par: Q) -> Trainer<'s, 'm, Q> {
-        let Trainer { model, optimizer, fused, params, tape, state } = self;
-        Trainer { model, optimizer, fused, params, tape: tape.with_parallel(par), state }
+    #[cfg(feature = "parallel")]
+    pub fn with_parallel(mut self, par: &'m dyn Parallel) -> Self {
+        self.tape = self.tape.with_parallel(par);
+        self
     }
 
     /// Draws the initial weights with the model's [`Init`](crate::Init), as [`Model::init`].
@@ -298,7 +300,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
 
     /// The tape (between calls: reset, holding nothing).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn tape(&self) -> &Tape<'m, P> {
+    pub fn tape(&self) -> &Tape<'m> {
         &self.tape
     }
 
@@ -399,9 +401,8 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
 
     /// The tape and the parameters, moved out of `self` (see [`lend`](Self::lend)).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn take(&mut self) -> (Tape<'m, P>, Params<'m>) {
-        let empty = Tape::new(&mut [], &mut []).with_parallel(self.tape.parallel());
-        let tape = mem::replace(&mut self.tape, empty);
+    fn take(&mut self) -> (Tape<'m>, Params<'m>) {
+        let tape = mem::replace(&mut self.tape, Tape::new(&mut [], &mut []));
         (tape, mem::replace(&mut self.params, Params::new(&mut [], &mut [], &mut [])))
     }
 
@@ -413,7 +414,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     fn lend<R>(
         &mut self,
-        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m, P>, &mut Params<'m>, &mut [f32]) -> R,
+        f: impl FnOnce(&'s Model<'s>, &mut Tape<'m>, &mut Params<'m>, &mut [f32]) -> R,
     ) -> R {
         let (mut tape, mut params) = self.take();
         let out = f(self.model, &mut tape, &mut params, self.state);
@@ -429,7 +430,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         spec: Model,
         opt: &Optimizer,
         fused: bool,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         state: &mut [f32],
         x: impl Example,
@@ -460,7 +461,7 @@ impl<'s, 'm, P: Parallel> Trainer<'s, 'm, P> {
         spec: Model,
         path: StepPath,
         opt: &Optimizer,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         state: &mut [f32],
         x: impl Example,

@@ -263,7 +263,7 @@ impl Storage {
 
 /// The core's [`Trainer`] of a workload and its data pool.
 pub struct Harness<'m> {
-    trainer: Trainer<'m, 'm, Driver<'m>>,
+    trainer: Trainer<'m, 'm>,
     xs: Vec<Vec<f32>>,
     ys: Vec<Vec<u32>>,
     rng: Xoshiro128PlusPlus,

@@ -17,7 +17,6 @@ use crate::threads::{Driver, Pool};
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
-use staticgrad::parallel::Parallel;
 use staticgrad::schedule::Schedule;
 use staticgrad::{ImageShape, Node, Optimizer, ParamEntry, Plan, Trainer};
 use std::time::Instant;
@@ -312,11 +311,7 @@ impl Outcome {
 
 /// Accuracy of the trainer's model on `data` in evaluation mode, `batch` rows at a time; `None`
 /// if empty.
-pub fn accuracy<P: Parallel>(
-    trainer: &mut Trainer<'_, '_, P>,
-    data: &Dataset,
-    batch: usize,
-) -> Result<Option<f32>, Error> {
+pub fn accuracy(trainer: &mut Trainer<'_, '_>, data: &Dataset, batch: usize) -> Result<Option<f32>, Error> {
     if data.is_empty() {
         return Ok(None);
     }

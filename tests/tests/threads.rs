@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs the chunks on `threads` scoped threads: thread `t` takes chunks `t, t + threads, …`,
 /// last chunk first, so neither the order nor the thread of a chunk is the sequential one.
-#[derive(Clone, Copy)]
 struct Scoped<'a> {
     threads: usize,
     splits: &'a AtomicUsize,
@@ -26,10 +25,7 @@ impl Parallel for Scoped<'_> {
         self.threads
     }
 
-    fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
-    where
-        F: Fn(usize, &mut [f32]) + Sync,
-    {
+    fn for_each_chunk(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
         self.splits.fetch_add(1, Ordering::Relaxed);
         let mut chunks: Vec<(usize, &mut [f32])> = data.chunks_mut(chunk.max(1)).enumerate().collect();
         chunks.reverse();
@@ -37,7 +33,6 @@ impl Parallel for Scoped<'_> {
         for (n, c) in chunks.into_iter().enumerate() {
             per[n % self.threads].push(c);
         }
-        let f = &f;
         std::thread::scope(|s| {
             for mine in per {
                 s.spawn(move || {
@@ -62,11 +57,21 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// `steps` steps of `model` with `opt` at `batch` rows on `driver`, from seed-0 weights and data.
-fn train<P: Parallel>(model: &Model, opt: &Optimizer, batch: usize, steps: usize, driver: P) -> Outcome {
+/// `steps` steps of `model` with `opt` at `batch` rows on `driver` (none: a plain trainer), from
+/// seed-0 weights and data.
+fn train(
+    model: &Model,
+    opt: &Optimizer,
+    batch: usize,
+    steps: usize,
+    driver: Option<&dyn Parallel>,
+) -> Outcome {
     let plan = model.plan(batch, opt);
     let mut memory = HostMemory::new(&plan);
-    let mut trainer = Trainer::new(model, opt, batch, memory.memory()).unwrap().with_parallel(driver);
+    let mut trainer = Trainer::new(model, opt, batch, memory.memory()).unwrap();
+    if let Some(d) = driver {
+        trainer = trainer.with_parallel(d);
+    }
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
     trainer.init(&mut rng).unwrap();
     let (features, classes) = (model.inputs(), model.outputs());
@@ -84,12 +89,13 @@ fn train<P: Parallel>(model: &Model, opt: &Optimizer, batch: usize, steps: usize
 /// Trains `model` on one thread and on 2 and 7 and compares everything bit for bit; returns the
 /// number of splits the 2-thread run made.
 fn same_bits(name: &str, model: &Model, opt: &Optimizer, batch: usize) -> usize {
-    let one = train(model, opt, batch, 4, Sequential);
+    let one = train(model, opt, batch, 4, None);
     assert!(one.losses.iter().all(|&l| f32::from_bits(l).is_finite()), "{name}: {:?}", one.losses);
     let mut splits_of_two = 0;
     for threads in [1, 2, 7] {
         let splits = AtomicUsize::new(0);
-        let got = train(model, opt, batch, 4, Scoped { threads, splits: &splits });
+        let got = train(model, opt, batch, 4, Some(&Scoped { threads, splits: &splits }));
+        assert_eq!(train(model, opt, batch, 4, Some(&Sequential)), one, "{name}: Sequential");
         assert_eq!(got, one, "{name}: {threads} threads");
         let splits = splits.into_inner();
         if threads == 1 {

@@ -1,7 +1,7 @@
 //! Element-wise kernels: maps over slices (the activations and their backward forms), column
 //! sums (bias gradients) and plain sums, each in increasing index order from its start value.
 
-use crate::parallel::{Parallel, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 
 /// `out[i] = f(x[i])` for every `i` of the shorter slice. With the `x86-simd` feature, on a host
 /// running an AVX2 or AVX-512 family the loop is compiled for that instruction set: the same
@@ -45,7 +45,7 @@ pub(crate) fn map_acc3(x: &[f32], y: &[f32], dy: &[f32], d: &mut [f32], df: impl
 /// Elements per chunk when an element-wise op over `len` elements is shared among `par`'s
 /// workers; `None` to run it whole (one worker, or too few elements to pay for the hand-off).
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn elements_per_chunk<P: Parallel>(par: &P, len: usize) -> Option<usize> {
+fn elements_per_chunk(par: &Par<'_>, len: usize) -> Option<usize> {
     // Whole cache lines per chunk.
     rows_per_chunk(par, len, 1, 16)
 }
@@ -53,7 +53,7 @@ fn elements_per_chunk<P: Parallel>(par: &P, len: usize) -> Option<usize> {
 /// [`map`] with the elements shared among `par`'s workers (each element is its own result: the
 /// same bits for any split).
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn map_par<P: Parallel>(par: &P, x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+pub(crate) fn map_par(par: &Par<'_>, x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     let len = x.len().min(out.len());
     match elements_per_chunk(par, len) {
         None => map(x, out, f),
@@ -65,8 +65,8 @@ pub(crate) fn map_par<P: Parallel>(par: &P, x: &[f32], out: &mut [f32], f: impl 
 
 /// [`map_acc3`] with the elements shared among `par`'s workers, as [`map_par`].
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn map_acc3_par<P: Parallel>(
-    par: &P,
+pub(crate) fn map_acc3_par(
+    par: &Par<'_>,
     x: &[f32],
     y: &[f32],
     dy: &[f32],
@@ -86,7 +86,7 @@ pub(crate) fn map_acc3_par<P: Parallel>(
 
 /// `v.fill(0.0)` with the elements shared among `par`'s workers.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn zero_par<P: Parallel>(par: &P, v: &mut [f32]) {
+pub(crate) fn zero_par(par: &Par<'_>, v: &mut [f32]) {
     match elements_per_chunk(par, v.len()) {
         None => v.fill(0.0),
         Some(per) => par.for_each_chunk(v, per, |_, c| c.fill(0.0)),

@@ -68,7 +68,7 @@
 //! | `elementwise.rs` | maps over slices (`map`, `map_in_place`, `map_acc3`), [`col_sum_acc`], [`sum`] |
 
 use crate::error::{Error, Result};
-use crate::parallel::{Parallel, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 use crate::shape::Shape;
 
 /// Reduction steps per cache block of the blocked kernels.
@@ -462,8 +462,8 @@ pub(crate) fn matmul_nt_acc_rows(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims
 
 /// [`matmul_rows`] with the rows of `c` (the batch) shared among `par`'s workers.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn matmul_par<P: Parallel>(
-    par: &P,
+pub(crate) fn matmul_par(
+    par: &Par<'_>,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -476,14 +476,7 @@ pub(crate) fn matmul_par<P: Parallel>(
     }
 }
 
-fn matmul_split<P: Parallel>(
-    par: &P,
-    per: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    dims: Dims,
-) -> Result<()> {
+fn matmul_split(par: &Par<'_>, per: usize, a: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
     let Dims { rows: m, inner: k, cols: n } = dims;
     check("matmul a", a.len(), m, k)?;
     check("matmul b", b.len(), k, n)?;
@@ -501,8 +494,8 @@ fn matmul_split<P: Parallel>(
 /// [`matmul_nt_acc_rows`] (`c += d·bᵀ`, an input gradient) with the rows of `c` (the batch)
 /// shared among `par`'s workers.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn matmul_nt_acc_par<P: Parallel>(
-    par: &P,
+pub(crate) fn matmul_nt_acc_par(
+    par: &Par<'_>,
     d: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -515,14 +508,7 @@ pub(crate) fn matmul_nt_acc_par<P: Parallel>(
     }
 }
 
-fn nt_acc_split<P: Parallel>(
-    par: &P,
-    per: usize,
-    d: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    dims: Dims,
-) -> Result<()> {
+fn nt_acc_split(par: &Par<'_>, per: usize, d: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
     let Dims { rows: m, inner: n, cols: k } = dims;
     check("matmul_nt d", d.len(), m, n)?;
     check("matmul_nt b", b.len(), k, n)?;
@@ -539,8 +525,8 @@ fn nt_acc_split<P: Parallel>(
 /// [`matmul_tn_acc_rows`] (`c += aᵀ·d`, a weight gradient; `write`: [`matmul_tn_rows`], `c`
 /// overwritten) with the rows of `c` (the layer's inputs) shared among `par`'s workers.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn matmul_tn_par<P: Parallel>(
-    par: &P,
+pub(crate) fn matmul_tn_par(
+    par: &Par<'_>,
     a: &[f32],
     d: &[f32],
     c: &mut [f32],
@@ -556,8 +542,8 @@ pub(crate) fn matmul_tn_par<P: Parallel>(
     }
 }
 
-fn tn_split<P: Parallel>(
-    par: &P,
+fn tn_split(
+    par: &Par<'_>,
     per: usize,
     a: &[f32],
     d: &[f32],

@@ -17,7 +17,6 @@ use crate::error::{Error, Region, Result};
 use crate::kernels::{self, View};
 use crate::ops::softmax_cross_entropy::{self as sce, BOOK_EPS};
 use crate::ops::{mse, relu, sigmoid, tanh};
-use crate::parallel::Parallel;
 use crate::params::{ParamEntry, ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::Tape;
@@ -49,9 +48,9 @@ fn activate_back(act: Activation, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f3
 /// and returns the data loss. Refuses what the recorded path refuses
 /// (storage, shapes, labels, a non-finite loss) before any gradient is written.
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn gradient<P: Parallel>(
+pub(crate) fn gradient(
     spec: &Model,
-    tape: &mut Tape<'_, P>,
+    tape: &mut Tape<'_>,
     params: &mut Params,
     x: impl Example,
     rows: usize,
@@ -114,9 +113,9 @@ pub(crate) fn gradient<P: Parallel>(
 // Out of line: a firmware evaluates in more than one place; with a `const` model every call
 // passes the same constant model, which the optimizer propagates into this one copy.
 #[inline(never)]
-pub(crate) fn logits<P: Parallel>(
+pub(crate) fn logits(
     spec: &Model,
-    tape: &mut Tape<'_, P>,
+    tape: &mut Tape<'_>,
     params: &Params,
     x: &[f32],
     rows: usize,
@@ -130,9 +129,9 @@ pub(crate) fn logits<P: Parallel>(
 /// [`logits`] of an example written in place ([`Example`]): it takes the arena's tail, after the
 /// logits (still less than a training step's tape, which counts the input node). Generic, so
 /// compiled where it is used; the slice's `logits` stays one copy in this crate.
-pub(crate) fn logits_with<P: Parallel>(
+pub(crate) fn logits_with(
     spec: &Model,
-    tape: &mut Tape<'_, P>,
+    tape: &mut Tape<'_>,
     params: &Params,
     x: impl Example,
     rows: usize,

@@ -5,7 +5,6 @@ use super::Targets;
 use super::{Example, Fill, Model};
 use crate::error::{Error, Result};
 use crate::kernels::Rows;
-use crate::parallel::Parallel;
 use crate::params::Params;
 use crate::shape::Shape;
 use crate::tape::{Mode, NodeIndex, Tape, Var};
@@ -30,16 +29,16 @@ impl rand_core::TryRng for NoDraws {
 impl Model<'_> {
     /// Eval-mode logits of `x` on a reset tape, recorded with gradients off (read them with
     /// [`Tape::value`]).
-    pub fn logits<P: Parallel>(&self, tape: &mut Tape<'_, P>, params: &Params, x: &[f32]) -> Result<Var> {
+    pub fn logits(&self, tape: &mut Tape<'_>, params: &Params, x: &[f32]) -> Result<Var> {
         let y = self.logits_at(tape, params, x)?;
         Ok(tape.var(y))
     }
 
     /// [`logits`](Self::logits) as the node's index (for the core's own readers), of a slice
     /// or of an example written in place ([`Example`]).
-    pub(crate) fn logits_at<P: Parallel>(
+    pub(crate) fn logits_at(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: impl Example,
     ) -> Result<NodeIndex> {
@@ -61,9 +60,9 @@ impl Model<'_> {
     /// Eval-mode loss of `x` against `targets` (as the book's `Trainer` logs it: after the
     /// update, with `train_flg=False`), without backward. Resets the tape before and after; needs
     /// [`eval_tape_floats`](Self::eval_tape_floats)` + `[`loss_tape_floats`](Self::loss_tape_floats).
-    pub fn eval_loss<P: Parallel>(
+    pub fn eval_loss(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: &[f32],
         targets: Targets,
@@ -81,13 +80,7 @@ impl Model<'_> {
 
     /// Predicted class (arg-max of the eval-mode logits; the first maximum, or the first NaN as
     /// numpy's `argmax` does) of each row of `x`, written to `out` (one per row). Resets the tape.
-    pub fn predict<P: Parallel>(
-        &self,
-        tape: &mut Tape<'_, P>,
-        params: &Params,
-        x: &[f32],
-        out: &mut [u32],
-    ) -> Result<()> {
+    pub fn predict(&self, tape: &mut Tape<'_>, params: &Params, x: &[f32], out: &mut [u32]) -> Result<()> {
         self.predict_from(tape, params, x, out)
     }
 
@@ -95,9 +88,9 @@ impl Model<'_> {
     /// ([`Fill`]). `rows` is an argument of its own, not a field of the fill: a firmware calls this
     /// out of line from several places with the same constant, which then folds into the walk
     /// (a field behind the fill's pointer would not, and the walk would take its any-rows kernels).
-    pub(crate) fn predict_with<P: Parallel>(
+    pub(crate) fn predict_with(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         rows: usize,
         fill: impl FnOnce(&mut [f32]),
@@ -107,9 +100,9 @@ impl Model<'_> {
     }
 
     /// [`predict`](Self::predict) of a slice or of an example written in place ([`Example`]).
-    pub(crate) fn predict_from<P: Parallel>(
+    pub(crate) fn predict_from(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: impl Example,
         out: &mut [u32],
@@ -133,9 +126,9 @@ impl Model<'_> {
 
     /// Number of rows of `x` whose predicted class equals the label, evaluating `chunk` rows at
     /// a time (the tape must hold [`eval_tape_floats`](Self::eval_tape_floats)`(chunk)`). Resets the tape.
-    pub fn correct<P: Parallel>(
+    pub fn correct(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: &[f32],
         labels: &[u32],

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::kernels::Rows;
 use crate::ops::batchnorm::BatchNorm;
 use crate::ops::softmax_cross_entropy::BOOK_EPS;
-use crate::parallel::Parallel;
 use crate::params::{ParamId, ParamKind, Params};
 use crate::shape::Shape;
 use crate::tape::{Mode, NodeIndex, Op, OpSet, Tape, Var};
@@ -195,9 +194,9 @@ impl Model<'_> {
     /// The logits for `x` (`batch × inputs`). In [`Mode::Train`] batch norm uses batch statistics
     /// and then moves its running statistics in `params`, and dropout draws its masks from `rng`;
     /// in [`Mode::Eval`] nothing in `params` changes and `rng` is not used.
-    pub fn forward<P: Parallel>(
+    pub fn forward(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         x: Var,
         mode: Mode,
@@ -211,9 +210,9 @@ impl Model<'_> {
     /// [`forward`](Self::forward) of a model already [validated](Self::validate), with the
     /// kernels' [`Rows`] hint for the batch of `x` (a node the core just recorded).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn forward_valid<P: Parallel>(
+    pub(crate) fn forward_valid(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         x: NodeIndex,
         mode: Mode,
@@ -239,9 +238,9 @@ impl Model<'_> {
     /// [`forward`](Self::forward) without moving the running statistics (only `&Params`): for
     /// evaluation with shared parameters and for gradient checks of the whole network.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn forward_no_update<P: Parallel>(
+    pub fn forward_no_update(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: Var,
         mode: Mode,
@@ -256,9 +255,9 @@ impl Model<'_> {
     /// validated); `rows` is the kernels' hint for the batch of `x`. A new layer kind is a new
     /// arm here, in the planner's `tape_use` and in `alloc`.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn walk<P: Parallel>(
+    pub(crate) fn walk(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &Params,
         x: NodeIndex,
         mode: Mode,
@@ -340,7 +339,7 @@ impl Model<'_> {
 
     /// The model's loss of `logits` against `targets` (labels for cross-entropy, values for MSE).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn loss<P: Parallel>(&self, tape: &mut Tape<'_, P>, logits: Var, targets: Targets) -> Result<Var> {
+    pub fn loss(&self, tape: &mut Tape<'_>, logits: Var, targets: Targets) -> Result<Var> {
         // Targets that do not fit the loss are refused before the handle, as `loss_at` does.
         let fits = matches!(
             (self.loss, targets),
@@ -354,9 +353,9 @@ impl Model<'_> {
 
     /// [`loss`](Self::loss) of node `logits` (a node the core just recorded).
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn loss_at<P: Parallel>(
+    pub(crate) fn loss_at(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         logits: NodeIndex,
         targets: Targets,
     ) -> Result<NodeIndex> {
@@ -409,9 +408,9 @@ impl Model<'_> {
     /// term). Takes the model's [`step_path`](Self::step_path) without the fused update: on the
     /// recorded paths the graph stays on the tape until the next reset; the direct path uses
     /// the tape as scratch and leaves it reset.
-    pub fn gradient<P: Parallel>(
+    pub fn gradient(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         x: &[f32],
         targets: Targets,
@@ -427,10 +426,10 @@ impl Model<'_> {
     /// of a validated model on `x` of `rows` rows (a slice, or written in place: [`Example`]).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(clippy::too_many_arguments)] // the step's operands, passed through
-    pub(crate) fn gradient_on<P: Parallel>(
+    pub(crate) fn gradient_on(
         &self,
         path: StepPath,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         x: impl Example,
         rows: usize,
@@ -457,9 +456,9 @@ impl Model<'_> {
     /// A reset tape with gradients on, `x` as its input and the train-mode forward recorded:
     /// the logits' node.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub(crate) fn record<P: Parallel>(
+    pub(crate) fn record(
         &self,
-        tape: &mut Tape<'_, P>,
+        tape: &mut Tape<'_>,
         params: &mut Params,
         x: impl Example,
         rows: usize,

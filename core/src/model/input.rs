@@ -6,7 +6,6 @@
 
 use super::Model;
 use crate::error::{Error, Region, Result};
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{NodeIndex, Tape};
 
@@ -16,7 +15,7 @@ pub(crate) trait Example {
     fn rows(&self, model: &Model) -> Result<usize>;
 
     /// The example as the tape's input node of `shape` (`rows × inputs`).
-    fn record<P: Parallel>(self, tape: &mut Tape<'_, P>, shape: Shape) -> Result<NodeIndex>;
+    fn record(self, tape: &mut Tape<'_>, shape: Shape) -> Result<NodeIndex>;
 
     /// Floats the example takes in the direct path's arena (`inputs` per row).
     fn arena_floats(&self, inputs: usize) -> usize;
@@ -36,7 +35,7 @@ impl Example for &[f32] {
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn record<P: Parallel>(self, tape: &mut Tape<'_, P>, shape: Shape) -> Result<NodeIndex> {
+    fn record(self, tape: &mut Tape<'_>, shape: Shape) -> Result<NodeIndex> {
         tape.input_at(self, shape)
     }
 
@@ -83,7 +82,7 @@ impl<F: FnOnce(&mut [f32])> Example for Fill<F> {
     }
 
     #[cfg_attr(not(debug_assertions), inline(always))]
-    fn record<P: Parallel>(self, tape: &mut Tape<'_, P>, shape: Shape) -> Result<NodeIndex> {
+    fn record(self, tape: &mut Tape<'_>, shape: Shape) -> Result<NodeIndex> {
         tape.input_with_at(shape, |slot| self.write(slot))
     }
 

@@ -3,10 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `a + b`, with `b` of `a`'s shape or a `1 × a.cols` row.
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
         let (a, b) = (self.check(a)?, self.check(b)?);

@@ -5,12 +5,12 @@
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::{self, Dims, Rows};
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `x · W + b` for `x: batch×in`, `W: in×out`, `b: 1×out`.
     pub fn affine(&mut self, x: Var, params: &Params, w: ParamId, b: ParamId) -> Result<Var> {
         let y = self.affine_rows(self.check(x)?, params, w, b, Rows::Any)?;
@@ -92,8 +92,8 @@ impl<P: Parallel> Tape<'_, P> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward<P: Parallel>(
-    par: &P,
+pub(crate) fn backward(
+    par: &Par<'_>,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -111,8 +111,8 @@ pub(crate) fn backward<P: Parallel>(
 /// per hint, as for the forward).
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-pub(crate) fn backward_into<P: Parallel>(
-    par: &P,
+pub(crate) fn backward_into(
+    par: &Par<'_>,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -132,8 +132,8 @@ pub(crate) fn backward_into<P: Parallel>(
 // costs flash for no measurable speed.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn backward_one<P: Parallel>(
-    par: &P,
+fn backward_one(
+    par: &Par<'_>,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -146,8 +146,8 @@ fn backward_one<P: Parallel>(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn backward_any<P: Parallel>(
-    par: &P,
+fn backward_any(
+    par: &Par<'_>,
     g: Grads,
     node: Node,
     x: NodeIndex,
@@ -161,8 +161,8 @@ fn backward_any<P: Parallel>(
 
 #[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn backward_body<P: Parallel>(
-    par: &P,
+fn backward_body(
+    par: &Par<'_>,
     mut g: Grads,
     node: Node,
     x: NodeIndex,

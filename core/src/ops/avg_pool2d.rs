@@ -21,7 +21,7 @@
 
 use super::window::{Geometry, Names, Pool2dConfig, pool_backward, pool_tape_floats, record_pool};
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::shape::ImageShape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
@@ -44,7 +44,7 @@ pub const fn tape_floats(
     pool_tape_floats(batch, image, config, grads, &NAMES)
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Average pooling of `x` (`batch × (C·H·W)`, each row an `image`): `batch × (C·OH·OW)`.
     ///
     /// Refused: a row length other than `image`'s ([`Error::Shape`](crate::Error::Shape)
@@ -88,7 +88,7 @@ fn size(g: &Geometry) -> f32 {
     (g.kh * g.kw) as f32
 }
 
-pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
+pub(crate) fn backward(par: &Par<'_>, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
     pool_backward(par, g, node, x, |g, _, at, dy, dx| {
         let share = dy / size(g);
         for p in 0..g.kh {

@@ -34,7 +34,6 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::parallel::Parallel;
 use crate::params::{ParamId, ParamKind, Params};
 use crate::shape::Shape;
 use crate::tape::{Grads, Mode, Node, NodeIndex, Op, Tape, Var};
@@ -154,17 +153,12 @@ impl BatchNorm {
     /// batch-norm node `y` of this layer: `r ← m·r + (1 − m)·batch_stat`. This is what
     /// [`Tape::batch_norm`] does in train mode; call it yourself after
     /// [`Tape::batch_norm_no_update`] to defer the update (e.g. after a whole forward pass).
-    pub fn update_running<P: Parallel>(&self, tape: &Tape<'_, P>, y: Var, params: &mut Params) -> Result<()> {
+    pub fn update_running(&self, tape: &Tape<'_>, y: Var, params: &mut Params) -> Result<()> {
         self.update_running_at(tape, tape.check(y)?, params)
     }
 
     /// [`update_running`](Self::update_running) from node `y` (the core's own path).
-    pub(crate) fn update_running_at<P: Parallel>(
-        &self,
-        tape: &Tape<'_, P>,
-        y: NodeIndex,
-        params: &mut Params,
-    ) -> Result<()> {
+    pub(crate) fn update_running_at(&self, tape: &Tape<'_>, y: NodeIndex, params: &mut Params) -> Result<()> {
         let node = tape.node_at(y)?;
         match node.op {
             Op::BatchNorm { gamma, .. } if gamma == self.gamma => {}
@@ -201,7 +195,7 @@ impl BatchNorm {
     }
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Batch normalisation of `x: batch × features`. [`Mode::Train`]: batch statistics, and the
     /// running statistics in `params` are updated; [`Mode::Eval`]: running statistics.
     pub fn batch_norm(&mut self, x: Var, params: &mut Params, bn: &BatchNorm, mode: Mode) -> Result<Var> {

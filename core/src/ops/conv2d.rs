@@ -43,7 +43,7 @@
 use super::window::{GEOMETRY_FLOATS, Geometry, Names, node_floats};
 use crate::error::{Error, Region, Result};
 use crate::fused::{FusedChunk, FusedUpdate};
-use crate::parallel::{Parallel, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 use crate::params::{ParamId, Params};
 use crate::shape::{ImageShape, Shape};
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
@@ -124,7 +124,7 @@ pub const fn tape_floats(
     node_floats(batch, out, grads)
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Convolution of `x` (`batch × (C·H·W)`, each row an `image`) with weight `w`
     /// (`out × (C·kh·kw)`) and bias `b` (`1 × out`): `batch × (out·OH·OW)`. See the module docs.
     ///
@@ -336,8 +336,8 @@ fn taps3(acc: f32, w: &[f32; 9], at: usize, x: &[f32; 3]) -> f32 {
 
 /// Backward with a gradient buffer: `dx` (if the input needs it), then `dW` and `db` added onto
 /// the parameters' gradients.
-pub(crate) fn backward<P: Parallel>(
-    par: &P,
+pub(crate) fn backward(
+    par: &Par<'_>,
     mut g: Grads,
     node: Node,
     x: NodeIndex,

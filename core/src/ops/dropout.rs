@@ -23,7 +23,6 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Mode, Node, NodeIndex, Op, Tape, Var};
 use rand_core::Rng;
@@ -119,7 +118,7 @@ fn mask_bit(words: &[f32], i: usize) -> bool {
     w >> (i % MASK_BITS_PER_FLOAT) & 1 == 1
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Dropout of `x`. [`Mode::Train`]: draws one uniform per element from `rng` and keeps the
     /// element if the draw is greater than the ratio. [`Mode::Eval`]: the form's eval scale
     /// (the inverted form returns `x` itself and records nothing; `rng` is not used).

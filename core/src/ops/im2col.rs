@@ -21,7 +21,7 @@
 
 use super::window::Geometry;
 use crate::kernels::{Out, View, gemm_views};
-use crate::parallel::{Parallel, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 use core::ops::Range;
 
 /// Floats of the im2col panel (32 KiB): the taps of `PANEL / (taps + 1)` positions.
@@ -138,8 +138,8 @@ pub(super) fn forward(
 /// not take the convolution. The filters are shared among `par`'s workers: each sums all of its
 /// filters' terms, in order, so the bits do not depend on the split.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn weight_grad<P: Parallel>(
-    par: &P,
+pub(super) fn weight_grad(
+    par: &Par<'_>,
     g: &Geometry,
     batch: usize,
     o: usize,
@@ -165,8 +165,8 @@ pub(super) fn weight_grad<P: Parallel>(
 
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn weight_grad_into<P: Parallel>(
-    par: &P,
+fn weight_grad_into(
+    par: &Par<'_>,
     g: &Geometry,
     batch: usize,
     o: usize,
@@ -329,16 +329,7 @@ mod tests {
             let mut grads = random_values(o, 0.0, 9);
             grads.extend(random_values(o * k, 0.0, 8));
             assert!(
-                weight_grad(
-                    &crate::parallel::Sequential,
-                    &g,
-                    batch,
-                    o,
-                    &x,
-                    &dy,
-                    &mut grads,
-                    (o..o + o * k, 0..o)
-                ),
+                weight_grad(&Par::SEQUENTIAL, &g, batch, o, &x, &dy, &mut grads, (o..o + o * k, 0..o)),
                 "case {s}"
             );
             assert_eq!(bits(&grads[o..]), bits(&dw_ref), "dW, case {s}, {:?}", kernels::selected());
@@ -372,7 +363,7 @@ mod tests {
         let g = Conv2dConfig::new(3, 3, 1, 1).geometry(ImageShape::new(1, 8, 8)).unwrap();
         assert!(!forward(&g, 1, 1, &x, &[0.0; 9], &[0.0], &mut y));
         let mut grads = [0.0f32; 10];
-        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads, (0..9, 9..10)));
+        assert!(!weight_grad(&Par::SEQUENTIAL, &g, 1, 1, &x, &y, &mut grads, (0..9, 9..10)));
         // More weights than the stack matrix holds.
         let g = Conv2dConfig::valid(8).geometry(ImageShape::new(1, 8, 8)).unwrap();
         let o = PARAMS / 64;
@@ -380,7 +371,7 @@ mod tests {
         // Buffers shorter than their shapes, overlapping gradient ranges.
         let g = Conv2dConfig::valid(3).geometry(ImageShape::new(1, 8, 8)).unwrap();
         assert!(!forward(&g, 2, 1, &x, &[0.0; 9], &[0.0], &mut y));
-        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads, (0..9, 8..9)));
-        assert!(!weight_grad(&crate::parallel::Sequential, &g, 1, 1, &x, &y, &mut grads[..9], (0..9, 9..10)));
+        assert!(!weight_grad(&Par::SEQUENTIAL, &g, 1, 1, &x, &y, &mut grads, (0..9, 8..9)));
+        assert!(!weight_grad(&Par::SEQUENTIAL, &g, 1, 1, &x, &y, &mut grads[..9], (0..9, 9..10)));
     }
 }

@@ -2,11 +2,10 @@
 
 use crate::error::{Error, Result};
 use crate::kernels::{self, Dims};
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `a · b` with `a: m×k`, `b: k×n`.
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
         let (a, b) = (self.check(a)?, self.check(b)?);

@@ -25,7 +25,7 @@ use super::window::{
     record_pool_planes,
 };
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::shape::ImageShape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
@@ -48,7 +48,7 @@ pub const fn tape_floats(
     pool_tape_floats(batch, image, config, grads, &NAMES)
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Max pooling of `x` (`batch × (C·H·W)`, each row an `image`): `batch × (C·OH·OW)`.
     ///
     /// Refused: a row length other than `image`'s ([`Error::Shape`](crate::Error::Shape)
@@ -151,7 +151,7 @@ fn beats(v: f32, best: f32) -> bool {
     !best.is_nan() && !(v <= best)
 }
 
-pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
+pub(crate) fn backward(par: &Par<'_>, g: Grads, node: Node, x: NodeIndex) -> Result<()> {
     if HOST {
         return pool_backward_planes(par, g, node, x, rows::backward);
     }

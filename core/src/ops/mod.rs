@@ -27,10 +27,10 @@ pub mod tanh;
 pub mod window;
 
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Records an element-wise op `y = f(x)` of `a`'s shape.
     pub(crate) fn unary(&mut self, op: Op, a: NodeIndex, f: impl Fn(f32) -> f32 + Sync) -> Result<NodeIndex> {
         let an = self.node_at(a)?;
@@ -43,8 +43,8 @@ impl<P: Parallel> Tape<'_, P> {
 }
 
 /// Backward of an element-wise op: `da += df(x, y, dy)` for each element.
-pub(crate) fn unary_backward<P: Parallel>(
-    par: &P,
+pub(crate) fn unary_backward(
+    par: &Par<'_>,
     mut g: Grads,
     node: Node,
     a: NodeIndex,

@@ -2,11 +2,10 @@
 //! Backward: `da += dy·2(a − t)/n`, `dt −= dy·2(a − t)/n` (when the target needs a gradient).
 
 use crate::error::{Error, Result};
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Mean of `(a − target)²` over all elements; shapes must match.
     pub fn mse(&mut self, a: Var, target: Var) -> Result<Var> {
         let y = self.mse_at(self.check(a)?, self.check(target)?)?;

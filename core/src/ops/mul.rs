@@ -1,10 +1,9 @@
 //! Element-wise product: `y = a ⊙ b` (same shapes); backward `da += dy ⊙ b`, `db += dy ⊙ a`.
 
 use crate::error::{Error, Result};
-use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `a ⊙ b`, element-wise, same shapes.
     pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
         let (a, b) = (self.check(a)?, self.check(b)?);

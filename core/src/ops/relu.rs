@@ -2,10 +2,10 @@
 //! output 0 and gradient 0; NaN passes through so divergence stays visible.
 
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Element-wise `max(a, 0)`.
     pub fn relu(&mut self, a: Var) -> Result<Var> {
         let y = self.relu_at(self.check(a)?)?;
@@ -30,7 +30,7 @@ pub(crate) fn df(x: f32, _: f32, dy: f32) -> f32 {
     if x <= 0.0 { 0.0 } else { dy }
 }
 
-pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
+pub(crate) fn backward(par: &Par<'_>, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(par, g, node, a, df)
 }
 

@@ -1,10 +1,9 @@
 //! Scale by a constant: `y = k·a`; backward `da += k·dy`.
 
 use crate::error::Result;
-use crate::parallel::Parallel;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `k · a`, element-wise.
     pub fn scale(&mut self, a: Var, k: f32) -> Result<Var> {
         let y = self.scale_at(self.check(a)?, k)?;
@@ -18,7 +17,7 @@ impl<P: Parallel> Tape<'_, P> {
 }
 
 pub(crate) fn backward(g: Grads, node: Node, a: NodeIndex, k: f32) -> Result<()> {
-    super::unary_backward(&crate::parallel::Sequential, g, node, a, |_, _, dy| k * dy)
+    super::unary_backward(&crate::parallel::Par::SEQUENTIAL, g, node, a, |_, _, dy| k * dy)
 }
 
 #[cfg(test)]

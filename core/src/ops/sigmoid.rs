@@ -1,10 +1,10 @@
 //! Sigmoid: `y = 1 / (1 + e^−x)`; backward `dx = (dy·(1 − y))·y`, in the book's order.
 
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Element-wise logistic sigmoid.
     pub fn sigmoid(&mut self, a: Var) -> Result<Var> {
         let y = self.sigmoid_at(self.check(a)?)?;
@@ -30,7 +30,7 @@ pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
     (dy * (1.0 - y)) * y
 }
 
-pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
+pub(crate) fn backward(par: &Par<'_>, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(par, g, node, a, df)
 }
 

@@ -11,14 +11,13 @@
 
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
 /// The book's `eps` inside the logarithm.
 pub const BOOK_EPS: f32 = 1e-7;
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Mean over rows of `−log softmax(logits)[label]`; `labels[i] < logits.cols`.
     pub fn softmax_cross_entropy(&mut self, logits: Var, labels: &[u32]) -> Result<Var> {
         let y = self.softmax_ce(self.check(logits)?, labels, None)?;

@@ -2,11 +2,10 @@
 
 use crate::error::Result;
 use crate::kernels;
-use crate::parallel::Parallel;
 use crate::shape::Shape;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// `Σ a` over all elements, as a `1 × 1` value.
     pub fn sum(&mut self, a: Var) -> Result<Var> {
         let a = self.check(a)?;

@@ -1,10 +1,10 @@
 //! Tanh: `y = tanh x`; backward `dx = dy·(1 − y²)`.
 
 use crate::error::Result;
-use crate::parallel::Parallel;
+use crate::parallel::Par;
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape, Var};
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Element-wise hyperbolic tangent.
     pub fn tanh(&mut self, a: Var) -> Result<Var> {
         let y = self.tanh_at(self.check(a)?)?;
@@ -29,7 +29,7 @@ pub(crate) fn df(_: f32, y: f32, dy: f32) -> f32 {
     dy * (1.0 - y * y)
 }
 
-pub(crate) fn backward<P: Parallel>(par: &P, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
+pub(crate) fn backward(par: &Par<'_>, g: Grads, node: Node, a: NodeIndex) -> Result<()> {
     super::unary_backward(par, g, node, a, df)
 }
 

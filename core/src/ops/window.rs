@@ -22,7 +22,7 @@
 //! reads: the book's `reshape(N, −1)` moves no data here, so nothing is recorded for it.
 
 use crate::error::{Error, Result};
-use crate::parallel::{Parallel, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 use crate::shape::{ImageShape, Shape};
 use crate::tape::{Grads, Node, NodeIndex, Op, Tape};
 use core::ops::Range;
@@ -224,8 +224,8 @@ pub(crate) const fn node_floats(batch: usize, out: ImageShape, grads: bool) -> R
 /// Records a pooling op: checks `x` against `image`, reserves the output (`batch × C·OH·OW`),
 /// its geometry scratch and, if `x` has one, a gradient, and fills each output with `window`
 /// of its input window (the channel's plane and the window's top-left index in it).
-pub(crate) fn record_pool<P: Parallel>(
-    tape: &mut Tape<'_, P>,
+pub(crate) fn record_pool(
+    tape: &mut Tape<'_>,
     op: Op,
     x: NodeIndex,
     image: ImageShape,
@@ -245,8 +245,8 @@ pub(crate) fn record_pool<P: Parallel>(
 
 /// [`record_pool`] with the outputs computed a channel at a time: `plane` fills the channel's
 /// output plane (`OH·OW` floats) from its input plane.
-pub(crate) fn record_pool_planes<P: Parallel>(
-    tape: &mut Tape<'_, P>,
+pub(crate) fn record_pool_planes(
+    tape: &mut Tape<'_>,
     op: Op,
     x: NodeIndex,
     image: ImageShape,
@@ -292,8 +292,8 @@ pub(crate) fn record_pool_planes<P: Parallel>(
 /// Backward of a pooling node: for each output in (n, c, i, j) order, `window` adds its share of
 /// `dy` onto the input gradient of its window (the channel's input plane, the window's top-left
 /// index, `dy`, the channel's `dx` plane).
-pub(crate) fn pool_backward<P: Parallel>(
-    par: &P,
+pub(crate) fn pool_backward(
+    par: &Par<'_>,
     grads: Grads<'_>,
     node: Node,
     x: NodeIndex,
@@ -310,8 +310,8 @@ pub(crate) fn pool_backward<P: Parallel>(
 
 /// [`pool_backward`] a channel at a time: `plane` gets the channel's input plane, output
 /// gradient plane and input gradient plane.
-pub(crate) fn pool_backward_planes<P: Parallel>(
-    par: &P,
+pub(crate) fn pool_backward_planes(
+    par: &Par<'_>,
     mut grads: Grads<'_>,
     node: Node,
     x: NodeIndex,

@@ -11,7 +11,7 @@ use super::{AdamForm, Clip, NesterovForm, Optimizer, Rule, WeightDecay};
 use super::{adagrad, adam, momentum, nesterov, rmsprop, sgd};
 use crate::clip;
 use crate::error::{Error, Region, Result};
-use crate::parallel::{Parallel, Sequential, rows_per_chunk};
+use crate::parallel::{Par, rows_per_chunk};
 use crate::params::{ParamEntry, ParamKind, Params};
 use crate::shape::Shape;
 
@@ -33,7 +33,7 @@ impl Optimizer {
     /// buffer is left holding the clipped gradient.
     pub fn step(&self, params: &mut Params, state: &mut [f32], lr: f32) -> Result<()> {
         self.check(lr)?; // learning rate first, then the options
-        self.step_valid(&Sequential, params, state, lr)
+        self.step_valid(&Par::SEQUENTIAL, params, state, lr)
     }
 
     /// [`step`](Self::step) for options already [validated](Self::validate) (a
@@ -43,9 +43,9 @@ impl Optimizer {
     #[cfg_attr(not(debug_assertions), inline(always))]
     /// Plain SGD's update (no state, no clipping in place) is shared among `par`'s workers by
     /// element ranges: each element's update is its own, so the same bits.
-    pub(crate) fn step_valid<P: Parallel>(
+    pub(crate) fn step_valid(
         &self,
-        par: &P,
+        par: &Par<'_>,
         params: &mut Params,
         state: &mut [f32],
         lr: f32,

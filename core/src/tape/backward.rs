@@ -10,7 +10,6 @@ use crate::fused::{FusedChunk, FusedUpdate};
 use crate::kernels::Rows;
 use crate::ops;
 use crate::ops::window::Geometry;
-use crate::parallel::Parallel;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
@@ -48,7 +47,7 @@ impl OpSet {
     }
 }
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Runs reverse mode from the `1 × 1` value `loss`: gradients of tape values are recomputed
     /// from zero, gradients of parameters are **added** to `params`' gradient buffer (call
     /// [`Params::zero_grad`] first unless accumulating on purpose).

@@ -45,7 +45,9 @@ mod backward;
 mod record;
 
 use crate::error::{Error, Region, Result};
-use crate::parallel::{Parallel, Sequential};
+use crate::parallel::Par;
+#[cfg(feature = "parallel")]
+use crate::parallel::Parallel;
 use crate::params::ParamId;
 use crate::shape::Shape;
 
@@ -275,11 +277,10 @@ impl Node {
 /// back); `nodes` holds one record per op. Nothing is allocated; running out of either is an
 /// [`Error::Capacity`].
 ///
-/// `P` is the [parallel driver](crate::parallel) the ops hand their products to:
-/// [`Sequential`] (the default, what [`Tape::new`] makes) or a pool plugged in with
-/// [`with_parallel`](Tape::with_parallel). It never changes a bit of the results.
+/// With the `parallel` feature, a caller's [thread pool](crate::parallel) can share its ops'
+/// work ([`with_parallel`](Tape::with_parallel)); that never changes a bit of the results.
 #[derive(Debug)]
-pub struct Tape<'a, P = Sequential> {
+pub struct Tape<'a> {
     floats: &'a mut [f32],
     nodes: &'a mut [Node],
     /// Value floats in use, from the front.
@@ -290,23 +291,32 @@ pub struct Tape<'a, P = Sequential> {
     grad_enabled: bool,
     /// Bumped by every reset: `Var`s carry it, so older ones are refused.
     generation: u32,
-    /// Who runs the products' chunks.
-    par: P,
+    /// Who runs the products' chunks (the calling thread unless `with_parallel` said otherwise).
+    par: Par<'a>,
 }
 
 impl<'a> Tape<'a> {
     /// A tape over `floats` (values and gradients) and `nodes`, with gradients enabled, running
-    /// everything on the calling thread ([`Sequential`]).
+    /// everything on the calling thread.
     pub fn new(floats: &'a mut [f32], nodes: &'a mut [Node]) -> Self {
         // The first node of the storage holds the generation of the last one that recorded
         // anything there (each generation's first op lands on it): start after it, so a `Var` of
         // an earlier tape over this storage is refused here too.
         let generation = nodes.first().map_or(0, |n| n.generation).wrapping_add(1);
-        Tape { floats, nodes, used: 0, gused: 0, len: 0, grad_enabled: true, generation, par: Sequential }
+        Tape {
+            floats,
+            nodes,
+            used: 0,
+            gused: 0,
+            len: 0,
+            grad_enabled: true,
+            generation,
+            par: Par::SEQUENTIAL,
+        }
     }
 }
 
-impl<'a, P: Parallel> Tape<'a, P> {
+impl<'a> Tape<'a> {
     /// This tape with its products' output rows shared among `par`'s workers. The results are
     /// the same bits for every driver (only outputs are split, each element is summed by one
     /// worker in the canonical order; see [`parallel`](crate::parallel)). Recorded nodes and
@@ -315,20 +325,20 @@ impl<'a, P: Parallel> Tape<'a, P> {
     /// ```
     /// use staticgrad::{Shape, TapeStorage, parallel::Sequential};
     /// let mut storage = TapeStorage::<64, 4>::new();
-    /// let mut tape = storage.tape().with_parallel(Sequential);
+    /// let mut tape = storage.tape().with_parallel(&Sequential);
     /// let x = tape.input(&[1.0, 2.0], Shape::new(1, 2))?;
     /// assert_eq!(tape.value(x)?, &[1.0, 2.0]);
     /// # Ok::<(), staticgrad::Error>(())
     /// ```
-    #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn with_parallel<Q: Parallel>(self, par: Q) -> Tape<'a, Q> {
-        let Tape { floats, nodes, used, gused, len, grad_enabled, generation, par: _ } = self;
-        Tape { floats, nodes, used, gused, len, grad_enabled, generation, par }
+    #[cfg(feature = "parallel")]
+    pub fn with_parallel(mut self, par: &'a dyn Parallel) -> Self {
+        self.par = Par::new(par);
+        self
     }
 
     /// The parallel driver.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn parallel(&self) -> P {
+    pub(crate) fn parallel(&self) -> Par<'a> {
         self.par
     }
 

@@ -6,11 +6,10 @@
 
 use super::{NO_GRAD, Node, NodeIndex, Op, Tape, Var};
 use crate::error::{Error, Region, Result};
-use crate::parallel::Parallel;
 use crate::params::{ParamId, Params};
 use crate::shape::Shape;
 
-impl<P: Parallel> Tape<'_, P> {
+impl Tape<'_> {
     /// Copies `data` onto the tape as a `shape` value that receives no gradient.
     pub fn input(&mut self, data: &[f32], shape: Shape) -> Result<Var> {
         let v = self.input_at(data, shape)?;

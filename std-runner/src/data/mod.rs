@@ -194,9 +194,9 @@ impl Dataset {
     /// Examples the model classifies correctly, evaluated `chunk` rows at a time (eval mode).
     /// Byte-stored examples are converted to `f32` one chunk at a time (a buffer of
     /// `chunk × features` floats), with the same results as converting them all first.
-    pub fn correct<P: staticgrad::parallel::Parallel>(
+    pub fn correct(
         &self,
-        trainer: &mut staticgrad::Trainer<'_, '_, P>,
+        trainer: &mut staticgrad::Trainer<'_, '_>,
         chunk: usize,
     ) -> Result<usize, staticgrad::Error> {
         match &self.x {

@@ -21,7 +21,7 @@ use super::Result;
 use crate::budget;
 use crate::data::Dataset;
 use crate::memory::OwnedMemory;
-use crate::threads::{Driver, Pool};
+use crate::threads::Pool;
 
 /// Rows evaluated per tape pass.
 pub const EVAL_CHUNK: usize = 500;
@@ -82,7 +82,7 @@ pub struct Net<'a> {
     /// The model.
     pub spec: Model<'a>,
     /// Its products share the rayon pool it runs in (see [`Pool::current`]).
-    trainer: Trainer<'a, 'a, Driver<'static>>,
+    trainer: Trainer<'a, 'a>,
     /// Generator of dropout masks.
     rng: Xoshiro128PlusPlus,
     /// Set by the first non-finite step; the weights are NaN from then on.

@@ -11,7 +11,7 @@ mod team;
 
 use crate::Error;
 use rayon::prelude::*;
-use staticgrad::parallel::Parallel;
+use staticgrad::parallel::{Parallel, Sequential};
 pub use team::Team;
 
 /// The workers of a run: `threads − 1` spinning threads plus the caller.
@@ -45,71 +45,57 @@ impl Pool {
 
     /// The core's driver over this pool.
     pub fn driver(&self) -> Driver<'_> {
-        match &self.team {
-            Some(t) => Driver(Via::Team(t, self.threads)),
-            None => Driver(Via::One),
-        }
+        self
     }
 
     /// The driver of one thread: every product on the calling thread.
     pub fn sequential() -> Driver<'static> {
-        Driver(Via::One)
+        &Sequential
     }
 
     /// A driver over whichever rayon pool the caller runs in (rayon's global pool, whose size
     /// `--threads` sets for the experiments, or the pool of the worker it is called on): for
     /// work that is itself one of many rayon tasks, so its splits share those workers.
     pub fn current() -> Driver<'static> {
-        match rayon::current_num_threads() {
-            0 | 1 => Driver(Via::One),
-            n => Driver(Via::Rayon(n)),
-        }
+        &Rayon
     }
 }
 
-/// [`Pool`]'s [`Parallel`] driver (a reference: `Copy`).
-#[derive(Clone, Copy, Debug)]
-pub struct Driver<'p>(Via<'p>);
-
-#[derive(Clone, Copy, Debug)]
-enum Via<'p> {
-    One,
-    Team(&'p Team, usize),
-    Rayon(usize),
-}
+/// The core's driver, as the runner hands it to a [`Trainer`](staticgrad::Trainer).
+pub type Driver<'p> = &'p dyn Parallel;
 
 /// Multiply-adds (or elements) below which a split does not pay: a [`Team`] hands a chunk over
 /// in well under a microsecond, a few thousand multiply-adds; rayon's sleeping workers take
 /// tens of microseconds to wake (the core's default).
 const TEAM_MIN_WORK: usize = 1 << 14;
 
-impl Parallel for Driver<'_> {
+impl Parallel for Pool {
     fn threads(&self) -> usize {
-        match self.0 {
-            Via::One => 1,
-            Via::Team(_, n) | Via::Rayon(n) => n,
-        }
+        self.threads
     }
 
     fn min_work(&self) -> usize {
-        match self.0 {
-            Via::Team(..) => TEAM_MIN_WORK,
-            _ => staticgrad::parallel::MIN_SPLIT_WORK,
-        }
+        TEAM_MIN_WORK
     }
 
-    fn for_each_chunk<F>(&self, data: &mut [f32], chunk: usize, f: F)
-    where
-        F: Fn(usize, &mut [f32]) + Sync,
-    {
-        let chunk = chunk.max(1);
-        match self.0 {
-            Via::One => data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c)),
-            Via::Team(t, _) => t.for_each_chunk(data, chunk, f),
-            Via::Rayon(_) => {
-                data.par_chunks_mut(chunk).enumerate().with_max_len(1).for_each(|(i, c)| f(i, c))
-            }
+    fn for_each_chunk(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        match &self.team {
+            Some(t) => t.for_each_chunk(data, chunk, f),
+            None => Sequential.for_each_chunk(data, chunk, f),
         }
+    }
+}
+
+/// The driver over the rayon pool the caller runs in ([`Pool::current`]).
+struct Rayon;
+
+impl Parallel for Rayon {
+    fn threads(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    fn for_each_chunk(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        data.par_chunks_mut(chunk.max(1)).enumerate().with_max_len(1).for_each(|(i, c)| f(i, c));
     }
 }
 
@@ -123,7 +109,7 @@ mod tests {
             let pool = Pool::new(Some(t)).unwrap();
             for driver in [pool.driver(), Pool::current()] {
                 let mut v = vec![0.0f32; 103];
-                driver.for_each_chunk(&mut v, 10, |i, c| c.iter_mut().for_each(|x| *x += i as f32 + 1.0));
+                driver.for_each_chunk(&mut v, 10, &|i, c| c.iter_mut().for_each(|x| *x += i as f32 + 1.0));
                 let want: Vec<f32> = (0..103).map(|j| (j / 10) as f32 + 1.0).collect();
                 assert_eq!(v, want, "{t} threads");
             }

@@ -460,8 +460,11 @@ pub(crate) fn matmul_nt_acc_rows(d: &[f32], b: &[f32], c: &mut [f32], dims: Dims
 // kernel on its rows. An output element is summed by one worker, term by term in the canonical
 // order, so the bits do not depend on the driver (docs/DESIGN.md §7).
 
-/// [`matmul_rows`] with the rows of `c` (the batch) shared among `par`'s workers.
+/// [`matmul_rows`] with the rows of `c` (the batch) shared among `par`'s workers, then `then`
+/// on the rows just computed (the affine forward's bias): each worker finishes its own rows while
+/// they are in its cache, and the element-wise `then` gives the same bits on any split.
 #[cfg_attr(not(debug_assertions), inline(always))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_par(
     par: &Par<'_>,
     a: &[f32],
@@ -469,14 +472,27 @@ pub(crate) fn matmul_par(
     c: &mut [f32],
     dims: Dims,
     rows: Rows,
+    then: impl Fn(&mut [f32]) + Sync,
 ) -> Result<()> {
     match rows_per_chunk(par, dims.rows, dims.inner.saturating_mul(dims.cols), blocked::MR) {
-        None => matmul_rows(a, b, c, dims, rows),
-        Some(per) => matmul_split(par, per, a, b, c, dims),
+        None => {
+            matmul_rows(a, b, c, dims, rows)?;
+            then(c.get_mut(..dims.rows * dims.cols).unwrap_or_default()); // checked by matmul_rows
+            Ok(())
+        }
+        Some(per) => matmul_split(par, per, a, b, c, dims, then),
     }
 }
 
-fn matmul_split(par: &Par<'_>, per: usize, a: &[f32], b: &[f32], c: &mut [f32], dims: Dims) -> Result<()> {
+fn matmul_split(
+    par: &Par<'_>,
+    per: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    dims: Dims,
+    then: impl Fn(&mut [f32]) + Sync,
+) -> Result<()> {
     let Dims { rows: m, inner: k, cols: n } = dims;
     check("matmul a", a.len(), m, k)?;
     check("matmul b", b.len(), k, n)?;
@@ -487,6 +503,7 @@ fn matmul_split(par: &Par<'_>, per: usize, a: &[f32], b: &[f32], c: &mut [f32], 
         let part = Dims { rows: c.len() / n, inner: k, cols: n };
         // Cannot fail: the rows `i·per ..` of `a` and `c` are within the shapes checked above.
         let _ = matmul_rows(a, b, c, part, Rows::Any);
+        then(c);
     });
     Ok(())
 }

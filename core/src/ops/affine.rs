@@ -80,13 +80,17 @@ impl Tape<'_> {
         let (lo, out) = self.split_for_write(off);
         let bias = params.value(b)?;
         let dims = Dims { rows: m, inner: k, cols: n };
-        kernels::matmul_par(&par, lo.get(xn.range()).unwrap_or_default(), params.value(w)?, out, dims, rows)?;
-        // `n == 0` (a zero-width layer) leaves nothing to add, and `chunks_exact` refuses size 0.
-        for row in out.get_mut(..m * n).unwrap_or_default().chunks_exact_mut(n.max(1)) {
-            for (o, &bv) in row.iter_mut().zip(bias) {
-                *o += bv;
+        // The bias on each run of rows right after its product. `n == 0` (a zero-width layer)
+        // leaves nothing to add, and `chunks_exact` refuses size 0.
+        let add_bias = |y: &mut [f32]| {
+            for row in y.chunks_exact_mut(n.max(1)) {
+                for (o, &bv) in row.iter_mut().zip(bias) {
+                    *o += bv;
+                }
             }
-        }
+        };
+        let x = lo.get(xn.range()).unwrap_or_default();
+        kernels::matmul_par(&par, x, params.value(w)?, out, dims, rows, add_bias)?;
         Ok(v)
     }
 }

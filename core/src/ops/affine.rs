@@ -35,16 +35,10 @@ impl Tape<'_> {
         }
     }
 
-    // Out of line, as the crate-local function it was before the driver made it generic (and
-    // so compiled, and inlined at every call, in the caller's crate): one copy per program.
-    #[inline(never)]
     fn affine_one(&mut self, x: NodeIndex, params: &Params, w: ParamId, b: ParamId) -> Result<NodeIndex> {
         self.affine_body(x, params, w, b, Rows::One)
     }
 
-    // Out of line, as the crate-local function it was before the driver made it generic (and
-    // so compiled, and inlined at every call, in the caller's crate): one copy per program.
-    #[inline(never)]
     fn affine_any(&mut self, x: NodeIndex, params: &Params, w: ParamId, b: ParamId) -> Result<NodeIndex> {
         self.affine_body(x, params, w, b, Rows::Any)
     }

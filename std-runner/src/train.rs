@@ -13,7 +13,7 @@ use crate::data::{self, CsvFormat, Dataset, Splits, purpose, stream};
 use crate::memory::OwnedMemory;
 use crate::model::{self, ModelSpec};
 use crate::report::{EpochRecord, OutDir, StepRecord};
-use crate::threads::{Driver, Pool};
+use crate::threads::Pool;
 use crate::{Error, interrupt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staticgrad::model::Targets;
@@ -382,20 +382,9 @@ fn save(out: &mut OutDir, s: &Snapshot, last: &mut LastGood) -> Result<(), Error
 pub fn train(
     p: &Prepared,
     resume: Option<&Checkpoint>,
-    out: Option<&mut OutDir>,
-    progress: bool,
-    pool: &Pool,
-) -> Result<Outcome, Error> {
-    train_on(p, resume, out, progress, pool.driver())
-}
-
-/// [`train`] with the pool's driver.
-fn train_on(
-    p: &Prepared,
-    resume: Option<&Checkpoint>,
     mut out: Option<&mut OutDir>,
     progress: bool,
-    driver: Driver,
+    pool: &Pool,
 ) -> Result<Outcome, Error> {
     let cfg = &p.cfg;
     let mlp = p.spec.model();
@@ -435,7 +424,7 @@ fn train_on(
     // Caller-owned storage, sized by the core's planner, allocated once (charged by `prepare`).
     let mut memory = OwnedMemory::new(&pl).with_frozen(frozen);
     let mut trainer =
-        Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?.with_parallel(driver);
+        Trainer::new(&mlp, &opt, batch, memory.memory()).map_err(Error::failed)?.with_parallel(pool.driver());
     trainer.init(&mut stream(cfg.seed, purpose::INIT, 0)).map_err(Error::failed)?;
     if let (None, Some(w)) = (resume, &p.init) {
         let needed = trainer.params().len();

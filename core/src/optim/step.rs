@@ -39,10 +39,10 @@ impl Optimizer {
     /// [`step`](Self::step) for options already [validated](Self::validate) (a
     /// [`Trainer`](crate::train::Trainer) does it once when it is made): every other check stays.
     /// Inlined, so that with a `const` optimizer the clipping, weight decay and rules it does not
-    /// use (and Adam's `powf`) are left out of a firmware.
+    /// use (and Adam's `powf`) are left out of a firmware. Plain SGD's update (no state, no
+    /// clipping in place) is shared among `par`'s workers by element ranges: each element's
+    /// update is its own, so the same bits.
     #[cfg_attr(not(debug_assertions), inline(always))]
-    /// Plain SGD's update (no state, no clipping in place) is shared among `par`'s workers by
-    /// element ranges: each element's update is its own, so the same bits.
     pub(crate) fn step_valid(
         &self,
         par: &Par<'_>,
